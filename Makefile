@@ -1,0 +1,47 @@
+# WaveCom Notify: every entry point a developer or CI needs.
+#   make up     install and start what is needed, then run API + workers in the foreground
+#   make test   install and start what is needed, then lint and run every test
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+VENV      := .venv
+PY        := $(VENV)/bin/python
+STAMP     := $(VENV)/.installed-$(shell cat services/pyproject.toml services/requirements-dev.txt | sha256sum | cut -c1-12)
+STACK     := services/devstack/stack.sh
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help up down stack test test-fast lint bench venv
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
+
+$(STAMP): services/pyproject.toml services/requirements-dev.txt
+	@command -v python3.11 >/dev/null || { echo "python3.11 is required"; exit 1; }
+	@test -x $(PY) || python3.11 -m venv $(VENV)
+	@echo "[make] installing Python dependencies (pinned in services/requirements-dev.txt)"
+	@$(PY) -m pip install -q --disable-pip-version-check -r services/requirements-dev.txt
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e services
+	@rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+stack: venv ## start (or reuse) RabbitMQ and FerretDB
+	@$(STACK) up
+
+up: stack ## run the whole system in the foreground (Ctrl-C stops it)
+	@$(PY) services/devstack/run.py
+
+down: ## stop the services `make up` / `make test` started
+	@$(STACK) down
+
+lint: venv ## ruff and mypy --strict
+	@$(VENV)/bin/ruff check services tests loadtest
+	@$(VENV)/bin/ruff format --check services tests loadtest
+	@$(VENV)/bin/mypy services/wavecom tests loadtest
+
+test: lint stack ## lint, then every test against real RabbitMQ and FerretDB
+	@$(PY) -m pytest
+
+bench: stack ## benchmark the running pipeline (see loadtest/README.md)
+	@$(PY) -m loadtest.bench $(BENCH_ARGS)

@@ -1,0 +1,151 @@
+"""The FastAPI application: ``uvicorn wavecom.api.app:create_app --factory``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from wavecom.api.responses import OrjsonResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wavecom import __version__, metrics
+from wavecom.api import errors
+from wavecom.api.errors import envelope
+from wavecom.api.routes import notifications, system
+from wavecom.broker import Publisher, connect
+from wavecom.intake import Intake
+from wavecom.scheduler import Scheduler
+from wavecom.settings import Settings, get_settings
+from wavecom.store import Store
+
+log = logging.getLogger("wavecom.api")
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+]
+
+
+class BodyLimit:
+    """413 for bodies over the limit, by Content-Length or while streaming (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
+                await self._reject(scope, receive, send)
+                return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_bytes:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await self._reject(scope, receive, send)
+
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = envelope(413, "PAYLOAD_TOO_LARGE",
+                            f"Request body exceeds {self.max_bytes} bytes")
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class Observe:
+    """Security headers and HTTP metrics on every response (pure ASGI, cheap per request)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def wrapped(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
+            metrics.HTTP_DURATION.labels(scope["method"], path).observe(
+                time.perf_counter() - start
+            )
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    await store.ensure_indexes()
+    connection = await connect(settings.amqp_url, name="api")
+    publisher = await Publisher.open(
+        connection, timeout_s=settings.publish_timeout_s, max_length=settings.queue_max_length
+    )
+    app.state.store = store
+    app.state.connection = connection
+    app.state.admin_channel = await connection.channel()
+    app.state.intake = Intake(store, publisher)
+    scheduler = Scheduler(store, publisher, settings.scheduler_interval_s)
+    scheduler.start()
+    app.state.started = time.monotonic()
+    log.info("API ready (database %s, broker connected)", settings.mongodb_database)
+    try:
+        yield
+    finally:
+        await scheduler.stop()
+        await connection.close()
+        await store.close()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="WaveCom Notify",
+        version=__version__,
+        description="Delivery of transactional notifications (email, SMS, push) with "
+        "retries, dead letters, priority lanes and provider failover.",
+        lifespan=lifespan,
+        default_response_class=OrjsonResponse,
+    )
+    app.state.settings = settings
+    app.state.connection = None
+    app.state.admin_channel = None
+    errors.install(app)
+    app.include_router(notifications.router)
+    app.include_router(system.router)
+    app.add_middleware(CORSMiddleware, allow_origins=[], allow_methods=["GET", "POST"])
+    app.add_middleware(Observe)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    return app

@@ -1,0 +1,38 @@
+"""Dependencies the routes declare: the store, the intake, the tenant."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from wavecom.intake import Intake
+from wavecom.settings import Settings
+from wavecom.store import Store
+
+
+def _store(request: Request) -> Store:
+    store: Store = request.app.state.store
+    return store
+
+
+def _intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def _tenant(request: Request) -> str:
+    """The caller's tenant. Until API keys exist, every caller is the configured default tenant."""
+    settings: Settings = request.app.state.settings
+    return settings.default_tenant
+
+
+StoreDep = Annotated[Store, Depends(_store)]
+IntakeDep = Annotated[Intake, Depends(_intake)]
+SettingsDep = Annotated[Settings, Depends(_settings)]
+TenantDep = Annotated[str, Depends(_tenant)]

@@ -1,0 +1,129 @@
+"""Every error the API returns, in one envelope: ``{"success": false, "error": {...}}``."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from wavecom.api.responses import OrjsonResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from wavecom.errors import DependencyUnavailable
+
+log = logging.getLogger("wavecom.api")
+
+_HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "TOO_MANY_REQUESTS",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """Raised by routes for an error answer with a code, a message and field details."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        details: Sequence[dict[str, Any]] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = list(details)
+        self.headers = headers
+
+
+def error_body(code: str, message: str, details: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
+    return {"code": code, "message": message, "details": list(details)}
+
+
+def envelope(
+    status: int, code: str, message: str, details: Sequence[dict[str, Any]] = (),
+    headers: dict[str, str] | None = None,
+) -> OrjsonResponse:
+    return OrjsonResponse(
+        {"success": False, "error": error_body(code, message, details)},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def field_details(errors: Sequence[Any], *, skip: int = 0) -> list[dict[str, Any]]:
+    """Pydantic errors as ``[{"field": "recipient", "message": "..."}]``.
+
+    ``skip`` drops leading location parts (``body``, a batch index).
+    """
+    details = []
+    for e in errors:
+        loc = [str(p) for p in e.get("loc", ())][skip:]
+        msg = str(e.get("msg", "invalid"))
+        msg = msg.removeprefix("Value error, ")
+        if e.get("type") == "extra_forbidden":
+            msg = "is not a known field"
+        elif e.get("type") == "missing":
+            msg = "is required"
+        details.append({"field": ".".join(loc) or None, "message": msg})
+    return details
+
+
+def validation_error(errors: Sequence[Any], *, skip: int = 0) -> ApiError:
+    details = field_details(errors, skip=skip)
+    summary = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"]
+                        for d in details[:5])
+    return ApiError(400, "VALIDATION_ERROR", f"Invalid request: {summary}", details)
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers that turn every failure into the envelope."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> OrjsonResponse:
+        return envelope(exc.status, exc.code, exc.message, exc.details, exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_: Request, exc: RequestValidationError) -> OrjsonResponse:
+        errors = exc.errors()
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return envelope(400, "INVALID_JSON", "Request body is not valid JSON")
+        err = validation_error(errors, skip=1)
+        return envelope(err.status, err.code, err.message, err.details)
+
+    @app.exception_handler(ValidationError)
+    async def _model_invalid(_: Request, exc: ValidationError) -> OrjsonResponse:
+        err = validation_error(exc.errors())
+        return envelope(err.status, err.code, err.message, err.details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> OrjsonResponse:
+        code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+        message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").title()
+        return envelope(exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(DependencyUnavailable)
+    async def _unavailable(_: Request, exc: DependencyUnavailable) -> OrjsonResponse:
+        log.warning("dependency unavailable: %s", exc)
+        return envelope(503, "SERVICE_UNAVAILABLE",
+                        "A dependency (database or message broker) is unavailable; "
+                        "nothing was accepted. Retry later.",
+                        headers={"Retry-After": "5"})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
+        log.exception("unhandled error")
+        return envelope(500, "INTERNAL_ERROR", "An unexpected error occurred")

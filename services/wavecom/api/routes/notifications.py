@@ -1,0 +1,210 @@
+"""/api/notifications: create (single and batch), read, list, stats."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from fastapi import APIRouter, Query, Request
+from wavecom.api.responses import OrjsonResponse
+from pydantic import TypeAdapter, ValidationError
+
+from wavecom.api import views
+from wavecom.api.deps import IntakeDep, SettingsDep, StoreDep, TenantDep
+from wavecom.api.errors import ApiError, error_body, validation_error
+from wavecom.api.schemas import (
+    BatchCreate,
+    BatchEnvelope,
+    CreatedEnvelope,
+    ErrorEnvelope,
+    NotificationCreate,
+    NotificationEnvelope,
+    PageEnvelope,
+    StatsEnvelope,
+)
+from wavecom.broker import queue_depths
+from wavecom.constants import Channel, Priority, Status
+from wavecom.settings import Settings
+from wavecom.store import Doc, new_notification
+
+router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorEnvelope, "description": "Invalid input (field-level details)"},
+    413: {"model": ErrorEnvelope, "description": "Body too large"},
+    503: {"model": ErrorEnvelope, "description": "Database or broker unavailable"},
+}
+_item = TypeAdapter(NotificationCreate)
+
+
+def _document(body: NotificationCreate, tenant: str, settings: Settings, now: datetime) -> Doc:
+    return new_notification(
+        tenant_id=tenant,
+        channel=body.type,
+        recipient=body.recipient,
+        subject=body.subject,
+        message=body.message,
+        priority=body.priority,
+        metadata=body.metadata or {},
+        max_retries=settings.max_retries,
+        scheduled_at=body.scheduledAt,
+        now=now,
+    )
+
+
+@router.post(
+    "",
+    status_code=201,
+    response_model=CreatedEnvelope,
+    responses=_ERRORS,
+    summary="Create a notification",
+)
+async def create_notification(
+    body: NotificationCreate, intake: IntakeDep, tenant: TenantDep, settings: SettingsDep
+) -> OrjsonResponse:
+    """Validate, store and queue one notification. 201 once it is stored and the broker
+    confirmed it (or it is SCHEDULED for later)."""
+    doc = _document(body, tenant, settings, datetime.now(UTC))
+    await intake.accept([doc])
+    message = ("Notification scheduled successfully" if body.scheduledAt
+               else "Notification created and queued successfully")
+    return OrjsonResponse(
+        {"success": True, "data": views.notification(doc), "message": message}, status_code=201
+    )
+
+
+@router.post(
+    "/batch",
+    status_code=201,
+    response_model=BatchEnvelope,
+    responses=_ERRORS,
+    summary="Create up to 1,000 notifications",
+)
+async def create_batch(
+    body: BatchCreate, intake: IntakeDep, tenant: TenantDep, settings: SettingsDep
+) -> OrjsonResponse:
+    """Each item is validated on its own: a bad item is reported at its index and does not
+    reject the others. The accepted items are written in one round trip and published with
+    confirms. 400 only when no item is valid."""
+    now = datetime.now(UTC)
+    results: list[dict[str, Any]] = []
+    docs: list[Doc] = []
+    for index, raw in enumerate(body.notifications):
+        try:
+            item = _item.validate_python(raw)
+        except ValidationError as exc:
+            err = validation_error(exc.errors())
+            results.append({"index": index, "success": False,
+                            "error": error_body(err.code, err.message, err.details)})
+            continue
+        doc = _document(item, tenant, settings, now)
+        docs.append(doc)
+        results.append({"index": index, "success": True, "doc": doc})
+    if not docs:
+        details = [
+            {**d, "field": f"notifications.{r['index']}" + (f".{d['field']}" if d["field"] else "")}
+            for r in results for d in r["error"]["details"]
+        ]
+        raise ApiError(400, "VALIDATION_ERROR", "No notification in the batch is valid", details)
+    await intake.accept(docs)
+    for r in results:
+        if r["success"]:
+            r["data"] = views.notification(r.pop("doc"))
+    accepted = len(docs)
+    return OrjsonResponse(
+        {
+            "success": True,
+            "data": {"accepted": accepted, "rejected": len(results) - accepted,
+                     "results": results},
+            "message": f"{accepted} of {len(results)} notifications queued",
+        },
+        status_code=201,
+    )
+
+
+@router.get(
+    "/stats/system",
+    response_model=StatsEnvelope,
+    responses={503: _ERRORS[503]},
+    summary="System statistics",
+)
+async def system_stats(request: Request, store: StoreDep, tenant: TenantDep) -> OrjsonResponse:
+    """Counts by status, type and priority (the caller's tenant), queue depths from the broker,
+    mean processing time and success rate."""
+    stats = await store.tenant_stats(tenant)
+    depths = await queue_depths(request.app.state.admin_channel)
+    sent = stats.by_status.get(Status.SENT.value, 0)
+    failed = stats.by_status.get(Status.FAILED.value, 0)
+    data = {
+        "total": stats.total,
+        "byStatus": {s.value: stats.by_status.get(s.value, 0) for s in Status},
+        "byType": {c.value: stats.by_type.get(c.value, 0) for c in Channel},
+        "byPriority": {p.value: stats.by_priority.get(p.value, 0) for p in Priority},
+        "queueDepth": depths,
+        "averageProcessingTime": round(stats.processing_ms_sum / stats.processing_count, 1)
+        if stats.processing_count else 0.0,
+        "successRate": round(100.0 * sent / (sent + failed), 2) if sent + failed else 100.0,
+    }
+    return OrjsonResponse({"success": True, "data": data})
+
+
+@router.get(
+    "/{notification_id}",
+    response_model=NotificationEnvelope,
+    responses={400: _ERRORS[400], 404: {"model": ErrorEnvelope, "description": "Unknown id"}},
+    summary="A notification and its logs",
+)
+async def get_notification(
+    notification_id: str, store: StoreDep, tenant: TenantDep
+) -> OrjsonResponse:
+    try:
+        oid = ObjectId(notification_id)
+    except (InvalidId, TypeError) as exc:
+        raise ApiError(400, "INVALID_ID", "Notification id must be 24 hexadecimal characters",
+                       [{"field": "id", "message": "must be 24 hexadecimal characters"}]) from exc
+    doc = await store.get(tenant, oid)
+    if doc is None:
+        raise ApiError(404, "NOT_FOUND", f"Notification {notification_id} not found")
+    return OrjsonResponse(
+        {"success": True, "data": {"notification": views.notification(doc),
+                                   "logs": views.logs(doc)}}
+    )
+
+
+@router.get(
+    "",
+    response_model=PageEnvelope,
+    responses={400: _ERRORS[400]},
+    summary="List notifications, newest first",
+)
+async def list_notifications(
+    store: StoreDep,
+    tenant: TenantDep,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    status: Status | None = None,
+    type: Channel | None = None,  # noqa: A002 - the contract's parameter name
+    priority: Priority | None = None,
+) -> OrjsonResponse:
+    filters = {k: v.value for k, v in (("status", status), ("type", type),
+                                        ("priority", priority)) if v is not None}
+    result = await store.page(tenant, filters, page, limit)
+    return OrjsonResponse(
+        {
+            "success": True,
+            "data": {
+                "notifications": [views.notification(d) for d in result.items],
+                "pagination": {
+                    "currentPage": page,
+                    "totalPages": math.ceil(result.total / limit) if result.total else 0,
+                    "totalItems": result.total,
+                    "itemsPerPage": limit,
+                },
+            },
+        }
+    )
+
+

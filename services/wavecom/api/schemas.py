@@ -1,0 +1,276 @@
+"""Request and response schemas: the contract of seed 003, as clients see it."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from wavecom.constants import Channel, Priority, Status
+from wavecom.settings import get_settings
+
+EMAIL_RE = re.compile(
+    r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+    r"(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$"
+)
+E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
+PUSH_TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-:.]{16,4096}$")
+MAX_SCHEDULE_AHEAD = timedelta(days=365)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+class NotificationCreate(BaseModel):
+    """One notification to deliver."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "EMAIL",
+                    "recipient": "user@example.com",
+                    "subject": "Welcome to WaveCom",
+                    "message": "Thank you for signing up!",
+                    "priority": "HIGH",
+                    "metadata": {"userId": "12345", "campaign": "onboarding"},
+                }
+            ]
+        },
+    )
+
+    type: Channel = Field(description="Delivery channel")
+    recipient: str = Field(
+        min_length=1,
+        max_length=4096,
+        description="An e-mail address (EMAIL), an E.164 phone number such as +2348012345678 "
+        "(SMS) or a device token of 16-4096 characters [A-Za-z0-9_-:.] (PUSH)",
+    )
+    subject: str | None = Field(
+        default=None, min_length=1, max_length=998, validate_default=True,
+        description="Required for EMAIL",
+    )
+    message: str = Field(min_length=1, max_length=5000)
+    priority: Priority = Priority.MEDIUM
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="Free-form object, at most 8 KiB as JSON and 5 levels deep"
+    )
+    scheduledAt: datetime | None = Field(  # noqa: N815 - the contract's field name
+        default=None,
+        description="Deliver at this time (ISO 8601 with a timezone, in the future, "
+        "at most a year ahead); the notification is SCHEDULED until then",
+    )
+
+    @field_validator("recipient", "subject", "message")
+    @classmethod
+    def _no_nul(cls, v: str | None) -> str | None:
+        if v is not None and "\x00" in v:
+            raise ValueError("must not contain NUL characters")
+        return v
+
+    @field_validator("metadata")
+    @classmethod
+    def _metadata_bounded(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
+        if v is None:
+            return v
+        settings = get_settings()
+        if len(orjson.dumps(v)) > settings.max_metadata_bytes:
+            raise ValueError(f"must be at most {settings.max_metadata_bytes} bytes as JSON")
+        if _depth(v) > settings.max_metadata_depth:
+            raise ValueError(f"must be at most {settings.max_metadata_depth} levels deep")
+        if any(k.startswith("$") or "." in k or "\x00" in k for k in _keys(v)):
+            raise ValueError("keys must not start with '$' or contain '.' or NUL")
+        return v
+
+    @field_validator("scheduledAt")
+    @classmethod
+    def _future(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return v
+        if v.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2030-01-01T09:00:00Z")
+        now = datetime.now(UTC)
+        if v <= now:
+            raise ValueError("must be in the future")
+        if v - now > MAX_SCHEDULE_AHEAD:
+            raise ValueError("must be at most 365 days ahead")
+        return v.astimezone(UTC)
+
+    @field_validator("recipient")
+    @classmethod
+    def _recipient_by_type(cls, v: str, info: ValidationInfo) -> str:
+        channel = info.data.get("type")
+        if channel is Channel.EMAIL and (len(v) > 254 or not EMAIL_RE.match(v)):
+            raise ValueError("must be a valid e-mail address for EMAIL")
+        if channel is Channel.SMS and not E164_RE.match(v):
+            raise ValueError("must be an E.164 phone number (e.g. +2348012345678) for SMS")
+        if channel is Channel.PUSH and not PUSH_TOKEN_RE.match(v):
+            raise ValueError("must be a device token of 16-4096 characters [A-Za-z0-9_-:.] for PUSH")
+        return v
+
+    @field_validator("subject")
+    @classmethod
+    def _subject_for_email(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None and info.data.get("type") is Channel.EMAIL:
+            raise ValueError("is required for EMAIL")
+        return v
+
+
+def _keys(value: Any) -> list[str]:
+    keys: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            keys.append(str(k))
+            keys.extend(_keys(v))
+    elif isinstance(value, list):
+        for v in value:
+            keys.extend(_keys(v))
+    return keys
+
+
+class BatchCreate(BaseModel):
+    """Up to 1,000 notifications; each is validated on its own."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    notifications: list[dict[str, Any]] = Field(
+        min_length=1,
+        max_length=1000,
+        json_schema_extra={"items": {"$ref": "#/components/schemas/NotificationCreate"}},
+    )
+
+
+# --- responses (documentation of what the routes return) ------------------------------------------
+
+
+class LogPublic(BaseModel):
+    id: str = Field(alias="_id")
+    notificationId: str  # noqa: N815
+    status: Status
+    message: str
+    timestamp: datetime
+    metadata: dict[str, Any] | None = None
+
+
+class NotificationPublic(BaseModel):
+    id: str = Field(alias="_id", description="24 hex characters")
+    tenantId: str  # noqa: N815
+    type: Channel
+    recipient: str
+    subject: str | None = None
+    message: str
+    status: Status
+    priority: Priority
+    retryCount: int  # noqa: N815
+    maxRetries: int  # noqa: N815
+    metadata: dict[str, Any] | None = None
+    scheduledAt: datetime | None = None  # noqa: N815
+    nextAttemptAt: datetime | None = None  # noqa: N815
+    sentAt: datetime | None = None  # noqa: N815
+    failedAt: datetime | None = None  # noqa: N815
+    error: str | None = None
+    provider: str | None = None
+    providerMessageId: str | None = None  # noqa: N815
+    processingTimeMs: int | None = None  # noqa: N815
+    createdAt: datetime  # noqa: N815
+    updatedAt: datetime  # noqa: N815
+
+
+class ErrorDetail(BaseModel):
+    field: str | None = Field(description="Dotted path of the offending field, if any")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    code: str
+    message: str
+    details: list[ErrorDetail] = []
+
+
+class ErrorEnvelope(BaseModel):
+    success: Literal[False] = False
+    error: ErrorBody
+
+
+class CreatedEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: NotificationPublic
+    message: str
+
+
+class NotificationWithLogs(BaseModel):
+    notification: NotificationPublic
+    logs: list[LogPublic]
+
+
+class NotificationEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: NotificationWithLogs
+
+
+class Pagination(BaseModel):
+    currentPage: int  # noqa: N815
+    totalPages: int  # noqa: N815
+    totalItems: int  # noqa: N815
+    itemsPerPage: int  # noqa: N815
+
+
+class NotificationsPage(BaseModel):
+    notifications: list[NotificationPublic]
+    pagination: Pagination
+
+
+class PageEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: NotificationsPage
+
+
+class BatchItemResult(BaseModel):
+    index: int
+    success: bool
+    data: NotificationPublic | None = None
+    error: ErrorBody | None = None
+
+
+class BatchResult(BaseModel):
+    accepted: int
+    rejected: int
+    results: list[BatchItemResult]
+
+
+class BatchEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: BatchResult
+    message: str
+
+
+class SystemStats(BaseModel):
+    total: int
+    byStatus: dict[Status, int]  # noqa: N815
+    byType: dict[Channel, int]  # noqa: N815
+    byPriority: dict[Priority, int]  # noqa: N815
+    queueDepth: dict[str, int]  # noqa: N815
+    averageProcessingTime: float = Field(description="Mean processing time of sent ones, ms")  # noqa: N815
+    successRate: float = Field(description="SENT / (SENT + FAILED), percent")  # noqa: N815
+
+
+class StatsEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: SystemStats
+
+
+class Health(BaseModel):
+    status: Literal["healthy", "unhealthy"]
+    timestamp: datetime
+    services: dict[str, Literal["connected", "disconnected"]]
+    uptime: float

@@ -1,0 +1,44 @@
+"""Stored documents as clients see them (seed 003's JSON shapes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from wavecom.store import Doc
+
+_PUBLIC_FIELDS = (
+    "tenantId", "type", "recipient", "subject", "message", "status", "priority", "retryCount",
+    "maxRetries", "metadata", "scheduledAt", "nextAttemptAt", "sentAt", "failedAt", "error",
+    "provider", "providerMessageId", "processingTimeMs", "createdAt", "updatedAt",
+)
+
+
+def iso(value: datetime) -> str:
+    """``2024-12-11T10:30:00.000Z``"""
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def _plain(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value
+
+
+def notification(doc: Doc) -> dict[str, Any]:
+    out: dict[str, Any] = {"_id": str(doc["_id"])}
+    for key in _PUBLIC_FIELDS:
+        value = doc.get(key)
+        if value is not None:
+            out[key] = _plain(value)
+    return out
+
+
+def logs(doc: Doc) -> list[dict[str, Any]]:
+    nid = str(doc["_id"])
+    entries = []
+    for step in doc.get("timeline", []):
+        entry = {"_id": step["_id"], "notificationId": nid, "status": step["status"],
+                 "message": step["message"], "timestamp": iso(step["timestamp"])}
+        if step.get("metadata"):
+            entry["metadata"] = step["metadata"]
+        entries.append(entry)
+    return entries

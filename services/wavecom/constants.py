@@ -1,0 +1,92 @@
+"""Enums and every broker/database name shared by the API and the workers."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Channel(StrEnum):
+    """A delivery channel; one worker deployment per channel."""
+
+    EMAIL = "EMAIL"
+    SMS = "SMS"
+    PUSH = "PUSH"
+
+    @property
+    def slug(self) -> str:
+        return self.value.lower()
+
+
+class Priority(StrEnum):
+    LOW = "LOW"
+    MEDIUM = "MEDIUM"
+    HIGH = "HIGH"
+    CRITICAL = "CRITICAL"
+
+    @property
+    def lane(self) -> Lane:
+        return Lane.HIGH if self in (Priority.HIGH, Priority.CRITICAL) else Lane.STANDARD
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    SCHEDULED = "SCHEDULED"
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    RETRYING = "RETRYING"
+    SENT = "SENT"
+    FAILED = "FAILED"
+    CANCELLED = "CANCELLED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (Status.SENT, Status.FAILED, Status.CANCELLED)
+
+
+class Lane(StrEnum):
+    """CRITICAL and HIGH ride the high lane, MEDIUM and LOW the standard lane."""
+
+    HIGH = "high"
+    STANDARD = "standard"
+
+
+# --- RabbitMQ -----------------------------------------------------------------------------------
+
+WORK_EXCHANGE = "wavecom.work"  # topic: "<channel>.<lane>" and "delay.<ms>.<channel>.<lane>"
+DELAY_EXCHANGE = "wavecom.delay"  # topic: "delay.<ms>.#" -> the delay queue of that rung
+DLX_EXCHANGE = "wavecom.dlx"  # fanout -> the dead-letter queue
+DLQ = "wavecom.dlq"
+
+# Retry delays snap to this ladder of delay queues (ms). Each queue has one fixed TTL, so its
+# messages expire in arrival order and none waits behind a longer one (no head-of-line
+# blocking). Rungs are a factor sqrt(2) apart, from 250 ms to about 12 minutes.
+DELAY_LADDER_MS: tuple[int, ...] = tuple(round(250 * 2 ** (k / 2)) for k in range(0, 24))
+
+
+def lane_queue(channel: Channel, lane: Lane) -> str:
+    """The work queue of one channel and lane, e.g. ``wavecom.email.high``."""
+    return f"wavecom.{channel.slug}.{lane.value}"
+
+
+def lane_key(channel: Channel, lane: Lane) -> str:
+    """Routing key of first deliveries to a lane queue."""
+    return f"{channel.slug}.{lane.value}"
+
+
+def delay_queue(rung_ms: int) -> str:
+    return f"wavecom.delay.{rung_ms}ms"
+
+
+def delay_key(rung_ms: int, channel: Channel, lane: Lane) -> str:
+    """Routing key of a delayed message; it keeps it when it dead-letters back to work."""
+    return f"delay.{rung_ms}.{channel.slug}.{lane.value}"
+
+
+ALL_LANE_QUEUES: tuple[str, ...] = tuple(lane_queue(c, lane) for c in Channel for lane in Lane)
+
+# --- MongoDB ------------------------------------------------------------------------------------
+
+NOTIFICATIONS = "notifications"
+LOGS = "notificationlogs"
+STATS = "stats"
+SCHEDULE = "schedule"

@@ -1,0 +1,53 @@
+"""One exception tree for the whole system: transient errors are retried, permanent ones are not."""
+
+from __future__ import annotations
+
+
+class WaveComError(Exception):
+    """Raised when anything in WaveCom fails; the base of every error below."""
+
+
+class DependencyUnavailable(WaveComError):
+    """Raised when the broker or the database cannot be reached or does not confirm in time."""
+
+
+class BrokerUnavailable(DependencyUnavailable):
+    """Raised when RabbitMQ is unreachable, or a publish is not confirmed within its timeout."""
+
+
+class PublishRejected(BrokerUnavailable):
+    """Raised when RabbitMQ nacks a publish (for example a full queue with reject-publish)."""
+
+
+class StoreUnavailable(DependencyUnavailable):
+    """Raised when the database is unreachable or a write times out."""
+
+
+class PoisonMessage(WaveComError):
+    """Raised when a queued message cannot be decoded; it is dead-lettered with this reason."""
+
+
+class ProviderError(WaveComError):
+    """Raised when a provider does not deliver; ``provider`` names it."""
+
+    def __init__(self, message: str, *, provider: str = "") -> None:
+        super().__init__(message)
+        self.provider = provider
+
+
+class TransientProviderError(ProviderError):
+    """Raised when a send may succeed later: timeout, connection error, 5xx, 429."""
+
+    def __init__(
+        self, message: str, *, provider: str = "", retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, provider=provider)
+        self.retry_after_s = retry_after_s
+
+
+class PermanentProviderError(ProviderError):
+    """Raised when a send can never succeed: invalid recipient, other 4xx. Fails at once."""
+
+
+class ProvidersUnavailable(TransientProviderError):
+    """Raised when every provider of a channel has its circuit breaker open."""

@@ -1,0 +1,64 @@
+"""Accepting notifications: store them, then queue them with confirms (or schedule them)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from wavecom import metrics
+from wavecom.broker import Publisher
+from wavecom.constants import Status
+from wavecom.errors import DependencyUnavailable
+from wavecom.store import Doc, Store, job_of
+
+log = logging.getLogger("wavecom.intake")
+
+
+class Intake:
+    """The API's only write path."""
+
+    def __init__(self, store: Store, publisher: Publisher) -> None:
+        self.store = store
+        self.publisher = publisher
+
+    async def accept(self, docs: Sequence[Doc]) -> None:
+        """Store ``docs`` (one round trip) and queue or schedule them; all or nothing.
+
+        Returns once every immediate notification is confirmed by the broker. If the broker does
+        not confirm, the stored documents are removed again and DependencyUnavailable propagates:
+        the client gets a 503 and nothing half-written remains.
+        """
+        if not docs:
+            return
+        await self.store.insert_notifications(docs)
+        immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
+        scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
+        try:
+            await self.store.add_schedule(scheduled)
+            await self.publisher.publish_jobs([job_of(d) for d in immediate])
+        except DependencyUnavailable:
+            await self._undo(docs)
+            raise
+        await self._record(docs)
+        for d in docs:
+            metrics.CREATED.labels(d["type"], d["priority"]).inc()
+
+    async def _undo(self, docs: Sequence[Doc]) -> None:
+        ids = [d["_id"] for d in docs]
+        try:
+            await self.store.delete_notifications(ids)
+            await self.store.remove_schedule(d["_id"] for d in docs if "scheduledAt" in d)
+        except Exception:
+            log.exception("could not remove %d notifications after a failed publish", len(ids))
+
+    async def _record(self, docs: Sequence[Doc]) -> None:
+        """Audit logs and counters; the notifications are already queued, so retry, then warn."""
+        for delay in (0.0, 0.2, 1.0):
+            await asyncio.sleep(delay)
+            try:
+                await self.store.record_intake(docs)
+                return
+            except DependencyUnavailable as exc:
+                log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
+        log.error("intake logs and counters of %d notifications were not recorded", len(docs))

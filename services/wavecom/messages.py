@@ -1,0 +1,106 @@
+"""The one message type that travels from the API to the workers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from wavecom.constants import Channel, Lane, Priority
+from wavecom.errors import PoisonMessage
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryJob:
+    """Everything a worker needs to deliver one notification without reading the database.
+
+    ``attempt`` counts deliveries already tried (0 on the first delivery); ``accepted_ms`` is the
+    epoch milliseconds at which the API accepted the notification (for end-to-end latency).
+    """
+
+    id: str
+    tenant_id: str
+    type: Channel
+    recipient: str
+    message: str
+    priority: Priority
+    subject: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    attempt: int = 0
+    max_retries: int = 3
+    accepted_ms: int = 0
+
+    @property
+    def lane(self) -> Lane:
+        return self.priority.lane
+
+    def next_attempt(self) -> DeliveryJob:
+        """The same job, one attempt further on."""
+        return DeliveryJob(
+            id=self.id,
+            tenant_id=self.tenant_id,
+            type=self.type,
+            recipient=self.recipient,
+            message=self.message,
+            priority=self.priority,
+            subject=self.subject,
+            metadata=self.metadata,
+            attempt=self.attempt + 1,
+            max_retries=self.max_retries,
+            accepted_ms=self.accepted_ms,
+        )
+
+    def encode(self) -> bytes:
+        return orjson.dumps(
+            {
+                "notificationId": self.id,
+                "tenantId": self.tenant_id,
+                "type": self.type.value,
+                "recipient": self.recipient,
+                "subject": self.subject,
+                "message": self.message,
+                "priority": self.priority.value,
+                "metadata": self.metadata,
+                "retryCount": self.attempt,
+                "maxRetries": self.max_retries,
+                "acceptedMs": self.accepted_ms,
+            }
+        )
+
+    @classmethod
+    def decode(cls, body: bytes) -> DeliveryJob:
+        """Parse a message body; anything malformed raises PoisonMessage with the reason."""
+        try:
+            raw = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise PoisonMessage(f"body is not JSON: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise PoisonMessage("body is not a JSON object")
+        try:
+            metadata = raw.get("metadata") or {}
+            if not isinstance(metadata, dict):
+                raise PoisonMessage("metadata is not an object")
+            subject = raw.get("subject")
+            return cls(
+                id=_str(raw, "notificationId"),
+                tenant_id=_str(raw, "tenantId"),
+                type=Channel(raw["type"]),
+                recipient=_str(raw, "recipient"),
+                message=_str(raw, "message"),
+                priority=Priority(raw["priority"]),
+                subject=subject if isinstance(subject, str) else None,
+                metadata=metadata,
+                attempt=int(raw.get("retryCount", 0)),
+                max_retries=int(raw.get("maxRetries", 3)),
+                accepted_ms=int(raw.get("acceptedMs", 0)),
+            )
+        except (KeyError, ValueError, TypeError) as exc:
+            raise PoisonMessage(f"malformed job: {exc!r}") from exc
+
+
+def _str(raw: dict[str, Any], key: str) -> str:
+    value = raw[key]
+    if not isinstance(value, str) or not value:
+        raise PoisonMessage(f"{key} must be a non-empty string")
+    return value

@@ -1,0 +1,53 @@
+"""Prometheus metrics shared by the API and the workers (one registry per process)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+CREATED = Counter(
+    "notifications_created_total", "Notifications accepted by the API", ["type", "priority"]
+)
+SENT = Counter("notifications_sent_total", "Notifications delivered", ["type", "provider"])
+FAILED = Counter(
+    "notifications_failed_total", "Notifications that failed for good", ["type", "reason"]
+)
+RETRIED = Counter("notifications_retried_total", "Delivery attempts scheduled again", ["type"])
+PARKED = Counter(
+    "notifications_parked_total",
+    "Jobs delayed without using an attempt because every provider was unavailable",
+    ["type"],
+)
+DEAD_LETTERED = Counter(
+    "notifications_dead_lettered_total", "Messages sent to the dead-letter queue", ["reason"]
+)
+PROVIDER_CALLS = Counter(
+    "provider_calls_total", "Provider send calls by result", ["provider", "result"]
+)
+PROCESSING = Histogram(
+    "notification_processing_duration_seconds",
+    "Time from claim to outcome of one delivery attempt",
+    ["type"],
+    buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+END_TO_END = Histogram(
+    "notification_delivery_latency_seconds",
+    "Time from acceptance by the API to delivery",
+    ["type", "priority"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
+)
+BREAKER_STATE = Gauge(
+    "provider_breaker_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)", ["provider"]
+)
+BATCH_SIZE = Histogram(
+    "worker_batch_size", "Messages per worker batch", buckets=(1, 5, 10, 25, 50, 100, 200, 400)
+)
+QUEUE_DEPTH = Gauge("queue_depth", "Messages ready in a queue", ["queue"])
+HTTP_REQUESTS = Counter(
+    "http_requests_total", "HTTP requests", ["method", "route", "status"]
+)
+HTTP_DURATION = Histogram(
+    "http_request_duration_seconds",
+    "HTTP request duration",
+    ["method", "route"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)

@@ -1,0 +1,42 @@
+"""What every provider adapter offers the delivery pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from wavecom.constants import Channel
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """One send: ``idempotency_key`` is the job id and attempt, so a repeated call is recognised."""
+
+    notification_id: str
+    attempt: int
+    channel: Channel
+    recipient: str
+    message: str
+    subject: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def idempotency_key(self) -> str:
+        return f"{self.notification_id}:{self.attempt}"
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    provider: str
+    provider_message_id: str
+
+
+class Provider(Protocol):
+    """A provider account. ``send`` returns a receipt or raises a ProviderError subclass."""
+
+    name: str
+    channel: Channel
+
+    async def send(self, request: SendRequest) -> Receipt: ...
+
+    async def close(self) -> None: ...

@@ -1,0 +1,84 @@
+"""One settings object for the API, the workers and the tools (environment variables)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wavecom.constants import Channel
+
+
+class Settings(BaseSettings):
+    """Every knob of the system; read from the environment (prefix-free names, e.g. AMQP_URL)."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+
+    # connections
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongodb_url: str = "mongodb://127.0.0.1:27017/"
+    mongodb_database: str = "wavecom"
+    default_tenant: str = "default"
+
+    # API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_batch_items: int = Field(default=1000, ge=1)
+    max_metadata_bytes: int = Field(default=8 * 1024, ge=64)
+    max_metadata_depth: int = Field(default=5, ge=1)
+    publish_timeout_s: float = Field(default=10.0, gt=0)
+
+    # queues
+    prefetch: int = Field(default=400, ge=1)
+    queue_max_length: int = Field(default=2_000_000, ge=1000)
+
+    # worker pipeline
+    batch_size: int = Field(default=200, ge=1)
+    batch_wait_ms: int = Field(default=20, ge=0)
+    max_batches_in_flight: int = Field(default=6, ge=1)
+    max_retries: int = Field(default=3, ge=0, le=20)
+    retry_base_delay_ms: int = Field(default=5000, ge=100)
+    retry_multiplier: float = Field(default=5.0, ge=1.0)
+    retry_max_delay_ms: int = Field(default=600_000, ge=100)
+    retry_jitter: float = Field(default=0.2, ge=0.0, le=0.9)
+    provider_timeout_s: float = Field(default=10.0, gt=0)
+    breaker_fail_max: int = Field(default=10, ge=1)
+    breaker_reset_s: float = Field(default=30.0, gt=0)
+    shutdown_grace_s: float = Field(default=20.0, gt=0)
+
+    # scheduler (due SCHEDULED notifications are published by the API's relay loop)
+    scheduler_interval_s: float = Field(default=1.0, gt=0)
+
+    # mock providers: JSON list per channel, see wavecom.providers.registry
+    providers_email: str = ""
+    providers_sms: str = ""
+    providers_push: str = ""
+    ledger_dir: str = ""
+    provider_seed: int | None = None
+
+    @field_validator("default_tenant")
+    @classmethod
+    def _tenant_ok(cls, v: str) -> str:
+        if not v or len(v) > 64:
+            raise ValueError("default_tenant must be 1..64 characters")
+        return v
+
+    def providers_json(self, channel: Channel) -> str:
+        """The raw provider configuration of one channel ('' means the built-in defaults)."""
+        return {
+            Channel.EMAIL: self.providers_email,
+            Channel.SMS: self.providers_sms,
+            Channel.PUSH: self.providers_push,
+        }[channel]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,438 @@
+"""The database: notifications, their audit logs and per-tenant counters.
+
+Every write here is batched (``insert_many``/``bulk_write``): a round trip per notification per
+step would not reach the throughput bar. Status transitions are conditional updates
+(``{_id, status}``), so a message delivered twice changes a notification once. Only what MongoDB
+and FerretDB v1 both support is used: no transactions, no change streams, no TTL/partial indexes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, InsertOne, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from wavecom.constants import LOGS, NOTIFICATIONS, SCHEDULE, STATS, Channel, Priority, Status
+from wavecom.errors import StoreUnavailable
+from wavecom.messages import DeliveryJob
+
+Doc = dict[str, Any]
+
+# pymongo sends a bulk write as one command; keeping commands moderate bounds the work one
+# command holds on the server
+_CHUNK = 500
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def log_entry(log_id: str, status: Status, message: str, at: datetime, **extra: Any) -> Doc:
+    """One step of a notification's timeline; the same document goes to notificationlogs.
+
+    Log ids are deterministic (notification id, then the claim or intake step), so writing a
+    step twice, after a crash or a redelivery, leaves one log entry.
+    """
+    entry: Doc = {"_id": log_id, "status": status.value, "message": message, "timestamp": at}
+    if extra:
+        entry["metadata"] = extra
+    return entry
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt ended in, as the worker will store it."""
+
+    job: DeliveryJob
+    status: Status  # SENT, RETRYING, FAILED or CANCELLED
+    started_at: datetime
+    finished_at: datetime
+    message: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    retry_count: int | None = None  # the attempt number the job waits for, when it waits
+
+    @property
+    def processing_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Doc]
+    total: int
+
+
+@dataclass(slots=True)
+class TenantStats:
+    total: int = 0
+    by_status: dict[str, int] = field(default_factory=dict)
+    by_type: dict[str, int] = field(default_factory=dict)
+    by_priority: dict[str, int] = field(default_factory=dict)
+    processing_ms_sum: int = 0
+    processing_count: int = 0
+
+
+class Store:
+    """Typed access to the collections; one instance per process, created at start-up."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[database]
+        self.notifications: AsyncCollection[Doc] = self.db[NOTIFICATIONS]
+        self.logs: AsyncCollection[Doc] = self.db[LOGS]
+        self.stats: AsyncCollection[Doc] = self.db[STATS]
+        self.schedule: AsyncCollection[Doc] = self.db[SCHEDULE]
+
+    @classmethod
+    def connect(cls, url: str, database: str, *, timeout_ms: int = 5000) -> Store:
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms * 6, 30_000),
+            maxPoolSize=50,
+            appname="wavecom",
+        )
+        return cls(client, database)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        try:
+            await self.db.command("ping")
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"database unreachable: {exc}") from exc
+
+    async def ensure_indexes(self) -> None:
+        """Seed 003's indexes, tenant-first; idempotent."""
+        n = self.notifications
+        await n.create_index([("tenantId", ASCENDING), ("createdAt", DESCENDING)])
+        await n.create_index(
+            [("tenantId", ASCENDING), ("type", ASCENDING), ("status", ASCENDING),
+             ("createdAt", DESCENDING)]
+        )
+        await n.create_index(
+            [("tenantId", ASCENDING), ("status", ASCENDING), ("priority", DESCENDING),
+             ("createdAt", DESCENDING)]
+        )
+        await n.create_index([("recipient", ASCENDING), ("createdAt", DESCENDING)])
+        await n.create_index([("createdAt", DESCENDING)])
+        await self.logs.create_index([("notificationId", ASCENDING), ("timestamp", ASCENDING)])
+        await self.schedule.create_index([("dueAt", ASCENDING)])
+
+    # --- intake ---------------------------------------------------------------------------------
+
+    async def insert_notifications(self, docs: Sequence[Doc]) -> None:
+        """Write accepted notifications in one round trip per chunk (500)."""
+        try:
+            for i in range(0, len(docs), _CHUNK):
+                await self.notifications.insert_many(docs[i : i + _CHUNK], ordered=False)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not store notifications: {exc}") from exc
+
+    async def delete_notifications(self, ids: Sequence[ObjectId]) -> None:
+        """Compensate an intake whose publish failed: nothing half-written stays behind."""
+        if ids:
+            await self.notifications.delete_many({"_id": {"$in": list(ids)}})
+
+    async def record_intake(self, docs: Sequence[Doc]) -> None:
+        """Audit logs and counters of notifications that are stored and queued or scheduled."""
+        logs: list[Doc] = []
+        inc: dict[str, Counter[str]] = {}
+        for d in docs:
+            tenant = inc.setdefault(d["tenantId"], Counter())
+            tenant["total"] += 1
+            tenant[f"byType.{d['type']}"] += 1
+            tenant[f"byPriority.{d['priority']}"] += 1
+            tenant[f"byStatus.{d['status']}"] += 1
+            logs.extend({"notificationId": d["_id"], **entry} for entry in d["timeline"])
+        await self._insert_logs(logs)
+        await self._inc_stats(inc)
+
+    # --- delivery -------------------------------------------------------------------------------
+
+    async def claim(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
+        """Move jobs to PROCESSING if still in the state their message expects; return the ids won.
+
+        A job is expected QUEUED on its first attempt and RETRYING on later ones, at the same
+        attempt number: a duplicate or stale message matches nothing and is not delivered again.
+        """
+        if not jobs:
+            return set()
+        now = utcnow()
+        steps = {
+            j.id: log_entry(f"{j.id}:{token}:p", Status.PROCESSING, "Worker started processing",
+                            now, attempt=j.attempt)
+            for j in jobs
+        }
+        ops = [
+            UpdateOne(
+                {"_id": ObjectId(j.id), "status": _expected_status(j).value,
+                 "retryCount": j.attempt},
+                {
+                    "$set": {"status": Status.PROCESSING.value, "updatedAt": now, "claim": token},
+                    "$push": {"timeline": steps[j.id]},
+                },
+            )
+            for j in jobs
+        ]
+        matched = await self._bulk(self.notifications, ops)
+        if matched == len(jobs):
+            won = {j.id for j in jobs}
+        else:
+            # rare (redelivery, cancellation): find out which ones this batch won
+            won = set()
+            for j in jobs:
+                d = await self.notifications.find_one({"_id": ObjectId(j.id)}, {"claim": 1, "status": 1})
+                if d and d.get("claim") == token and d.get("status") == Status.PROCESSING.value:
+                    won.add(j.id)
+        moved: dict[str, Counter[str]] = {}
+        for j in jobs:
+            if j.id in won:
+                c = moved.setdefault(j.tenant_id, Counter())
+                c[f"byStatus.{_expected_status(j).value}"] -= 1
+                c[f"byStatus.{Status.PROCESSING.value}"] += 1
+        await self._insert_logs(
+            [{"notificationId": ObjectId(i), **steps[i]} for i in won]
+        )
+        await self._inc_stats(moved)
+        return won
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
+        """Store what each attempt ended in, its timeline steps, audit logs and counters."""
+        if not outcomes:
+            return
+        ops: list[UpdateOne] = []
+        logs: list[Doc] = []
+        inc: dict[str, Counter[str]] = {}
+        for o in outcomes:
+            oid = ObjectId(o.job.id)
+            extra: Doc = {"attempt": o.job.attempt}
+            if o.provider:
+                extra["provider"] = o.provider
+            if o.error:
+                extra["error"] = o.error
+            step = log_entry(f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, **extra)
+            fields: Doc = {"status": o.status.value, "updatedAt": o.finished_at,
+                           "processingTimeMs": o.processing_ms}
+            if o.provider:
+                fields["provider"] = o.provider
+            if o.error:
+                fields["error"] = o.error
+            if o.status is Status.SENT:
+                fields["sentAt"] = o.finished_at
+                fields["providerMessageId"] = o.provider_message_id
+            elif o.status is Status.FAILED:
+                fields["failedAt"] = o.finished_at
+            if o.retry_count is not None:
+                fields["retryCount"] = o.retry_count
+                fields["nextAttemptAt"] = o.retry_at
+            ops.append(
+                UpdateOne(
+                    {"_id": oid, "status": Status.PROCESSING.value, "retryCount": o.job.attempt},
+                    {"$set": fields, "$push": {"timeline": step}, "$unset": {"claim": ""}},
+                )
+            )
+            logs.append({"notificationId": oid, **step})
+            c = inc.setdefault(o.job.tenant_id, Counter())
+            c[f"byStatus.{Status.PROCESSING.value}"] -= 1
+            c[f"byStatus.{o.status.value}"] += 1
+            if o.status is Status.SENT:
+                c["processingMsSum"] += o.processing_ms
+                c["processingCount"] += 1
+        await self._bulk(self.notifications, ops)
+        await self._insert_logs(logs)
+        await self._inc_stats(inc)
+
+    # --- scheduling -----------------------------------------------------------------------------
+
+    async def add_schedule(self, docs: Sequence[Doc]) -> None:
+        """Remember SCHEDULED notifications until they are due (a small collection to scan)."""
+        if docs:
+            entries = [{"_id": d["_id"], "dueAt": d["scheduledAt"], "tenantId": d["tenantId"]}
+                       for d in docs]
+            try:
+                await self.schedule.insert_many(entries, ordered=False)
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"could not schedule notifications: {exc}") from exc
+
+    async def due_schedule(self, now: datetime, limit: int) -> list[Doc]:
+        return await self.schedule.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
+
+    async def release_due(self, ids: Sequence[ObjectId]) -> list[Doc]:
+        """Move due SCHEDULED notifications to QUEUED; return the ones this call moved."""
+        now = utcnow()
+        moved: list[Doc] = []
+        for oid in ids:
+            d = await self.notifications.find_one_and_update(
+                {"_id": oid, "status": Status.SCHEDULED.value},
+                {"$set": {"status": Status.QUEUED.value, "updatedAt": now},
+                 "$push": {"timeline": log_entry(f"{oid}:0:due", Status.QUEUED,
+                                                 "Due: added to queue", now)}},
+                return_document=True,
+            )
+            if d is not None:
+                moved.append(d)
+        inc: dict[str, Counter[str]] = {}
+        logs: list[Doc] = []
+        for d in moved:
+            c = inc.setdefault(d["tenantId"], Counter())
+            c[f"byStatus.{Status.SCHEDULED.value}"] -= 1
+            c[f"byStatus.{Status.QUEUED.value}"] += 1
+            logs.append({"notificationId": d["_id"], **d["timeline"][-1]})
+        await self._insert_logs(logs)
+        await self._inc_stats(inc)
+        return moved
+
+    async def remove_schedule(self, ids: Iterable[ObjectId]) -> None:
+        for oid in ids:
+            await self.schedule.delete_one({"_id": oid})
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def get(self, tenant_id: str, oid: ObjectId) -> Doc | None:
+        return await self.notifications.find_one({"_id": oid, "tenantId": tenant_id})
+
+    async def get_many(self, ids: Sequence[ObjectId]) -> list[Doc]:
+        """Documents by id, one lookup each (FerretDB answers ``$in`` with a table scan)."""
+        found = await asyncio.gather(*(self.notifications.find_one({"_id": i}) for i in ids))
+        return [d for d in found if d is not None]
+
+    async def page(
+        self, tenant_id: str, filters: dict[str, str], page: int, limit: int
+    ) -> Page:
+        """Newest first; served by the (tenantId, …, createdAt) indexes on MongoDB."""
+        query: Doc = {"tenantId": tenant_id, **filters}
+        total = await self.notifications.count_documents(query)
+        cursor = (
+            self.notifications.find(query, {"timeline": 0, "claim": 0})
+            .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        return Page(items=await cursor.to_list(), total=total)
+
+    async def tenant_stats(self, tenant_id: str) -> TenantStats:
+        d = await self.stats.find_one({"_id": tenant_id}) or {}
+        return TenantStats(
+            total=int(d.get("total", 0)),
+            by_status={k: int(v) for k, v in (d.get("byStatus") or {}).items()},
+            by_type={k: int(v) for k, v in (d.get("byType") or {}).items()},
+            by_priority={k: int(v) for k, v in (d.get("byPriority") or {}).items()},
+            processing_ms_sum=int(d.get("processingMsSum", 0)),
+            processing_count=int(d.get("processingCount", 0)),
+        )
+
+    # --- helpers --------------------------------------------------------------------------------
+
+    async def _bulk(self, coll: AsyncCollection[Doc], ops: Sequence[UpdateOne | InsertOne[Doc]]) -> int:
+        matched = 0
+        try:
+            for i in range(0, len(ops), _CHUNK):
+                result = await coll.bulk_write(list(ops[i : i + _CHUNK]), ordered=False)
+                matched += result.matched_count
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"bulk write failed: {exc}") from exc
+        return matched
+
+    async def _insert_logs(self, logs: list[Doc]) -> None:
+        """Append audit logs; their ids are deterministic, so a replayed step is not logged twice."""
+        try:
+            for i in range(0, len(logs), _CHUNK):
+                try:
+                    await self.logs.insert_many(logs[i : i + _CHUNK], ordered=False)
+                except BulkWriteError as exc:
+                    if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                        raise
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not write logs: {exc}") from exc
+
+    async def _inc_stats(self, inc: dict[str, Counter[str]]) -> None:
+        ops = [
+            UpdateOne({"_id": tenant}, {"$inc": {k: v for k, v in c.items() if v}}, upsert=True)
+            for tenant, c in inc.items()
+            if any(c.values())
+        ]
+        if ops:
+            await self._bulk(self.stats, ops)
+
+
+def _expected_status(job: DeliveryJob) -> Status:
+    return Status.QUEUED if job.attempt == 0 else Status.RETRYING
+
+
+def new_notification(
+    *,
+    tenant_id: str,
+    channel: Channel,
+    recipient: str,
+    subject: str | None,
+    message: str,
+    priority: Priority,
+    metadata: Doc,
+    max_retries: int,
+    scheduled_at: datetime | None,
+    now: datetime,
+) -> Doc:
+    """A notification document as intake stores it (seed 003's fields plus tenantId, timeline)."""
+    oid = ObjectId()
+    status = Status.SCHEDULED if scheduled_at else Status.QUEUED
+    timeline = [log_entry(f"{oid}:0:0", Status.PENDING, "Notification created", now)]
+    if scheduled_at:
+        timeline.append(
+            log_entry(f"{oid}:0:1", Status.SCHEDULED, "Scheduled for later delivery", now)
+        )
+    else:
+        timeline.append(log_entry(f"{oid}:0:1", Status.QUEUED, "Added to queue", now))
+    doc: Doc = {
+        "_id": oid,
+        "tenantId": tenant_id,
+        "type": channel.value,
+        "recipient": recipient,
+        "subject": subject,
+        "message": message,
+        "status": status.value,
+        "priority": priority.value,
+        "retryCount": 0,
+        "maxRetries": max_retries,
+        "metadata": metadata,
+        "createdAt": now,
+        "updatedAt": now,
+        "timeline": timeline,
+    }
+    if scheduled_at:
+        doc["scheduledAt"] = scheduled_at
+    return doc
+
+
+def job_of(doc: Doc) -> DeliveryJob:
+    """The queue message for a stored notification."""
+    created: datetime = doc["createdAt"]
+    return DeliveryJob(
+        id=str(doc["_id"]),
+        tenant_id=doc["tenantId"],
+        type=Channel(doc["type"]),
+        recipient=doc["recipient"],
+        message=doc["message"],
+        priority=Priority(doc["priority"]),
+        subject=doc.get("subject"),
+        metadata=doc.get("metadata") or {},
+        attempt=int(doc.get("retryCount", 0)),
+        max_retries=int(doc.get("maxRetries", 3)),
+        accepted_ms=int(created.timestamp() * 1000),
+    )

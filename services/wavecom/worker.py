@@ -1,0 +1,249 @@
+"""A channel worker: ``python -m wavecom.worker --channel email``.
+
+It consumes both lanes of its channel (the high lane first), gathers messages into small
+batches, and for each batch: claims the jobs in the database (conditional updates, so a
+redelivered message is not sent twice), delivers them concurrently through the shared
+pipeline, stores every outcome in one bulk write, publishes retries and dead letters with
+confirms, and only then acks. A crash anywhere before the ack redelivers the batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Sequence
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from prometheus_client import start_http_server
+
+from wavecom import metrics
+from wavecom.broker import Publisher, connect, declare_topology
+from wavecom.constants import Channel, Lane, lane_queue
+from wavecom.errors import DependencyUnavailable, PoisonMessage
+from wavecom.logs import setup_logging
+from wavecom.messages import DeliveryJob
+from wavecom.pipeline import Attempted, Dispatcher
+from wavecom.providers.registry import build_providers
+from wavecom.settings import Settings, get_settings
+from wavecom.store import Store
+
+log = logging.getLogger("wavecom.worker")
+
+
+class Worker:
+    """Consumes one channel's lanes and runs each batch through the delivery pipeline."""
+
+    def __init__(self, settings: Settings, channel: Channel) -> None:
+        self.settings = settings
+        self.channel = channel
+        self.providers = build_providers(settings, channel)
+        self.dispatcher = Dispatcher(self.providers, settings)
+        self.buffers: dict[Lane, deque[AbstractIncomingMessage]] = {
+            Lane.HIGH: deque(),
+            Lane.STANDARD: deque(),
+        }
+        self._arrived = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(settings.max_batches_in_flight)
+        self.store: Store | None = None
+        self.connection: AbstractRobustConnection | None = None
+        self.publisher: Publisher | None = None
+        self.processed = 0
+
+    async def run(self) -> None:
+        s = self.settings
+        self.store = Store.connect(s.mongodb_url, s.mongodb_database)
+        await self.store.ensure_indexes()
+        self.connection = await connect(s.amqp_url, name=f"worker-{self.channel.slug}")
+        self.publisher = await Publisher.open(
+            self.connection, timeout_s=s.publish_timeout_s, max_length=s.queue_max_length
+        )
+        consumers = []
+        for lane in (Lane.HIGH, Lane.STANDARD):
+            ch = await self.connection.channel()
+            await ch.set_qos(prefetch_count=s.prefetch)
+            queues = await declare_topology(ch, max_length=s.queue_max_length)
+            queue = queues[lane_queue(self.channel, lane)]
+            tag = await queue.consume(self._on_message(lane), no_ack=False)
+            consumers.append((queue, tag))
+        log.info(
+            "worker %s consuming %s (providers: %s)",
+            self.channel.slug,
+            ", ".join(lane_queue(self.channel, lane) for lane in Lane),
+            ", ".join(p.name for p in self.providers),
+        )
+        batcher = asyncio.create_task(self._batch_loop())
+        await self._stopping.wait()
+
+        # graceful stop: no new deliveries, finish and ack what is held, give back the rest
+        log.info("worker %s stopping: finishing %d batches", self.channel.slug, len(self._in_flight))
+        for queue, tag in consumers:
+            with contextlib.suppress(Exception):
+                await queue.cancel(tag)
+        batcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batcher
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=s.shutdown_grace_s)
+        for buf in self.buffers.values():
+            while buf:
+                with contextlib.suppress(Exception):
+                    await buf.popleft().nack(requeue=True)
+        for p in self.providers:
+            await p.close()
+        await self.connection.close()
+        await self.store.close()
+        log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    def _on_message(self, lane: Lane):  # type: ignore[no-untyped-def]
+        async def handle(message: AbstractIncomingMessage) -> None:
+            self.buffers[lane].append(message)
+            self._arrived.set()
+
+        return handle
+
+    def _take(self, n: int) -> list[AbstractIncomingMessage]:
+        """Up to n buffered messages, the high lane first."""
+        taken: list[AbstractIncomingMessage] = []
+        for lane in (Lane.HIGH, Lane.STANDARD):
+            buf = self.buffers[lane]
+            while buf and len(taken) < n:
+                taken.append(buf.popleft())
+        return taken
+
+    def _buffered(self) -> int:
+        return sum(len(b) for b in self.buffers.values())
+
+    async def _batch_loop(self) -> None:
+        s = self.settings
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            await self._slots.acquire()
+            # give a batch a moment to fill while a full one is not waiting already
+            deadline = time.monotonic() + s.batch_wait_ms / 1000
+            while self._buffered() < s.batch_size and time.monotonic() < deadline:
+                await asyncio.sleep(0.002)
+            batch = self._take(s.batch_size)
+            if not batch:
+                self._slots.release()
+                continue
+            if self._buffered():
+                self._arrived.set()
+            task = asyncio.create_task(self._run_batch(batch))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+
+    async def _run_batch(self, messages: list[AbstractIncomingMessage]) -> None:
+        try:
+            await self._process(messages)
+        except Exception:
+            log.exception("batch of %d failed; returning it to the queue", len(messages))
+            for m in messages:
+                with contextlib.suppress(Exception):
+                    await m.nack(requeue=True)
+        finally:
+            self._slots.release()
+
+    async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
+        assert self.store is not None and self.publisher is not None
+        metrics.BATCH_SIZE.observe(len(messages))
+        jobs: list[tuple[AbstractIncomingMessage, DeliveryJob]] = []
+        poison: list[tuple[AbstractIncomingMessage, str]] = []
+        for m in messages:
+            try:
+                jobs.append((m, DeliveryJob.decode(m.body)))
+            except PoisonMessage as exc:
+                poison.append((m, str(exc)))
+        if poison:
+            await self._dead_letter_poison(poison)
+
+        token = uuid.uuid4().hex
+        won = await self.store.claim([j for _, j in jobs], token)
+        attempted: Sequence[Attempted] = await asyncio.gather(
+            *(self.dispatcher.deliver(j) for _, j in jobs if j.id in won)
+        )
+        for p in self.providers:
+            p.ledger.flush()
+        await self._store_outcomes(attempted, token)
+
+        delayed = [(a.next_job, a.delay_rung_ms) for a in attempted
+                   if a.next_job is not None and a.delay_rung_ms is not None]
+        dead = [
+            (a.outcome.job.encode(), {"x-reason": a.dead_reason, "x-error": a.outcome.error or "",
+                                      "x-notification-id": a.outcome.job.id})
+            for a in attempted if a.dead_reason
+        ]
+        await asyncio.gather(
+            self.publisher.publish_delayed(delayed), self.publisher.publish_dead(dead)
+        )
+        for reason, count in Counter(a.dead_reason for a in attempted if a.dead_reason).items():
+            metrics.DEAD_LETTERED.labels(reason).inc(count)
+        await asyncio.gather(*(m.ack() for m, _ in jobs), return_exceptions=True)
+        self.processed += len(messages)
+
+    async def _store_outcomes(self, attempted: Sequence[Attempted], token: str) -> None:
+        """The sends happened: keep trying to record them rather than redeliver (and resend)."""
+        assert self.store is not None
+        delay = 0.2
+        while True:
+            try:
+                await self.store.record_outcomes([a.outcome for a in attempted], token)
+                return
+            except DependencyUnavailable as exc:
+                log.warning("storing %d outcomes failed (%s); retrying in %.1fs",
+                            len(attempted), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _dead_letter_poison(self, poison: list[tuple[AbstractIncomingMessage, str]]) -> None:
+        assert self.publisher is not None
+        await self.publisher.publish_dead(
+            [(m.body, {"x-reason": "poison", "x-error": reason,
+                       "x-original-routing-key": m.routing_key or ""}) for m, reason in poison]
+        )
+        metrics.DEAD_LETTERED.labels("poison").inc(len(poison))
+        for m, reason in poison:
+            log.error("dead-lettered an undecodable message: %s", reason)
+            await m.ack()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="WaveCom Notify channel worker")
+    parser.add_argument("--channel", required=True, choices=[c.slug for c in Channel])
+    parser.add_argument("--metrics-port", type=int, default=0,
+                        help="serve Prometheus metrics on this port (0: off)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    setup_logging(settings.log_level, f"worker-{args.channel}")
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="127.0.0.1")
+    worker = Worker(settings, Channel(args.channel.upper()))
+
+    async def run() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except DependencyUnavailable as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(2) from exc
+
+
+if __name__ == "__main__":
+    main()
