@@ -32,13 +32,14 @@ stack: venv ## start (or reuse) RabbitMQ and FerretDB
 up: stack ## run the whole system in the foreground (Ctrl-C stops it)
 	@$(PY) services/devstack/run.py
 
-down: ## stop the services `make up` / `make test` started
+down: ## stop what `make up` / `make test` started (API, workers, RabbitMQ, FerretDB)
+	@if [ -f .state/run.pid ]; then kill "$$(cat .state/run.pid)" 2>/dev/null || true; fi
 	@$(STACK) down
 
 lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff check services tests loadtest
 	@$(VENV)/bin/ruff format --check services tests loadtest
-	@$(VENV)/bin/mypy services/wavecom tests loadtest
+	@$(VENV)/bin/mypy
 
 test: lint stack ## lint, then every test against real RabbitMQ and FerretDB
 	@$(PY) -m pytest

@@ -54,14 +54,18 @@ async def connect(url: str, *, name: str) -> AbstractRobustConnection:
         return await aio_pika.connect_robust(
             url, client_properties={"connection_name": name}, timeout=10
         )
-    except (OSError, AMQPError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, OSError, AMQPError) as exc:
         raise BrokerUnavailable(f"RabbitMQ unreachable: {exc}") from exc
 
 
-async def declare_topology(channel: AbstractChannel, *, max_length: int) -> dict[str, AbstractQueue]:
+async def declare_topology(
+    channel: AbstractChannel, *, max_length: int
+) -> dict[str, AbstractQueue]:
     """Declare every exchange and queue; return the lane queues by name."""
     work = await channel.declare_exchange(WORK_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
-    delay = await channel.declare_exchange(DELAY_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    delay = await channel.declare_exchange(
+        DELAY_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+    )
     dlx = await channel.declare_exchange(DLX_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
     dlq = await channel.declare_queue(DLQ, durable=True)
     await dlq.bind(dlx)
@@ -124,8 +128,15 @@ class Publisher:
         assert self._work is not None
         work = self._work
         await self._confirm_all(
-            [work.publish(_message(j), routing_key=lane_key(j.type, j.lane), mandatory=True,
-                          timeout=self.timeout_s) for j in jobs]
+            [
+                work.publish(
+                    _message(j),
+                    routing_key=lane_key(j.type, j.lane),
+                    mandatory=True,
+                    timeout=self.timeout_s,
+                )
+                for j in jobs
+            ]
         )
 
     async def publish_delayed(self, items: Sequence[tuple[DeliveryJob, int]]) -> None:
@@ -133,8 +144,15 @@ class Publisher:
         assert self._delay is not None
         delay = self._delay
         await self._confirm_all(
-            [delay.publish(_message(j), routing_key=delay_key(rung, j.type, j.lane),
-                           mandatory=True, timeout=self.timeout_s) for j, rung in items]
+            [
+                delay.publish(
+                    _message(j),
+                    routing_key=delay_key(rung, j.type, j.lane),
+                    mandatory=True,
+                    timeout=self.timeout_s,
+                )
+                for j, rung in items
+            ]
         )
 
     async def publish_dead(self, items: Sequence[tuple[bytes, dict[str, Any]]]) -> None:
@@ -142,10 +160,19 @@ class Publisher:
         assert self._dlx is not None
         dlx = self._dlx
         await self._confirm_all(
-            [dlx.publish(aio_pika.Message(body, headers=headers,
-                                          delivery_mode=DeliveryMode.PERSISTENT,
-                                          content_type="application/json"),
-                         routing_key="", timeout=self.timeout_s) for body, headers in items]
+            [
+                dlx.publish(
+                    aio_pika.Message(
+                        body,
+                        headers=headers,
+                        delivery_mode=DeliveryMode.PERSISTENT,
+                        content_type="application/json",
+                    ),
+                    routing_key="",
+                    timeout=self.timeout_s,
+                )
+                for body, headers in items
+            ]
         )
 
     async def _confirm_all(self, publishes: list[Any]) -> None:

@@ -90,3 +90,4 @@ NOTIFICATIONS = "notifications"
 LOGS = "notificationlogs"
 STATS = "stats"
 SCHEDULE = "schedule"
+CLAIMS = "claims"  # one document per delivery round: an insert that only one worker wins

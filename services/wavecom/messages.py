@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -30,26 +30,24 @@ class DeliveryJob:
     attempt: int = 0
     max_retries: int = 3
     accepted_ms: int = 0
+    parks: int = 0  # times this attempt waited for a provider breaker (uses no attempt)
 
     @property
     def lane(self) -> Lane:
         return self.priority.lane
 
+    @property
+    def claim_key(self) -> str:
+        """Names one delivery round of this job; exactly one worker can claim it."""
+        return f"{self.id}:{self.attempt}:{self.parks}"
+
     def next_attempt(self) -> DeliveryJob:
         """The same job, one attempt further on."""
-        return DeliveryJob(
-            id=self.id,
-            tenant_id=self.tenant_id,
-            type=self.type,
-            recipient=self.recipient,
-            message=self.message,
-            priority=self.priority,
-            subject=self.subject,
-            metadata=self.metadata,
-            attempt=self.attempt + 1,
-            max_retries=self.max_retries,
-            accepted_ms=self.accepted_ms,
-        )
+        return replace(self, attempt=self.attempt + 1, parks=0)
+
+    def parked(self) -> DeliveryJob:
+        """The same attempt, to be tried again after waiting for a provider."""
+        return replace(self, parks=self.parks + 1)
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -65,6 +63,7 @@ class DeliveryJob:
                 "retryCount": self.attempt,
                 "maxRetries": self.max_retries,
                 "acceptedMs": self.accepted_ms,
+                "parks": self.parks,
             }
         )
 
@@ -94,6 +93,7 @@ class DeliveryJob:
                 attempt=int(raw.get("retryCount", 0)),
                 max_retries=int(raw.get("maxRetries", 3)),
                 accepted_ms=int(raw.get("acceptedMs", 0)),
+                parks=int(raw.get("parks", 0)),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise PoisonMessage(f"malformed job: {exc!r}") from exc

@@ -42,9 +42,7 @@ BATCH_SIZE = Histogram(
     "worker_batch_size", "Messages per worker batch", buckets=(1, 5, 10, 25, 50, 100, 200, 400)
 )
 QUEUE_DEPTH = Gauge("queue_depth", "Messages ready in a queue", ["queue"])
-HTTP_REQUESTS = Counter(
-    "http_requests_total", "HTTP requests", ["method", "route", "status"]
-)
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_DURATION = Histogram(
     "http_request_duration_seconds",
     "HTTP request duration",

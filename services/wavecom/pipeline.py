@@ -6,6 +6,7 @@ Channels differ only in the provider accounts handed to :class:`Dispatcher`.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from wavecom.store import Outcome, utcnow
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 
 
-class _Breaker(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
+class _Breaker(pybreaker.CircuitBreakerListener):
     """A pybreaker breaker for one provider, driven from asyncio.
 
     pybreaker's own async support needs tornado, so the send is awaited here and its result is
@@ -65,10 +66,9 @@ class _Breaker(pybreaker.CircuitBreakerListener):  # type: ignore[misc]
             if error is not None:
                 raise error
 
-        try:
+        # the error was already handled by the caller; the breaker only needs to count it
+        with contextlib.suppress(pybreaker.CircuitBreakerError, ProviderError, TimeoutError):
             self.breaker.call(replay)
-        except (pybreaker.CircuitBreakerError, ProviderError, TimeoutError):
-            pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +141,15 @@ class Dispatcher:
                         max(0.0, time.time() - job.accepted_ms / 1000)
                     )
                 return Attempted(
-                    Outcome(job, Status.SENT, started, done,
-                            f"Successfully sent via {provider.name}",
-                            provider=receipt.provider,
-                            provider_message_id=receipt.provider_message_id)
+                    Outcome(
+                        job,
+                        Status.SENT,
+                        started,
+                        done,
+                        f"Successfully sent via {provider.name}",
+                        provider=receipt.provider,
+                        provider_message_id=receipt.provider_message_id,
+                    )
                 )
         if tried == 0:
             return self._parked(job, started)
@@ -166,17 +171,27 @@ class Dispatcher:
         done = utcnow()
         if job.attempt >= job.max_retries:
             return self._failed(
-                job, started, f"retries exhausted after {job.attempt + 1} attempts: {error}",
-                error.provider or None, "retries_exhausted",
+                job,
+                started,
+                f"retries exhausted after {job.attempt + 1} attempts: {error}",
+                error.provider or None,
+                "retries_exhausted",
             )
         rung = snap_to_ladder(self.backoff_ms(job.attempt, error.retry_after_s))
         metrics.RETRIED.labels(job.type.value).inc()
         retry_at = done + timedelta(milliseconds=rung)
         return Attempted(
-            Outcome(job, Status.RETRYING, started, done,
-                    f"Attempt {job.attempt + 1} failed ({error}); retrying in {rung / 1000:g}s",
-                    provider=error.provider or None, error=str(error), retry_at=retry_at,
-                    retry_count=job.attempt + 1),
+            Outcome(
+                job,
+                Status.RETRYING,
+                started,
+                done,
+                f"Attempt {job.attempt + 1} failed ({error}); retrying in {rung / 1000:g}s",
+                provider=error.provider or None,
+                error=str(error),
+                retry_at=retry_at,
+                retry_count=job.attempt + 1,
+            ),
             delay_rung_ms=rung,
             next_job=job.next_attempt(),
         )
@@ -188,12 +203,19 @@ class Dispatcher:
         metrics.PARKED.labels(job.type.value).inc()
         waiting = Status.QUEUED if job.attempt == 0 else Status.RETRYING
         return Attempted(
-            Outcome(job, waiting, started, done,
-                    f"Every {job.type.value} provider is unavailable; waiting {rung / 1000:g}s "
-                    "without using an attempt", error="all providers' circuit breakers open",
-                    retry_at=done + timedelta(milliseconds=rung), retry_count=job.attempt),
+            Outcome(
+                job,
+                waiting,
+                started,
+                done,
+                f"Every {job.type.value} provider is unavailable; waiting {rung / 1000:g}s "
+                "without using an attempt",
+                error="all providers' circuit breakers open",
+                retry_at=done + timedelta(milliseconds=rung),
+                retry_count=job.attempt,
+            ),
             delay_rung_ms=rung,
-            next_job=job,
+            next_job=job.parked(),
         )
 
     def _failed(
@@ -201,7 +223,14 @@ class Dispatcher:
     ) -> Attempted:
         metrics.FAILED.labels(job.type.value, reason).inc()
         return Attempted(
-            Outcome(job, Status.FAILED, started, utcnow(), f"Failed: {error}",
-                    provider=provider, error=error),
+            Outcome(
+                job,
+                Status.FAILED,
+                started,
+                utcnow(),
+                f"Failed: {error}",
+                provider=provider,
+                error=error,
+            ),
             dead_reason=reason,
         )

@@ -9,7 +9,7 @@ and FerretDB v1 both support is used: no transactions, no change streams, no TTL
 from __future__ import annotations
 
 import asyncio
-
+import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +22,16 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from wavecom.constants import LOGS, NOTIFICATIONS, SCHEDULE, STATS, Channel, Priority, Status
+from wavecom.constants import (
+    CLAIMS,
+    LOGS,
+    NOTIFICATIONS,
+    SCHEDULE,
+    STATS,
+    Channel,
+    Priority,
+    Status,
+)
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 
@@ -95,6 +104,9 @@ class Store:
         self.logs: AsyncCollection[Doc] = self.db[LOGS]
         self.stats: AsyncCollection[Doc] = self.db[STATS]
         self.schedule: AsyncCollection[Doc] = self.db[SCHEDULE]
+        self.claims: AsyncCollection[Doc] = self.db[CLAIMS]
+        self._shard = uuid.uuid4().hex[:12]  # this process's counter documents
+        self._stats_lock = asyncio.Lock()
 
     @classmethod
     def connect(cls, url: str, database: str, *, timeout_ms: int = 5000) -> Store:
@@ -123,17 +135,26 @@ class Store:
         n = self.notifications
         await n.create_index([("tenantId", ASCENDING), ("createdAt", DESCENDING)])
         await n.create_index(
-            [("tenantId", ASCENDING), ("type", ASCENDING), ("status", ASCENDING),
-             ("createdAt", DESCENDING)]
+            [
+                ("tenantId", ASCENDING),
+                ("type", ASCENDING),
+                ("status", ASCENDING),
+                ("createdAt", DESCENDING),
+            ]
         )
         await n.create_index(
-            [("tenantId", ASCENDING), ("status", ASCENDING), ("priority", DESCENDING),
-             ("createdAt", DESCENDING)]
+            [
+                ("tenantId", ASCENDING),
+                ("status", ASCENDING),
+                ("priority", DESCENDING),
+                ("createdAt", DESCENDING),
+            ]
         )
         await n.create_index([("recipient", ASCENDING), ("createdAt", DESCENDING)])
         await n.create_index([("createdAt", DESCENDING)])
         await self.logs.create_index([("notificationId", ASCENDING), ("timestamp", ASCENDING)])
         await self.schedule.create_index([("dueAt", ASCENDING)])
+        await self.stats.create_index([("tenantId", ASCENDING)])
 
     # --- intake ---------------------------------------------------------------------------------
 
@@ -167,23 +188,43 @@ class Store:
     # --- delivery -------------------------------------------------------------------------------
 
     async def claim(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
-        """Move jobs to PROCESSING if still in the state their message expects; return the ids won.
+        """Move jobs to PROCESSING, at most once per delivery round; return the ids won.
 
-        A job is expected QUEUED on its first attempt and RETRYING on later ones, at the same
-        attempt number: a duplicate or stale message matches nothing and is not delivered again.
+        Two guards, both needed: an insert into ``claims`` keyed by the job's delivery round,
+        which only one worker can win even when two hold copies of one message at the same
+        moment (a unique ``_id`` insert is atomic on MongoDB and on FerretDB, whose conditional
+        updates are read-modify-write); then a conditional update that finds the notification
+        still waiting (QUEUED on its first attempt, RETRYING later, at the same attempt number),
+        so a stale message or a cancelled notification is not delivered.
         """
         if not jobs:
             return set()
+        if len({j.id for j in jobs}) != len(jobs):
+            raise ValueError("claim() takes each notification once")
         now = utcnow()
+        lost = await self._insert_claims(
+            [{"_id": j.claim_key, "token": token, "at": now} for j in jobs]
+        )
+        jobs = [j for j in jobs if j.claim_key not in lost]
+        if not jobs:
+            return set()
         steps = {
-            j.id: log_entry(f"{j.id}:{token}:p", Status.PROCESSING, "Worker started processing",
-                            now, attempt=j.attempt)
+            j.id: log_entry(
+                f"{j.id}:{token}:p",
+                Status.PROCESSING,
+                "Worker started processing",
+                now,
+                attempt=j.attempt,
+            )
             for j in jobs
         }
         ops = [
             UpdateOne(
-                {"_id": ObjectId(j.id), "status": _expected_status(j).value,
-                 "retryCount": j.attempt},
+                {
+                    "_id": ObjectId(j.id),
+                    "status": _expected_status(j).value,
+                    "retryCount": j.attempt,
+                },
                 {
                     "$set": {"status": Status.PROCESSING.value, "updatedAt": now, "claim": token},
                     "$push": {"timeline": steps[j.id]},
@@ -195,23 +236,34 @@ class Store:
         if matched == len(jobs):
             won = {j.id for j in jobs}
         else:
-            # rare (redelivery, cancellation): find out which ones this batch won
-            won = set()
-            for j in jobs:
-                d = await self.notifications.find_one({"_id": ObjectId(j.id)}, {"claim": 1, "status": 1})
-                if d and d.get("claim") == token and d.get("status") == Status.PROCESSING.value:
-                    won.add(j.id)
+            # rare (cancelled, or already past this attempt): find out which ones moved
+            won = {
+                str(d["_id"])
+                for d in await self.get_many([ObjectId(j.id) for j in jobs])
+                if d.get("claim") == token and d.get("status") == Status.PROCESSING.value
+            }
         moved: dict[str, Counter[str]] = {}
         for j in jobs:
             if j.id in won:
                 c = moved.setdefault(j.tenant_id, Counter())
                 c[f"byStatus.{_expected_status(j).value}"] -= 1
                 c[f"byStatus.{Status.PROCESSING.value}"] += 1
-        await self._insert_logs(
-            [{"notificationId": ObjectId(i), **steps[i]} for i in won]
-        )
+        await self._insert_logs([{"notificationId": ObjectId(i), **steps[i]} for i in won])
         await self._inc_stats(moved)
         return won
+
+    async def _insert_claims(self, claims: list[Doc]) -> set[str]:
+        """Insert claim documents; return the keys another worker already holds."""
+        try:
+            await self.claims.insert_many(claims, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != 11000 for e in errors):
+                raise StoreUnavailable(f"could not claim jobs: {errors[:3]}") from exc
+            return {claims[e["index"]]["_id"] for e in errors}
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not claim jobs: {exc}") from exc
+        return set()
 
     async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
         """Store what each attempt ended in, its timeline steps, audit logs and counters."""
@@ -228,8 +280,11 @@ class Store:
             if o.error:
                 extra["error"] = o.error
             step = log_entry(f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, **extra)
-            fields: Doc = {"status": o.status.value, "updatedAt": o.finished_at,
-                           "processingTimeMs": o.processing_ms}
+            fields: Doc = {
+                "status": o.status.value,
+                "updatedAt": o.finished_at,
+                "processingTimeMs": o.processing_ms,
+            }
             if o.provider:
                 fields["provider"] = o.provider
             if o.error:
@@ -264,8 +319,10 @@ class Store:
     async def add_schedule(self, docs: Sequence[Doc]) -> None:
         """Remember SCHEDULED notifications until they are due (a small collection to scan)."""
         if docs:
-            entries = [{"_id": d["_id"], "dueAt": d["scheduledAt"], "tenantId": d["tenantId"]}
-                       for d in docs]
+            entries = [
+                {"_id": d["_id"], "dueAt": d["scheduledAt"], "tenantId": d["tenantId"]}
+                for d in docs
+            ]
             try:
                 await self.schedule.insert_many(entries, ordered=False)
             except PyMongoError as exc:
@@ -281,9 +338,14 @@ class Store:
         for oid in ids:
             d = await self.notifications.find_one_and_update(
                 {"_id": oid, "status": Status.SCHEDULED.value},
-                {"$set": {"status": Status.QUEUED.value, "updatedAt": now},
-                 "$push": {"timeline": log_entry(f"{oid}:0:due", Status.QUEUED,
-                                                 "Due: added to queue", now)}},
+                {
+                    "$set": {"status": Status.QUEUED.value, "updatedAt": now},
+                    "$push": {
+                        "timeline": log_entry(
+                            f"{oid}:0:due", Status.QUEUED, "Due: added to queue", now
+                        )
+                    },
+                },
                 return_document=True,
             )
             if d is not None:
@@ -313,9 +375,7 @@ class Store:
         found = await asyncio.gather(*(self.notifications.find_one({"_id": i}) for i in ids))
         return [d for d in found if d is not None]
 
-    async def page(
-        self, tenant_id: str, filters: dict[str, str], page: int, limit: int
-    ) -> Page:
+    async def page(self, tenant_id: str, filters: dict[str, str], page: int, limit: int) -> Page:
         """Newest first; served by the (tenantId, …, createdAt) indexes on MongoDB."""
         query: Doc = {"tenantId": tenant_id, **filters}
         total = await self.notifications.count_documents(query)
@@ -328,19 +388,32 @@ class Store:
         return Page(items=await cursor.to_list(), total=total)
 
     async def tenant_stats(self, tenant_id: str) -> TenantStats:
-        d = await self.stats.find_one({"_id": tenant_id}) or {}
+        """The tenant's counters: the sum of every process's counter document."""
+        total: Counter[str] = Counter()
+        async for d in self.stats.find({"tenantId": tenant_id}):
+            for key, value in d.items():
+                if isinstance(value, dict):
+                    total.update({f"{key}.{k}": int(v) for k, v in value.items()})
+                elif isinstance(value, int):
+                    total[key] += value
+
+        def group(prefix: str) -> dict[str, int]:
+            return {k.split(".", 1)[1]: v for k, v in total.items() if k.startswith(prefix + ".")}
+
         return TenantStats(
-            total=int(d.get("total", 0)),
-            by_status={k: int(v) for k, v in (d.get("byStatus") or {}).items()},
-            by_type={k: int(v) for k, v in (d.get("byType") or {}).items()},
-            by_priority={k: int(v) for k, v in (d.get("byPriority") or {}).items()},
-            processing_ms_sum=int(d.get("processingMsSum", 0)),
-            processing_count=int(d.get("processingCount", 0)),
+            total=total["total"],
+            by_status=group("byStatus"),
+            by_type=group("byType"),
+            by_priority=group("byPriority"),
+            processing_ms_sum=total["processingMsSum"],
+            processing_count=total["processingCount"],
         )
 
     # --- helpers --------------------------------------------------------------------------------
 
-    async def _bulk(self, coll: AsyncCollection[Doc], ops: Sequence[UpdateOne | InsertOne[Doc]]) -> int:
+    async def _bulk(
+        self, coll: AsyncCollection[Doc], ops: Sequence[UpdateOne | InsertOne[Doc]]
+    ) -> int:
         matched = 0
         try:
             for i in range(0, len(ops), _CHUNK):
@@ -351,7 +424,7 @@ class Store:
         return matched
 
     async def _insert_logs(self, logs: list[Doc]) -> None:
-        """Append audit logs; their ids are deterministic, so a replayed step is not logged twice."""
+        """Append audit logs; ids are deterministic, so a replayed step is not logged twice."""
         try:
             for i in range(0, len(logs), _CHUNK):
                 try:
@@ -363,13 +436,24 @@ class Store:
             raise StoreUnavailable(f"could not write logs: {exc}") from exc
 
     async def _inc_stats(self, inc: dict[str, Counter[str]]) -> None:
+        """Add to this process's own counter document of each tenant.
+
+        Each process writes only its own documents, one write at a time: FerretDB applies
+        ``$inc`` as read-modify-write, so two writers on one document would lose updates.
+        Readers add up every process's document (see ``tenant_stats``).
+        """
         ops = [
-            UpdateOne({"_id": tenant}, {"$inc": {k: v for k, v in c.items() if v}}, upsert=True)
+            UpdateOne(
+                {"_id": f"{tenant}/{self._shard}"},
+                {"$inc": {k: v for k, v in c.items() if v}, "$set": {"tenantId": tenant}},
+                upsert=True,
+            )
             for tenant, c in inc.items()
             if any(c.values())
         ]
         if ops:
-            await self._bulk(self.stats, ops)
+            async with self._stats_lock:
+                await self._bulk(self.stats, ops)
 
 
 def _expected_status(job: DeliveryJob) -> Status:

@@ -19,6 +19,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
 
+import uvloop
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from prometheus_client import start_http_server
 
@@ -39,9 +40,19 @@ log = logging.getLogger("wavecom.worker")
 class Worker:
     """Consumes one channel's lanes and runs each batch through the delivery pipeline."""
 
-    def __init__(self, settings: Settings, channel: Channel) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        channel: Channel,
+        store: Store,
+        connection: AbstractRobustConnection,
+        publisher: Publisher,
+    ) -> None:
         self.settings = settings
         self.channel = channel
+        self.store = store
+        self.connection = connection
+        self.publisher = publisher
         self.providers = build_providers(settings, channel)
         self.dispatcher = Dispatcher(self.providers, settings)
         self.buffers: dict[Lane, deque[AbstractIncomingMessage]] = {
@@ -52,19 +63,22 @@ class Worker:
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_batches_in_flight)
-        self.store: Store | None = None
-        self.connection: AbstractRobustConnection | None = None
-        self.publisher: Publisher | None = None
         self.processed = 0
 
-    async def run(self) -> None:
-        s = self.settings
-        self.store = Store.connect(s.mongodb_url, s.mongodb_database)
-        await self.store.ensure_indexes()
-        self.connection = await connect(s.amqp_url, name=f"worker-{self.channel.slug}")
-        self.publisher = await Publisher.open(
-            self.connection, timeout_s=s.publish_timeout_s, max_length=s.queue_max_length
+    @classmethod
+    async def start(cls, settings: Settings, channel: Channel) -> Worker:
+        """Connect to the database and the broker and declare what the worker needs."""
+        store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+        await store.ensure_indexes()
+        connection = await connect(settings.amqp_url, name=f"worker-{channel.slug}")
+        publisher = await Publisher.open(
+            connection, timeout_s=settings.publish_timeout_s, max_length=settings.queue_max_length
         )
+        return cls(settings, channel, store, connection, publisher)
+
+    async def run(self) -> None:
+        """Consume until ``stop()``; then finish what is held and give back the rest."""
+        s = self.settings
         consumers = []
         for lane in (Lane.HIGH, Lane.STANDARD):
             ch = await self.connection.channel()
@@ -82,8 +96,9 @@ class Worker:
         batcher = asyncio.create_task(self._batch_loop())
         await self._stopping.wait()
 
-        # graceful stop: no new deliveries, finish and ack what is held, give back the rest
-        log.info("worker %s stopping: finishing %d batches", self.channel.slug, len(self._in_flight))
+        log.info(
+            "worker %s stopping: finishing %d batches", self.channel.slug, len(self._in_flight)
+        )
         for queue, tag in consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
@@ -130,10 +145,12 @@ class Worker:
             await self._arrived.wait()
             self._arrived.clear()
             await self._slots.acquire()
-            # give a batch a moment to fill while a full one is not waiting already
+            # give a batch a moment to fill unless a full one is waiting already
             deadline = time.monotonic() + s.batch_wait_ms / 1000
-            while self._buffered() < s.batch_size and time.monotonic() < deadline:
-                await asyncio.sleep(0.002)
+            while self._buffered() < s.batch_size and (left := deadline - time.monotonic()) > 0:
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), left)
             batch = self._take(s.batch_size)
             if not batch:
                 self._slots.release()
@@ -156,15 +173,22 @@ class Worker:
             self._slots.release()
 
     async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
-        assert self.store is not None and self.publisher is not None
         metrics.BATCH_SIZE.observe(len(messages))
         jobs: list[tuple[AbstractIncomingMessage, DeliveryJob]] = []
+        copies: list[AbstractIncomingMessage] = []  # a second copy of a job in this batch
         poison: list[tuple[AbstractIncomingMessage, str]] = []
+        seen: set[str] = set()
         for m in messages:
             try:
-                jobs.append((m, DeliveryJob.decode(m.body)))
+                job = DeliveryJob.decode(m.body)
             except PoisonMessage as exc:
                 poison.append((m, str(exc)))
+                continue
+            if job.id in seen:
+                copies.append(m)
+            else:
+                seen.add(job.id)
+                jobs.append((m, job))
         if poison:
             await self._dead_letter_poison(poison)
 
@@ -177,40 +201,60 @@ class Worker:
             p.ledger.flush()
         await self._store_outcomes(attempted, token)
 
-        delayed = [(a.next_job, a.delay_rung_ms) for a in attempted
-                   if a.next_job is not None and a.delay_rung_ms is not None]
+        delayed = [
+            (a.next_job, a.delay_rung_ms)
+            for a in attempted
+            if a.next_job is not None and a.delay_rung_ms is not None
+        ]
         dead = [
-            (a.outcome.job.encode(), {"x-reason": a.dead_reason, "x-error": a.outcome.error or "",
-                                      "x-notification-id": a.outcome.job.id})
-            for a in attempted if a.dead_reason
+            (
+                a.outcome.job.encode(),
+                {
+                    "x-reason": a.dead_reason,
+                    "x-error": a.outcome.error or "",
+                    "x-notification-id": a.outcome.job.id,
+                },
+            )
+            for a in attempted
+            if a.dead_reason
         ]
         await asyncio.gather(
             self.publisher.publish_delayed(delayed), self.publisher.publish_dead(dead)
         )
         for reason, count in Counter(a.dead_reason for a in attempted if a.dead_reason).items():
             metrics.DEAD_LETTERED.labels(reason).inc(count)
-        await asyncio.gather(*(m.ack() for m, _ in jobs), return_exceptions=True)
+        await asyncio.gather(
+            *(m.ack() for m, _ in jobs), *(m.ack() for m in copies), return_exceptions=True
+        )
         self.processed += len(messages)
 
     async def _store_outcomes(self, attempted: Sequence[Attempted], token: str) -> None:
         """The sends happened: keep trying to record them rather than redeliver (and resend)."""
-        assert self.store is not None
         delay = 0.2
         while True:
             try:
                 await self.store.record_outcomes([a.outcome for a in attempted], token)
                 return
             except DependencyUnavailable as exc:
-                log.warning("storing %d outcomes failed (%s); retrying in %.1fs",
-                            len(attempted), exc, delay)
+                log.warning(
+                    "storing %d outcomes failed (%s); retrying in %.1fs", len(attempted), exc, delay
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
     async def _dead_letter_poison(self, poison: list[tuple[AbstractIncomingMessage, str]]) -> None:
-        assert self.publisher is not None
         await self.publisher.publish_dead(
-            [(m.body, {"x-reason": "poison", "x-error": reason,
-                       "x-original-routing-key": m.routing_key or ""}) for m, reason in poison]
+            [
+                (
+                    m.body,
+                    {
+                        "x-reason": "poison",
+                        "x-error": reason,
+                        "x-original-routing-key": m.routing_key or "",
+                    },
+                )
+                for m, reason in poison
+            ]
         )
         metrics.DEAD_LETTERED.labels("poison").inc(len(poison))
         for m, reason in poison:
@@ -221,24 +265,23 @@ class Worker:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="WaveCom Notify channel worker")
     parser.add_argument("--channel", required=True, choices=[c.slug for c in Channel])
-    parser.add_argument("--metrics-port", type=int, default=0,
-                        help="serve Prometheus metrics on this port (0: off)")
+    parser.add_argument(
+        "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)"
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging(settings.log_level, f"worker-{args.channel}")
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1")
-    worker = Worker(settings, Channel(args.channel.upper()))
 
     async def run() -> None:
+        worker = await Worker.start(settings, Channel(args.channel.upper()))
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, worker.stop)
         await worker.run()
 
     try:
-        import uvloop
-
         uvloop.run(run())
     except DependencyUnavailable as exc:
         log.error("cannot start: %s", exc)

@@ -9,12 +9,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from wavecom.api.responses import OrjsonResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavecom import __version__, metrics
 from wavecom.api import errors
 from wavecom.api.errors import envelope
+from wavecom.api.responses import OrjsonResponse
 from wavecom.api.routes import notifications, system
 from wavecom.broker import Publisher, connect
 from wavecom.intake import Intake
@@ -64,8 +64,9 @@ class BodyLimit:
             await self._reject(scope, receive, send)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
-        response = envelope(413, "PAYLOAD_TOO_LARGE",
-                            f"Request body exceeds {self.max_bytes} bytes")
+        response = envelope(
+            413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_bytes} bytes"
+        )
         await response(scope, receive, send)
 
 
@@ -99,9 +100,7 @@ class Observe:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
-            metrics.HTTP_DURATION.labels(scope["method"], path).observe(
-                time.perf_counter() - start
-            )
+            metrics.HTTP_DURATION.labels(scope["method"], path).observe(time.perf_counter() - start)
 
 
 @asynccontextmanager

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from wavecom.api.responses import OrjsonResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from wavecom.api.responses import OrjsonResponse
 from wavecom.errors import DependencyUnavailable
 
 log = logging.getLogger("wavecom.api")
@@ -54,8 +54,11 @@ def error_body(code: str, message: str, details: Sequence[dict[str, Any]] = ()) 
 
 
 def envelope(
-    status: int, code: str, message: str, details: Sequence[dict[str, Any]] = (),
-    headers: dict[str, str] | None = None,
+    status: int,
+    code: str,
+    message: str,
+    details: Sequence[dict[str, Any]] = (),
+    headers: Mapping[str, str] | None = None,
 ) -> OrjsonResponse:
     return OrjsonResponse(
         {"success": False, "error": error_body(code, message, details)},
@@ -84,8 +87,9 @@ def field_details(errors: Sequence[Any], *, skip: int = 0) -> list[dict[str, Any
 
 def validation_error(errors: Sequence[Any], *, skip: int = 0) -> ApiError:
     details = field_details(errors, skip=skip)
-    summary = "; ".join(f"{d['field']}: {d['message']}" if d["field"] else d["message"]
-                        for d in details[:5])
+    summary = "; ".join(
+        f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in details[:5]
+    )
     return ApiError(400, "VALIDATION_ERROR", f"Invalid request: {summary}", details)
 
 
@@ -118,10 +122,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DependencyUnavailable)
     async def _unavailable(_: Request, exc: DependencyUnavailable) -> OrjsonResponse:
         log.warning("dependency unavailable: %s", exc)
-        return envelope(503, "SERVICE_UNAVAILABLE",
-                        "A dependency (database or message broker) is unavailable; "
-                        "nothing was accepted. Retry later.",
-                        headers={"Retry-After": "5"})
+        return envelope(
+            503,
+            "SERVICE_UNAVAILABLE",
+            "A dependency (database or message broker) is unavailable; "
+            "nothing was accepted. Retry later.",
+            headers={"Retry-After": "5"},
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:

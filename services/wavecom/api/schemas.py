@@ -57,7 +57,10 @@ class NotificationCreate(BaseModel):
         "(SMS) or a device token of 16-4096 characters [A-Za-z0-9_-:.] (PUSH)",
     )
     subject: str | None = Field(
-        default=None, min_length=1, max_length=998, validate_default=True,
+        default=None,
+        min_length=1,
+        max_length=998,
+        validate_default=True,
         description="Required for EMAIL",
     )
     message: str = Field(min_length=1, max_length=5000)
@@ -65,7 +68,7 @@ class NotificationCreate(BaseModel):
     metadata: dict[str, Any] | None = Field(
         default=None, description="Free-form object, at most 8 KiB as JSON and 5 levels deep"
     )
-    scheduledAt: datetime | None = Field(  # noqa: N815 - the contract's field name
+    scheduledAt: datetime | None = Field(
         default=None,
         description="Deliver at this time (ISO 8601 with a timezone, in the future, "
         "at most a year ahead); the notification is SCHEDULED until then",
@@ -115,7 +118,9 @@ class NotificationCreate(BaseModel):
         if channel is Channel.SMS and not E164_RE.match(v):
             raise ValueError("must be an E.164 phone number (e.g. +2348012345678) for SMS")
         if channel is Channel.PUSH and not PUSH_TOKEN_RE.match(v):
-            raise ValueError("must be a device token of 16-4096 characters [A-Za-z0-9_-:.] for PUSH")
+            raise ValueError(
+                "must be a device token of 16-4096 characters [A-Za-z0-9_-:.] for PUSH"
+            )
         return v
 
     @field_validator("subject")
@@ -155,7 +160,7 @@ class BatchCreate(BaseModel):
 
 class LogPublic(BaseModel):
     id: str = Field(alias="_id")
-    notificationId: str  # noqa: N815
+    notificationId: str
     status: Status
     message: str
     timestamp: datetime
@@ -164,26 +169,26 @@ class LogPublic(BaseModel):
 
 class NotificationPublic(BaseModel):
     id: str = Field(alias="_id", description="24 hex characters")
-    tenantId: str  # noqa: N815
+    tenantId: str
     type: Channel
     recipient: str
     subject: str | None = None
     message: str
     status: Status
     priority: Priority
-    retryCount: int  # noqa: N815
-    maxRetries: int  # noqa: N815
+    retryCount: int
+    maxRetries: int
     metadata: dict[str, Any] | None = None
-    scheduledAt: datetime | None = None  # noqa: N815
-    nextAttemptAt: datetime | None = None  # noqa: N815
-    sentAt: datetime | None = None  # noqa: N815
-    failedAt: datetime | None = None  # noqa: N815
+    scheduledAt: datetime | None = None
+    nextAttemptAt: datetime | None = None
+    sentAt: datetime | None = None
+    failedAt: datetime | None = None
     error: str | None = None
     provider: str | None = None
-    providerMessageId: str | None = None  # noqa: N815
-    processingTimeMs: int | None = None  # noqa: N815
-    createdAt: datetime  # noqa: N815
-    updatedAt: datetime  # noqa: N815
+    providerMessageId: str | None = None
+    processingTimeMs: int | None = None
+    createdAt: datetime
+    updatedAt: datetime
 
 
 class ErrorDetail(BaseModel):
@@ -219,10 +224,10 @@ class NotificationEnvelope(BaseModel):
 
 
 class Pagination(BaseModel):
-    currentPage: int  # noqa: N815
-    totalPages: int  # noqa: N815
-    totalItems: int  # noqa: N815
-    itemsPerPage: int  # noqa: N815
+    currentPage: int
+    totalPages: int
+    totalItems: int
+    itemsPerPage: int
 
 
 class NotificationsPage(BaseModel):
@@ -256,12 +261,12 @@ class BatchEnvelope(BaseModel):
 
 class SystemStats(BaseModel):
     total: int
-    byStatus: dict[Status, int]  # noqa: N815
-    byType: dict[Channel, int]  # noqa: N815
-    byPriority: dict[Priority, int]  # noqa: N815
-    queueDepth: dict[str, int]  # noqa: N815
-    averageProcessingTime: float = Field(description="Mean processing time of sent ones, ms")  # noqa: N815
-    successRate: float = Field(description="SENT / (SENT + FAILED), percent")  # noqa: N815
+    byStatus: dict[Status, int]
+    byType: dict[Channel, int]
+    byPriority: dict[Priority, int]
+    queueDepth: dict[str, int]
+    averageProcessingTime: float = Field(description="Mean processing time of sent ones, ms")
+    successRate: float = Field(description="SENT / (SENT + FAILED), percent")
 
 
 class StatsEnvelope(BaseModel):

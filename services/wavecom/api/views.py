@@ -8,9 +8,26 @@ from typing import Any
 from wavecom.store import Doc
 
 _PUBLIC_FIELDS = (
-    "tenantId", "type", "recipient", "subject", "message", "status", "priority", "retryCount",
-    "maxRetries", "metadata", "scheduledAt", "nextAttemptAt", "sentAt", "failedAt", "error",
-    "provider", "providerMessageId", "processingTimeMs", "createdAt", "updatedAt",
+    "tenantId",
+    "type",
+    "recipient",
+    "subject",
+    "message",
+    "status",
+    "priority",
+    "retryCount",
+    "maxRetries",
+    "metadata",
+    "scheduledAt",
+    "nextAttemptAt",
+    "sentAt",
+    "failedAt",
+    "error",
+    "provider",
+    "providerMessageId",
+    "processingTimeMs",
+    "createdAt",
+    "updatedAt",
 )
 
 
@@ -36,8 +53,13 @@ def logs(doc: Doc) -> list[dict[str, Any]]:
     nid = str(doc["_id"])
     entries = []
     for step in doc.get("timeline", []):
-        entry = {"_id": step["_id"], "notificationId": nid, "status": step["status"],
-                 "message": step["message"], "timestamp": iso(step["timestamp"])}
+        entry = {
+            "_id": step["_id"],
+            "notificationId": nid,
+            "status": step["status"],
+            "message": step["message"],
+            "timestamp": iso(step["timestamp"]),
+        }
         if step.get("metadata"):
             entry["metadata"] = step["metadata"]
         entries.append(entry)

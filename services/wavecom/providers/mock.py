@@ -115,14 +115,17 @@ class MockProvider:
         if forced == "permanent" or not self._valid_recipient(request.recipient):
             raise PermanentProviderError(f"{self.name}: invalid recipient", provider=self.name)
         if forced == "transient":
-            raise TransientProviderError(f"{self.name}: 503 service unavailable", provider=self.name)
+            raise TransientProviderError(
+                f"{self.name}: 503 service unavailable", provider=self.name
+            )
         if forced is None:
             roll = self._rng.random()
             if roll < cfg.permanent_failure_rate:
                 raise PermanentProviderError(f"{self.name}: 400 rejected", provider=self.name)
             if roll < cfg.permanent_failure_rate + cfg.transient_failure_rate:
-                raise TransientProviderError(f"{self.name}: 503 service unavailable",
-                                             provider=self.name)
+                raise TransientProviderError(
+                    f"{self.name}: 503 service unavailable", provider=self.name
+                )
         message_id = f"{self.name}_{uuid.uuid4().hex[:20]}"
         self.ledger.record(self.name, request, message_id)
         return Receipt(provider=self.name, provider_message_id=message_id)
@@ -148,7 +151,8 @@ class MockProvider:
         self._refilled = now
         if self._tokens < 1:
             raise TransientProviderError(
-                f"{self.name}: 429 too many requests", provider=self.name,
+                f"{self.name}: 429 too many requests",
+                provider=self.name,
                 retry_after_s=(1 - self._tokens) / rate,
             )
         self._tokens -= 1

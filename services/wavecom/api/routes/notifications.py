@@ -9,12 +9,12 @@ from typing import Annotated, Any
 from bson import ObjectId
 from bson.errors import InvalidId
 from fastapi import APIRouter, Query, Request
-from wavecom.api.responses import OrjsonResponse
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
 from wavecom.api.deps import IntakeDep, SettingsDep, StoreDep, TenantDep
 from wavecom.api.errors import ApiError, error_body, validation_error
+from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import (
     BatchCreate,
     BatchEnvelope,
@@ -69,8 +69,11 @@ async def create_notification(
     confirmed it (or it is SCHEDULED for later)."""
     doc = _document(body, tenant, settings, datetime.now(UTC))
     await intake.accept([doc])
-    message = ("Notification scheduled successfully" if body.scheduledAt
-               else "Notification created and queued successfully")
+    message = (
+        "Notification scheduled successfully"
+        if body.scheduledAt
+        else "Notification created and queued successfully"
+    )
     return OrjsonResponse(
         {"success": True, "data": views.notification(doc), "message": message}, status_code=201
     )
@@ -97,8 +100,13 @@ async def create_batch(
             item = _item.validate_python(raw)
         except ValidationError as exc:
             err = validation_error(exc.errors())
-            results.append({"index": index, "success": False,
-                            "error": error_body(err.code, err.message, err.details)})
+            results.append(
+                {
+                    "index": index,
+                    "success": False,
+                    "error": error_body(err.code, err.message, err.details),
+                }
+            )
             continue
         doc = _document(item, tenant, settings, now)
         docs.append(doc)
@@ -106,7 +114,8 @@ async def create_batch(
     if not docs:
         details = [
             {**d, "field": f"notifications.{r['index']}" + (f".{d['field']}" if d["field"] else "")}
-            for r in results for d in r["error"]["details"]
+            for r in results
+            for d in r["error"]["details"]
         ]
         raise ApiError(400, "VALIDATION_ERROR", "No notification in the batch is valid", details)
     await intake.accept(docs)
@@ -117,8 +126,7 @@ async def create_batch(
     return OrjsonResponse(
         {
             "success": True,
-            "data": {"accepted": accepted, "rejected": len(results) - accepted,
-                     "results": results},
+            "data": {"accepted": accepted, "rejected": len(results) - accepted, "results": results},
             "message": f"{accepted} of {len(results)} notifications queued",
         },
         status_code=201,
@@ -145,7 +153,8 @@ async def system_stats(request: Request, store: StoreDep, tenant: TenantDep) -> 
         "byPriority": {p.value: stats.by_priority.get(p.value, 0) for p in Priority},
         "queueDepth": depths,
         "averageProcessingTime": round(stats.processing_ms_sum / stats.processing_count, 1)
-        if stats.processing_count else 0.0,
+        if stats.processing_count
+        else 0.0,
         "successRate": round(100.0 * sent / (sent + failed), 2) if sent + failed else 100.0,
     }
     return OrjsonResponse({"success": True, "data": data})
@@ -163,14 +172,20 @@ async def get_notification(
     try:
         oid = ObjectId(notification_id)
     except (InvalidId, TypeError) as exc:
-        raise ApiError(400, "INVALID_ID", "Notification id must be 24 hexadecimal characters",
-                       [{"field": "id", "message": "must be 24 hexadecimal characters"}]) from exc
+        raise ApiError(
+            400,
+            "INVALID_ID",
+            "Notification id must be 24 hexadecimal characters",
+            [{"field": "id", "message": "must be 24 hexadecimal characters"}],
+        ) from exc
     doc = await store.get(tenant, oid)
     if doc is None:
         raise ApiError(404, "NOT_FOUND", f"Notification {notification_id} not found")
     return OrjsonResponse(
-        {"success": True, "data": {"notification": views.notification(doc),
-                                   "logs": views.logs(doc)}}
+        {
+            "success": True,
+            "data": {"notification": views.notification(doc), "logs": views.logs(doc)},
+        }
     )
 
 
@@ -186,11 +201,14 @@ async def list_notifications(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     status: Status | None = None,
-    type: Channel | None = None,  # noqa: A002 - the contract's parameter name
+    type: Channel | None = None,
     priority: Priority | None = None,
 ) -> OrjsonResponse:
-    filters = {k: v.value for k, v in (("status", status), ("type", type),
-                                        ("priority", priority)) if v is not None}
+    filters = {
+        k: v.value
+        for k, v in (("status", status), ("type", type), ("priority", priority))
+        if v is not None
+    }
     result = await store.page(tenant, filters, page, limit)
     return OrjsonResponse(
         {
@@ -206,5 +224,3 @@ async def list_notifications(
             },
         }
     )
-
-

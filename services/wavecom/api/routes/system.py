@@ -7,10 +7,10 @@ import time
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request, Response
-from wavecom.api.responses import OrjsonResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from wavecom import metrics
+from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import Health
 from wavecom.broker import queue_depths
 from wavecom.errors import DependencyUnavailable
@@ -32,8 +32,12 @@ async def health(request: Request) -> OrjsonResponse:
     except (DependencyUnavailable, TimeoutError):
         services["mongodb"] = "disconnected"
     connection = state.connection
-    if connection is None or connection.is_closed or not state.admin_channel or \
-            state.admin_channel.is_closed:
+    if (
+        connection is None
+        or connection.is_closed
+        or not state.admin_channel
+        or state.admin_channel.is_closed
+    ):
         services["rabbitmq"] = "disconnected"
     healthy = all(v == "connected" for v in services.values())
     return OrjsonResponse(

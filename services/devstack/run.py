@@ -1,0 +1,90 @@
+"""``make up``: run the API and one worker per channel in the foreground, logs interleaved.
+
+Ctrl-C (or ``make down``, or SIGTERM) stops them all: each gets SIGTERM and its shutdown grace
+period, then SIGKILL. If one process dies, the others are stopped too and the exit code says so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PIDFILE = ROOT / ".state" / "run.pid"
+COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32"}
+GRACE_S = 30.0
+
+
+def commands() -> dict[str, list[str]]:
+    py = sys.executable
+    cmds = {"api": [py, "-m", "wavecom.api"]}
+    for port, channel in enumerate(("email", "sms", "push"), start=9101):
+        cmds[channel] = [
+            py,
+            "-m",
+            "wavecom.worker",
+            "--channel",
+            channel,
+            "--metrics-port",
+            str(port),
+        ]
+    return cmds
+
+
+async def pipe(name: str, stream: asyncio.StreamReader) -> None:
+    tag = f"\033[{COLOURS[name]}m{name:>5} |\033[0m " if sys.stdout.isatty() else f"{name:>5} | "
+    while line := await stream.readline():
+        sys.stdout.write(tag + line.decode(errors="replace"))
+        sys.stdout.flush()
+
+
+async def main() -> int:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    procs: dict[str, asyncio.subprocess.Process] = {}
+    for name, cmd in commands().items():
+        procs[name] = await asyncio.create_subprocess_exec(
+            *cmd,
+            env=env,
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+        )
+    PIDFILE.parent.mkdir(exist_ok=True)
+    PIDFILE.write_text(str(os.getpid()))
+    pipes = [asyncio.create_task(pipe(n, p.stdout)) for n, p in procs.items() if p.stdout]
+    print(
+        f"API on http://127.0.0.1:{env.get('API_PORT', '8000')} (docs at /docs, "
+        "dashboard at /); worker metrics on :9101-9103. Ctrl-C stops everything.",
+        flush=True,
+    )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    waits = {asyncio.create_task(p.wait()): n for n, p in procs.items()}
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([*waits, stopper], return_when=asyncio.FIRST_COMPLETED)
+    failed = [waits[t] for t in done if t in waits]
+    if failed:
+        print(f"{', '.join(failed)} exited; stopping the rest", flush=True)
+    for p in procs.values():
+        if p.returncode is None:
+            p.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.wait_for(asyncio.gather(*(p.wait() for p in procs.values())), GRACE_S)
+    except TimeoutError:
+        for p in procs.values():
+            if p.returncode is None:
+                p.kill()
+    await asyncio.gather(*pipes, return_exceptions=True)
+    PIDFILE.unlink(missing_ok=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main()))

@@ -1,0 +1,314 @@
+"""Contract tests of /api/notifications (seed 003), against the real broker and database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import email, push, sms
+from wavecom.constants import DLQ, Channel, Lane, lane_queue
+from wavecom.store import Store
+
+
+def assert_error(r: httpx.Response, status: int, code: str, field: str | None = None) -> None:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str)
+    assert body["error"]["message"]
+    if field is not None:
+        fields = [d["field"] for d in body["error"]["details"]]
+        assert field in fields, fields
+
+
+# --- create ------------------------------------------------------------------------------------
+
+
+async def test_create_returns_201_queued_in_the_documented_envelope(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    r = await client.post(
+        "/api/notifications", json={**email(1), "priority": "HIGH", "metadata": {"userId": "12345"}}
+    )
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["success"] is True
+    assert body["message"] == "Notification created and queued successfully"
+    data = body["data"]
+    assert len(data["_id"]) == 24
+    assert data["status"] == "QUEUED"
+    assert data["type"] == "EMAIL"
+    assert data["priority"] == "HIGH"
+    assert data["retryCount"] == 0
+    assert data["maxRetries"] == 3
+    assert data["metadata"] == {"userId": "12345"}
+    assert data["tenantId"] == "default"
+    assert data["createdAt"].endswith("Z")
+    stored = await store.notifications.find_one({"recipient": "user1@example.com"})
+    assert stored is not None
+    assert str(stored["_id"]) == data["_id"]
+
+
+async def test_priority_defaults_to_medium_and_lands_on_the_standard_lane(
+    client: httpx.AsyncClient, queue_depth: Any
+) -> None:
+    r = await client.post("/api/notifications", json=sms(1))
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["priority"] == "MEDIUM"
+    assert await queue_depth(lane_queue(Channel.SMS, Lane.STANDARD)) == 1
+    assert await queue_depth(lane_queue(Channel.SMS, Lane.HIGH)) == 0
+
+
+async def test_critical_lands_on_the_high_lane(client: httpx.AsyncClient, queue_depth: Any) -> None:
+    r = await client.post("/api/notifications", json={**push(1), "priority": "CRITICAL"})
+    assert r.status_code == 201, r.text
+    assert await queue_depth(lane_queue(Channel.PUSH, Lane.HIGH)) == 1
+    assert await queue_depth(DLQ) == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"recipient": "a@b.co", "message": "hi", "subject": "s"}, "type"),
+        ({**email(), "type": "FAX"}, "type"),
+        ({**email(), "type": 1}, "type"),
+        ({**email(), "recipient": "not-an-email"}, "recipient"),
+        ({**email(), "recipient": "two@@example.com"}, "recipient"),
+        ({**sms(), "recipient": "08012345678"}, "recipient"),
+        ({**sms(), "recipient": "+0123456789"}, "recipient"),
+        ({**sms(), "recipient": "+1234"}, "recipient"),
+        ({**push(), "recipient": "short"}, "recipient"),
+        ({**push(), "recipient": "has spaces in the token!"}, "recipient"),
+        ({k: v for k, v in email().items() if k != "recipient"}, "recipient"),
+        ({k: v for k, v in email().items() if k != "subject"}, "subject"),
+        ({**email(), "subject": ""}, "subject"),
+        ({k: v for k, v in sms().items() if k != "message"}, "message"),
+        ({**sms(), "message": ""}, "message"),
+        ({**sms(), "message": "x" * 5001}, "message"),
+        ({**sms(), "message": 42}, "message"),
+        ({**sms(), "priority": "URGENT"}, "priority"),
+        ({**sms(), "priority": "low"}, "priority"),
+        ({**sms(), "metadata": "not an object"}, "metadata"),
+        ({**sms(), "metadata": [1, 2]}, "metadata"),
+        ({**sms(), "metadata": {"blob": "x" * 9000}}, "metadata"),
+        ({**sms(), "metadata": {"a": {"b": {"c": {"d": {"e": {"f": 1}}}}}}}, "metadata"),
+        ({**sms(), "metadata": {"$where": 1}}, "metadata"),
+        ({**sms(), "scheduledAt": "2001-01-01T00:00:00Z"}, "scheduledAt"),
+        ({**sms(), "scheduledAt": "tomorrow"}, "scheduledAt"),
+        ({**sms(), "scheduledAt": "2099-01-01T00:00:00"}, "scheduledAt"),
+        ({**sms(), "scheduledAt": "2200-01-01T00:00:00Z"}, "scheduledAt"),
+        ({**sms(), "message": "nul\u0000byte"}, "message"),
+        ({**sms(), "colour": "blue"}, "colour"),
+    ],
+)
+async def test_invalid_input_is_a_400_with_the_field_named(
+    client: httpx.AsyncClient, store: Store, payload: dict[str, Any], field: str
+) -> None:
+    r = await client.post("/api/notifications", json=payload)
+    assert_error(r, 400, "VALIDATION_ERROR", field)
+    assert await store.notifications.count_documents({}) == 0
+
+
+async def test_subject_is_optional_for_sms(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/notifications", json={**sms(), "subject": "ignored but allowed"})
+    assert r.status_code == 201, r.text
+
+
+async def test_message_of_exactly_5000_characters_is_accepted(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/notifications", json={**sms(), "message": "x" * 5000})
+    assert r.status_code == 201, r.text
+
+
+async def test_body_that_is_not_json_is_a_400(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/notifications", content=b"{not json", headers={"content-type": "application/json"}
+    )
+    assert_error(r, 400, "INVALID_JSON")
+
+
+async def test_body_that_is_a_list_is_a_400(client: httpx.AsyncClient) -> None:
+    r = await client.post("/api/notifications", json=[email()])
+    assert_error(r, 400, "VALIDATION_ERROR")
+
+
+async def test_oversize_body_is_a_413(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/notifications",
+        content=b'{"message": "' + b"x" * (3 * 1024 * 1024) + b'"}',
+        headers={"content-type": "application/json"},
+    )
+    assert_error(r, 413, "PAYLOAD_TOO_LARGE")
+
+
+async def test_scheduled_in_the_future_is_scheduled_not_queued(
+    client: httpx.AsyncClient, queue_depth: Any
+) -> None:
+    at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    r = await client.post("/api/notifications", json={**sms(), "scheduledAt": at})
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert data["status"] == "SCHEDULED"
+    assert data["scheduledAt"].endswith("Z")
+    assert await queue_depth(lane_queue(Channel.SMS, Lane.STANDARD)) == 0
+
+
+# --- batch -------------------------------------------------------------------------------------
+
+
+async def test_batch_reports_per_item_and_keeps_the_good_ones(
+    client: httpx.AsyncClient, store: Store, queue_depth: Any
+) -> None:
+    items = [email(1), {**sms(2), "recipient": "nope"}, push(3), {**email(4), "type": "FAX"}]
+    r = await client.post("/api/notifications/batch", json={"notifications": items})
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert data["accepted"] == 2
+    assert data["rejected"] == 2
+    results = data["results"]
+    assert [x["index"] for x in results] == [0, 1, 2, 3]
+    assert [x["success"] for x in results] == [True, False, True, False]
+    assert results[0]["data"]["status"] == "QUEUED"
+    assert results[1]["error"]["code"] == "VALIDATION_ERROR"
+    assert [d["field"] for d in results[1]["error"]["details"]] == ["recipient"]
+    assert [d["field"] for d in results[3]["error"]["details"]] == ["type"]
+    assert await store.notifications.count_documents({}) == 2
+    assert await queue_depth(lane_queue(Channel.EMAIL, Lane.STANDARD)) == 1
+    assert await queue_depth(lane_queue(Channel.PUSH, Lane.STANDARD)) == 1
+
+
+async def test_batch_of_1000_is_accepted_and_published(
+    client: httpx.AsyncClient, store: Store, queue_depth: Any
+) -> None:
+    items = [sms(i) for i in range(1000)]
+    r = await client.post("/api/notifications/batch", json={"notifications": items})
+    assert r.status_code == 201, r.text
+    assert r.json()["data"]["accepted"] == 1000
+    assert await store.notifications.count_documents({}) == 1000
+    assert await queue_depth(lane_queue(Channel.SMS, Lane.STANDARD)) == 1000
+
+
+async def test_batch_of_1001_is_rejected_whole(client: httpx.AsyncClient, store: Store) -> None:
+    r = await client.post(
+        "/api/notifications/batch", json={"notifications": [sms(i) for i in range(1001)]}
+    )
+    assert_error(r, 400, "VALIDATION_ERROR", "notifications")
+    assert await store.notifications.count_documents({}) == 0
+
+
+@pytest.mark.parametrize(
+    "body", [{"notifications": []}, {}, {"notifications": "x"}, {"items": [sms()]}]
+)
+async def test_batch_envelope_errors_are_400(
+    client: httpx.AsyncClient, body: dict[str, Any]
+) -> None:
+    r = await client.post("/api/notifications/batch", json=body)
+    assert_error(r, 400, "VALIDATION_ERROR")
+
+
+async def test_batch_with_no_valid_item_is_a_400_naming_each(client: httpx.AsyncClient) -> None:
+    r = await client.post(
+        "/api/notifications/batch",
+        json={"notifications": [{**sms(), "recipient": "x"}, {**email(), "subject": None}]},
+    )
+    assert_error(r, 400, "VALIDATION_ERROR")
+    fields = [d["field"] for d in r.json()["error"]["details"]]
+    assert fields == ["notifications.0.recipient", "notifications.1.subject"]
+
+
+# --- read --------------------------------------------------------------------------------------
+
+
+async def test_get_returns_the_notification_and_its_logs(client: httpx.AsyncClient) -> None:
+    created = (await client.post("/api/notifications", json=email(5))).json()["data"]
+    r = await client.get(f"/api/notifications/{created['_id']}")
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["notification"]["_id"] == created["_id"]
+    assert data["notification"]["recipient"] == "user5@example.com"
+    statuses = [entry["status"] for entry in data["logs"]]
+    assert statuses[:2] == ["PENDING", "QUEUED"]
+    assert all(entry["notificationId"] == created["_id"] for entry in data["logs"])
+
+
+async def test_get_malformed_id_is_400(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/api/notifications/not-an-id"), 400, "INVALID_ID", "id")
+
+
+async def test_get_unknown_id_is_404(client: httpx.AsyncClient) -> None:
+    assert_error(await client.get("/api/notifications/" + "a" * 24), 404, "NOT_FOUND")
+
+
+async def test_list_pages_newest_first_with_filters(client: httpx.AsyncClient) -> None:
+    batch = [sms(i) for i in range(5)] + [{**email(i), "priority": "HIGH"} for i in range(3)]
+    r = await client.post("/api/notifications/batch", json={"notifications": batch})
+    assert r.status_code == 201
+    ids = [x["data"]["_id"] for x in r.json()["data"]["results"]]
+
+    r = await client.get("/api/notifications", params={"limit": 3})
+    assert r.status_code == 200, r.text
+    page = r.json()["data"]
+    assert page["pagination"] == {
+        "currentPage": 1,
+        "totalPages": 3,
+        "totalItems": 8,
+        "itemsPerPage": 3,
+    }
+    assert len(page["notifications"]) == 3
+
+    seen: list[str] = []
+    for n in (1, 2, 3):
+        r = await client.get("/api/notifications", params={"limit": 3, "page": n})
+        seen += [x["_id"] for x in r.json()["data"]["notifications"]]
+    assert sorted(seen) == sorted(ids)
+    created = [x["createdAt"] for x in page["notifications"]]
+    assert created == sorted(created, reverse=True)
+
+    r = await client.get("/api/notifications", params={"type": "EMAIL", "priority": "HIGH"})
+    data = r.json()["data"]
+    assert data["pagination"]["totalItems"] == 3
+    assert {x["type"] for x in data["notifications"]} == {"EMAIL"}
+
+    r = await client.get("/api/notifications", params={"status": "SENT"})
+    assert r.json()["data"]["pagination"]["totalItems"] == 0
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"limit": 101}, "limit"),
+        ({"limit": 0}, "limit"),
+        ({"page": 0}, "page"),
+        ({"page": "one"}, "page"),
+        ({"status": "DONE"}, "status"),
+        ({"type": "FAX"}, "type"),
+        ({"priority": "NOW"}, "priority"),
+    ],
+)
+async def test_list_rejects_bad_query_parameters(
+    client: httpx.AsyncClient, params: dict[str, Any], field: str
+) -> None:
+    assert_error(
+        await client.get("/api/notifications", params=params), 400, "VALIDATION_ERROR", field
+    )
+
+
+async def test_stats_count_the_real_data_and_queues(client: httpx.AsyncClient) -> None:
+    batch = [sms(1), sms(2), {**email(3), "priority": "CRITICAL"}, push(4)]
+    await client.post("/api/notifications/batch", json={"notifications": batch})
+    r = await client.get("/api/notifications/stats/system")
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["total"] == 4
+    assert data["byStatus"]["QUEUED"] == 4
+    assert data["byStatus"]["SENT"] == 0
+    assert data["byType"] == {"EMAIL": 1, "SMS": 2, "PUSH": 1}
+    assert data["byPriority"] == {"LOW": 0, "MEDIUM": 3, "HIGH": 0, "CRITICAL": 1}
+    assert data["queueDepth"]["wavecom.sms.standard"] == 2
+    assert data["queueDepth"]["wavecom.email.high"] == 1
+    assert data["queueDepth"]["wavecom.dlq"] == 0
+    assert data["averageProcessingTime"] == 0
+    assert data["successRate"] == 100.0

@@ -1,0 +1,157 @@
+"""Fixtures on the real RabbitMQ and the real database (``make test`` starts both).
+
+Every test gets its own RabbitMQ virtual host and its own database, so tests never see each
+other's messages or documents, and a running ``make up`` is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aio_pika
+import httpx
+import pytest
+from pymongo import MongoClient
+
+from wavecom.api.app import create_app
+from wavecom.settings import Settings
+from wavecom.store import Store
+
+T = TypeVar("T")
+
+AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1:5672")
+MANAGEMENT_URL = os.environ.get("TEST_RABBITMQ_MANAGEMENT_URL", "http://127.0.0.1:15672")
+MONGODB_URL = os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
+GUEST = ("guest", "guest")
+
+
+def _management() -> httpx.Client:
+    return httpx.Client(base_url=MANAGEMENT_URL, auth=GUEST, timeout=10)
+
+
+@pytest.fixture
+def vhost() -> Iterator[str]:
+    """A fresh RabbitMQ virtual host, deleted afterwards."""
+    name = f"wavecom-test-{uuid.uuid4().hex[:10]}"
+    with _management() as m:
+        m.put(f"/api/vhosts/{quote(name, safe='')}").raise_for_status()
+        m.put(
+            f"/api/permissions/{quote(name, safe='')}/guest",
+            json={"configure": ".*", "write": ".*", "read": ".*"},
+        ).raise_for_status()
+    yield name
+    with _management() as m:
+        m.delete(f"/api/vhosts/{quote(name, safe='')}")
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    """A fresh database name, dropped afterwards."""
+    name = f"wavecom_test_{uuid.uuid4().hex[:10]}"
+    yield name
+    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000)
+    client.drop_database(name)
+    client.close()
+
+
+@pytest.fixture
+def ledger_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "ledger"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(vhost: str, database: str, ledger_dir: Path) -> Settings:
+    """Settings for one test: its own vhost and database, fast retries."""
+    return Settings(
+        environment="test",
+        amqp_url=f"amqp://guest:guest@{AMQP_HOST}/{quote(vhost, safe='')}",
+        mongodb_url=MONGODB_URL,
+        mongodb_database=database,
+        retry_base_delay_ms=250,
+        retry_multiplier=2.0,
+        retry_jitter=0.1,
+        batch_wait_ms=5,
+        breaker_reset_s=2.0,
+        ledger_dir=str(ledger_dir),
+        provider_seed=7,
+        scheduler_interval_s=0.2,
+    )
+
+
+@pytest.fixture
+async def store(settings: Settings) -> AsyncIterator[Store]:
+    s = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    await s.ensure_indexes()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client talking to the API in-process (its lifespan connects to the real stack)."""
+    app = create_app(settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
+        ) as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def queue_depth(settings: Settings) -> AsyncIterator[Callable[[str], Awaitable[int]]]:
+    """``await queue_depth(name)``: messages ready in a queue of this test's vhost."""
+    connection = await aio_pika.connect(settings.amqp_url)
+    channel = await connection.channel()
+
+    async def depth(name: str) -> int:
+        queue = await channel.declare_queue(name, passive=True)
+        return int(queue.declaration_result.message_count or 0)
+
+    yield depth
+    await connection.close()
+
+
+async def wait_for(
+    check: Callable[[], Awaitable[T | None]],
+    *,
+    within: float = 20.0,
+    interval: float = 0.05,
+    what: str = "condition",
+) -> T:
+    """Poll ``check`` until it returns something truthy; fail after ``within`` seconds."""
+    deadline = time.monotonic() + within
+    last: T | None = None
+    while time.monotonic() < deadline:
+        last = await check()
+        if last:
+            return last
+        await asyncio.sleep(interval)  # polling interval of a deadline-bounded wait
+    pytest.fail(f"timed out after {within}s waiting for {what} (last: {last!r})")
+
+
+def email(i: int = 0, domain: str = "example.com") -> dict[str, Any]:
+    return {
+        "type": "EMAIL",
+        "recipient": f"user{i}@{domain}",
+        "subject": "Your code",
+        "message": f"Your one-time code is {100000 + i}",
+    }
+
+
+def sms(i: int = 0) -> dict[str, Any]:
+    return {"type": "SMS", "recipient": f"+23480{i:08d}", "message": f"Payment {i} received"}
+
+
+def push(i: int = 0) -> dict[str, Any]:
+    return {"type": "PUSH", "recipient": f"device-token-{i:010d}", "message": f"Parcel {i} out"}

@@ -1,0 +1,68 @@
+"""The queue message: round trips, and what counts as poison."""
+
+from __future__ import annotations
+
+import pytest
+
+from wavecom.constants import Channel, Lane, Priority
+from wavecom.errors import PoisonMessage
+from wavecom.messages import DeliveryJob
+
+
+def job() -> DeliveryJob:
+    return DeliveryJob(
+        id="6b012ec4f17543ff7390895c",
+        tenant_id="acme",
+        type=Channel.EMAIL,
+        recipient="a@example.com",
+        message="hi",
+        priority=Priority.CRITICAL,
+        subject="s",
+        metadata={"k": [1, 2]},
+        accepted_ms=123,
+    )
+
+
+def test_round_trip_keeps_every_field() -> None:
+    original = job().next_attempt().parked()
+    assert DeliveryJob.decode(original.encode()) == original
+
+
+def test_lanes_follow_priority() -> None:
+    assert job().lane is Lane.HIGH
+    assert DeliveryJob.decode(job().encode().replace(b"CRITICAL", b"LOW")).lane is Lane.STANDARD
+
+
+def test_rounds_are_named_by_attempt_and_parks() -> None:
+    j = job()
+    assert j.claim_key.endswith(":0:0")
+    assert j.parked().claim_key.endswith(":0:1")
+    assert j.parked().next_attempt().claim_key.endswith(":1:0")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"\x00\x01", "not JSON"),
+        (b"[1, 2]", "not a JSON object"),
+        (b"{}", "malformed"),
+        (
+            b'{"notificationId": "x", "tenantId": "t", "type": "FAX", "recipient": "r",'
+            b' "message": "m", "priority": "LOW"}',
+            "malformed",
+        ),
+        (
+            b'{"notificationId": "", "tenantId": "t", "type": "SMS", "recipient": "r",'
+            b' "message": "m", "priority": "LOW"}',
+            "non-empty",
+        ),
+        (
+            b'{"notificationId": "x", "tenantId": "t", "type": "SMS", "recipient": "r",'
+            b' "message": "m", "priority": "LOW", "metadata": [1]}',
+            "metadata",
+        ),
+    ],
+)
+def test_malformed_bodies_are_poison_with_a_reason(body: bytes, reason: str) -> None:
+    with pytest.raises(PoisonMessage, match=reason):
+        DeliveryJob.decode(body)

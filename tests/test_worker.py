@@ -1,0 +1,286 @@
+"""A channel worker in-process, on the real broker and database, with mock providers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import httpx
+import orjson
+import pytest
+from bson import ObjectId
+
+from tests.conftest import email, sms, wait_for
+from wavecom.api.app import create_app
+from wavecom.constants import DLQ, WORK_EXCHANGE, Channel, Lane, lane_key
+from wavecom.settings import Settings
+from wavecom.store import Store
+from wavecom.worker import Worker
+
+TWO_PROVIDERS = orjson.dumps(
+    [
+        {
+            "name": "alpha",
+            "latencyMs": 5,
+            "rules": [
+                {"suffix": "@bounce.example", "outcome": "permanent"},
+                {"suffix": "@flaky.example", "outcome": "transient"},
+                {"suffix": "@alpha-down.example", "outcome": "transient"},
+            ],
+        },
+        {
+            "name": "beta",
+            "latencyMs": 5,
+            "rules": [
+                {"suffix": "@bounce.example", "outcome": "permanent"},
+                {"suffix": "@flaky.example", "outcome": "transient"},
+            ],
+        },
+    ]
+).decode()
+
+RunWorker = Callable[..., Awaitable[Worker]]
+
+
+@pytest.fixture
+def worker_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"providers_email": TWO_PROVIDERS, "providers_sms": TWO_PROVIDERS}
+    )
+
+
+@pytest.fixture
+async def api(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(worker_settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def run_worker(worker_settings: Settings) -> AsyncIterator[RunWorker]:
+    started: list[tuple[Worker, asyncio.Task[None]]] = []
+
+    async def start(channel: Channel = Channel.EMAIL, **overrides: Any) -> Worker:
+        worker = await Worker.start(worker_settings.model_copy(update=overrides), channel)
+        started.append((worker, asyncio.create_task(worker.run())))
+        return worker
+
+    yield start
+    for worker, task in started:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def create(api: httpx.AsyncClient, items: list[dict[str, Any]]) -> list[str]:
+    r = await api.post("/api/notifications/batch", json={"notifications": items})
+    assert r.status_code == 201, r.text
+    return [x["data"]["_id"] for x in r.json()["data"]["results"]]
+
+
+async def statuses(store: Store, ids: list[str]) -> dict[str, str]:
+    docs = await store.get_many([ObjectId(i) for i in ids])
+    return {str(d["_id"]): d["status"] for d in docs}
+
+
+def ledger(ledger_dir: Path) -> Counter[str]:
+    sent: Counter[str] = Counter()
+    for f in ledger_dir.glob("*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            sent[orjson.loads(line)["notificationId"]] += 1
+    return sent
+
+
+async def all_terminal(store: Store, ids: list[str]) -> dict[str, str] | None:
+    s = await statuses(store, ids)
+    if len(s) == len(ids) and all(v in {"SENT", "FAILED", "CANCELLED"} for v in s.values()):
+        return s
+    return None
+
+
+async def test_happy_path_sends_each_once_with_the_full_timeline(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker, ledger_dir: Path
+) -> None:
+    await run_worker()
+    ids = await create(api, [email(i) for i in range(30)])
+    final = await wait_for(lambda: all_terminal(store, ids), what="30 emails to finish")
+    assert set(final.values()) == {"SENT"}
+    assert ledger(ledger_dir) == Counter(dict.fromkeys(ids, 1))
+    doc = (await api.get(f"/api/notifications/{ids[0]}")).json()["data"]
+    n = doc["notification"]
+    assert n["provider"] == "alpha"
+    assert n["providerMessageId"].startswith("alpha_")
+    assert n["processingTimeMs"] >= 0
+    assert "sentAt" in n
+    assert [e["status"] for e in doc["logs"]] == ["PENDING", "QUEUED", "PROCESSING", "SENT"]
+    logs = await store.logs.find({"notificationId": ObjectId(ids[0])}).to_list()
+    assert sorted(e["status"] for e in logs) == ["PENDING", "PROCESSING", "QUEUED", "SENT"]
+    stats = (await api.get("/api/notifications/stats/system")).json()["data"]
+    assert stats["byStatus"]["SENT"] == 30
+    assert stats["byStatus"]["QUEUED"] == 0
+    assert stats["byStatus"]["PROCESSING"] == 0
+    assert stats["successRate"] == 100.0
+
+
+async def test_transient_failures_retry_with_backoff_then_fail_into_the_dlq(
+    api: httpx.AsyncClient,
+    store: Store,
+    run_worker: RunWorker,
+    ledger_dir: Path,
+    queue_depth: Callable[[str], Awaitable[int]],
+) -> None:
+    await run_worker()
+    [nid] = await create(api, [email(1, domain="flaky.example")])
+    await wait_for(lambda: all_terminal(store, [nid]), what="the flaky email to fail")
+    doc = (await api.get(f"/api/notifications/{nid}")).json()["data"]
+    n = doc["notification"]
+    assert n["status"] == "FAILED"
+    assert n["retryCount"] == 3
+    assert "retries exhausted after 4 attempts" in n["error"]
+    steps = [e["status"] for e in doc["logs"]]
+    assert steps.count("RETRYING") == 3
+    assert steps.count("PROCESSING") == 4
+    assert steps[-1] == "FAILED"
+    # backoff grows: each wait is longer than the one before
+    times = [e["timestamp"] for e in doc["logs"] if e["status"] == "PROCESSING"]
+    assert times == sorted(times)
+    assert await wait_for(lambda: queue_depth(DLQ), what="the dead letter") == 1
+    assert ledger(ledger_dir)[nid] == 0
+
+
+async def test_permanent_failure_fails_at_once(
+    api: httpx.AsyncClient,
+    store: Store,
+    run_worker: RunWorker,
+    queue_depth: Callable[[str], Awaitable[int]],
+) -> None:
+    await run_worker()
+    [nid] = await create(api, [email(1, domain="bounce.example")])
+    await wait_for(lambda: all_terminal(store, [nid]), what="the bounce to fail")
+    n = (await api.get(f"/api/notifications/{nid}")).json()["data"]["notification"]
+    assert n["status"] == "FAILED"
+    assert n["retryCount"] == 0
+    assert "invalid recipient" in n["error"]
+    assert await wait_for(lambda: queue_depth(DLQ), what="the dead letter") == 1
+
+
+async def test_a_transient_failure_fails_over_to_the_next_provider(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker, ledger_dir: Path
+) -> None:
+    await run_worker()
+    [nid] = await create(api, [email(1, domain="alpha-down.example")])
+    final = await wait_for(lambda: all_terminal(store, [nid]), what="the failover")
+    assert final[nid] == "SENT"
+    n = (await api.get(f"/api/notifications/{nid}")).json()["data"]["notification"]
+    assert n["provider"] == "beta"
+    assert n["retryCount"] == 0
+    assert ledger(ledger_dir) == Counter({nid: 1})
+
+
+async def test_a_poison_message_is_dead_lettered_and_the_worker_goes_on(
+    api: httpx.AsyncClient,
+    store: Store,
+    run_worker: RunWorker,
+    worker_settings: Settings,
+    queue_depth: Callable[[str], Awaitable[int]],
+) -> None:
+    await run_worker()
+    connection = await aio_pika.connect(worker_settings.amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.get_exchange(WORK_EXCHANGE)
+    await exchange.publish(
+        aio_pika.Message(b"\x00garbage"), routing_key=lane_key(Channel.EMAIL, Lane.STANDARD)
+    )
+    assert await wait_for(lambda: queue_depth(DLQ), what="the poison message") == 1
+    dlq = await channel.declare_queue(DLQ, passive=True)
+    dead = await dlq.get(no_ack=True)
+    assert dead is not None
+    assert dead.headers["x-reason"] == "poison"
+    assert "not JSON" in str(dead.headers["x-error"])
+    await connection.close()
+    ids = await create(api, [email(2)])
+    assert (await wait_for(lambda: all_terminal(store, ids)))[ids[0]] == "SENT"
+
+
+async def test_a_duplicate_message_is_not_sent_twice(
+    api: httpx.AsyncClient,
+    store: Store,
+    run_worker: RunWorker,
+    worker_settings: Settings,
+    ledger_dir: Path,
+) -> None:
+    [nid] = await create(api, [email(1)])
+    # the same job queued a second time (a publisher retry, a redelivery)
+    doc = await store.notifications.find_one({"_id": ObjectId(nid)})
+    assert doc is not None
+    from wavecom.store import job_of  # noqa: PLC0415 - local to the one test that needs it
+
+    connection = await aio_pika.connect(worker_settings.amqp_url)
+    channel = await connection.channel()
+    exchange = await channel.get_exchange(WORK_EXCHANGE)
+    await exchange.publish(
+        aio_pika.Message(job_of(doc).encode()), routing_key=lane_key(Channel.EMAIL, Lane.STANDARD)
+    )
+    await connection.close()
+    await run_worker()
+    await wait_for(lambda: all_terminal(store, [nid]))
+    await wait_for(lambda: _queues_empty(worker_settings), what="both copies consumed")
+    assert ledger(ledger_dir) == Counter({nid: 1})
+
+
+async def _queues_empty(settings: Settings) -> bool:
+    connection = await aio_pika.connect(settings.amqp_url)
+    channel = await connection.channel()
+    q = await channel.declare_queue("wavecom.email.standard", passive=True)
+    count = q.declaration_result.message_count
+    await connection.close()
+    return count == 0
+
+
+async def test_critical_overtakes_a_backlog_of_low(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker
+) -> None:
+    low: list[str] = []
+    for chunk in range(3):
+        low += await create(api, [{**sms(chunk * 500 + i), "priority": "LOW"} for i in range(500)])
+    [critical] = await create(api, [{**sms(9999), "priority": "CRITICAL"}])
+    # two batches of 50 in flight at most: the backlog drains in about 15 rounds
+    await run_worker(Channel.SMS, batch_size=50, max_batches_in_flight=2, prefetch=200)
+    await wait_for(
+        lambda: all_terminal(store, [*low, critical]), within=90, what="the backlog to drain"
+    )
+    docs = await store.get_many([ObjectId(i) for i in [*low, critical]])
+    sent = {str(d["_id"]): d["sentAt"] for d in docs}
+    ahead = sum(1 for i in low if sent[i] < sent[critical])
+    # at most what was already in flight when it arrived (two batches), not 1,500 LOW
+    assert ahead < 100, f"{ahead} LOW notifications went out before the CRITICAL one"
+
+
+async def test_a_scheduled_notification_is_delivered_when_due(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker
+) -> None:
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+
+    await run_worker(Channel.SMS)
+    at = datetime.now(UTC) + timedelta(seconds=1.5)
+    r = await api.post("/api/notifications", json={**sms(1), "scheduledAt": at.isoformat()})
+    nid = r.json()["data"]["_id"]
+    assert r.json()["data"]["status"] == "SCHEDULED"
+    await wait_for(lambda: all_terminal(store, [nid]), what="the scheduled SMS")
+    doc = await store.notifications.find_one({"_id": ObjectId(nid)})
+    assert doc is not None
+    assert doc["status"] == "SENT"
+    assert doc["sentAt"] >= at
+    assert [e["status"] for e in doc["timeline"]] == [
+        "PENDING",
+        "SCHEDULED",
+        "QUEUED",
+        "PROCESSING",
+        "SENT",
+    ]
