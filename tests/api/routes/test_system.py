@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 
 from tests.api.routes.test_notifications import assert_error
-from tests.conftest import sms
+from tests.conftest import MONGODB_URL, sms
+from wavecom.api.app import create_app
+from wavecom.settings import Settings
 
 
 async def test_health_reports_each_dependency(client: httpx.AsyncClient) -> None:
@@ -58,3 +60,22 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     assert schema["additionalProperties"] is False
     assert schema["properties"]["message"]["maxLength"] == 5000
     assert (await client.get("/docs")).status_code == 200
+
+
+async def test_health_is_503_when_the_database_is_gone(
+    settings: Settings,
+) -> None:
+    app = create_app(settings.model_copy(update={"mongodb_url": MONGODB_URL}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        await app.state.store.close()  # the database connection is gone
+        r = await http.get("/api/health")
+        assert r.status_code == 503
+        assert r.json()["status"] == "unhealthy"
+        assert r.json()["services"]["mongodb"] == "disconnected"
+        assert r.json()["services"]["rabbitmq"] == "connected"
+        failed = await http.post("/api/notifications", json=sms())
+        assert_error(failed, 503, "SERVICE_UNAVAILABLE")
+        assert failed.headers["retry-after"] == "5"
