@@ -52,11 +52,19 @@ async def test_two_workers_claiming_the_same_jobs_at_once_win_each_once(
     assert stats.by_status[Status.QUEUED.value] == 0
 
 
-async def test_a_cancelled_notification_is_not_claimed(store: Store) -> None:
+async def test_a_claimed_notification_reads_as_processing_until_its_outcome(
+    store: Store,
+) -> None:
     d = doc(1)
     await store.insert_notifications([d])
-    await store.notifications.update_one({"_id": d["_id"]}, {"$set": {"status": "CANCELLED"}})
-    assert await store.claim([job_of(d)], "t") == set()
+    job = job_of(d)
+    assert (await store.get("acme", d["_id"]))["status"] == "QUEUED"  # type: ignore[index]
+    await store.claim([job], "t")
+    now = await store.get("acme", d["_id"])
+    assert now is not None
+    assert now["status"] == "PROCESSING"
+    assert [e["status"] for e in now["timeline"]] == ["PENDING", "QUEUED", "PROCESSING"]
+    assert await store.get("someone-else", d["_id"]) is None
 
 
 async def test_a_stale_attempt_is_not_claimed(store: Store) -> None:

@@ -213,6 +213,7 @@ class Dispatcher:
                 error="all providers' circuit breakers open",
                 retry_at=done + timedelta(milliseconds=rung),
                 retry_count=job.attempt,
+                next_parks=job.parks + 1,
             ),
             delay_rung_ms=rung,
             next_job=job.parked(),

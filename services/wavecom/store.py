@@ -9,6 +9,7 @@ and FerretDB v1 both support is used: no transactions, no change streams, no TTL
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -34,6 +35,8 @@ from wavecom.constants import (
 )
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
+
+log = logging.getLogger("wavecom.store")
 
 Doc = dict[str, Any]
 
@@ -72,6 +75,7 @@ class Outcome:
     error: str | None = None
     retry_at: datetime | None = None
     retry_count: int | None = None  # the attempt number the job waits for, when it waits
+    next_parks: int | None = None  # set when the job waits for a provider without an attempt
 
     @property
     def processing_ms(self) -> int:
@@ -188,14 +192,14 @@ class Store:
     # --- delivery -------------------------------------------------------------------------------
 
     async def claim(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
-        """Move jobs to PROCESSING, at most once per delivery round; return the ids won.
+        """Claim each job's delivery round; return the ids this call won.
 
-        Two guards, both needed: an insert into ``claims`` keyed by the job's delivery round,
-        which only one worker can win even when two hold copies of one message at the same
-        moment (a unique ``_id`` insert is atomic on MongoDB and on FerretDB, whose conditional
-        updates are read-modify-write); then a conditional update that finds the notification
-        still waiting (QUEUED on its first attempt, RETRYING later, at the same attempt number),
-        so a stale message or a cancelled notification is not delivered.
+        A claim is an insert into ``claims`` keyed by the job's round (notification id, attempt,
+        parks): exactly one worker wins it, even when two hold copies of one message at the
+        same moment, because a unique ``_id`` insert is atomic on MongoDB and on FerretDB
+        (whose conditional updates are read-modify-write). A stale or duplicate message names a
+        round that was claimed already and loses. The PROCESSING step is logged at once; the
+        notification document itself changes once per round, when the outcome is stored.
         """
         if not jobs:
             return set()
@@ -203,54 +207,19 @@ class Store:
             raise ValueError("claim() takes each notification once")
         now = utcnow()
         lost = await self._insert_claims(
-            [{"_id": j.claim_key, "token": token, "at": now} for j in jobs]
+            [{"_id": j.claim_key, "token": token, "at": now, "attempt": j.attempt} for j in jobs]
         )
-        jobs = [j for j in jobs if j.claim_key not in lost]
-        if not jobs:
-            return set()
-        steps = {
-            j.id: log_entry(
-                f"{j.id}:{token}:p",
-                Status.PROCESSING,
-                "Worker started processing",
-                now,
-                attempt=j.attempt,
-            )
-            for j in jobs
-        }
-        ops = [
-            UpdateOne(
-                {
-                    "_id": ObjectId(j.id),
-                    "status": _expected_status(j).value,
-                    "retryCount": j.attempt,
-                },
-                {
-                    "$set": {"status": Status.PROCESSING.value, "updatedAt": now, "claim": token},
-                    "$push": {"timeline": steps[j.id]},
-                },
-            )
-            for j in jobs
-        ]
-        matched = await self._bulk(self.notifications, ops)
-        if matched == len(jobs):
-            won = {j.id for j in jobs}
-        else:
-            # rare (cancelled, or already past this attempt): find out which ones moved
-            won = {
-                str(d["_id"])
-                for d in await self.get_many([ObjectId(j.id) for j in jobs])
-                if d.get("claim") == token and d.get("status") == Status.PROCESSING.value
-            }
+        won = [j for j in jobs if j.claim_key not in lost]
+        logs: list[Doc] = []
         moved: dict[str, Counter[str]] = {}
-        for j in jobs:
-            if j.id in won:
-                c = moved.setdefault(j.tenant_id, Counter())
-                c[f"byStatus.{_expected_status(j).value}"] -= 1
-                c[f"byStatus.{Status.PROCESSING.value}"] += 1
-        await self._insert_logs([{"notificationId": ObjectId(i), **steps[i]} for i in won])
+        for j in won:
+            logs.append({"notificationId": ObjectId(j.id), **processing_step(j, token, now)})
+            c = moved.setdefault(j.tenant_id, Counter())
+            c[f"byStatus.{_expected_status(j).value}"] -= 1
+            c[f"byStatus.{Status.PROCESSING.value}"] += 1
+        await self._insert_logs(logs)
         await self._inc_stats(moved)
-        return won
+        return {j.id for j in won}
 
     async def _insert_claims(self, claims: list[Doc]) -> set[str]:
         """Insert claim documents; return the keys another worker already holds."""
@@ -280,6 +249,7 @@ class Store:
             if o.error:
                 extra["error"] = o.error
             step = log_entry(f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, **extra)
+            claimed = processing_step(o.job, token, o.started_at)
             fields: Doc = {
                 "status": o.status.value,
                 "updatedAt": o.finished_at,
@@ -297,10 +267,16 @@ class Store:
             if o.retry_count is not None:
                 fields["retryCount"] = o.retry_count
                 fields["nextAttemptAt"] = o.retry_at
+            if o.next_parks is not None:
+                fields["parks"] = o.next_parks
             ops.append(
                 UpdateOne(
-                    {"_id": oid, "status": Status.PROCESSING.value, "retryCount": o.job.attempt},
-                    {"$set": fields, "$push": {"timeline": step}, "$unset": {"claim": ""}},
+                    {
+                        "_id": oid,
+                        "status": _expected_status(o.job).value,
+                        "retryCount": o.job.attempt,
+                    },
+                    {"$set": fields, "$push": {"timeline": {"$each": [claimed, step]}}},
                 )
             )
             logs.append({"notificationId": oid, **step})
@@ -310,7 +286,11 @@ class Store:
             if o.status is Status.SENT:
                 c["processingMsSum"] += o.processing_ms
                 c["processingCount"] += 1
-        await self._bulk(self.notifications, ops)
+        matched = await self._bulk(self.notifications, ops)
+        if matched != len(ops):
+            log.error(
+                "%d of %d outcomes found their notification moved on", len(ops) - matched, len(ops)
+            )
         await self._insert_logs(logs)
         await self._inc_stats(inc)
 
@@ -368,7 +348,17 @@ class Store:
     # --- reads ----------------------------------------------------------------------------------
 
     async def get(self, tenant_id: str, oid: ObjectId) -> Doc | None:
-        return await self.notifications.find_one({"_id": oid, "tenantId": tenant_id})
+        """A notification as it is now: one a worker has claimed and not finished is shown
+        PROCESSING, with that step on its timeline (the document changes once per round)."""
+        doc = await self.notifications.find_one({"_id": oid, "tenantId": tenant_id})
+        if doc is None or doc["status"] not in (Status.QUEUED.value, Status.RETRYING.value):
+            return doc
+        job = job_of(doc)
+        claim = await self.claims.find_one({"_id": job.claim_key})
+        if claim is not None:
+            doc["status"] = Status.PROCESSING.value
+            doc["timeline"].append(processing_step(job, claim["token"], claim["at"]))
+        return doc
 
     async def get_many(self, ids: Sequence[ObjectId]) -> list[Doc]:
         """Documents by id, one lookup each (FerretDB answers ``$in`` with a table scan)."""
@@ -456,6 +446,17 @@ class Store:
                 await self._bulk(self.stats, ops)
 
 
+def processing_step(job: DeliveryJob, token: str, at: datetime) -> Doc:
+    """The PROCESSING step of a claimed round (the same entry in the logs and the timeline)."""
+    return log_entry(
+        f"{job.id}:{token}:p",
+        Status.PROCESSING,
+        "Worker started processing",
+        at,
+        attempt=job.attempt,
+    )
+
+
 def _expected_status(job: DeliveryJob) -> Status:
     return Status.QUEUED if job.attempt == 0 else Status.RETRYING
 
@@ -519,4 +520,5 @@ def job_of(doc: Doc) -> DeliveryJob:
         attempt=int(doc.get("retryCount", 0)),
         max_retries=int(doc.get("maxRetries", 3)),
         accepted_ms=int(created.timestamp() * 1000),
+        parks=int(doc.get("parks", 0)),
     )
