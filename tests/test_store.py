@@ -6,6 +6,7 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,7 @@ from wavecom.settings import Settings
 from wavecom.store import Store, job_of, new_notification
 
 
-def doc(i: int) -> dict[str, object]:
+def doc(i: int) -> dict[str, Any]:
     return new_notification(
         tenant_id="acme",
         channel=Channel.SMS,
@@ -58,7 +59,9 @@ async def test_a_claimed_notification_reads_as_processing_until_its_outcome(
     d = doc(1)
     await store.insert_notifications([d])
     job = job_of(d)
-    assert (await store.get("acme", d["_id"]))["status"] == "QUEUED"  # type: ignore[index]
+    before = await store.get("acme", d["_id"])
+    assert before is not None
+    assert before["status"] == "QUEUED"
     await store.claim([job], "t")
     now = await store.get("acme", d["_id"])
     assert now is not None
