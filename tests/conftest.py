@@ -10,6 +10,7 @@ import asyncio
 import os
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,12 +18,16 @@ from urllib.parse import quote
 
 import aio_pika
 import httpx
+import orjson
 import pytest
+from bson import ObjectId
 from pymongo import MongoClient
 
 from wavecom.api.app import create_app
+from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store
+from wavecom.worker import Worker
 
 T = TypeVar("T")
 
@@ -155,3 +160,100 @@ def sms(i: int = 0) -> dict[str, Any]:
 
 def push(i: int = 0) -> dict[str, Any]:
     return {"type": "PUSH", "recipient": f"device-token-{i:010d}", "message": f"Parcel {i} out"}
+
+
+# --- a worker in-process, and helpers to watch notifications ----------------------------------
+
+TWO_PROVIDERS = orjson.dumps(
+    [
+        {
+            "name": "alpha",
+            "latencyMs": 5,
+            "rules": [
+                {"suffix": "@bounce.example", "outcome": "permanent"},
+                {"suffix": "@flaky.example", "outcome": "transient"},
+                {"suffix": "@alpha-down.example", "outcome": "transient"},
+            ],
+        },
+        {
+            "name": "beta",
+            "latencyMs": 5,
+            "rules": [
+                {"suffix": "@bounce.example", "outcome": "permanent"},
+                {"suffix": "@flaky.example", "outcome": "transient"},
+            ],
+        },
+    ]
+).decode()
+
+
+class Workers:
+    """Channel workers running in-process: ``await workers(Channel.SMS, batch_size=10)``."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.running: dict[Worker, asyncio.Task[None]] = {}
+
+    async def __call__(self, channel: Channel = Channel.EMAIL, **overrides: Any) -> Worker:
+        worker = await Worker.start(self.settings.model_copy(update=overrides), channel)
+        self.running[worker] = asyncio.create_task(worker.run())
+        return worker
+
+    async def stop(self, worker: Worker) -> None:
+        """Stop as SIGTERM does: it finishes and acks what it holds."""
+        worker.stop()
+        await asyncio.wait_for(self.running.pop(worker), 30)
+
+
+RunWorker = Workers
+
+
+@pytest.fixture
+def worker_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"providers_email": TWO_PROVIDERS, "providers_sms": TWO_PROVIDERS}
+    )
+
+
+@pytest.fixture
+async def api(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(worker_settings)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        yield http
+
+
+@pytest.fixture
+async def run_worker(worker_settings: Settings) -> AsyncIterator[Workers]:
+    workers = Workers(worker_settings)
+    yield workers
+    for worker in list(workers.running):
+        await workers.stop(worker)
+
+
+async def create(api: httpx.AsyncClient, items: list[dict[str, Any]]) -> list[str]:
+    r = await api.post("/api/notifications/batch", json={"notifications": items})
+    assert r.status_code == 201, r.text
+    return [x["data"]["_id"] for x in r.json()["data"]["results"]]
+
+
+async def statuses(store: Store, ids: list[str]) -> dict[str, str]:
+    docs = await store.get_many([ObjectId(i) for i in ids])
+    return {str(d["_id"]): d["status"] for d in docs}
+
+
+def ledger(ledger_dir: Path) -> Counter[str]:
+    sent: Counter[str] = Counter()
+    for f in ledger_dir.glob("*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            sent[orjson.loads(line)["notificationId"]] += 1
+    return sent
+
+
+async def all_terminal(store: Store, ids: list[str]) -> dict[str, str] | None:
+    s = await statuses(store, ids)
+    if len(s) == len(ids) and all(v in {"SENT", "FAILED", "CANCELLED"} for v in s.values()):
+        return s
+    return None

@@ -17,8 +17,7 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import email, push, sms, wait_for
-from tests.test_worker import all_terminal, ledger
+from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
 from wavecom.settings import Settings
 from wavecom.store import Store
 

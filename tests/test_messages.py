@@ -37,7 +37,8 @@ def test_rounds_are_named_by_attempt_and_parks() -> None:
     j = job()
     assert j.claim_key.endswith(":0:0")
     assert j.parked().claim_key.endswith(":0:1")
-    assert j.parked().next_attempt().claim_key.endswith(":1:0")
+    assert j.parked().next_attempt().claim_key.endswith(":1:1")
+    assert j.next_attempt().replayed().claim_key.endswith(":0:1")
 
 
 @pytest.mark.parametrize(

@@ -101,5 +101,5 @@ async def test_an_open_breaker_is_skipped_and_all_open_parks_without_an_attempt(
     assert parked.outcome.status is Status.QUEUED
     assert parked.next_job is not None
     assert parked.next_job.attempt == 0
-    assert parked.next_job.parks == 1
+    assert parked.next_job.round == 1
     assert parked.outcome.retry_count == 0

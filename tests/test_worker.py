@@ -2,106 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import aio_pika
 import httpx
-import orjson
-import pytest
 from bson import ObjectId
 
-from tests.conftest import email, sms, wait_for
-from wavecom.api.app import create_app
+from tests.conftest import RunWorker, all_terminal, create, email, ledger, sms, wait_for
 from wavecom.constants import DLQ, WORK_EXCHANGE, Channel, Lane, lane_key
 from wavecom.settings import Settings
 from wavecom.store import Store
-from wavecom.worker import Worker
-
-TWO_PROVIDERS = orjson.dumps(
-    [
-        {
-            "name": "alpha",
-            "latencyMs": 5,
-            "rules": [
-                {"suffix": "@bounce.example", "outcome": "permanent"},
-                {"suffix": "@flaky.example", "outcome": "transient"},
-                {"suffix": "@alpha-down.example", "outcome": "transient"},
-            ],
-        },
-        {
-            "name": "beta",
-            "latencyMs": 5,
-            "rules": [
-                {"suffix": "@bounce.example", "outcome": "permanent"},
-                {"suffix": "@flaky.example", "outcome": "transient"},
-            ],
-        },
-    ]
-).decode()
-
-RunWorker = Callable[..., Awaitable[Worker]]
-
-
-@pytest.fixture
-def worker_settings(settings: Settings) -> Settings:
-    return settings.model_copy(
-        update={"providers_email": TWO_PROVIDERS, "providers_sms": TWO_PROVIDERS}
-    )
-
-
-@pytest.fixture
-async def api(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(worker_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
-        yield http
-
-
-@pytest.fixture
-async def run_worker(worker_settings: Settings) -> AsyncIterator[RunWorker]:
-    started: list[tuple[Worker, asyncio.Task[None]]] = []
-
-    async def start(channel: Channel = Channel.EMAIL, **overrides: Any) -> Worker:
-        worker = await Worker.start(worker_settings.model_copy(update=overrides), channel)
-        started.append((worker, asyncio.create_task(worker.run())))
-        return worker
-
-    yield start
-    for worker, task in started:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
-
-
-async def create(api: httpx.AsyncClient, items: list[dict[str, Any]]) -> list[str]:
-    r = await api.post("/api/notifications/batch", json={"notifications": items})
-    assert r.status_code == 201, r.text
-    return [x["data"]["_id"] for x in r.json()["data"]["results"]]
-
-
-async def statuses(store: Store, ids: list[str]) -> dict[str, str]:
-    docs = await store.get_many([ObjectId(i) for i in ids])
-    return {str(d["_id"]): d["status"] for d in docs}
-
-
-def ledger(ledger_dir: Path) -> Counter[str]:
-    sent: Counter[str] = Counter()
-    for f in ledger_dir.glob("*.jsonl"):
-        for line in f.read_bytes().splitlines():
-            sent[orjson.loads(line)["notificationId"]] += 1
-    return sent
-
-
-async def all_terminal(store: Store, ids: list[str]) -> dict[str, str] | None:
-    s = await statuses(store, ids)
-    if len(s) == len(ids) and all(v in {"SENT", "FAILED", "CANCELLED"} for v in s.values()):
-        return s
-    return None
 
 
 async def test_happy_path_sends_each_once_with_the_full_timeline(

@@ -44,6 +44,22 @@ class Intake:
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
 
+    async def replay(self, docs: Sequence[Doc]) -> list[str]:
+        """Queue FAILED notifications again with fresh attempts; return the ids replayed.
+
+        Each is replayed at most once per call and only while FAILED, so replaying twice does
+        not send twice. If the broker does not confirm, they are FAILED again and the error
+        propagates.
+        """
+        jobs = [job for d in docs if (job := await self.store.replay(d)) is not None]
+        try:
+            await self.publisher.publish_jobs(jobs)
+        except DependencyUnavailable as exc:
+            for job in jobs:
+                await self.store.unreplay(job, f"replay not confirmed by the broker: {exc}")
+            raise
+        return [j.id for j in jobs]
+
     async def _undo(self, docs: Sequence[Doc]) -> None:
         ids = [d["_id"] for d in docs]
         try:

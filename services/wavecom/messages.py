@@ -30,7 +30,9 @@ class DeliveryJob:
     attempt: int = 0
     max_retries: int = 3
     accepted_ms: int = 0
-    parks: int = 0  # times this attempt waited for a provider breaker (uses no attempt)
+    # bumped whenever an attempt number must become claimable again: after waiting for a
+    # provider breaker (which uses no attempt) and after an operator's replay (attempt 0 again)
+    round: int = 0
 
     @property
     def lane(self) -> Lane:
@@ -39,15 +41,19 @@ class DeliveryJob:
     @property
     def claim_key(self) -> str:
         """Names one delivery round of this job; exactly one worker can claim it."""
-        return f"{self.id}:{self.attempt}:{self.parks}"
+        return f"{self.id}:{self.attempt}:{self.round}"
+
+    def replayed(self) -> DeliveryJob:
+        """A dead-lettered job given a fresh set of attempts by an operator."""
+        return replace(self, attempt=0, round=self.round + 1)
 
     def next_attempt(self) -> DeliveryJob:
         """The same job, one attempt further on."""
-        return replace(self, attempt=self.attempt + 1, parks=0)
+        return replace(self, attempt=self.attempt + 1)
 
     def parked(self) -> DeliveryJob:
         """The same attempt, to be tried again after waiting for a provider."""
-        return replace(self, parks=self.parks + 1)
+        return replace(self, round=self.round + 1)
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -63,7 +69,7 @@ class DeliveryJob:
                 "retryCount": self.attempt,
                 "maxRetries": self.max_retries,
                 "acceptedMs": self.accepted_ms,
-                "parks": self.parks,
+                "round": self.round,
             }
         )
 
@@ -93,7 +99,7 @@ class DeliveryJob:
                 attempt=int(raw.get("retryCount", 0)),
                 max_retries=int(raw.get("maxRetries", 3)),
                 accepted_ms=int(raw.get("acceptedMs", 0)),
-                parks=int(raw.get("parks", 0)),
+                round=int(raw.get("round", 0)),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise PoisonMessage(f"malformed job: {exc!r}") from exc

@@ -78,7 +78,10 @@ class Attempted:
     outcome: Outcome
     delay_rung_ms: int | None = None  # publish job again after this delay
     next_job: DeliveryJob | None = None
-    dead_reason: str | None = None
+
+    @property
+    def dead_reason(self) -> str | None:
+        return self.outcome.dead_reason
 
 
 class Dispatcher:
@@ -213,7 +216,7 @@ class Dispatcher:
                 error="all providers' circuit breakers open",
                 retry_at=done + timedelta(milliseconds=rung),
                 retry_count=job.attempt,
-                next_parks=job.parks + 1,
+                next_round=job.round + 1,
             ),
             delay_rung_ms=rung,
             next_job=job.parked(),
@@ -232,6 +235,6 @@ class Dispatcher:
                 f"Failed: {error}",
                 provider=provider,
                 error=error,
+                dead_reason=reason,
             ),
-            dead_reason=reason,
         )

@@ -75,7 +75,8 @@ class Outcome:
     error: str | None = None
     retry_at: datetime | None = None
     retry_count: int | None = None  # the attempt number the job waits for, when it waits
-    next_parks: int | None = None  # set when the job waits for a provider without an attempt
+    next_round: int | None = None  # set when the job waits for a provider without an attempt
+    dead_reason: str | None = None  # set when FAILED: permanent, retries_exhausted
 
     @property
     def processing_ms(self) -> int:
@@ -264,11 +265,17 @@ class Store:
                 fields["providerMessageId"] = o.provider_message_id
             elif o.status is Status.FAILED:
                 fields["failedAt"] = o.finished_at
+                fields["deadLetter"] = {
+                    "reason": o.dead_reason or "failed",
+                    "attempts": o.job.attempt + 1,
+                    "lastError": o.error,
+                    "at": o.finished_at,
+                }
             if o.retry_count is not None:
                 fields["retryCount"] = o.retry_count
                 fields["nextAttemptAt"] = o.retry_at
-            if o.next_parks is not None:
-                fields["parks"] = o.next_parks
+            if o.next_round is not None:
+                fields["round"] = o.next_round
             ops.append(
                 UpdateOne(
                     {
@@ -293,6 +300,123 @@ class Store:
             )
         await self._insert_logs(logs)
         await self._inc_stats(inc)
+
+    # --- operator actions -----------------------------------------------------------------------
+
+    async def cancel(self, tenant_id: str, oid: ObjectId) -> tuple[Doc | None, str | None]:
+        """Cancel a notification that waits (SCHEDULED, QUEUED, RETRYING).
+
+        Returns (document, None) once cancelled, (None, None) if there is no such notification
+        of this tenant, or (document, reason) when it cannot be cancelled. The cancel takes the
+        claim of the notification's next round, so a worker that already holds its message
+        loses that claim and does not send it; a worker that claimed first wins, and the
+        cancel is refused.
+        """
+        for _ in range(3):
+            doc = await self.notifications.find_one({"_id": oid, "tenantId": tenant_id})
+            if doc is None:
+                return None, None
+            if doc["status"] not in _CANCELLABLE:
+                return doc, f"a {doc['status']} notification cannot be cancelled"
+            job = job_of(doc)
+            now = utcnow()
+            lost = await self._insert_claims(
+                [{"_id": job.claim_key, "token": "cancel", "at": now, "attempt": job.attempt}]
+            )
+            if lost:
+                claim = await self.claims.find_one({"_id": job.claim_key})
+                if claim is None or claim.get("token") != "cancel":
+                    return doc, "a worker is delivering it already"
+            step = log_entry(f"{oid}:cancel", Status.CANCELLED, "Cancelled by the client", now)
+            result = await self.notifications.update_one(
+                {"_id": oid, "status": doc["status"]},
+                {
+                    "$set": {
+                        "status": Status.CANCELLED.value,
+                        "cancelledAt": now,
+                        "updatedAt": now,
+                    },
+                    "$push": {"timeline": step},
+                },
+            )
+            if result.matched_count == 0:
+                continue  # it moved on meanwhile (a schedule fell due): look again
+            await self._insert_logs([{"notificationId": oid, **step}])
+            await self._inc_stats(
+                {tenant_id: Counter({f"byStatus.{doc['status']}": -1, "byStatus.CANCELLED": 1})}
+            )
+            await self.schedule.delete_one({"_id": oid})
+            doc.update(status=Status.CANCELLED.value, cancelledAt=now, updatedAt=now)
+            doc["timeline"].append(step)
+            return doc, None
+        return doc, "it changed state while being cancelled; try again"
+
+    async def replay(self, doc: Doc) -> DeliveryJob | None:
+        """Give a FAILED notification a fresh set of attempts; return its job to publish.
+
+        None if it is not FAILED (anymore). The job names a new round, so even two replays
+        racing each other produce one delivery: only one claim of that round can win.
+        """
+        if doc["status"] != Status.FAILED.value:
+            return None
+        job = job_of(doc).replayed()
+        now = utcnow()
+        step = log_entry(
+            f"{doc['_id']}:replay:{job.round}",
+            Status.QUEUED,
+            "Replayed from the dead-letter queue",
+            now,
+        )
+        result = await self.notifications.update_one(
+            {"_id": doc["_id"], "status": Status.FAILED.value, "round": doc.get("round", 0)},
+            {
+                "$set": {
+                    "status": Status.QUEUED.value,
+                    "retryCount": 0,
+                    "round": job.round,
+                    "updatedAt": now,
+                    "replayedAt": now,
+                },
+                "$unset": {"deadLetter": "", "failedAt": "", "error": ""},
+                "$push": {"timeline": step},
+            },
+        )
+        if result.matched_count == 0:
+            return None
+        await self._insert_logs([{"notificationId": doc["_id"], **step}])
+        await self._inc_stats(
+            {doc["tenantId"]: Counter({"byStatus.FAILED": -1, "byStatus.QUEUED": 1})}
+        )
+        return job
+
+    async def unreplay(self, job: DeliveryJob, error: str) -> None:
+        """Put a replayed notification back to FAILED when its publish was not confirmed."""
+        now = utcnow()
+        await self.notifications.update_one(
+            {"_id": ObjectId(job.id), "status": Status.QUEUED.value, "round": job.round},
+            {
+                "$set": {
+                    "status": Status.FAILED.value,
+                    "failedAt": now,
+                    "updatedAt": now,
+                    "error": error,
+                    "deadLetter": {
+                        "reason": "replay_failed",
+                        "attempts": 0,
+                        "lastError": error,
+                        "at": now,
+                    },
+                }
+            },
+        )
+        await self._inc_stats(
+            {job.tenant_id: Counter({"byStatus.FAILED": 1, "byStatus.QUEUED": -1})}
+        )
+
+    async def dead_letters(self, tenant_id: str, filters: dict[str, str], limit: int) -> list[Doc]:
+        """FAILED notifications of a tenant matching ``filters``, oldest first, up to ``limit``."""
+        query: Doc = {"tenantId": tenant_id, "status": Status.FAILED.value, **filters}
+        return await self.notifications.find(query).limit(limit).to_list()
 
     # --- scheduling -----------------------------------------------------------------------------
 
@@ -446,6 +570,9 @@ class Store:
                 await self._bulk(self.stats, ops)
 
 
+_CANCELLABLE = (Status.SCHEDULED.value, Status.QUEUED.value, Status.RETRYING.value)
+
+
 def processing_step(job: DeliveryJob, token: str, at: datetime) -> Doc:
     """The PROCESSING step of a claimed round (the same entry in the logs and the timeline)."""
     return log_entry(
@@ -494,6 +621,7 @@ def new_notification(
         "status": status.value,
         "priority": priority.value,
         "retryCount": 0,
+        "round": 0,
         "maxRetries": max_retries,
         "metadata": metadata,
         "createdAt": now,
@@ -520,5 +648,5 @@ def job_of(doc: Doc) -> DeliveryJob:
         attempt=int(doc.get("retryCount", 0)),
         max_retries=int(doc.get("maxRetries", 3)),
         accepted_ms=int(created.timestamp() * 1000),
-        parks=int(doc.get("parks", 0)),
+        round=int(doc.get("round", 0)),
     )

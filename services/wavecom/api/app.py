@@ -15,7 +15,7 @@ from wavecom import __version__, metrics
 from wavecom.api import errors
 from wavecom.api.errors import envelope
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.routes import notifications, system
+from wavecom.api.routes import dlq, notifications, system
 from wavecom.broker import Publisher, connect
 from wavecom.intake import Intake
 from wavecom.scheduler import Scheduler
@@ -143,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.admin_channel = None
     errors.install(app)
     app.include_router(notifications.router)
+    app.include_router(dlq.router)
     app.include_router(system.router)
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_methods=["GET", "POST"])
     app.add_middleware(Observe)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
 from typing import Any
 
-from wavecom.store import Doc
+from wavecom.store import Doc, Page
 
 _PUBLIC_FIELDS = (
     "tenantId",
@@ -26,6 +27,9 @@ _PUBLIC_FIELDS = (
     "provider",
     "providerMessageId",
     "processingTimeMs",
+    "deadLetter",
+    "cancelledAt",
+    "replayedAt",
     "createdAt",
     "updatedAt",
 )
@@ -37,7 +41,11 @@ def iso(value: datetime) -> str:
 
 
 def _plain(value: Any) -> Any:
-    return iso(value) if isinstance(value, datetime) else value
+    if isinstance(value, datetime):
+        return iso(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
 
 
 def notification(doc: Doc) -> dict[str, Any]:
@@ -64,3 +72,16 @@ def logs(doc: Doc) -> list[dict[str, Any]]:
             entry["metadata"] = step["metadata"]
         entries.append(entry)
     return entries
+
+
+def page(result: Page, current: int, limit: int) -> dict[str, Any]:
+    """Seed 003's list shape: ``{notifications, pagination}``."""
+    return {
+        "notifications": [notification(d) for d in result.items],
+        "pagination": {
+            "currentPage": current,
+            "totalPages": math.ceil(result.total / limit) if result.total else 0,
+            "totalItems": result.total,
+            "itemsPerPage": limit,
+        },
+    }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -36,6 +35,11 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "Invalid input (field-level details)"},
     413: {"model": ErrorEnvelope, "description": "Body too large"},
     503: {"model": ErrorEnvelope, "description": "Database or broker unavailable"},
+}
+_NOT_FOUND: dict[str, Any] = {"model": ErrorEnvelope, "description": "Unknown id"}
+_CONFLICT: dict[str, Any] = {
+    "model": ErrorEnvelope,
+    "description": "Not in a state that allows it",
 }
 _item = TypeAdapter(NotificationCreate)
 
@@ -169,18 +173,9 @@ async def system_stats(request: Request, store: StoreDep, tenant: TenantDep) -> 
 async def get_notification(
     notification_id: str, store: StoreDep, tenant: TenantDep
 ) -> OrjsonResponse:
-    try:
-        oid = ObjectId(notification_id)
-    except (InvalidId, TypeError) as exc:
-        raise ApiError(
-            400,
-            "INVALID_ID",
-            "Notification id must be 24 hexadecimal characters",
-            [{"field": "id", "message": "must be 24 hexadecimal characters"}],
-        ) from exc
-    doc = await store.get(tenant, oid)
+    doc = await store.get(tenant, parse_id(notification_id))
     if doc is None:
-        raise ApiError(404, "NOT_FOUND", f"Notification {notification_id} not found")
+        raise _not_found(notification_id)
     return OrjsonResponse(
         {
             "success": True,
@@ -210,17 +205,71 @@ async def list_notifications(
         if v is not None
     }
     result = await store.page(tenant, filters, page, limit)
+    return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
+
+
+@router.post(
+    "/{notification_id}/cancel",
+    response_model=CreatedEnvelope,
+    responses={400: _ERRORS[400], 404: _NOT_FOUND, 409: _CONFLICT},
+    summary="Cancel a SCHEDULED, QUEUED or RETRYING notification",
+)
+async def cancel_notification(
+    notification_id: str, store: StoreDep, tenant: TenantDep
+) -> OrjsonResponse:
+    """Never sent after a 200: a worker that already holds its message finds it cancelled.
+    409 if it is already final or a worker is delivering it at this moment."""
+    doc, refused = await store.cancel(tenant, parse_id(notification_id))
+    if doc is None:
+        raise _not_found(notification_id)
+    if refused:
+        raise ApiError(409, "CONFLICT", f"Notification {notification_id}: {refused}")
     return OrjsonResponse(
-        {
-            "success": True,
-            "data": {
-                "notifications": [views.notification(d) for d in result.items],
-                "pagination": {
-                    "currentPage": page,
-                    "totalPages": math.ceil(result.total / limit) if result.total else 0,
-                    "totalItems": result.total,
-                    "itemsPerPage": limit,
-                },
-            },
-        }
+        {"success": True, "data": views.notification(doc), "message": "Notification cancelled"}
     )
+
+
+@router.post(
+    "/{notification_id}/retry",
+    response_model=CreatedEnvelope,
+    responses={400: _ERRORS[400], 404: _NOT_FOUND, 409: _CONFLICT, 503: _ERRORS[503]},
+    summary="Requeue a FAILED (dead-lettered) notification",
+)
+async def retry_notification(
+    notification_id: str, store: StoreDep, intake: IntakeDep, tenant: TenantDep
+) -> OrjsonResponse:
+    """Queue it once more with fresh attempts. 409 unless it is FAILED, so retrying twice does
+    not send twice."""
+    oid = parse_id(notification_id)
+    doc = await store.get(tenant, oid)
+    if doc is None:
+        raise _not_found(notification_id)
+    if not await intake.replay([doc]):
+        raise ApiError(
+            409,
+            "CONFLICT",
+            f"Notification {notification_id} is not dead-lettered (it is {doc['status']})",
+        )
+    fresh = await store.get(tenant, oid)
+    if fresh is None:
+        raise _not_found(notification_id)
+    return OrjsonResponse(
+        {"success": True, "data": views.notification(fresh), "message": "Notification requeued"}
+    )
+
+
+def parse_id(raw: str) -> ObjectId:
+    """A notification id from a path, or a 400."""
+    try:
+        return ObjectId(raw)
+    except (InvalidId, TypeError) as exc:
+        raise ApiError(
+            400,
+            "INVALID_ID",
+            "Notification id must be 24 hexadecimal characters",
+            [{"field": "id", "message": "must be 24 hexadecimal characters"}],
+        ) from exc
+
+
+def _not_found(notification_id: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"Notification {notification_id} not found")
