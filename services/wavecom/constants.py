@@ -90,4 +90,5 @@ NOTIFICATIONS = "notifications"
 LOGS = "notificationlogs"
 STATS = "stats"
 SCHEDULE = "schedule"
+IDEMPOTENCY = "idempotency"
 CLAIMS = "claims"  # one document per delivery round: an insert that only one worker wins

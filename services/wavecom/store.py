@@ -25,6 +25,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from wavecom.constants import (
     CLAIMS,
+    IDEMPOTENCY,
     LOGS,
     NOTIFICATIONS,
     SCHEDULE,
@@ -110,6 +111,7 @@ class Store:
         self.stats: AsyncCollection[Doc] = self.db[STATS]
         self.schedule: AsyncCollection[Doc] = self.db[SCHEDULE]
         self.claims: AsyncCollection[Doc] = self.db[CLAIMS]
+        self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
         self._shard = uuid.uuid4().hex[:12]  # this process's counter documents
         self._stats_lock = asyncio.Lock()
 

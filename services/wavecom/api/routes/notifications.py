@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Header, Query, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
 from wavecom.api.deps import IntakeDep, SettingsDep, StoreDep, TenantDep
 from wavecom.api.errors import ApiError, error_body, validation_error
+from wavecom.api.idempotency import idempotent
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import (
     BatchCreate,
@@ -26,6 +27,7 @@ from wavecom.api.schemas import (
 )
 from wavecom.broker import queue_depths
 from wavecom.constants import Channel, Priority, Status
+from wavecom.intake import Intake
 from wavecom.settings import Settings
 from wavecom.store import Doc, new_notification
 
@@ -42,6 +44,15 @@ _CONFLICT: dict[str, Any] = {
     "description": "Not in a state that allows it",
 }
 _item = TypeAdapter(NotificationCreate)
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        max_length=255,
+        description="Repeat a create safely: the same key and body return the first "
+        "response; the same key with another body is a 409",
+    ),
+]
 
 
 def _document(body: NotificationCreate, tenant: str, settings: Settings, now: datetime) -> Doc:
@@ -67,20 +78,32 @@ def _document(body: NotificationCreate, tenant: str, settings: Settings, now: da
     summary="Create a notification",
 )
 async def create_notification(
-    body: NotificationCreate, intake: IntakeDep, tenant: TenantDep, settings: SettingsDep
+    body: NotificationCreate,
+    request: Request,
+    intake: IntakeDep,
+    store: StoreDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrjsonResponse:
     """Validate, store and queue one notification. 201 once it is stored and the broker
-    confirmed it (or it is SCHEDULED for later)."""
-    doc = _document(body, tenant, settings, datetime.now(UTC))
-    await intake.accept([doc])
-    message = (
-        "Notification scheduled successfully"
-        if body.scheduledAt
-        else "Notification created and queued successfully"
-    )
-    return OrjsonResponse(
-        {"success": True, "data": views.notification(doc), "message": message}, status_code=201
-    )
+    confirmed it (or it is SCHEDULED for later). With an Idempotency-Key, repeating the
+    request returns the first response and creates nothing."""
+
+    async def handle() -> OrjsonResponse:
+        doc = _document(body, tenant, settings, datetime.now(UTC))
+        await intake.accept([doc])
+        message = (
+            "Notification scheduled successfully"
+            if body.scheduledAt
+            else "Notification created and queued successfully"
+        )
+        return OrjsonResponse(
+            {"success": True, "data": views.notification(doc), "message": message},
+            status_code=201,
+        )
+
+    return await idempotent(idempotency_key, request, store, tenant, handle)
 
 
 @router.post(
@@ -91,11 +114,30 @@ async def create_notification(
     summary="Create up to 1,000 notifications",
 )
 async def create_batch(
-    body: BatchCreate, intake: IntakeDep, tenant: TenantDep, settings: SettingsDep
+    body: BatchCreate,
+    request: Request,
+    intake: IntakeDep,
+    store: StoreDep,
+    tenant: TenantDep,
+    settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> OrjsonResponse:
     """Each item is validated on its own: a bad item is reported at its index and does not
     reject the others. The accepted items are written in one round trip and published with
-    confirms. 400 only when no item is valid."""
+    confirms. 400 only when no item is valid. With an Idempotency-Key, repeating the request
+    returns the first response and creates nothing."""
+    return await idempotent(
+        idempotency_key,
+        request,
+        store,
+        tenant,
+        lambda: _create_batch(body, intake, tenant, settings),
+    )
+
+
+async def _create_batch(
+    body: BatchCreate, intake: Intake, tenant: str, settings: Settings
+) -> OrjsonResponse:
     now = datetime.now(UTC)
     results: list[dict[str, Any]] = []
     docs: list[Doc] = []
