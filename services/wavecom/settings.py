@@ -40,8 +40,8 @@ class Settings(BaseSettings):
 
     # worker pipeline
     batch_size: int = Field(default=200, ge=1)
-    batch_wait_ms: int = Field(default=20, ge=0)
-    max_batches_in_flight: int = Field(default=6, ge=1)
+    batch_wait_ms: int = Field(default=50, ge=0)
+    max_batches_in_flight: int = Field(default=4, ge=1)
     max_retries: int = Field(default=3, ge=0, le=20)
     retry_base_delay_ms: int = Field(default=5000, ge=100)
     retry_multiplier: float = Field(default=5.0, ge=1.0)

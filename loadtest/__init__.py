@@ -1,0 +1,1 @@
+"""Load tests and benchmarks of WaveCom Notify (``make bench``, see loadtest/README.md)."""
