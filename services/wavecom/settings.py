@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -33,6 +34,8 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=8 * 1024, ge=64)
     max_metadata_depth: int = Field(default=5, ge=1)
     publish_timeout_s: float = Field(default=10.0, gt=0)
+    # the dashboard's static export, served at / when it has been built
+    dashboard_dir: str = str(Path(__file__).resolve().parents[2] / "frontend" / "out")
 
     # queues
     prefetch: int = Field(default=400, ge=1)

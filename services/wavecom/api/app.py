@@ -6,9 +6,11 @@ import logging
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavecom import __version__, metrics
@@ -145,6 +147,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(dlq.router)
     app.include_router(system.router)
+    dashboard = Path(settings.dashboard_dir)
+    if (dashboard / "index.html").is_file():
+        # the Next.js static export, on the same origin as the API it calls
+        app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_methods=["GET", "POST"])
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
