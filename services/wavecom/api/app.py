@@ -11,6 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavecom import __version__, metrics
@@ -74,6 +75,15 @@ class BodyLimit:
 
 class _TooLarge(Exception):
     pass
+
+
+class DashboardMount(Mount):
+    """The dashboard's files at /, except under /api: API paths keep the API's 404 and 405."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        if scope.get("path", "").startswith("/api"):
+            return Match.NONE, {}
+        return super().matches(scope)
 
 
 class Observe:
@@ -150,7 +160,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     dashboard = Path(settings.dashboard_dir)
     if (dashboard / "index.html").is_file():
         # the Next.js static export, on the same origin as the API it calls
-        app.mount("/", StaticFiles(directory=dashboard, html=True), name="dashboard")
+        app.router.routes.append(
+            DashboardMount("/", app=StaticFiles(directory=dashboard, html=True), name="dashboard")
+        )
     app.add_middleware(CORSMiddleware, allow_origins=[], allow_methods=["GET", "POST"])
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from wavecom.intake import Intake
 from wavecom.settings import Settings
@@ -36,3 +36,7 @@ StoreDep = Annotated[Store, Depends(_store)]
 IntakeDep = Annotated[Intake, Depends(_intake)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TenantDep = Annotated[str, Depends(_tenant)]
+
+# pagination of every list endpoint (seed 003: limit at most 100)
+PageParam = Annotated[int, Query(ge=1, le=100_000, description="1-based page number")]
+LimitParam = Annotated[int, Query(ge=1, le=100, description="items per page, at most 100")]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx
 
 from tests.api.routes.test_notifications import assert_error
@@ -79,3 +81,18 @@ async def test_health_is_503_when_the_database_is_gone(
         failed = await http.post("/api/notifications", json=sms())
         assert_error(failed, 503, "SERVICE_UNAVAILABLE")
         assert failed.headers["retry-after"] == "5"
+
+
+async def test_the_dashboard_export_is_served_at_the_root(
+    settings: Settings, tmp_path: Path
+) -> None:
+    (tmp_path / "index.html").write_text("<html>dashboard</html>")
+    app = create_app(settings.model_copy(update={"dashboard_dir": str(tmp_path)}))
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        assert "dashboard" in (await http.get("/")).text
+        assert_error(await http.get("/api/nothing-here"), 404, "NOT_FOUND")
+        assert_error(await http.delete("/api/notifications"), 405, "METHOD_NOT_ALLOWED")
+        assert (await http.get("/api/health")).status_code == 200

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavecom.api import views
-from wavecom.api.deps import IntakeDep, StoreDep, TenantDep
+from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep, TenantDep
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import ErrorEnvelope, PageEnvelope
@@ -66,8 +66,8 @@ def _filters(type_: Channel | None, reason: str | None) -> dict[str, str]:
 async def list_dead_letters(
     store: StoreDep,
     tenant: TenantDep,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: PageParam = 1,
+    limit: LimitParam = 20,
     type: Channel | None = None,
     reason: str | None = None,
 ) -> OrjsonResponse:

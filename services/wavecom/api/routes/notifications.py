@@ -7,11 +7,18 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Header, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
-from wavecom.api.deps import IntakeDep, SettingsDep, StoreDep, TenantDep
+from wavecom.api.deps import (
+    IntakeDep,
+    LimitParam,
+    PageParam,
+    SettingsDep,
+    StoreDep,
+    TenantDep,
+)
 from wavecom.api.errors import ApiError, error_body, validation_error
 from wavecom.api.idempotency import idempotent
 from wavecom.api.responses import OrjsonResponse
@@ -235,8 +242,8 @@ async def get_notification(
 async def list_notifications(
     store: StoreDep,
     tenant: TenantDep,
-    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    page: PageParam = 1,
+    limit: LimitParam = 20,
     status: Status | None = None,
     type: Channel | None = None,
     priority: Priority | None = None,
