@@ -69,22 +69,32 @@ class System:
         self.procs: dict[str, asyncio.subprocess.Process] = {}
 
     async def start(self) -> None:
-        commands = {"api": ["-m", "wavecom.api"]}
         for channel in ("email", "sms", "push"):
-            commands[channel] = ["-m", "wavecom.worker", "--channel", channel]
-        for name, args in commands.items():
-            self.procs[name] = await asyncio.create_subprocess_exec(
-                sys.executable,
-                *args,
-                env=self.env,
-                cwd=ROOT,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
+            await self.spawn_worker(channel)
+        await self.spawn_api()
 
+    async def spawn_worker(self, channel: str, **env: str) -> None:
+        await self.spawn(channel, ["-m", "wavecom.worker", "--channel", channel], env)
+
+    async def spawn_api(self, name: str = "api", *, wait: bool = True, **env: str) -> None:
+        await self.spawn(name, ["-m", "wavecom.api"], env)
+        if wait:
+            await self.wait_healthy(name)
+
+    async def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+        self.procs[name] = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            env={**self.env, **env},
+            cwd=ROOT,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+        )
+
+    async def wait_healthy(self, api: str = "api") -> None:
         async def healthy() -> bool:
-            for name, p in self.procs.items():
-                assert p.returncode is None, f"{name} exited: {await self._stderr(name)}"
+            p = self.procs[api]
+            assert p.returncode is None, f"{api} exited: {await self._stderr(api)}"
             try:
                 async with httpx.AsyncClient() as c:
                     return (await c.get(f"{self.url}/api/health")).status_code == 200

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Sequence
+from datetime import timedelta
 
 from wavecom import metrics
 from wavecom.broker import Publisher
@@ -18,29 +20,50 @@ log = logging.getLogger("wavecom.intake")
 class Intake:
     """The API's only write path."""
 
-    def __init__(self, store: Store, publisher: Publisher) -> None:
+    def __init__(
+        self,
+        store: Store,
+        publisher: Publisher,
+        *,
+        outbox_grace_s: float = 30.0,
+        exit_before_publish: bool = False,
+    ) -> None:
         self.store = store
         self.publisher = publisher
+        self.outbox_grace = timedelta(seconds=outbox_grace_s)
+        self.exit_before_publish = exit_before_publish
 
     async def accept(self, docs: Sequence[Doc]) -> None:
         """Store ``docs`` (one round trip) and queue or schedule them; all or nothing.
 
-        Returns once every immediate notification is confirmed by the broker. If the broker does
-        not confirm, the stored documents are removed again and DependencyUnavailable propagates:
-        the client gets a 503 and nothing half-written remains.
+        Immediate notifications are first recorded in the outbox, then stored, then published
+        with confirms, then cleared from the outbox. If the process dies anywhere on the way,
+        the relay (``Scheduler``) publishes what was stored once the outbox grace has passed.
+        If the broker does not confirm, the stored documents are removed again and
+        DependencyUnavailable propagates: the client gets a 503 and nothing half-written stays.
         """
         if not docs:
             return
-        await self.store.insert_notifications(docs)
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
         scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
+        await self.store.add_outbox(immediate, self.outbox_grace)
         try:
             await self.store.add_schedule(scheduled)
+            await self.store.insert_notifications(docs)
+        except DependencyUnavailable:
+            await self._undo(docs)
+            raise
+        if self.exit_before_publish:  # fault injection: die between the write and the publish
+            log.critical("EXIT_BEFORE_PUBLISH is set: exiting after storing %d", len(docs))
+            os._exit(137)
+        try:
             await self.publisher.publish_jobs([job_of(d) for d in immediate])
         except DependencyUnavailable:
             await self._undo(docs)
             raise
-        await self._record(docs)
+        await asyncio.gather(
+            self._record(docs), self.store.forget_outbox([d["_id"] for d in immediate])
+        )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
 
@@ -64,8 +87,9 @@ class Intake:
         ids = [d["_id"] for d in docs]
         try:
             await self.store.delete_notifications(ids)
-            await self.store.remove_schedule(d["_id"] for d in docs if "scheduledAt" in d)
+            await self.store.remove_schedule(ids)
         except Exception:
+            # what stays behind is in the outbox: the relay publishes it, claims dedupe it
             log.exception("could not remove %d notifications after a failed publish", len(ids))
 
     async def _record(self, docs: Sequence[Doc]) -> None:

@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wavecom.constants import Channel
@@ -55,8 +55,12 @@ class Settings(BaseSettings):
     breaker_reset_s: float = Field(default=30.0, gt=0)
     shutdown_grace_s: float = Field(default=20.0, gt=0)
 
-    # scheduler (due SCHEDULED notifications are published by the API's relay loop)
+    # relay (due SCHEDULED notifications, and stored ones whose publish was never confirmed,
+    # are published by a loop in each API process)
     scheduler_interval_s: float = Field(default=1.0, gt=0)
+    outbox_grace_s: float = Field(default=30.0, gt=0)
+    # fault injection for the fault tests only: exit right after storing, before publishing
+    exit_before_publish: bool = False
 
     # mock providers: JSON list per channel, see wavecom.providers.registry
     providers_email: str = ""
@@ -71,6 +75,14 @@ class Settings(BaseSettings):
         if not v or len(v) > 64:
             raise ValueError("default_tenant must be 1..64 characters")
         return v
+
+    @model_validator(mode="after")
+    def _no_faults_in_production(self) -> Settings:
+        if self.exit_before_publish and self.environment == "production":
+            raise ValueError("EXIT_BEFORE_PUBLISH is for fault tests, never for production")
+        if self.outbox_grace_s <= self.publish_timeout_s:
+            raise ValueError("OUTBOX_GRACE_S must exceed PUBLISH_TIMEOUT_S")
+        return self
 
     def providers_json(self, channel: Channel) -> str:
         """The raw provider configuration of one channel ('' means the built-in defaults)."""

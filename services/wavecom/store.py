@@ -14,7 +14,7 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bson import ObjectId
@@ -28,6 +28,7 @@ from wavecom.constants import (
     IDEMPOTENCY,
     LOGS,
     NOTIFICATIONS,
+    OUTBOX,
     SCHEDULE,
     STATS,
     Channel,
@@ -110,6 +111,7 @@ class Store:
         self.logs: AsyncCollection[Doc] = self.db[LOGS]
         self.stats: AsyncCollection[Doc] = self.db[STATS]
         self.schedule: AsyncCollection[Doc] = self.db[SCHEDULE]
+        self.outbox: AsyncCollection[Doc] = self.db[OUTBOX]
         self.claims: AsyncCollection[Doc] = self.db[CLAIMS]
         self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
         self._shard = uuid.uuid4().hex[:12]  # this process's counter documents
@@ -169,6 +171,7 @@ class Store:
         await n.create_index([("createdAt", DESCENDING)])
         await self.logs.create_index([("notificationId", ASCENDING), ("timestamp", ASCENDING)])
         await self.schedule.create_index([("dueAt", ASCENDING)])
+        await self.outbox.create_index([("dueAt", ASCENDING)])
         await self.stats.create_index([("tenantId", ASCENDING)])
 
     async def is_ferretdb(self) -> bool:
@@ -437,18 +440,43 @@ class Store:
 
     async def add_schedule(self, docs: Sequence[Doc]) -> None:
         """Remember SCHEDULED notifications until they are due (a small collection to scan)."""
-        if docs:
-            entries = [
-                {"_id": d["_id"], "dueAt": d["scheduledAt"], "tenantId": d["tenantId"]}
-                for d in docs
-            ]
+        await self._add_pending(
+            self.schedule, [(d["_id"], d["tenantId"], d["scheduledAt"]) for d in docs]
+        )
+
+    async def add_outbox(self, docs: Sequence[Doc], grace: timedelta) -> None:
+        """Record notifications for publishing before they are stored: if the API dies before
+        the broker confirms them, the relay publishes them once ``grace`` has passed."""
+        due = utcnow() + grace
+        await self._add_pending(self.outbox, [(d["_id"], d["tenantId"], due) for d in docs])
+
+    async def forget_outbox(self, ids: Sequence[ObjectId]) -> None:
+        """Their publish was confirmed: the relay has nothing to do for them."""
+        if ids:
             try:
-                await self.schedule.insert_many(entries, ordered=False)
+                await self.outbox.delete_many({"_id": {"$in": list(ids)}})
             except PyMongoError as exc:
-                raise StoreUnavailable(f"could not schedule notifications: {exc}") from exc
+                # harmless: the relay would publish them again, and claims drop the copies
+                log.warning("could not clear %d outbox entries: %s", len(ids), exc)
+
+    async def _add_pending(
+        self, coll: AsyncCollection[Doc], entries: Sequence[tuple[ObjectId, str, datetime]]
+    ) -> None:
+        if not entries:
+            return
+        try:
+            await coll.insert_many(
+                [{"_id": oid, "tenantId": tenant, "dueAt": due} for oid, tenant, due in entries],
+                ordered=False,
+            )
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not record notifications for publishing: {exc}") from exc
 
     async def due_schedule(self, now: datetime, limit: int) -> list[Doc]:
-        return await self.schedule.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
+        """Entries whose time has come: scheduled ones, then unconfirmed publishes."""
+        due = await self.schedule.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
+        due += await self.outbox.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
+        return due
 
     async def release_due(self, ids: Sequence[ObjectId]) -> list[Doc]:
         """Move due SCHEDULED notifications to QUEUED; return the ones this call moved."""
@@ -483,6 +511,7 @@ class Store:
     async def remove_schedule(self, ids: Iterable[ObjectId]) -> None:
         for oid in ids:
             await self.schedule.delete_one({"_id": oid})
+            await self.outbox.delete_one({"_id": oid})
 
     # --- reads ----------------------------------------------------------------------------------
 

@@ -127,7 +127,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = store
     app.state.connection = connection
     app.state.admin_channel = await connection.channel()
-    app.state.intake = Intake(store, publisher)
+    app.state.intake = Intake(
+        store,
+        publisher,
+        outbox_grace_s=settings.outbox_grace_s,
+        exit_before_publish=settings.exit_before_publish,
+    )
     scheduler = Scheduler(store, publisher, settings.scheduler_interval_s)
     scheduler.start()
     app.state.started = time.monotonic()
