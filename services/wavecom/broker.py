@@ -202,14 +202,17 @@ def _message(job: DeliveryJob) -> aio_pika.Message:
 
 
 async def queue_depths(channel: AbstractChannel) -> dict[str, int]:
-    """Messages ready in every lane queue and the DLQ (passive declares, nothing is created)."""
-    depths: dict[str, int] = {}
-    for name in (*ALL_LANE_QUEUES, DLQ):
-        q = await channel.declare_queue(name, passive=True)
-        depths[name] = int(q.declaration_result.message_count or 0)
-    retry = 0
-    for rung in DELAY_LADDER_MS:
-        q = await channel.declare_queue(delay_queue(rung), passive=True)
-        retry += int(q.declaration_result.message_count or 0)
-    depths["retry"] = retry
+    """Messages ready in every lane queue and the DLQ, and in all delay queues together.
+
+    Passive declares on the underlying channel: aio-pika's own ``declare_queue`` caches the
+    queue object of a robust channel and would keep answering the first count.
+    """
+    raw = await channel.get_underlay_channel()
+
+    async def depth(name: str) -> int:
+        ok = await raw.queue_declare(name, passive=True)
+        return int(ok.message_count or 0)
+
+    depths = {name: await depth(name) for name in (*ALL_LANE_QUEUES, DLQ)}
+    depths["retry"] = sum([await depth(delay_queue(rung)) for rung in DELAY_LADDER_MS])
     return depths

@@ -41,6 +41,11 @@ class Settings(BaseSettings):
     prefetch: int = Field(default=400, ge=1)
     queue_max_length: int = Field(default=2_000_000, ge=1000)
 
+    # load shedding: standard-lane depth per channel above which LOW, then MEDIUM, get 429
+    shed_low_backlog: int = Field(default=200_000, ge=1)
+    shed_medium_backlog: int = Field(default=500_000, ge=1)
+    shed_retry_after_s: int = Field(default=30, ge=1)
+
     # worker pipeline
     batch_size: int = Field(default=200, ge=1)
     batch_wait_ms: int = Field(default=50, ge=0)

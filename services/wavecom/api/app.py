@@ -19,6 +19,7 @@ from wavecom.api import errors
 from wavecom.api.errors import envelope
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.routes import dlq, notifications, system
+from wavecom.api.shedding import LoadShedder
 from wavecom.broker import Publisher, connect
 from wavecom.intake import Intake
 from wavecom.scheduler import Scheduler
@@ -135,11 +136,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     scheduler = Scheduler(store, publisher, settings.scheduler_interval_s)
     scheduler.start()
+    shedder = LoadShedder(
+        await connection.channel(),
+        low=settings.shed_low_backlog,
+        medium=settings.shed_medium_backlog,
+    )
+    app.state.shedder = shedder
+    shedder.start()
     app.state.started = time.monotonic()
     log.info("API ready (database %s, broker connected)", settings.mongodb_database)
     try:
         yield
     finally:
+        await shedder.stop()
         await scheduler.stop()
         await connection.close()
         await store.close()

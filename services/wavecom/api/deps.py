@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from wavecom.api.shedding import LoadShedder
 from wavecom.intake import Intake
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -26,6 +27,11 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _shedder(request: Request) -> LoadShedder:
+    shedder: LoadShedder = request.app.state.shedder
+    return shedder
+
+
 def _tenant(request: Request) -> str:
     """The caller's tenant. Until API keys exist, every caller is the configured default tenant."""
     settings: Settings = request.app.state.settings
@@ -36,6 +42,7 @@ StoreDep = Annotated[Store, Depends(_store)]
 IntakeDep = Annotated[Intake, Depends(_intake)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 TenantDep = Annotated[str, Depends(_tenant)]
+ShedderDep = Annotated[LoadShedder, Depends(_shedder)]
 
 # pagination of every list endpoint (seed 003: limit at most 100)
 PageParam = Annotated[int, Query(ge=1, le=100_000, description="1-based page number")]

@@ -312,3 +312,12 @@ async def test_stats_count_the_real_data_and_queues(client: httpx.AsyncClient) -
     assert data["queueDepth"]["wavecom.dlq"] == 0
     assert data["averageProcessingTime"] == 0
     assert data["successRate"] == 100.0
+
+
+async def test_queue_depths_are_read_afresh_on_every_call(client: httpx.AsyncClient) -> None:
+    await client.post("/api/notifications", json=sms(1))
+    first = (await client.get("/api/notifications/stats/system")).json()["data"]
+    await client.post("/api/notifications", json=sms(2))
+    second = (await client.get("/api/notifications/stats/system")).json()["data"]
+    assert first["queueDepth"]["wavecom.sms.standard"] == 1
+    assert second["queueDepth"]["wavecom.sms.standard"] == 2

@@ -16,6 +16,7 @@ from wavecom.api.deps import (
     LimitParam,
     PageParam,
     SettingsDep,
+    ShedderDep,
     StoreDep,
     TenantDep,
 )
@@ -32,6 +33,7 @@ from wavecom.api.schemas import (
     PageEnvelope,
     StatsEnvelope,
 )
+from wavecom.api.shedding import LoadShedder
 from wavecom.broker import queue_depths
 from wavecom.constants import Channel, Priority, Status
 from wavecom.intake import Intake
@@ -42,6 +44,7 @@ router = APIRouter(prefix="/api/notifications", tags=["notifications"])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "Invalid input (field-level details)"},
+    429: {"model": ErrorEnvelope, "description": "Overloaded: LOW/MEDIUM refused, Retry-After"},
     413: {"model": ErrorEnvelope, "description": "Body too large"},
     503: {"model": ErrorEnvelope, "description": "Database or broker unavailable"},
 }
@@ -91,6 +94,7 @@ async def create_notification(
     store: StoreDep,
     tenant: TenantDep,
     settings: SettingsDep,
+    shedder: ShedderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OrjsonResponse:
     """Validate, store and queue one notification. 201 once it is stored and the broker
@@ -98,6 +102,8 @@ async def create_notification(
     request returns the first response and creates nothing."""
 
     async def handle() -> OrjsonResponse:
+        if refused := shedder.refuses(body.type, body.priority):
+            raise _overloaded(refused, settings)
         doc = _document(body, tenant, settings, datetime.now(UTC))
         await intake.accept([doc])
         message = (
@@ -127,6 +133,7 @@ async def create_batch(
     store: StoreDep,
     tenant: TenantDep,
     settings: SettingsDep,
+    shedder: ShedderDep,
     idempotency_key: IdempotencyKey = None,
 ) -> OrjsonResponse:
     """Each item is validated on its own: a bad item is reported at its index and does not
@@ -138,16 +145,17 @@ async def create_batch(
         request,
         store,
         tenant,
-        lambda: _create_batch(body, intake, tenant, settings),
+        lambda: _create_batch(body, intake, tenant, settings, shedder),
     )
 
 
 async def _create_batch(
-    body: BatchCreate, intake: Intake, tenant: str, settings: Settings
+    body: BatchCreate, intake: Intake, tenant: str, settings: Settings, shedder: LoadShedder
 ) -> OrjsonResponse:
     now = datetime.now(UTC)
     results: list[dict[str, Any]] = []
     docs: list[Doc] = []
+    shed = 0
     for index, raw in enumerate(body.notifications):
         try:
             item = _item.validate_python(raw)
@@ -161,9 +169,17 @@ async def _create_batch(
                 }
             )
             continue
+        if refused := shedder.refuses(item.type, item.priority):
+            shed += 1
+            results.append(
+                {"index": index, "success": False, "error": error_body("OVERLOADED", refused)}
+            )
+            continue
         doc = _document(item, tenant, settings, now)
         docs.append(doc)
         results.append({"index": index, "success": True, "doc": doc})
+    if not docs and shed:
+        raise _overloaded(f"{shed} of {len(results)} refused: the backlog is too deep", settings)
     if not docs:
         details = [
             {**d, "field": f"notifications.{r['index']}" + (f".{d['field']}" if d["field"] else "")}
@@ -318,6 +334,15 @@ def parse_id(raw: str) -> ObjectId:
             "Notification id must be 24 hexadecimal characters",
             [{"field": "id", "message": "must be 24 hexadecimal characters"}],
         ) from exc
+
+
+def _overloaded(reason: str, settings: Settings) -> ApiError:
+    return ApiError(
+        429,
+        "OVERLOADED",
+        f"Overloaded, retry later: {reason}",
+        headers={"Retry-After": str(settings.shed_retry_after_s)},
+    )
 
 
 def _not_found(notification_id: str) -> ApiError:

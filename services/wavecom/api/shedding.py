@@ -1,0 +1,64 @@
+"""Graceful degradation: above backlog thresholds, LOW and then MEDIUM are refused with 429.
+
+Seed 003's degradation levels made real. The API samples the depth of each channel's standard
+lane (where MEDIUM and LOW wait) once a second. Above ``SHED_LOW_BACKLOG`` it refuses LOW,
+above ``SHED_MEDIUM_BACKLOG`` MEDIUM as well, with ``Retry-After``; HIGH and CRITICAL ride the
+high lane and are always accepted (up to the queues' own bound). Nothing accepted is dropped:
+refusing happens before anything is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from aio_pika.abc import AbstractChannel
+
+from wavecom.broker import queue_depths
+from wavecom.constants import Channel, Lane, Priority, lane_queue
+
+log = logging.getLogger("wavecom.shedding")
+
+
+class LoadShedder:
+    def __init__(
+        self, channel: AbstractChannel, *, low: int, medium: int, interval_s: float = 1.0
+    ) -> None:
+        self.channel = channel
+        self.low = low
+        self.medium = medium
+        self.interval_s = interval_s
+        self.backlog: dict[Channel, int] = dict.fromkeys(Channel, 0)
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def sample(self) -> None:
+        depths = await queue_depths(self.channel)
+        for ch in Channel:
+            self.backlog[ch] = depths.get(lane_queue(ch, Lane.STANDARD), 0)
+
+    def refuses(self, channel: Channel, priority: Priority) -> str | None:
+        """Why a notification of this channel and priority is refused now, or None."""
+        depth = self.backlog[channel]
+        if priority is Priority.LOW and depth >= self.low:
+            return f"{channel.value} backlog is {depth}: LOW is refused above {self.low}"
+        if priority is Priority.MEDIUM and depth >= self.medium:
+            return f"{channel.value} backlog is {depth}: MEDIUM is refused above {self.medium}"
+        return None
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.sample()
+            except Exception as exc:  # the broker may be away; keep the last sample
+                log.warning("could not sample queue depths: %s", exc)
+            await asyncio.sleep(self.interval_s)
