@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     g.add_argument(
         "--connections",
         type=int,
-        default=16,
+        default=32,
         help="concurrent HTTP connections (requests in flight at most)",
     )
     g.add_argument("--mix", default="EMAIL=0.5,SMS=0.3,PUSH=0.2", help="channel mix")
@@ -366,6 +366,7 @@ class Bench:
             cpu=cpu,
             accepted=lambda: gen.result.accepted,
             in_flight=lambda: gen.in_flight,
+            in_flight_items=lambda: gen.in_flight_items,
         )
         await monitor.start()
         if not metrics:

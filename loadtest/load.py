@@ -156,7 +156,8 @@ class LoadGenerator:
         self.grace_s = grace_s
         self.timeout_s = timeout_s
         self.result = LoadResult()
-        self.in_flight = 0
+        self.in_flight = 0  # requests
+        self.in_flight_items = 0  # notifications in those requests
         self._slots = asyncio.Semaphore(connections)
         self._tasks: set[asyncio.Task[None]] = set()
         self._clients: list[httpx.AsyncClient] = []
@@ -232,9 +233,10 @@ class LoadGenerator:
                 self.result.unsent += (n - k) * per_send
                 return
             self.in_flight += 1
+            self.in_flight_items += per_send
             self.result.last_send = max(self.result.last_send, started)
             body = bodies[k % len(bodies)]
-            task = asyncio.create_task(self._send(kind, body, due, started))
+            task = asyncio.create_task(self._send(kind, body, per_send, due, started))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
@@ -243,7 +245,7 @@ class LoadGenerator:
         self._next_client += 1
         return client
 
-    async def _send(self, kind: str, body: bytes, due: float, started: float) -> None:
+    async def _send(self, kind: str, body: bytes, items: int, due: float, started: float) -> None:
         status, accepted, rejected, error = 0, 0, 0, ""
         ids = self.result.ids
         try:
@@ -267,7 +269,9 @@ class LoadGenerator:
         except httpx.HTTPError as exc:
             error = type(exc).__name__
         finally:
+            # no await between counting the accepted ids and this: samples stay consistent
             self.in_flight -= 1
+            self.in_flight_items -= items
             self._slots.release()
         finished = self.now()
         self.result.requests.append(

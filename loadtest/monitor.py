@@ -204,10 +204,13 @@ class Sample:
     t: float  # seconds since the start of the load phase
     accepted_client: int  # accepted by the responses our generator got so far
     in_flight: int  # HTTP requests in flight
+    in_flight_items: int  # notifications in those requests
     source: str  # where sent/failed come from: "workers" (their metrics) or "stats"
     sent: int | None = None
     failed: int | None = None
-    backlog: int | None = None  # accepted - sent - failed (not yet delivered or failed)
+    # submitted (accepted + in requests in flight) - sent - failed: handed to the system and
+    # not yet delivered or failed
+    backlog: int | None = None
     stats_total: int | None = None  # the tenant's stats document, for comparison
     stats_sent: int | None = None
     stats_backlog: int | None = None
@@ -223,6 +226,7 @@ class Sample:
             "t": round(self.t, 2),
             "acceptedClient": self.accepted_client,
             "inFlight": self.in_flight,
+            "inFlightItems": self.in_flight_items,
             "source": self.source,
             "sent": self.sent,
             "failed": self.failed,
@@ -267,6 +271,7 @@ class Monitor:
         cpu: CpuMeter,
         accepted: Callable[[], int],
         in_flight: Callable[[], int],
+        in_flight_items: Callable[[], int],
     ) -> None:
         self.stats = stats
         self.tenant = tenant
@@ -276,6 +281,7 @@ class Monitor:
         self.cpu = cpu
         self.accepted = accepted
         self.in_flight = in_flight
+        self.in_flight_items = in_flight_items
         self.baseline: dict[str, int] = {}
         self.metrics_baseline = (0, 0)
         self.samples: list[Sample] = []
@@ -287,15 +293,21 @@ class Monitor:
         await self._http.aclose()
 
     async def read_stats(self) -> dict[str, int] | None:
+        """The tenant's counters: one document ``{_id: tenant}`` or, in the per-process layout,
+        the sum of every document with ``tenantId: tenant``."""
         try:
-            doc = await self.stats.find_one({"_id": self.tenant})
+            docs = await self.stats.find({"tenantId": self.tenant}).to_list()
+            if not docs:
+                one = await self.stats.find_one({"_id": self.tenant})
+                docs = [one] if one else []
         except PyMongoError:
             return None
-        doc = doc or {}
-        by_status = doc.get("byStatus") or {}
-        out = {"total": int(doc.get("total", 0))}
-        for s in ("SENT", "FAILED", "CANCELLED", *BACKLOG_STATUSES):
-            out[s] = int(by_status.get(s, 0))
+        out = dict.fromkeys(("total", "SENT", "FAILED", "CANCELLED", *BACKLOG_STATUSES), 0)
+        for doc in docs:
+            out["total"] += int(doc.get("total", 0))
+            by_status = doc.get("byStatus") or {}
+            for s in ("SENT", "FAILED", "CANCELLED", *BACKLOG_STATUSES):
+                out[s] += int(by_status.get(s, 0))
         return out
 
     async def read_workers(self) -> tuple[int, int] | None:
@@ -353,6 +365,7 @@ class Monitor:
             time.monotonic() - self.t0,
             accepted,
             self.in_flight(),
+            self.in_flight_items(),
             "workers" if self.worker_metrics else "stats",
         )
         b = self.baseline
@@ -367,7 +380,7 @@ class Monitor:
             s.sent = s.stats_sent
             s.failed = stats["FAILED"] - b.get("FAILED", 0)
         if s.sent is not None and s.failed is not None:
-            s.backlog = accepted - s.sent - s.failed
+            s.backlog = accepted + s.in_flight_items - s.sent - s.failed
         if queues is not None:
             s.queued, s.ready, s.unacked = queues["queued"], queues["ready"], queues["unacked"]
             s.delayed, s.dlq = queues["delayed"], queues["dlq"]

@@ -194,7 +194,8 @@ def _backlog(samples: list[Sample], duration: float, rate: float) -> dict[str, A
     growing = n >= 6 and trend > slope_limit and mean(last) - mean(mid) > growth_limit
     end = load_samples[-1] if load_samples else None
     return {
-        "source": "accepted (HTTP responses) - SENT - FAILED (worker counters, else stats)",
+        "source": "accepted + in HTTP requests in flight - SENT - FAILED (worker counters, "
+        "else stats)",
         "samples": n,
         "midThirdMean": round(mean(mid), 1) if mid else None,
         "lastThirdMean": round(mean(last), 1) if last else None,
@@ -400,7 +401,7 @@ def chart(path: Path, report: dict[str, Any]) -> None:
     ax2.plot(
         ts,
         [s["backlog"] if s["backlog"] is not None else math.nan for s in samples],
-        label="backlog: accepted, not yet SENT/FAILED",
+        label="backlog: submitted (accepted or in flight), not yet SENT/FAILED",
         color="tab:orange",
     )
     ax2.plot(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import email, ledger, wait_for
+from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
 from tests.test_e2e import System
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -47,3 +50,54 @@ async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_rela
     await wait_for(sent, within=30, what="the relay to publish and the worker to send")
     assert ledger(ledger_dir) == {nid: 1}
     assert await store.outbox.count_documents({}) == 0
+
+
+async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_twice(
+    system: System, store: Store, ledger_dir: Path
+) -> None:
+    system.env["CLAIM_TTL_S"] = "3"  # a dead worker's rounds are retaken after 3 s
+    # small batches, one at a time, slow providers: deliveries are in flight whenever a
+    # worker is killed (400 per channel take about 12 s)
+    system.env.update({"BATCH_SIZE": "10", "MAX_BATCHES_IN_FLIGHT": "1"})
+    for channel, names in (("EMAIL", "mailgrid"), ("SMS", "textwave"), ("PUSH", "pushfire")):
+        system.env[f"PROVIDERS_{channel}"] = orjson.dumps(
+            [{"name": names, "latencyMs": 300, "latencySigma": 0}]
+        ).decode()
+    channels = ("email", "sms", "push")
+    for channel in channels:
+        await system.spawn_worker(channel)
+    await system.spawn_api()
+    items = [make(i) for i in range(400) for make in (email, sms, push)]
+    ids: list[str] = []
+    async with httpx.AsyncClient(base_url=system.url, timeout=30) as http:
+        for start in range(0, len(items), 200):
+            r = await http.post(
+                "/api/notifications/batch", json={"notifications": items[start : start + 200]}
+            )
+            assert r.status_code == 201, r.text
+            ids += [x["data"]["_id"] for x in r.json()["data"]["results"]]
+
+    # kill -9 a random worker every 1.5 s for 9 s, restarting it at once (as Kubernetes would)
+    rng = random.Random(1)
+    kills = 0
+    deadline = asyncio.get_running_loop().time() + 9
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(1.5)  # the kill cadence, not a wait for work
+        victim = rng.choice(channels)
+        system.procs[victim].kill()
+        await system.procs[victim].wait()
+        kills += 1
+        await system.spawn_worker(victim)
+    assert kills >= 5
+
+    final = await wait_for(
+        lambda: all_terminal(store, ids),
+        within=90,
+        what=f"{len(ids)} notifications after {kills} kills",
+    )
+    assert set(final.values()) == {"SENT"}
+    sent = ledger(ledger_dir)
+    assert set(sent) == set(ids)
+    assert max(sent.values()) == 1, {k: v for k, v in sent.items() if v > 1}
+    # the kills did interrupt deliveries: some rounds were retaken from a dead worker
+    assert await store.notifications.count_documents({"round": {"$gt": 0}}) > 0

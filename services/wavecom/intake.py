@@ -99,6 +99,6 @@ class Intake:
             try:
                 await self.store.record_intake(docs)
                 return
-            except DependencyUnavailable as exc:
+            except Exception as exc:  # they are queued already: never fail the request now
                 log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
         log.error("intake logs and counters of %d notifications were not recorded", len(docs))

@@ -108,6 +108,7 @@ class Dispatcher:
             message=job.message,
             subject=job.subject,
             metadata=job.metadata,
+            recovering=job.round > 0,
         )
         last: TransientProviderError | None = None
         tried = 0

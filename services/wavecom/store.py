@@ -240,6 +240,49 @@ class Store:
         await self._inc_stats(moved)
         return {j.id for j in won}
 
+    async def examine_lost(
+        self, jobs: Sequence[DeliveryJob], claim_ttl_s: float
+    ) -> tuple[list[DeliveryJob], list[DeliveryJob]]:
+        """Jobs whose round another claim holds: which to retake now, which to look at later.
+
+        Nothing to do for a job whose notification moved on (delivered, failed, cancelled, or
+        past this round): its message is a duplicate. A round claimed longer ago than
+        ``claim_ttl_s`` whose notification still waits was claimed by a worker that died
+        before storing an outcome: it is retaken under the next round (returned first). A
+        younger claim may belong to a worker still delivering it: look again later (second).
+        """
+        retake: list[DeliveryJob] = []
+        later: list[DeliveryJob] = []
+        now = utcnow()
+        for j in jobs:
+            doc = await self.notifications.find_one({"_id": ObjectId(j.id)})
+            if (
+                doc is None
+                or doc["status"] != _expected_status(j).value
+                or doc.get("retryCount", 0) != j.attempt
+                or doc.get("round", 0) != j.round
+            ):
+                continue
+            claim = await self.claims.find_one({"_id": j.claim_key})
+            if claim is None or claim.get("token") == "cancel":
+                continue
+            if (now - claim["at"]).total_seconds() < claim_ttl_s:
+                later.append(j)
+                continue
+            result = await self.notifications.update_one(
+                {"_id": ObjectId(j.id), "status": doc["status"], "round": j.round},
+                {"$set": {"round": j.round + 1, "updatedAt": now}},
+            )
+            if result.matched_count:
+                retake.append(j.parked())
+                log.warning(
+                    "retaking %s: its claim of round %d is %.0fs old",
+                    j.id,
+                    j.round,
+                    (now - claim["at"]).total_seconds(),
+                )
+        return retake, later
+
     async def _insert_claims(self, claims: list[Doc]) -> set[str]:
         """Insert claim documents; return the keys another worker already holds."""
         try:
@@ -598,20 +641,23 @@ class Store:
 
         Each process writes only its own documents, one write at a time: FerretDB applies
         ``$inc`` as read-modify-write, so two writers on one document would lose updates.
-        Readers add up every process's document (see ``tenant_stats``).
+        Readers add up every process's document (see ``tenant_stats``). Counters are
+        statistics, not the record: a failure to update them is logged, never raised, so it
+        cannot fail a request or a batch whose notifications are already stored and queued.
         """
-        ops = [
-            UpdateOne(
-                {"_id": f"{tenant}/{self._shard}"},
-                {"$inc": {k: v for k, v in c.items() if v}, "$set": {"tenantId": tenant}},
-                upsert=True,
-            )
-            for tenant, c in inc.items()
-            if any(c.values())
-        ]
-        if ops:
-            async with self._stats_lock:
-                await self._bulk(self.stats, ops)
+        async with self._stats_lock:
+            for tenant, c in inc.items():
+                changes = {k: v for k, v in c.items() if v}
+                if not changes:
+                    continue
+                try:
+                    await self.stats.update_one(
+                        {"_id": f"{tenant}/{self._shard}"},
+                        {"$inc": changes, "$set": {"tenantId": tenant}},
+                        upsert=True,
+                    )
+                except Exception:  # any driver or server error; see the docstring
+                    log.exception("counters of tenant %s not updated: %s", tenant, changes)
 
 
 _CANCELLABLE = (Status.SCHEDULED.value, Status.QUEUED.value, Status.RETRYING.value)

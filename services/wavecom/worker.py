@@ -24,8 +24,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from prometheus_client import start_http_server
 
 from wavecom import metrics
-from wavecom.broker import Publisher, connect, declare_topology
-from wavecom.constants import Channel, Lane, lane_queue
+from wavecom.broker import Publisher, connect, declare_topology, snap_to_ladder
+from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, lane_queue
 from wavecom.errors import DependencyUnavailable, PoisonMessage
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
@@ -194,6 +194,8 @@ class Worker:
 
         token = uuid.uuid4().hex
         won = await self.store.claim([j for _, j in jobs], token)
+        lost = [j for _, j in jobs if j.id not in won]
+        retake, later = await self.store.examine_lost(lost, self.settings.claim_ttl_s)
         attempted: Sequence[Attempted] = await asyncio.gather(
             *(self.dispatcher.deliver(j) for _, j in jobs if j.id in won)
         )
@@ -206,6 +208,11 @@ class Worker:
             for a in attempted
             if a.next_job is not None and a.delay_rung_ms is not None
         ]
+        # a round held by a worker that may still deliver it: look again once it must be done
+        delayed += [(j, snap_to_ladder(self.settings.claim_ttl_s * 1000)) for j in later]
+        # a round whose claimer died: deliver under the next round (the provider's
+        # idempotency key, the job id and attempt, keeps a send it already made from repeating)
+        delayed += [(j, DELAY_LADDER_MS[0]) for j in retake]
         dead = [
             (
                 a.outcome.job.encode(),

@@ -77,10 +77,10 @@ async def test_latency_has_the_configured_median() -> None:
 
 async def test_the_rate_cap_answers_429_with_retry_after() -> None:
     p = provider(rateLimitPerSec=5)
-    for _ in range(5):
-        await p.send(request())
+    for i in range(5):
+        await p.send(request(i=i))
     with pytest.raises(TransientProviderError, match="429") as caught:
-        await p.send(request())
+        await p.send(request(i=5))
     assert caught.value.retry_after_s is not None
     assert 0 < caught.value.retry_after_s <= 0.2
 
@@ -94,3 +94,15 @@ async def test_recipient_rules_force_an_outcome() -> None:
     with pytest.raises(PermanentProviderError):
         await p.send(request("+2348012345000"))
     assert (await p.send(request("+2348012345123"))).provider == "textwave"
+
+
+async def test_an_idempotency_key_is_honoured_across_processes(tmp_path: Path) -> None:
+    first = provider(tmp_path)
+    receipt = await first.send(request())
+    assert (await first.send(request())).provider_message_id == receipt.provider_message_id
+    # another process of the same provider account, started later, knows the send too
+    later = provider(tmp_path)
+    again = await later.send(request())
+    assert again.provider_message_id == receipt.provider_message_id
+    lines = [f.read_bytes().splitlines() for f in tmp_path.glob("textwave-*.jsonl")]  # noqa: ASYNC240
+    assert sum(len(x) for x in lines) == 1

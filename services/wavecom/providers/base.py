@@ -19,6 +19,8 @@ class SendRequest:
     message: str
     subject: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # a later round of the same attempt (after a wait or a retake): a send may have happened
+    recovering: bool = False
 
     @property
     def idempotency_key(self) -> str:

@@ -9,6 +9,7 @@ always get a fixed outcome (Twilio's magic test numbers work the same way).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import re
@@ -57,7 +58,11 @@ class MockProviderConfig(BaseModel):
 
 @dataclass
 class Ledger:
-    """Append-only record of accepted sends (JSON lines), one file per provider and process."""
+    """Append-only record of accepted sends (JSON lines), one file per provider and process.
+
+    It is the provider's own record: every line is flushed as it is written, and a provider
+    reads back what its other processes recorded to honour an idempotency key.
+    """
 
     path: Path | None
     _file: IO[bytes] | None = field(default=None, init=False)
@@ -81,6 +86,19 @@ class Ledger:
             }
         )
         self._file.write(line + b"\n")
+        self._file.flush()
+
+    def sent_before(self, provider: str) -> dict[str, str]:
+        """Idempotency key -> provider message id of every send any process recorded."""
+        sent: dict[str, str] = {}
+        if self.path is None:
+            return sent
+        for f in self.path.parent.glob(f"{provider}-*.jsonl"):
+            for line in f.read_bytes().splitlines():
+                with contextlib.suppress(orjson.JSONDecodeError):  # a torn last line
+                    entry = orjson.loads(line)
+                    sent[entry["idempotencyKey"]] = entry["providerMessageId"]
+        return sent
 
     def flush(self) -> None:
         if self._file is not None:
@@ -106,10 +124,16 @@ class MockProvider:
         self._refilled = time.monotonic()
         path = Path(ledger_dir) / f"{config.name}-{os.getpid()}.jsonl" if ledger_dir else None
         self.ledger = Ledger(path)
+        # honoured idempotency keys: a repeated send returns the first receipt, sends nothing
+        self._sent = self.ledger.sent_before(config.name)
 
     async def send(self, request: SendRequest) -> Receipt:
         cfg = self.config
         await asyncio.sleep(self._latency_s())
+        if request.recovering and request.idempotency_key not in self._sent:
+            self._sent.update(self.ledger.sent_before(self.name))
+        if (earlier := self._sent.get(request.idempotency_key)) is not None:
+            return Receipt(provider=self.name, provider_message_id=earlier)
         self._take_token()
         forced = self._rule_outcome(request.recipient)
         if forced == "permanent" or not self._valid_recipient(request.recipient):
@@ -128,6 +152,7 @@ class MockProvider:
                 )
         message_id = f"{self.name}_{uuid.uuid4().hex[:20]}"
         self.ledger.record(self.name, request, message_id)
+        self._sent[request.idempotency_key] = message_id
         return Receipt(provider=self.name, provider_message_id=message_id)
 
     async def close(self) -> None:
