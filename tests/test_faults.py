@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -101,3 +103,70 @@ async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_tw
     assert max(sent.values()) == 1, {k: v for k, v in sent.items() if v > 1}
     # the kills did interrupt deliveries: some rounds were retaken from a dead worker
     assert await store.notifications.count_documents({"round": {"$gt": 0}}) > 0
+
+
+RABBIT_NODE = os.environ.get("RABBITMQ_NODENAME", "wavecom@localhost")
+
+
+async def _rabbitmqctl(*args: str) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl",
+        "-n",
+        RABBIT_NODE,
+        *args,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+
+
+@pytest.mark.skipif(shutil.which("rabbitmqctl") is None, reason="needs the local RabbitMQ node")
+async def test_b_a_broker_restart_mid_run_loses_nothing(
+    system: System, store: Store, ledger_dir: Path
+) -> None:
+    for channel in ("email", "sms", "push"):
+        await system.spawn_worker(channel)
+    await system.spawn_api()
+    accepted: list[str] = []
+    statuses: list[int] = []
+
+    async def client(batches: int) -> None:
+        """A well-behaved client: one Idempotency-Key per batch, retried until 201."""
+        async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
+            for b in range(batches):
+                body = {"notifications": [sms(b * 20 + i) for i in range(20)]}
+                key = {"Idempotency-Key": f"batch-{b}"}
+                for _ in range(200):
+                    try:
+                        r = await http.post("/api/notifications/batch", json=body, headers=key)
+                    except httpx.TransportError:
+                        r = None
+                    if r is not None:
+                        statuses.append(r.status_code)
+                    if r is not None and r.status_code == 201:
+                        accepted.extend(x["data"]["_id"] for x in r.json()["data"]["results"])
+                        break
+                    await asyncio.sleep(0.25)  # the client's retry pace
+                else:
+                    pytest.fail(f"batch {b} never accepted: {statuses[-5:]}")
+
+    sending = asyncio.create_task(client(40))
+    await wait_for(lambda: _at_least(accepted, 100), what="the run to get going")
+    await _rabbitmqctl("stop_app")
+    await _rabbitmqctl("start_app")
+    await asyncio.wait_for(sending, 120)
+
+    assert len(accepted) == 800
+    final = await wait_for(
+        lambda: all_terminal(store, accepted),
+        within=90,
+        what="every accepted notification after the restart",
+    )
+    assert set(final.values()) == {"SENT"}
+    assert ledger(ledger_dir) == dict.fromkeys(accepted, 1)
+    assert await store.notifications.count_documents({}) == 800  # nothing created twice
+
+
+async def _at_least(items: list[str], n: int) -> bool:
+    return len(items) >= n

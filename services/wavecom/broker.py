@@ -107,6 +107,7 @@ class Publisher:
     def __init__(self, channel: AbstractChannel, *, timeout_s: float) -> None:
         self.channel = channel
         self.timeout_s = timeout_s
+        self.connection: AbstractRobustConnection | None = None
         self._work: AbstractExchange | None = None
         self._delay: AbstractExchange | None = None
         self._dlx: AbstractExchange | None = None
@@ -118,10 +119,17 @@ class Publisher:
         channel = await connection.channel(publisher_confirms=True)
         await declare_topology(channel, max_length=max_length)
         pub = cls(channel, timeout_s=timeout_s)
+        pub.connection = connection
         pub._work = await channel.get_exchange(WORK_EXCHANGE, ensure=False)
         pub._delay = await channel.get_exchange(DELAY_EXCHANGE, ensure=False)
         pub._dlx = await channel.get_exchange(DLX_EXCHANGE, ensure=False)
         return pub
+
+    @property
+    def ready(self) -> bool:
+        """False while the connection to RabbitMQ is down (a robust one is reconnecting)."""
+        conn = self.connection
+        return not self.channel.is_closed and (conn is None or not conn.is_closed)
 
     async def publish_jobs(self, jobs: Sequence[DeliveryJob]) -> None:
         """Queue first deliveries on their lanes; returns once the broker confirmed every one."""

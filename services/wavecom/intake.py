@@ -11,10 +11,14 @@ from datetime import timedelta
 from wavecom import metrics
 from wavecom.broker import Publisher
 from wavecom.constants import Status
-from wavecom.errors import DependencyUnavailable
+from wavecom.errors import BrokerUnavailable, DependencyUnavailable, PublishRejected
 from wavecom.store import Doc, Store, job_of
 
 log = logging.getLogger("wavecom.intake")
+
+
+async def _nothing() -> None:
+    return None
 
 
 class Intake:
@@ -33,17 +37,22 @@ class Intake:
         self.outbox_grace = timedelta(seconds=outbox_grace_s)
         self.exit_before_publish = exit_before_publish
 
-    async def accept(self, docs: Sequence[Doc]) -> None:
-        """Store ``docs`` (one round trip) and queue or schedule them; all or nothing.
+    async def accept(self, docs: Sequence[Doc]) -> bool:
+        """Store ``docs`` (one round trip) and queue or schedule them.
 
         Immediate notifications are first recorded in the outbox, then stored, then published
-        with confirms, then cleared from the outbox. If the process dies anywhere on the way,
-        the relay (``Scheduler``) publishes what was stored once the outbox grace has passed.
-        If the broker does not confirm, the stored documents are removed again and
-        DependencyUnavailable propagates: the client gets a 503 and nothing half-written stays.
+        with confirms, then cleared from the outbox. Returns True when the broker confirmed
+        every one, False when the publish ended without an answer (timeout, lost connection):
+        then they stay recorded and the relay (``Scheduler``) publishes them once the outbox
+        grace has passed (a copy that did reach the broker is dropped by the claims). They are
+        accepted either way. Raises DependencyUnavailable, with nothing left behind, when
+        the broker is known to be down before anything is written, when the database fails,
+        or when the broker refuses the publish (a nack: it certainly holds no copy).
         """
         if not docs:
-            return
+            return True
+        if not self.publisher.ready:
+            raise BrokerUnavailable("RabbitMQ is not connected")
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
         scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
         await self.store.add_outbox(immediate, self.outbox_grace)
@@ -56,16 +65,24 @@ class Intake:
         if self.exit_before_publish:  # fault injection: die between the write and the publish
             log.critical("EXIT_BEFORE_PUBLISH is set: exiting after storing %d", len(docs))
             os._exit(137)
+        confirmed = True
         try:
             await self.publisher.publish_jobs([job_of(d) for d in immediate])
-        except DependencyUnavailable:
+        except PublishRejected:
             await self._undo(docs)
             raise
+        except BrokerUnavailable as exc:
+            log.warning(
+                "publish of %d unconfirmed (%s): the relay will publish them", len(immediate), exc
+            )
+            confirmed = False
         await asyncio.gather(
-            self._record(docs), self.store.forget_outbox([d["_id"] for d in immediate])
+            self._record(docs),
+            self.store.forget_outbox([d["_id"] for d in immediate]) if confirmed else _nothing(),
         )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
+        return confirmed
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
         """Queue FAILED notifications again with fresh attempts; return the ids replayed.

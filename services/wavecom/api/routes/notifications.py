@@ -105,11 +105,13 @@ async def create_notification(
         if refused := shedder.refuses(body.type, body.priority):
             raise _overloaded(refused, settings)
         doc = _document(body, tenant, settings, datetime.now(UTC))
-        await intake.accept([doc])
+        confirmed = await intake.accept([doc])
         message = (
             "Notification scheduled successfully"
             if body.scheduledAt
             else "Notification created and queued successfully"
+            if confirmed
+            else "Notification created; it will be queued as soon as the broker confirms"
         )
         return OrjsonResponse(
             {"success": True, "data": views.notification(doc), "message": message},
