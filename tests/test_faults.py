@@ -14,8 +14,9 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
+from tests.conftest import RunWorker, all_terminal, create, email, ledger, push, sms, wait_for
 from tests.test_e2e import System
+from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store
 
@@ -170,3 +171,54 @@ async def test_b_a_broker_restart_mid_run_loses_nothing(
 
 async def _at_least(items: list[str], n: int) -> bool:
     return len(items) >= n
+
+
+async def test_d_a_provider_outage_opens_its_breaker_failover_carries_it_and_it_closes(
+    worker_settings: Settings,
+    api: httpx.AsyncClient,
+    store: Store,
+    run_worker: RunWorker,
+    tmp_path: Path,
+    ledger_dir: Path,
+) -> None:
+    outage = tmp_path / "textwave-down"
+    providers = orjson.dumps(
+        [
+            {"name": "textwave", "latencyMs": 5, "outageFile": str(outage)},
+            {"name": "smsly", "latencyMs": 5},
+        ]
+    ).decode()
+    await run_worker(
+        Channel.SMS,
+        providers_sms=providers,
+        breaker_fail_max=5,
+        breaker_reset_s=1.0,
+        breaker_report_s=0.2,
+        batch_size=10,
+        max_batches_in_flight=1,
+    )
+
+    async def breaker(name: str, state: str) -> bool:
+        stats = (await api.get("/api/notifications/stats/system")).json()["data"]
+        return bool(stats["providers"].get(name, {}).get("state") == state)
+
+    outage.touch()  # textwave goes down
+    during = await create(api, [sms(i) for i in range(60)])
+    final = await wait_for(lambda: all_terminal(store, during), what="delivery during the outage")
+    assert set(final.values()) == {"SENT"}
+    docs = await store.get_many([ObjectId(i) for i in during])
+    assert {d["provider"] for d in docs} == {"smsly"}  # failover carried all of it
+    await wait_for(lambda: breaker("textwave", "open"), what="textwave's breaker to open")
+
+    outage.unlink()  # textwave recovers; after the reset timeout a trial call closes it
+    after: list[str] = []
+
+    async def back_on_textwave() -> bool:
+        after.extend(await create(api, [sms(1000 + len(after))]))
+        await wait_for(lambda: all_terminal(store, after[-1:]), what="a send after recovery")
+        doc = await store.notifications.find_one({"_id": ObjectId(after[-1])})
+        return doc is not None and doc["provider"] == "textwave"
+
+    await wait_for(back_on_textwave, within=30, interval=0.3, what="traffic back on textwave")
+    await wait_for(lambda: breaker("textwave", "closed"), what="textwave's breaker to close")
+    assert max(ledger(ledger_dir).values()) == 1

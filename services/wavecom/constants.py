@@ -93,3 +93,4 @@ SCHEDULE = "schedule"  # SCHEDULED notifications until they are due
 OUTBOX = "outbox"  # stored notifications until the broker confirmed their publish
 IDEMPOTENCY = "idempotency"
 CLAIMS = "claims"  # one document per delivery round: an insert that only one worker wins
+PROVIDERS = "providers"  # circuit breaker states reported by the workers

@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     provider_timeout_s: float = Field(default=10.0, gt=0)
     breaker_fail_max: int = Field(default=10, ge=1)
     breaker_reset_s: float = Field(default=30.0, gt=0)
+    breaker_report_s: float = Field(default=2.0, gt=0)
     shutdown_grace_s: float = Field(default=20.0, gt=0)
     # a claimed round with no outcome after this long is retaken (its worker died)
     claim_ttl_s: float = Field(default=120.0, gt=0)

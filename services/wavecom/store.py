@@ -29,6 +29,7 @@ from wavecom.constants import (
     LOGS,
     NOTIFICATIONS,
     OUTBOX,
+    PROVIDERS,
     SCHEDULE,
     STATS,
     Channel,
@@ -112,6 +113,7 @@ class Store:
         self.stats: AsyncCollection[Doc] = self.db[STATS]
         self.schedule: AsyncCollection[Doc] = self.db[SCHEDULE]
         self.outbox: AsyncCollection[Doc] = self.db[OUTBOX]
+        self.providers: AsyncCollection[Doc] = self.db[PROVIDERS]
         self.claims: AsyncCollection[Doc] = self.db[CLAIMS]
         self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
         self._shard = uuid.uuid4().hex[:12]  # this process's counter documents
@@ -555,6 +557,41 @@ class Store:
         for oid in ids:
             await self.schedule.delete_one({"_id": oid})
             await self.outbox.delete_one({"_id": oid})
+
+    # --- provider health ------------------------------------------------------------------------
+
+    async def report_breakers(self, instance: str, channel: str, states: dict[str, str]) -> None:
+        """One worker's view of its providers' circuit breakers."""
+        now = utcnow()
+        for provider, state in states.items():
+            await self.providers.update_one(
+                {"_id": f"{provider}/{instance}"},
+                {
+                    "$set": {
+                        "provider": provider,
+                        "channel": channel,
+                        "state": state,
+                        "updatedAt": now,
+                    }
+                },
+                upsert=True,
+            )
+
+    async def breaker_states(self, fresh_s: float = 15.0) -> dict[str, dict[str, Any]]:
+        """Per provider: its channel and the worst breaker state any live worker reports."""
+        now = utcnow()
+        worst = {"closed": 0, "half-open": 1, "open": 2}
+        out: dict[str, dict[str, Any]] = {}
+        async for d in self.providers.find({}):
+            if (now - d["updatedAt"]).total_seconds() > fresh_s:
+                continue
+            seen = out.setdefault(
+                d["provider"], {"channel": d["channel"], "state": "closed", "workers": 0}
+            )
+            seen["workers"] += 1
+            if worst.get(d["state"], 0) > worst.get(seen["state"], 0):
+                seen["state"] = d["state"]
+        return out
 
     # --- reads ----------------------------------------------------------------------------------
 

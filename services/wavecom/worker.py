@@ -94,6 +94,7 @@ class Worker:
             ", ".join(p.name for p in self.providers),
         )
         batcher = asyncio.create_task(self._batch_loop())
+        reporter = asyncio.create_task(self._report_breakers())
         await self._stopping.wait()
 
         log.info(
@@ -102,9 +103,10 @@ class Worker:
         for queue, tag in consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
-        batcher.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await batcher
+        for task in (batcher, reporter):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=s.shutdown_grace_s)
         for buf in self.buffers.values():
@@ -116,6 +118,18 @@ class Worker:
         await self.connection.close()
         await self.store.close()
         log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
+
+    async def _report_breakers(self) -> None:
+        """Tell the API (through the database) how this worker sees its providers."""
+        instance = uuid.uuid4().hex[:12]
+        while True:
+            try:
+                await self.store.report_breakers(
+                    instance, self.channel.value, self.dispatcher.breaker_states()
+                )
+            except Exception as exc:
+                log.warning("could not report breaker states: %s", exc)
+            await asyncio.sleep(self.settings.breaker_report_s)
 
     def stop(self) -> None:
         self._stopping.set()

@@ -259,6 +259,12 @@ class BatchEnvelope(BaseModel):
     message: str
 
 
+class ProviderHealth(BaseModel):
+    channel: Channel
+    state: Literal["closed", "half-open", "open"]
+    workers: int
+
+
 class SystemStats(BaseModel):
     total: int
     byStatus: dict[Status, int]

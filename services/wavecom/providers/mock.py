@@ -54,6 +54,8 @@ class MockProviderConfig(BaseModel):
     rate_limit_per_s: float = Field(default=0.0, ge=0, alias="rateLimitPerSec")
     seed: int | None = None
     rules: tuple[RecipientRule, ...] = ()
+    # an outage switch for drills: while this file exists every send fails with a 503
+    outage_file: str | None = Field(default=None, alias="outageFile")
 
 
 @dataclass
@@ -135,6 +137,8 @@ class MockProvider:
         if (earlier := self._sent.get(request.idempotency_key)) is not None:
             return Receipt(provider=self.name, provider_message_id=earlier)
         self._take_token()
+        if self._in_outage():
+            raise TransientProviderError(f"{self.name}: 503 outage", provider=self.name)
         forced = self._rule_outcome(request.recipient)
         if forced == "permanent" or not self._valid_recipient(request.recipient):
             raise PermanentProviderError(f"{self.name}: invalid recipient", provider=self.name)
@@ -181,6 +185,10 @@ class MockProvider:
                 retry_after_s=(1 - self._tokens) / rate,
             )
         self._tokens -= 1
+
+    def _in_outage(self) -> bool:
+        flag = self.config.outage_file
+        return flag is not None and os.path.exists(flag)  # one stat per send
 
     def _rule_outcome(self, recipient: str) -> str | None:
         for rule in self.config.rules:

@@ -227,6 +227,7 @@ async def system_stats(request: Request, store: StoreDep, tenant: TenantDep) -> 
         if stats.processing_count
         else 0.0,
         "successRate": round(100.0 * sent / (sent + failed), 2) if sent + failed else 100.0,
+        "providers": await store.breaker_states(),
     }
     return OrjsonResponse({"success": True, "data": data})
 
