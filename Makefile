@@ -11,7 +11,7 @@ STAMP     := $(VENV)/.installed-$(shell cat services/pyproject.toml services/req
 STACK     := services/devstack/stack.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help up down stack test test-fast lint bench venv
+.PHONY: help up down stack test lint bench verify venv
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -43,6 +43,9 @@ lint: venv ## ruff and mypy --strict
 
 test: lint stack ## lint, then every test against real RabbitMQ and FerretDB
 	@$(PY) -m pytest
+
+verify: stack ## reconcile: every accepted notification sent, failed, cancelled or in flight
+	@$(PY) -m wavecom.reconcile
 
 bench: stack ## benchmark the running pipeline (see loadtest/README.md)
 	@$(PY) -m loadtest.bench $(BENCH_ARGS)

@@ -18,7 +18,7 @@ from wavecom import __version__, metrics
 from wavecom.api import errors
 from wavecom.api.errors import envelope
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.routes import dlq, notifications, system
+from wavecom.api.routes import admin, dlq, notifications, system
 from wavecom.api.shedding import LoadShedder
 from wavecom.broker import Publisher, connect
 from wavecom.intake import Intake
@@ -170,6 +170,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(notifications.router)
     app.include_router(dlq.router)
+    app.include_router(admin.router)
     app.include_router(system.router)
     dashboard = Path(settings.dashboard_dir)
     if (dashboard / "index.html").is_file():

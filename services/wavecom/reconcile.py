@@ -1,0 +1,189 @@
+"""The ledger that proves it: accepted = sent + failed + cancelled + in flight.
+
+Computed from the notification documents themselves (not the counters), per tenant and
+channel; compared with the counters; anything not final and untouched for longer than a
+threshold is listed as stuck; with the mock providers' ledger, every SENT notification must
+appear in it exactly once. ``make verify`` prints it and fails when it does not balance; the
+API serves it at ``GET /api/admin/reconcile`` and exports it as metrics.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+from prometheus_client import Gauge
+
+from wavecom.constants import Status
+from wavecom.settings import get_settings
+from wavecom.store import Store, utcnow
+
+IN_FLIGHT = (Status.SCHEDULED, Status.QUEUED, Status.PROCESSING, Status.RETRYING)
+FINAL = (Status.SENT, Status.FAILED, Status.CANCELLED)
+
+NOTIFICATIONS = Gauge(
+    "reconcile_notifications",
+    "Notifications by tenant, channel and state at the last reconciliation",
+    ["tenant", "channel", "state"],
+)
+STUCK = Gauge("reconcile_stuck", "Notifications not final and untouched past the threshold")
+DRIFT = Gauge("reconcile_counter_drift", "Sum of |counter - documents| over statuses", ["tenant"])
+
+
+@dataclass
+class Report:
+    by_channel: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    drift: dict[str, dict[str, int]] = field(default_factory=dict)
+    stuck: list[dict[str, Any]] = field(default_factory=list)
+    ledger_problems: list[str] = field(default_factory=list)
+
+    @property
+    def balanced(self) -> bool:
+        return all(
+            row["accepted"] == row["sent"] + row["failed"] + row["cancelled"] + row["inFlight"]
+            for channels in self.by_channel.values()
+            for row in channels.values()
+        )
+
+    @property
+    def ok(self) -> bool:
+        return self.balanced and not self.stuck and not self.ledger_problems
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "balanced": self.balanced,
+            "tenants": self.by_channel,
+            "counterDrift": self.drift,
+            "stuck": self.stuck,
+            "ledgerProblems": self.ledger_problems,
+        }
+
+
+async def reconcile(
+    store: Store, *, stuck_after_s: float = 300.0, ledger_dir: str = "", stuck_limit: int = 100
+) -> Report:
+    report = Report()
+    counts: dict[tuple[str, str, str], int] = {}
+    pipeline = [
+        {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}}
+    ]
+    async for row in await store.notifications.aggregate(pipeline):
+        key = row["_id"]
+        counts[(key["t"], key["c"], key["s"])] = int(row["n"])
+    tenants = {t for t, _, _ in counts}
+    for tenant in sorted(tenants):
+        channels: dict[str, dict[str, int]] = {}
+        by_status: Counter[str] = Counter()
+        for (t, channel, status), n in counts.items():
+            if t != tenant:
+                continue
+            row = channels.setdefault(
+                channel, {"accepted": 0, "sent": 0, "failed": 0, "cancelled": 0, "inFlight": 0}
+            )
+            row["accepted"] += n
+            by_status[status] += n
+            if status in (s.value for s in IN_FLIGHT):
+                row["inFlight"] += n
+            elif status in (s.value for s in FINAL):
+                row[status.lower()] += n
+        report.by_channel[tenant] = channels
+        counters = await store.tenant_stats(tenant)
+        drift = {
+            s.value: counters.by_status.get(s.value, 0) - by_status.get(s.value, 0)
+            for s in Status
+            if counters.by_status.get(s.value, 0) != by_status.get(s.value, 0)
+        }
+        if drift:
+            report.drift[tenant] = drift
+        DRIFT.labels(tenant).set(sum(abs(v) for v in drift.values()))
+        for channel, row in channels.items():
+            for state, n in row.items():
+                NOTIFICATIONS.labels(tenant, channel, state).set(n)
+
+    cutoff = utcnow() - timedelta(seconds=stuck_after_s)
+    query = {"status": {"$in": [s.value for s in IN_FLIGHT]}, "updatedAt": {"$lt": cutoff}}
+    async for d in store.notifications.find(
+        query, {"tenantId": 1, "type": 1, "status": 1, "updatedAt": 1, "scheduledAt": 1}
+    ):
+        if d["status"] == Status.SCHEDULED.value and d.get("scheduledAt", cutoff) > cutoff:
+            continue  # waiting for its time, not stuck
+        if len(report.stuck) < stuck_limit:
+            report.stuck.append(
+                {
+                    "_id": str(d["_id"]),
+                    "tenantId": d["tenantId"],
+                    "type": d["type"],
+                    "status": d["status"],
+                    "since": d["updatedAt"].isoformat(),
+                }
+            )
+    STUCK.set(len(report.stuck))
+
+    if ledger_dir:
+        sent_ids = {
+            str(d["_id"])
+            async for d in store.notifications.find({"status": Status.SENT.value}, {"_id": 1})
+        }
+        ledger = await asyncio.to_thread(read_ledger, Path(ledger_dir))
+        report.ledger_problems += [f"{i} sent {n} times" for i, n in ledger.items() if n > 1]
+        report.ledger_problems += [
+            f"{i} is SENT but not in the ledger" for i in sent_ids - set(ledger)
+        ]
+    return report
+
+
+def read_ledger(directory: Path) -> Counter[str]:
+    """Sends per notification id, from every provider's ledger file."""
+    sent: Counter[str] = Counter()
+    for f in directory.glob("*.jsonl"):
+        for line in f.read_bytes().splitlines():
+            sent[orjson.loads(line)["notificationId"]] += 1
+    return sent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Reconcile accepted notifications")
+    parser.add_argument("--stuck-after", type=float, default=300.0, help="seconds (default 300)")
+    args = parser.parse_args()
+    settings = get_settings()
+
+    async def run() -> Report:
+        store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+        try:
+            return await reconcile(
+                store, stuck_after_s=args.stuck_after, ledger_dir=settings.ledger_dir
+            )
+        finally:
+            await store.close()
+
+    report = asyncio.run(run())
+    print(
+        f"{'tenant':<16}{'channel':<8}{'accepted':>10}{'sent':>10}{'failed':>10}"
+        f"{'cancelled':>10}{'in flight':>10}"
+    )
+    for tenant, channels in report.by_channel.items():
+        for channel, row in sorted(channels.items()):
+            print(
+                f"{tenant:<16}{channel:<8}{row['accepted']:>10}{row['sent']:>10}"
+                f"{row['failed']:>10}{row['cancelled']:>10}{row['inFlight']:>10}"
+            )
+    for tenant, drift in report.drift.items():
+        print(f"counters of {tenant} differ from the documents by {drift}")
+    for s in report.stuck:
+        print(f"stuck: {s}")
+    for p in report.ledger_problems:
+        print(f"ledger: {p}")
+    print("OK: everything accepted is accounted for" if report.ok else "NOT OK")
+    sys.exit(0 if report.ok else 1)
+
+
+if __name__ == "__main__":
+    main()
