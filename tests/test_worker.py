@@ -196,3 +196,18 @@ async def test_a_scheduled_notification_is_delivered_when_due(
         "PROCESSING",
         "SENT",
     ]
+
+
+async def test_a_send_rate_cap_slows_delivery_instead_of_failing_it(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker
+) -> None:
+    capped = '[{"name": "textwave", "latencyMs": 1, "latencySigma": 0, "rateLimitPerSec": 20}]'
+    await run_worker(Channel.SMS, providers_sms=capped)
+    ids = await create(api, [sms(i) for i in range(50)])
+    await wait_for(lambda: all_terminal(store, ids), what="50 SMS at 20/s")
+    docs = await store.get_many([ObjectId(i) for i in ids])
+    assert {d["status"] for d in docs} == {"SENT"}
+    assert {d["retryCount"] for d in docs} == {0}  # no 429 turned into a retry
+    sent = sorted(d["sentAt"] for d in docs)
+    # a burst of 18, then 18 a second (90 % of the cap): the last 32 take about 1.8 s
+    assert (sent[-1] - sent[0]).total_seconds() >= 1.3

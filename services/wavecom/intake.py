@@ -55,12 +55,12 @@ class Intake:
             raise BrokerUnavailable("RabbitMQ is not connected")
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
         scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
-        await self.store.add_outbox(immediate, self.outbox_grace)
+        entry = await self.store.add_outbox(immediate, self.outbox_grace)
         try:
             await self.store.add_schedule(scheduled)
             await self.store.insert_notifications(docs)
         except DependencyUnavailable:
-            await self._undo(docs)
+            await self._undo(docs, entry)
             raise
         if self.exit_before_publish:  # fault injection: die between the write and the publish
             log.critical("EXIT_BEFORE_PUBLISH is set: exiting after storing %d", len(docs))
@@ -69,7 +69,7 @@ class Intake:
         try:
             await self.publisher.publish_jobs([job_of(d) for d in immediate])
         except PublishRejected:
-            await self._undo(docs)
+            await self._undo(docs, entry)
             raise
         except BrokerUnavailable as exc:
             log.warning(
@@ -78,7 +78,7 @@ class Intake:
             confirmed = False
         await asyncio.gather(
             self._record(docs),
-            self.store.forget_outbox([d["_id"] for d in immediate]) if confirmed else _nothing(),
+            self.store.forget_outbox(entry) if confirmed else _nothing(),
         )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
@@ -100,11 +100,12 @@ class Intake:
             raise
         return [j.id for j in jobs]
 
-    async def _undo(self, docs: Sequence[Doc]) -> None:
+    async def _undo(self, docs: Sequence[Doc], entry: str | None) -> None:
         ids = [d["_id"] for d in docs]
         try:
             await self.store.delete_notifications(ids)
             await self.store.remove_schedule(ids)
+            await self.store.forget_outbox(entry)
         except Exception:
             # what stays behind is in the outbox: the relay publishes it, claims dedupe it
             log.exception("could not remove %d notifications after a failed publish", len(ids))

@@ -21,6 +21,7 @@ from wavecom.constants import Status
 from wavecom.errors import PermanentProviderError, ProviderError, TransientProviderError
 from wavecom.messages import DeliveryJob
 from wavecom.providers.base import Provider, SendRequest
+from wavecom.ratelimit import TokenBucket
 from wavecom.settings import Settings
 from wavecom.store import Outcome, utcnow
 
@@ -93,6 +94,7 @@ class Dispatcher:
         self.providers = list(providers)
         self.settings = settings
         self.breakers = {p.name: _Breaker(p.name, settings) for p in self.providers}
+        self.buckets = {p.name: TokenBucket(p.send_rate) for p in self.providers}
         self._rng = random.Random(settings.provider_seed)
 
     def breaker_states(self) -> dict[str, str]:
@@ -117,6 +119,8 @@ class Dispatcher:
             if not breaker.allows():
                 continue
             tried += 1
+            bucket = self.buckets[provider.name]
+            await bucket.acquire()  # the account's send-rate cap: wait, never fail
             try:
                 receipt = await asyncio.wait_for(
                     provider.send(request), self.settings.provider_timeout_s
@@ -131,6 +135,8 @@ class Dispatcher:
                 metrics.PROVIDER_CALLS.labels(provider.name, "timeout").inc()
                 last = err
             except TransientProviderError as exc:
+                if exc.retry_after_s is not None:  # 429: slow down for as long as it asks
+                    bucket.pause(exc.retry_after_s)
                 breaker.record(exc)
                 metrics.PROVIDER_CALLS.labels(provider.name, "transient").inc()
                 last = exc

@@ -6,6 +6,8 @@ import asyncio
 import contextlib
 import logging
 
+from bson import ObjectId
+
 from wavecom.broker import Publisher
 from wavecom.constants import Status
 from wavecom.errors import DependencyUnavailable
@@ -39,15 +41,24 @@ class Scheduler:
 
     async def tick(self, limit: int = 500) -> int:
         """Publish what is due now; return how many notifications were published."""
+        published = 0
         due = await self.store.due_schedule(utcnow(), limit)
-        if not due:
-            return 0
-        ids = [e["_id"] for e in due]
-        await self.store.release_due(ids)
-        # also re-publishes any that an earlier tick released but did not get confirmed
+        if due:
+            ids = [e["_id"] for e in due]
+            await self.store.release_due(ids)
+            # also re-publishes any that an earlier tick released but did not get confirmed
+            published += await self._publish_queued(ids)
+            await self.store.remove_schedule(ids)
+        for entry in await self.store.due_outbox(utcnow(), limit):
+            # a request whose publish was never confirmed (its API died, or the broker did
+            # not answer): publish what is still waiting; claims drop any copy that got through
+            published += await self._publish_queued(entry["ids"])
+            await self.store.forget_outbox(entry["_id"])
+        return published
+
+    async def _publish_queued(self, ids: list[ObjectId]) -> int:
         docs = [d for d in await self.store.get_many(ids) if d["status"] == Status.QUEUED.value]
         await self.publisher.publish_jobs([job_of(d) for d in docs])
-        await self.store.remove_schedule(ids)
         return len(docs)
 
     async def _loop(self) -> None:

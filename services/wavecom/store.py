@@ -489,20 +489,35 @@ class Store:
             self.schedule, [(d["_id"], d["tenantId"], d["scheduledAt"]) for d in docs]
         )
 
-    async def add_outbox(self, docs: Sequence[Doc], grace: timedelta) -> None:
-        """Record notifications for publishing before they are stored: if the API dies before
-        the broker confirms them, the relay publishes them once ``grace`` has passed."""
-        due = utcnow() + grace
-        await self._add_pending(self.outbox, [(d["_id"], d["tenantId"], due) for d in docs])
+    async def add_outbox(self, docs: Sequence[Doc], grace: timedelta) -> str | None:
+        """Record one request's notifications for publishing before they are stored: if the
+        API dies before the broker confirms them, the relay publishes them once ``grace`` has
+        passed. One entry per request (not per notification) keeps this cheap."""
+        if not docs:
+            return None
+        entry = {
+            "_id": uuid.uuid4().hex,
+            "ids": [d["_id"] for d in docs],
+            "dueAt": utcnow() + grace,
+        }
+        try:
+            await self.outbox.insert_one(entry)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not record notifications for publishing: {exc}") from exc
+        return str(entry["_id"])
 
-    async def forget_outbox(self, ids: Sequence[ObjectId]) -> None:
-        """Their publish was confirmed: the relay has nothing to do for them."""
-        if ids:
+    async def forget_outbox(self, entry: str | None) -> None:
+        """The request's publish was confirmed: the relay has nothing to do for it."""
+        if entry is not None:
             try:
-                await self.outbox.delete_many({"_id": {"$in": list(ids)}})
+                await self.outbox.delete_one({"_id": entry})
             except PyMongoError as exc:
                 # harmless: the relay would publish them again, and claims drop the copies
-                log.warning("could not clear %d outbox entries: %s", len(ids), exc)
+                log.warning("could not clear outbox entry %s: %s", entry, exc)
+
+    async def due_outbox(self, now: datetime, limit: int) -> list[Doc]:
+        """Outbox entries whose publish was never confirmed within the grace."""
+        return await self.outbox.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
 
     async def _add_pending(
         self, coll: AsyncCollection[Doc], entries: Sequence[tuple[ObjectId, str, datetime]]
@@ -518,10 +533,8 @@ class Store:
             raise StoreUnavailable(f"could not record notifications for publishing: {exc}") from exc
 
     async def due_schedule(self, now: datetime, limit: int) -> list[Doc]:
-        """Entries whose time has come: scheduled ones, then unconfirmed publishes."""
-        due = await self.schedule.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
-        due += await self.outbox.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
-        return due
+        """SCHEDULED notifications whose time has come."""
+        return await self.schedule.find({"dueAt": {"$lte": now}}).limit(limit).to_list()
 
     async def release_due(self, ids: Sequence[ObjectId]) -> list[Doc]:
         """Move due SCHEDULED notifications to QUEUED; return the ones this call moved."""
@@ -556,7 +569,6 @@ class Store:
     async def remove_schedule(self, ids: Iterable[ObjectId]) -> None:
         for oid in ids:
             await self.schedule.delete_one({"_id": oid})
-            await self.outbox.delete_one({"_id": oid})
 
     # --- provider health ------------------------------------------------------------------------
 

@@ -38,6 +38,7 @@ class Provider(Protocol):
 
     name: str
     channel: Channel
+    send_rate: float  # the account's send-rate cap, sends a second (0: none)
 
     async def send(self, request: SendRequest) -> Receipt: ...
 

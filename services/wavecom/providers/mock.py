@@ -120,6 +120,7 @@ class MockProvider:
     ) -> None:
         self.name = config.name
         self.channel = channel
+        self.send_rate = config.rate_limit_per_s
         self.config = config
         self._rng = random.Random(config.seed)
         self._tokens = config.rate_limit_per_s
