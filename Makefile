@@ -11,7 +11,10 @@ STAMP     := $(VENV)/.installed-$(shell cat services/pyproject.toml services/req
 STACK     := services/devstack/stack.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help up down stack test lint bench verify venv
+FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
+FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
+
+.PHONY: help up down stack test lint bench verify venv frontend frontend-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -26,10 +29,30 @@ $(STAMP): services/pyproject.toml services/requirements-dev.txt
 
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
+$(FRONTEND_STAMP): frontend/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 with npm is required for the dashboard"; exit 1; }
+	@echo "[make] installing the dashboard's dependencies (npm ci)"
+	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f frontend/node_modules/.installed-* && touch $@
+
+frontend/out/index.html: $(FRONTEND_STAMP) $(FRONTEND_SRC)
+	@echo "[make] building the dashboard (static export in frontend/out)"
+	@cd frontend && npm run --silent build >/dev/null
+
+frontend: frontend/out/index.html ## build the dashboard (served by the API at /)
+
+frontend-check: $(FRONTEND_STAMP) ## typecheck and unit-test the dashboard
+	@cd frontend && npm run --silent typecheck && npm test --silent
+
+browser: ## Debian's Chromium for the dashboard's browser tests
+	@test -x /usr/bin/chromium || { echo "[make] installing chromium (Debian)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }
+
 stack: venv ## start (or reuse) RabbitMQ and FerretDB
 	@$(STACK) up
 
-up: stack ## run the whole system in the foreground (Ctrl-C stops it)
+up: stack frontend ## run the whole system in the foreground (Ctrl-C stops it)
 	@$(PY) services/devstack/run.py
 
 down: ## stop what `make up` / `make test` started (API, workers, RabbitMQ, FerretDB)
@@ -41,7 +64,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint stack ## lint, then every test against real RabbitMQ and FerretDB
+test: lint frontend-check frontend browser stack ## lint, then every test against real RabbitMQ and FerretDB
 	@$(PY) -m pytest
 
 verify: stack ## reconcile: every accepted notification sent, failed, cancelled or in flight

@@ -15,7 +15,6 @@ import logging
 
 from aio_pika.abc import AbstractChannel
 
-from wavecom.broker import queue_depths
 from wavecom.constants import Channel, Lane, Priority, lane_queue
 
 log = logging.getLogger("wavecom.shedding")
@@ -42,9 +41,11 @@ class LoadShedder:
                 await self._task
 
     async def sample(self) -> None:
-        depths = await queue_depths(self.channel)
+        """Three passive declares (the standard lanes), not the 32 of the stats endpoint."""
+        raw = await self.channel.get_underlay_channel()
         for ch in Channel:
-            self.backlog[ch] = depths.get(lane_queue(ch, Lane.STANDARD), 0)
+            ok = await raw.queue_declare(lane_queue(ch, Lane.STANDARD), passive=True)
+            self.backlog[ch] = int(ok.message_count or 0)
 
     def refuses(self, channel: Channel, priority: Priority) -> str | None:
         """Why a notification of this channel and priority is refused now, or None."""

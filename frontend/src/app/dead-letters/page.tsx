@@ -1,0 +1,14 @@
+import type { Metadata } from 'next';
+import { Suspense } from 'react';
+import { DeadLettersView } from '@/components/DeadLettersView';
+
+export const metadata: Metadata = { title: 'Dead letters' };
+
+// The view reads the query string, so it renders in the browser (static export).
+export default function DeadLettersPage() {
+  return (
+    <Suspense fallback={<p className="muted">Loading…</p>}>
+      <DeadLettersView />
+    </Suspense>
+  );
+}

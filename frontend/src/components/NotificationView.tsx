@@ -1,0 +1,174 @@
+'use client';
+import Link from 'next/link';
+import { useSearchParams } from 'next/navigation';
+import { useCallback, useEffect, useRef, useState } from 'react';
+import { useLiveFeed } from '@/hooks/useLiveFeed';
+import { usePolling } from '@/hooks/usePolling';
+import { api, ApiError, errorMessage, isEndpointMissing } from '@/lib/api';
+import { formatNumber, formatTime } from '@/lib/format';
+import { isFinal, type NotificationEvent, type NotificationWithLogs } from '@/lib/types';
+import { DetailList } from './DetailList';
+import { ErrorBanner } from './ErrorBanner';
+import { LogTimeline } from './LogTimeline';
+import { NoticeBanner } from './NoticeBanner';
+import { StatusBadge } from './StatusBadge';
+
+export function NotificationView() {
+  const id = useSearchParams()?.get('id')?.trim() ?? '';
+  const [data, setData] = useState<NotificationWithLogs | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [gone, setGone] = useState(false);
+  const [action, setAction] = useState<{ kind: 'info' | 'success' | 'warning'; text: string } | null>(null);
+  const [busy, setBusy] = useState(false);
+  const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+
+  useEffect(() => {
+    setData(null);
+    setError(null);
+    setGone(false);
+    setAction(null);
+  }, [id]);
+
+  const load = useCallback(
+    async (signal?: AbortSignal) => {
+      if (!id) return;
+      try {
+        const d = await api.getNotification(id, { signal });
+        setData(d);
+        setError(null);
+      } catch (err) {
+        if (signal?.aborted) return;
+        if (err instanceof ApiError && (err.status === 404 || err.code === 'INVALID_ID')) setGone(true);
+        setError(errorMessage(err));
+      }
+    },
+    [id],
+  );
+
+  const final = isFinal(data?.notification.status);
+  const onEvents = useCallback(
+    (events: NotificationEvent[]) => {
+      if (!events.some((e) => e._id === id) || refetchTimer.current !== null) return;
+      refetchTimer.current = setTimeout(() => {
+        refetchTimer.current = null;
+        void load();
+      }, 200);
+    },
+    [id, load],
+  );
+  useEffect(
+    () => () => {
+      if (refetchTimer.current) clearTimeout(refetchTimer.current);
+    },
+    [],
+  );
+  const mode = useLiveFeed(onEvents);
+  // Poll every 2 s until final (slowly as a safety net while the stream is up).
+  usePolling(load, mode === 'sse' ? 15_000 : 2_000, Boolean(id) && !final && !gone, id);
+  // Load once more when it became final, for the complete logs.
+  useEffect(() => {
+    if (final) void load();
+  }, [final, load]);
+
+  const run = async (kind: 'retry' | 'cancel') => {
+    setBusy(true);
+    setAction(null);
+    try {
+      if (kind === 'retry') await api.retryNotification(id);
+      else await api.cancelNotification(id);
+      setAction({ kind: 'success', text: kind === 'retry' ? 'Queued again for delivery.' : 'Cancelled.' });
+      await load();
+    } catch (err) {
+      setAction(
+        isEndpointMissing(err)
+          ? { kind: 'warning', text: `${kind === 'retry' ? 'Retry' : 'Cancel'} is not available on this API yet.` }
+          : { kind: 'warning', text: errorMessage(err) },
+      );
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (!id) {
+    return (
+      <div className="stack">
+        <h1>Notification</h1>
+        <NoticeBanner kind="warning">
+          No id given. Open a notification from the <Link href="/notifications/">list</Link>.
+        </NoticeBanner>
+      </div>
+    );
+  }
+
+  const n = data?.notification;
+  return (
+    <div className="stack">
+      <h1>
+        Notification <span className="mono small">{id}</span>
+      </h1>
+      <ErrorBanner error={error} />
+      {!n ? (
+        !error ? <p className="muted">Loading…</p> : null
+      ) : (
+        <>
+          <section className="card" aria-labelledby="status-title">
+            <div className="card-head">
+              <h2 id="status-title">
+                Status <span data-testid="detail-status" data-status={n.status}><StatusBadge status={n.status} /></span>
+              </h2>
+              <span className="muted" data-testid="live-state">
+                {final ? 'Final status' : mode === 'sse' ? 'Updating live' : 'Updating every 2 s'}
+              </span>
+            </div>
+            {action ? <NoticeBanner kind={action.kind}>{action.text}</NoticeBanner> : null}
+            <DetailList
+              rows={[
+                ['Channel', n.type],
+                ['Priority', n.priority],
+                ['Recipient', <span className="break">{n.recipient}</span>],
+                ['Attempts (retries used / allowed)', `${n.retryCount ?? 0} / ${n.maxRetries ?? '—'}`, 'detail-attempts'],
+                ['Provider', n.provider, 'detail-provider'],
+                ['Provider message id', n.providerMessageId ? <span className="mono break">{n.providerMessageId}</span> : null, 'detail-provider-id'],
+                ['Processing time', n.processingTimeMs !== undefined ? `${formatNumber(n.processingTimeMs)} ms` : null],
+                ['Error', n.error ? <span className="error-text">{n.error}</span> : null, 'detail-error'],
+                ['Created', formatTime(n.createdAt)],
+                ['Updated', formatTime(n.updatedAt)],
+                ['Scheduled for', n.scheduledAt ? formatTime(n.scheduledAt) : null],
+                ['Next attempt', n.nextAttemptAt && !final ? formatTime(n.nextAttemptAt) : null],
+                ['Sent', n.sentAt ? formatTime(n.sentAt) : null],
+                ['Failed', n.failedAt ? formatTime(n.failedAt) : null],
+                ['Dead letter', n.deadLetter ? `${n.deadLetter.reason} after ${n.deadLetter.attempts} attempts (${formatTime(n.deadLetter.at)})${n.deadLetter.lastError ? `: ${n.deadLetter.lastError}` : ''}` : null],
+              ]}
+            />
+            <div className="actions">
+              {n.status === 'SCHEDULED' || n.status === 'QUEUED' || n.status === 'RETRYING' ? (
+                <button type="button" onClick={() => void run('cancel')} disabled={busy}>
+                  Cancel notification
+                </button>
+              ) : null}
+              {n.status === 'FAILED' ? (
+                <button type="button" onClick={() => void run('retry')} disabled={busy}>
+                  Retry
+                </button>
+              ) : null}
+            </div>
+          </section>
+          <section className="card" aria-labelledby="content-title">
+            <h2 id="content-title">Content</h2>
+            <DetailList
+              rows={[
+                ['Subject', n.subject],
+                ['Message', n.message ? <span className="pre">{n.message}</span> : null],
+                ['Metadata', n.metadata && Object.keys(n.metadata).length ? <code className="pre">{JSON.stringify(n.metadata, null, 2)}</code> : null],
+              ]}
+            />
+          </section>
+          <section className="card" aria-labelledby="logs-title">
+            <h2 id="logs-title">Timeline</h2>
+            <LogTimeline logs={data.logs} />
+          </section>
+        </>
+      )}
+    </div>
+  );
+}

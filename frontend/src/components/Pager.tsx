@@ -1,0 +1,20 @@
+import { formatNumber } from '@/lib/format';
+import type { Pagination } from '@/lib/types';
+
+export function Pager({ pagination, onPage }: { pagination: Pagination | null; onPage: (page: number) => void }) {
+  if (!pagination) return null;
+  const { currentPage, totalPages, totalItems } = pagination;
+  return (
+    <nav className="pager" aria-label="Pages">
+      <button type="button" onClick={() => onPage(currentPage - 1)} disabled={currentPage <= 1}>
+        ← Previous
+      </button>
+      <span data-testid="pager-status">
+        Page {formatNumber(currentPage)} of {formatNumber(Math.max(1, totalPages))} · {formatNumber(totalItems)} items
+      </span>
+      <button type="button" onClick={() => onPage(currentPage + 1)} disabled={currentPage >= totalPages}>
+        Next →
+      </button>
+    </nav>
+  );
+}

@@ -1,0 +1,218 @@
+/**
+ * The one module that talks to the WaveCom API. Every call is typed, unwraps the
+ * `{"success": true, "data": ...}` envelope and turns the error envelope
+ * `{"success": false, "error": {"code", "message", "details"}}` into an ApiError.
+ *
+ * In the browser the base URL is '' (same origin: the API serves this static export), so all
+ * URLs are relative (/api/...). Tests create their own client with a base URL and/or a fetch.
+ */
+import { readApiKey } from './apiKey';
+import type {
+  BatchResult,
+  DeadLetterQuery,
+  ErrorDetail,
+  Health,
+  ListQuery,
+  Notification,
+  NotificationCreate,
+  NotificationPage,
+  NotificationWithLogs,
+  ReplayRequest,
+  SystemStats,
+} from './types';
+
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: ErrorDetail[];
+
+  constructor(status: number, code: string, message: string, details: ErrorDetail[] = []) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+
+  /** Field errors by field path ("recipient", "metadata", "notifications.3.subject", ...). */
+  fieldErrors(): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const d of this.details) {
+      const key = d.field ?? '';
+      out[key] = out[key] ? `${out[key]}; ${d.message}` : d.message;
+    }
+    return out;
+  }
+
+  /**
+   * The route itself does not exist (yet): 405, or a 404 that is the framework's own
+   * "Not Found" rather than an answer about an unknown record.
+   */
+  get endpointMissing(): boolean {
+    return this.status === 405 || (this.status === 404 && this.message === 'Not Found');
+  }
+}
+
+/** Whether `err` says the endpoint is missing (for pages built ahead of the API). */
+export function isEndpointMissing(err: unknown): boolean {
+  return err instanceof ApiError && err.endpointMissing;
+}
+
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) {
+    if (err.status === 401 || err.status === 403) {
+      return `${err.message} (${err.code}): check the API key in the header bar`;
+    }
+    return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : err.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+export interface ApiClientOptions {
+  /** '' for same origin (default), or e.g. 'http://127.0.0.1:8000'. */
+  baseUrl?: string;
+  fetch?: typeof fetch;
+  /** Read before every request; the key is sent as a Bearer token when set. */
+  getApiKey?: () => string | null;
+  /** Per-request time limit (ms). */
+  timeoutMs?: number;
+}
+
+export interface CallOptions {
+  signal?: AbortSignal;
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+function queryString(query: Query | undefined): string {
+  if (!query) return '';
+  const params = new URLSearchParams();
+  for (const [key, value] of Object.entries(query)) {
+    if (value === undefined || value === null || value === '') continue;
+    params.set(key, String(value));
+  }
+  const s = params.toString();
+  return s ? `?${s}` : '';
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function toApiError(status: number, body: unknown, statusText: string): ApiError {
+  if (isObject(body) && isObject(body.error)) {
+    const e = body.error;
+    const details = Array.isArray(e.details)
+      ? e.details.filter(isObject).map((d) => ({
+          field: typeof d.field === 'string' ? d.field : null,
+          message: String(d.message ?? 'invalid'),
+        }))
+      : [];
+    return new ApiError(
+      status,
+      typeof e.code === 'string' ? e.code : 'HTTP_ERROR',
+      typeof e.message === 'string' ? e.message : statusText || `HTTP ${status}`,
+      details,
+    );
+  }
+  // Not our envelope (a proxy, a static server): keep the framework-style "Not Found".
+  const message = status === 404 ? 'Not Found' : statusText || `HTTP ${status}`;
+  return new ApiError(status, status === 404 ? 'NOT_FOUND' : 'HTTP_ERROR', message);
+}
+
+export function createApiClient(options: ApiClientOptions = {}) {
+  const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
+  const doFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const getApiKey = options.getApiKey ?? (() => null);
+  const timeoutMs = options.timeoutMs ?? 30_000;
+
+  async function request<T>(
+    method: 'GET' | 'POST',
+    path: string,
+    { query, body, envelope = true, signal }: { query?: Query; body?: unknown; envelope?: boolean; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (body !== undefined) headers['Content-Type'] = 'application/json';
+    const key = getApiKey();
+    if (key) headers.Authorization = `Bearer ${key}`;
+    const timeout = AbortSignal.timeout(timeoutMs);
+    const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    let res: Response;
+    try {
+      res = await doFetch(`${baseUrl}${path}${queryString(query)}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        signal: combined,
+        cache: 'no-store',
+      });
+    } catch (err) {
+      if (signal?.aborted) throw err; // the caller cancelled: let it see the AbortError
+      const reason = timeout.aborted ? `no answer within ${timeoutMs} ms` : errorMessage(err);
+      throw new ApiError(0, 'NETWORK_ERROR', `Cannot reach the API: ${reason}`);
+    }
+    const text = await res.text();
+    let parsed: unknown = undefined;
+    if (text) {
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        parsed = undefined;
+      }
+    }
+    if (!res.ok) throw toApiError(res.status, parsed, res.statusText);
+    if (parsed === undefined) {
+      throw new ApiError(res.status, 'BAD_RESPONSE', 'The API answered with something other than JSON');
+    }
+    if (!envelope) return parsed as T;
+    if (isObject(parsed) && parsed.success === true && 'data' in parsed) return parsed.data as T;
+    throw new ApiError(res.status, 'BAD_RESPONSE', 'The API answered without a data envelope');
+  }
+
+  const enc = encodeURIComponent;
+
+  return {
+    /** URL of the Server-Sent Events stream (for EventSource). */
+    eventsUrl: (): string => `${baseUrl}/api/events`,
+
+    health: (o: CallOptions = {}) => request<Health>('GET', '/api/health', { envelope: false, ...o }),
+
+    getStats: (o: CallOptions = {}) => request<SystemStats>('GET', '/api/notifications/stats/system', o),
+
+    listNotifications: (q: ListQuery = {}, o: CallOptions = {}) =>
+      request<NotificationPage>('GET', '/api/notifications', {
+        query: { status: q.status, type: q.type, priority: q.priority, page: q.page, limit: q.limit },
+        ...o,
+      }),
+
+    getNotification: (id: string, o: CallOptions = {}) =>
+      request<NotificationWithLogs>('GET', `/api/notifications/${enc(id)}`, o),
+
+    createNotification: (body: NotificationCreate) =>
+      request<Notification>('POST', '/api/notifications', { body }),
+
+    /** Up to 1,000 items; each one is accepted or rejected on its own. */
+    createBatch: (notifications: NotificationCreate[]) =>
+      request<BatchResult>('POST', '/api/notifications/batch', { body: { notifications } }),
+
+    retryNotification: (id: string) =>
+      request<Notification>('POST', `/api/notifications/${enc(id)}/retry`, { body: {} }),
+
+    cancelNotification: (id: string) =>
+      request<Notification>('POST', `/api/notifications/${enc(id)}/cancel`, { body: {} }),
+
+    listDeadLetters: (q: DeadLetterQuery = {}, o: CallOptions = {}) =>
+      request<NotificationPage>('GET', '/api/dlq', {
+        query: { type: q.type, reason: q.reason, page: q.page, limit: q.limit },
+        ...o,
+      }),
+
+    replayDeadLetters: (body: ReplayRequest) =>
+      request<{ replayed: number }>('POST', '/api/dlq/replay', { body }),
+  };
+}
+
+export type ApiClient = ReturnType<typeof createApiClient>;
+
+/** The browser's client: same origin, API key from localStorage. */
+export const api: ApiClient = createApiClient({ getApiKey: readApiKey });

@@ -1,0 +1,178 @@
+/** The API's shapes (seed 003 contract plus the additions announced for later). */
+
+export const CHANNELS = ['EMAIL', 'SMS', 'PUSH'] as const;
+export type Channel = (typeof CHANNELS)[number];
+
+export const PRIORITIES = ['LOW', 'MEDIUM', 'HIGH', 'CRITICAL'] as const;
+export type Priority = (typeof PRIORITIES)[number];
+
+export const STATUSES = [
+  'PENDING',
+  'SCHEDULED',
+  'QUEUED',
+  'PROCESSING',
+  'RETRYING',
+  'SENT',
+  'FAILED',
+  'CANCELLED',
+] as const;
+export type Status = (typeof STATUSES)[number];
+
+export const FINAL_STATUSES: readonly Status[] = ['SENT', 'FAILED', 'CANCELLED'];
+
+export function isFinal(status: Status | string | undefined): boolean {
+  return status !== undefined && (FINAL_STATUSES as readonly string[]).includes(status);
+}
+
+/** Why a notification was dead-lettered (GET /api/dlq?reason=). */
+export const DEAD_LETTER_REASONS = ['permanent', 'retries_exhausted', 'replay_failed'] as const;
+
+export interface DeadLetterInfo {
+  reason: string;
+  attempts: number;
+  lastError?: string | null;
+  at: string;
+}
+
+export interface Notification {
+  _id: string;
+  tenantId?: string;
+  type: Channel;
+  recipient: string;
+  subject?: string;
+  message?: string;
+  status: Status;
+  priority: Priority;
+  retryCount?: number;
+  maxRetries?: number;
+  metadata?: Record<string, unknown>;
+  scheduledAt?: string;
+  nextAttemptAt?: string;
+  sentAt?: string;
+  failedAt?: string;
+  error?: string;
+  provider?: string;
+  providerMessageId?: string;
+  processingTimeMs?: number;
+  createdAt: string;
+  updatedAt?: string;
+  deadLetter?: DeadLetterInfo;
+}
+
+export interface LogEntry {
+  _id: string;
+  notificationId: string;
+  status: Status;
+  message: string;
+  timestamp: string;
+  metadata?: Record<string, unknown>;
+}
+
+export interface NotificationWithLogs {
+  notification: Notification;
+  logs: LogEntry[];
+}
+
+export interface Pagination {
+  currentPage: number;
+  totalPages: number;
+  totalItems: number;
+  itemsPerPage: number;
+}
+
+export interface NotificationPage {
+  notifications: Notification[];
+  pagination: Pagination;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open';
+
+export interface ProviderState {
+  channel: Channel;
+  state: BreakerState;
+}
+
+export interface SystemStats {
+  total: number;
+  byStatus: Partial<Record<Status, number>>;
+  byType: Partial<Record<Channel, number>>;
+  byPriority: Partial<Record<Priority, number>>;
+  /** e.g. "wavecom.email.high", "wavecom.sms.standard", "wavecom.dlq", "retry" */
+  queueDepth: Record<string, number>;
+  averageProcessingTime: number;
+  successRate: number;
+  /** Announced for later: circuit breaker state per provider. */
+  providers?: Record<string, ProviderState>;
+}
+
+export interface Health {
+  status: 'healthy' | 'unhealthy';
+  timestamp: string;
+  services: Record<string, 'connected' | 'disconnected'>;
+  uptime: number;
+}
+
+/** The body of POST /api/notifications (and one item of a batch). */
+export interface NotificationCreate {
+  type: Channel;
+  recipient: string;
+  subject?: string;
+  message: string;
+  priority?: Priority;
+  metadata?: Record<string, unknown>;
+  scheduledAt?: string;
+}
+
+export interface ErrorDetail {
+  field: string | null;
+  message: string;
+}
+
+export interface ErrorBody {
+  code: string;
+  message: string;
+  details?: ErrorDetail[];
+}
+
+export interface BatchItemResult {
+  index: number;
+  success: boolean;
+  data?: Notification;
+  error?: ErrorBody;
+}
+
+export interface BatchResult {
+  accepted: number;
+  rejected: number;
+  results: BatchItemResult[];
+}
+
+export interface DeadLetterQuery {
+  type?: Channel | '';
+  reason?: string;
+  page?: number;
+  limit?: number;
+}
+
+export interface ReplayRequest {
+  type?: Channel;
+  reason?: string;
+  ids?: string[];
+}
+
+export interface ListQuery {
+  status?: Status | '';
+  type?: Channel | '';
+  priority?: Priority | '';
+  page?: number;
+  limit?: number;
+}
+
+/** One live update: the data of an SSE `notification` event. */
+export interface NotificationEvent {
+  _id: string;
+  status: Status;
+  type: Channel;
+  priority: Priority;
+  updatedAt: string;
+}

@@ -1,0 +1,62 @@
+"""The dashboard in Debian's Chromium (playwright-core) against the real stack.
+
+The browser tests live in frontend/e2e/ (node --test); this test starts the system they need
+(the API serving the static export, and a worker per channel) and runs them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.test_e2e import ROOT, System
+from wavecom.settings import Settings
+
+pytestmark = pytest.mark.e2e
+
+FRONTEND = ROOT / "frontend"
+FAIL = {"suffix": "@fail.wavecom.test", "outcome": "permanent"}
+
+
+@pytest.fixture
+async def system(settings: Settings) -> AsyncIterator[System]:
+    s = System(settings)
+    s.env["PROVIDERS_EMAIL"] = orjson.dumps(
+        [
+            {"name": "mailgrid", "latencyMs": 30, "rules": [FAIL]},
+            {"name": "postbox", "latencyMs": 30, "rules": [FAIL]},
+        ]
+    ).decode()
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.mark.skipif(
+    not (FRONTEND / "out" / "index.html").is_file()
+    or shutil.which("node") is None
+    or not Path("/usr/bin/chromium").exists(),
+    reason="needs the built dashboard (make frontend), node and /usr/bin/chromium",
+)
+@pytest.mark.timeout(400)
+async def test_the_dashboard_in_a_browser(system: System) -> None:
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        "--test",
+        "--test-concurrency=1",
+        "e2e/",
+        cwd=FRONTEND,
+        env={**os.environ, "WAVECOM_URL": system.url},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 360)
+    report = out.decode(errors="replace")
+    assert proc.returncode == 0, report[-6000:]
+    assert "# fail 0" in report, report[-3000:]
