@@ -6,6 +6,7 @@ import asyncio
 import os
 import random
 import shutil
+import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from bson import ObjectId
 
 from tests.conftest import RunWorker, all_terminal, create, email, ledger, push, sms, wait_for
-from tests.test_e2e import System
+from tests.test_e2e import ROOT, System
 from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -222,3 +223,53 @@ async def test_d_a_provider_outage_opens_its_breaker_failover_carries_it_and_it_
     await wait_for(back_on_textwave, within=30, interval=0.3, what="traffic back on textwave")
     await wait_for(lambda: breaker("textwave", "closed"), what="textwave's breaker to close")
     assert max(ledger(ledger_dir).values()) == 1
+
+
+FERRET_PID = ROOT / ".state" / "ferretdb" / "ferretdb.pid"
+
+
+@pytest.mark.skipif(not FERRET_PID.exists(), reason="needs the FerretDB that stack.sh started")
+async def test_c_the_database_stopped_for_10_s_answers_503_then_recovers_with_nothing_lost(
+    system: System, store: Store, ledger_dir: Path
+) -> None:
+    for channel in ("email", "sms", "push"):
+        await system.spawn_worker(channel)
+    await system.spawn_api()
+    async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
+        before = await http.post(
+            "/api/notifications/batch", json={"notifications": [email(i) for i in range(100)]}
+        )
+        assert before.status_code == 201
+        ids = [x["data"]["_id"] for x in before.json()["data"]["results"]]
+
+        os.kill(int(FERRET_PID.read_text()), signal.SIGKILL)  # the database goes away
+        down = asyncio.get_running_loop().time()
+        codes: list[int] = []
+        while asyncio.get_running_loop().time() - down < 10:
+            r = await http.post("/api/notifications", json=sms(1))
+            codes.append(r.status_code)
+            await asyncio.sleep(0.5)  # the client's pace while it is down
+        restart = await asyncio.create_subprocess_exec(
+            str(ROOT / "services" / "devstack" / "stack.sh"),
+            "up",
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert await restart.wait() == 0
+        assert codes
+        assert set(codes) == {503}, codes  # never a 201 while nothing can be stored
+
+        async def accepted_again() -> str | None:
+            r = await http.post("/api/notifications", json=sms(2))
+            return str(r.json()["data"]["_id"]) if r.status_code == 201 else None
+
+        ids.append(
+            await wait_for(accepted_again, within=30, interval=0.5, what="the API to accept again")
+        )
+    final = await wait_for(
+        lambda: all_terminal(store, ids),
+        within=90,
+        what="everything accepted to be delivered after the outage",
+    )
+    assert set(final.values()) == {"SENT"}
+    assert ledger(ledger_dir) == dict.fromkeys(ids, 1)
