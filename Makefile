@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack test lint bench verify venv frontend frontend-check browser
+.PHONY: help up down stack test test-faults lint bench verify venv frontend frontend-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -66,6 +66,9 @@ lint: venv ## ruff and mypy --strict
 
 test: lint frontend-check frontend browser stack ## lint, then every test against real RabbitMQ and FerretDB
 	@$(PY) -m pytest
+
+test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)
+	@FAULT_NOTIFICATIONS=5000 $(PY) -m pytest tests/test_faults.py -o timeout=600
 
 verify: stack ## reconcile: every accepted notification sent, failed, cancelled or in flight
 	@$(PY) -m wavecom.reconcile

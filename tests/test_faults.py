@@ -71,7 +71,9 @@ async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_tw
     for channel in channels:
         await system.spawn_worker(channel)
     await system.spawn_api()
-    items = [make(i) for i in range(400) for make in (email, sms, push)]
+    # make test: 1,200 notifications; make test-faults: FAULT_NOTIFICATIONS=5000
+    per_channel = int(os.environ.get("FAULT_NOTIFICATIONS", "1200")) // 3
+    items = [make(i) for i in range(per_channel) for make in (email, sms, push)]
     ids: list[str] = []
     async with httpx.AsyncClient(base_url=system.url, timeout=30) as http:
         for start in range(0, len(items), 200):
@@ -96,7 +98,7 @@ async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_tw
 
     final = await wait_for(
         lambda: all_terminal(store, ids),
-        within=90,
+        within=60 + len(ids) / 25,
         what=f"{len(ids)} notifications after {kills} kills",
     )
     assert set(final.values()) == {"SENT"}
