@@ -1,19 +1,13 @@
-"""Publishes SCHEDULED notifications when they fall due (runs inside each API process)."""
+"""The relay, run in each API process: publishes SCHEDULED notifications when they fall due,
+and stored notifications whose publish was never confirmed (the outbox)."""
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-import logging
 
 from bson import ObjectId
 
 from wavecom.broker import Publisher
 from wavecom.constants import Status
-from wavecom.errors import DependencyUnavailable
 from wavecom.store import Store, job_of, utcnow
-
-log = logging.getLogger("wavecom.scheduler")
 
 
 class Scheduler:
@@ -24,20 +18,9 @@ class Scheduler:
     A schedule entry is removed only after its publish was confirmed.
     """
 
-    def __init__(self, store: Store, publisher: Publisher, interval_s: float) -> None:
+    def __init__(self, store: Store, publisher: Publisher) -> None:
         self.store = store
         self.publisher = publisher
-        self.interval_s = interval_s
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def tick(self, limit: int = 500) -> int:
         """Publish what is due now; return how many notifications were published."""
@@ -60,13 +43,3 @@ class Scheduler:
         docs = [d for d in await self.store.get_many(ids) if d["status"] == Status.QUEUED.value]
         await self.publisher.publish_jobs([job_of(d) for d in docs])
         return len(docs)
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.tick()
-            except DependencyUnavailable as exc:
-                log.warning("scheduler: %s", exc)
-            except Exception:
-                log.exception("scheduler tick failed")
-            await asyncio.sleep(self.interval_s)

@@ -29,6 +29,7 @@ from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, lane_queue
 from wavecom.errors import DependencyUnavailable, PoisonMessage
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
+from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
 from wavecom.providers.registry import build_providers
 from wavecom.settings import Settings, get_settings
@@ -64,6 +65,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_batches_in_flight)
         self.processed = 0
+        self._instance = uuid.uuid4().hex[:12]  # names this process in breaker reports
 
     @classmethod
     async def start(cls, settings: Settings, channel: Channel) -> Worker:
@@ -94,7 +96,8 @@ class Worker:
             ", ".join(p.name for p in self.providers),
         )
         batcher = asyncio.create_task(self._batch_loop())
-        reporter = asyncio.create_task(self._report_breakers())
+        reporter = Periodic("breaker reports", self._report_breakers, s.breaker_report_s)
+        reporter.start()
         await self._stopping.wait()
 
         log.info(
@@ -103,10 +106,10 @@ class Worker:
         for queue, tag in consumers:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
-        for task in (batcher, reporter):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await reporter.stop()
+        batcher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await batcher
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=s.shutdown_grace_s)
         for buf in self.buffers.values():
@@ -121,15 +124,9 @@ class Worker:
 
     async def _report_breakers(self) -> None:
         """Tell the API (through the database) how this worker sees its providers."""
-        instance = uuid.uuid4().hex[:12]
-        while True:
-            try:
-                await self.store.report_breakers(
-                    instance, self.channel.value, self.dispatcher.breaker_states()
-                )
-            except Exception as exc:
-                log.warning("could not report breaker states: %s", exc)
-            await asyncio.sleep(self.settings.breaker_report_s)
+        await self.store.report_breakers(
+            self._instance, self.channel.value, self.dispatcher.breaker_states()
+        )
 
     def stop(self) -> None:
         self._stopping.set()

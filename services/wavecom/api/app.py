@@ -22,6 +22,7 @@ from wavecom.api.routes import admin, dlq, notifications, system
 from wavecom.api.shedding import LoadShedder
 from wavecom.broker import Publisher, connect
 from wavecom.intake import Intake
+from wavecom.periodic import Periodic
 from wavecom.scheduler import Scheduler
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
@@ -134,22 +135,25 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         outbox_grace_s=settings.outbox_grace_s,
         exit_before_publish=settings.exit_before_publish,
     )
-    scheduler = Scheduler(store, publisher, settings.scheduler_interval_s)
-    scheduler.start()
     shedder = LoadShedder(
         await connection.channel(),
         low=settings.shed_low_backlog,
         medium=settings.shed_medium_backlog,
     )
     app.state.shedder = shedder
-    shedder.start()
+    loops = [
+        Periodic("relay", Scheduler(store, publisher).tick, settings.scheduler_interval_s),
+        Periodic("load shedding", shedder.sample, 1.0),
+    ]
+    for loop in loops:
+        loop.start()
     app.state.started = time.monotonic()
     log.info("API ready (database %s, broker connected)", settings.mongodb_database)
     try:
         yield
     finally:
-        await shedder.stop()
-        await scheduler.stop()
+        for loop in loops:
+            await loop.stop()
         await connection.close()
         await store.close()
 

@@ -9,36 +9,17 @@ refusing happens before anything is stored.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-
 from aio_pika.abc import AbstractChannel
 
 from wavecom.constants import Channel, Lane, Priority, lane_queue
 
-log = logging.getLogger("wavecom.shedding")
-
 
 class LoadShedder:
-    def __init__(
-        self, channel: AbstractChannel, *, low: int, medium: int, interval_s: float = 1.0
-    ) -> None:
+    def __init__(self, channel: AbstractChannel, *, low: int, medium: int) -> None:
         self.channel = channel
         self.low = low
         self.medium = medium
-        self.interval_s = interval_s
         self.backlog: dict[Channel, int] = dict.fromkeys(Channel, 0)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
-
-    async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     async def sample(self) -> None:
         """Three passive declares (the standard lanes), not the 32 of the stats endpoint."""
@@ -55,11 +36,3 @@ class LoadShedder:
         if priority is Priority.MEDIUM and depth >= self.medium:
             return f"{channel.value} backlog is {depth}: MEDIUM is refused above {self.medium}"
         return None
-
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.sample()
-            except Exception as exc:  # the broker may be away; keep the last sample
-                log.warning("could not sample queue depths: %s", exc)
-            await asyncio.sleep(self.interval_s)
