@@ -127,6 +127,11 @@ async def queue_depth(settings: Settings) -> AsyncIterator[Callable[[str], Await
     await connection.close()
 
 
+async def queue_empty(depth: Callable[[str], Awaitable[int]], name: str) -> bool:
+    """For ``wait_for``: is queue ``name`` empty (``depth`` is the queue_depth fixture)?"""
+    return await depth(name) == 0
+
+
 async def wait_for(
     check: Callable[[], Awaitable[T | None]],
     *,

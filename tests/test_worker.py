@@ -10,8 +10,17 @@ import aio_pika
 import httpx
 from bson import ObjectId
 
-from tests.conftest import RunWorker, all_terminal, create, email, ledger, sms, wait_for
-from wavecom.constants import DLQ, WORK_EXCHANGE, Channel, Lane, lane_key
+from tests.conftest import (
+    RunWorker,
+    all_terminal,
+    create,
+    email,
+    ledger,
+    queue_empty,
+    sms,
+    wait_for,
+)
+from wavecom.constants import DLQ, WORK_EXCHANGE, Channel, Lane, lane_key, lane_queue
 from wavecom.settings import Settings
 from wavecom.store import Store
 
@@ -125,6 +134,7 @@ async def test_a_duplicate_message_is_not_sent_twice(
     store: Store,
     run_worker: RunWorker,
     worker_settings: Settings,
+    queue_depth: Callable[[str], Awaitable[int]],
     ledger_dir: Path,
 ) -> None:
     [nid] = await create(api, [email(1)])
@@ -142,17 +152,9 @@ async def test_a_duplicate_message_is_not_sent_twice(
     await connection.close()
     await run_worker()
     await wait_for(lambda: all_terminal(store, [nid]))
-    await wait_for(lambda: _queues_empty(worker_settings), what="both copies consumed")
+    queue = lane_queue(Channel.EMAIL, Lane.STANDARD)
+    await wait_for(lambda: queue_empty(queue_depth, queue), what="both copies consumed")
     assert ledger(ledger_dir) == Counter({nid: 1})
-
-
-async def _queues_empty(settings: Settings) -> bool:
-    connection = await aio_pika.connect(settings.amqp_url)
-    channel = await connection.channel()
-    q = await channel.declare_queue("wavecom.email.standard", passive=True)
-    count = q.declaration_result.message_count
-    await connection.close()
-    return count == 0
 
 
 async def test_critical_overtakes_a_backlog_of_low(

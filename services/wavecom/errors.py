@@ -47,7 +47,3 @@ class TransientProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """Raised when a send can never succeed: invalid recipient, other 4xx. Fails at once."""
-
-
-class ProvidersUnavailable(TransientProviderError):
-    """Raised when every provider of a channel has its circuit breaker open."""

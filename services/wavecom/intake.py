@@ -17,10 +17,6 @@ from wavecom.store import Doc, Store, job_of
 log = logging.getLogger("wavecom.intake")
 
 
-async def _nothing() -> None:
-    return None
-
-
 class Intake:
     """The API's only write path."""
 
@@ -76,9 +72,9 @@ class Intake:
                 "publish of %d unconfirmed (%s): the relay will publish them", len(immediate), exc
             )
             confirmed = False
+        # unconfirmed: the outbox entry stays for the relay
         await asyncio.gather(
-            self._record(docs),
-            self.store.forget_outbox(entry) if confirmed else _nothing(),
+            self._record(docs), self.store.forget_outbox(entry if confirmed else None)
         )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()

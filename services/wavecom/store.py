@@ -630,7 +630,7 @@ class Store:
         query: Doc = {"tenantId": tenant_id, **filters}
         total = await self.notifications.count_documents(query)
         cursor = (
-            self.notifications.find(query, {"timeline": 0, "claim": 0})
+            self.notifications.find(query, {"timeline": 0})
             .sort([("createdAt", DESCENDING), ("_id", DESCENDING)])
             .skip((page - 1) * limit)
             .limit(limit)

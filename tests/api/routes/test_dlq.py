@@ -10,7 +10,16 @@ import httpx
 from bson import ObjectId
 
 from tests.api.routes.test_notifications import assert_error
-from tests.conftest import RunWorker, all_terminal, create, email, ledger, sms, wait_for
+from tests.conftest import (
+    RunWorker,
+    all_terminal,
+    create,
+    email,
+    ledger,
+    queue_empty,
+    sms,
+    wait_for,
+)
 from wavecom.constants import Channel, Lane, lane_queue
 from wavecom.store import Store
 
@@ -110,17 +119,13 @@ async def test_a_cancelled_notification_is_never_sent(
     await run_worker()
     await wait_for(lambda: all_terminal(store, [keep, drop]), what="both to finish")
     queue = lane_queue(Channel.EMAIL, Lane.STANDARD)
-    await wait_for(lambda: _is_zero(queue_depth(queue)), what="the queue to drain")
+    await wait_for(lambda: queue_empty(queue_depth, queue), what="the queue to drain")
     assert ledger(ledger_dir) == {keep: 1}
     assert (await store.get("default", ObjectId(drop)))["status"] == "CANCELLED"  # type: ignore[index]
     stats = (await api.get("/api/notifications/stats/system")).json()["data"]
     assert stats["byStatus"]["CANCELLED"] == 1
     assert stats["byStatus"]["SENT"] == 1
     assert stats["byStatus"]["QUEUED"] == 0
-
-
-async def _is_zero(depth: Awaitable[int]) -> bool:
-    return await depth == 0
 
 
 async def test_a_scheduled_notification_can_be_cancelled(
