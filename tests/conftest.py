@@ -12,6 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -24,7 +25,8 @@ from bson import ObjectId
 from pymongo import MongoClient
 
 from wavecom.api.app import create_app
-from wavecom.constants import Channel
+from wavecom.constants import Channel, Scope
+from wavecom.keys import Keys
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.worker import Worker
@@ -100,16 +102,44 @@ async def store(settings: Settings) -> AsyncIterator[Store]:
     await s.close()
 
 
+TENANT = "acme"  # the tenant of the keys the fixtures sign in with
+EVERY_SCOPE = frozenset(Scope)
+
+
+async def new_key(
+    settings: Settings, tenant: str = TENANT, scopes: frozenset[Scope] = EVERY_SCOPE
+) -> str:
+    """A new API key in the test's database."""
+    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    try:
+        _, token = await Keys(store).create(tenant, scopes, "tests")
+    finally:
+        await store.close()
+    return token
+
+
+@asynccontextmanager
+async def serve(
+    settings: Settings, *, tenant: str = TENANT, scopes: frozenset[Scope] = EVERY_SCOPE
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The API in-process (its lifespan connects to the real stack), and a client that signs
+    in with a new key of ``tenant`` holding ``scopes``."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        _, token = await app.state.auth.keys.create(tenant, scopes, "tests")
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://api.test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as http:
+            http.app = app  # type: ignore[attr-defined]
+            yield http
+
+
 @pytest.fixture
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    """An HTTP client talking to the API in-process (its lifespan connects to the real stack)."""
-    app = create_app(settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://api.test"
-        ) as http,
-    ):
+    """An HTTP client talking to the API in-process, signed in as TENANT with every scope."""
+    async with serve(settings) as http:
         yield http
 
 
@@ -222,11 +252,7 @@ def worker_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def api(worker_settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(worker_settings)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
+    async with serve(worker_settings) as http:
         yield http
 
 

@@ -17,7 +17,7 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
+from tests.conftest import all_terminal, email, ledger, new_key, push, sms, wait_for
 from wavecom.settings import Settings
 from wavecom.store import Store
 
@@ -67,16 +67,26 @@ class System:
             "PROVIDERS_PUSH": _providers("pushfire", "beamer", bounce="-bounce", flaky="-flaky"),
         }
         self.procs: dict[str, asyncio.subprocess.Process] = {}
+        self.settings = settings
+        self.key = ""
 
     async def start(self) -> None:
         for channel in ("email", "sms", "push"):
             await self.spawn_worker(channel)
         await self.spawn_api()
 
+    def client(self, **options: Any) -> httpx.AsyncClient:
+        """An HTTP client of the API process, signed in with an every-scope key of TENANT."""
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, **options
+        )
+
     async def spawn_worker(self, channel: str, **env: str) -> None:
         await self.spawn(channel, ["-m", "wavecom.worker", "--channel", channel], env)
 
     async def spawn_api(self, name: str = "api", *, wait: bool = True, **env: str) -> None:
+        if not self.key:  # the key its clients sign in with
+            self.key = await new_key(self.settings)
         await self.spawn(name, ["-m", "wavecom.api"], env)
         if wait:
             await self.wait_healthy(name)
@@ -154,7 +164,7 @@ async def test_a_mixed_batch_ends_exactly_as_the_providers_dictate(
     add({**push(0), "recipient": "device-token-bounce"}, "FAILED-permanent")
     add({**push(0), "recipient": "device-token-flaky"}, "FAILED-retried")
 
-    async with httpx.AsyncClient(base_url=system.url, timeout=30) as http:
+    async with system.client(timeout=30) as http:
         r = await http.post("/api/notifications/batch", json={"notifications": items})
         assert r.status_code == 201, r.text
         ids = [x["data"]["_id"] for x in r.json()["data"]["results"]]

@@ -37,7 +37,7 @@ async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_rela
 ) -> None:
     await system.spawn_worker("email")
     await system.spawn_api("doomed-api", EXIT_BEFORE_PUBLISH="true")
-    async with httpx.AsyncClient(base_url=system.url, timeout=10) as http:
+    async with system.client(timeout=10) as http:
         with pytest.raises(httpx.TransportError):
             await http.post("/api/notifications", json=email(1))
     assert await system.procs["doomed-api"].wait() == 137
@@ -75,7 +75,7 @@ async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_tw
     per_channel = int(os.environ.get("FAULT_NOTIFICATIONS", "1200")) // 3
     items = [make(i) for i in range(per_channel) for make in (email, sms, push)]
     ids: list[str] = []
-    async with httpx.AsyncClient(base_url=system.url, timeout=30) as http:
+    async with system.client(timeout=30) as http:
         for start in range(0, len(items), 200):
             r = await http.post(
                 "/api/notifications/batch", json={"notifications": items[start : start + 200]}
@@ -137,7 +137,7 @@ async def test_b_a_broker_restart_mid_run_loses_nothing(
 
     async def client(batches: int) -> None:
         """A well-behaved client: one Idempotency-Key per batch, retried until 201."""
-        async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
+        async with system.client(timeout=15) as http:
             for b in range(batches):
                 body = {"notifications": [sms(b * 20 + i) for i in range(20)]}
                 key = {"Idempotency-Key": f"batch-{b}"}
@@ -237,7 +237,7 @@ async def test_c_the_database_stopped_for_10_s_answers_503_then_recovers_with_no
     for channel in ("email", "sms", "push"):
         await system.spawn_worker(channel)
     await system.spawn_api()
-    async with httpx.AsyncClient(base_url=system.url, timeout=15) as http:
+    async with system.client(timeout=15) as http:
         before = await http.post(
             "/api/notifications/batch", json={"notifications": [email(i) for i in range(100)]}
         )

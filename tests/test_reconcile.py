@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from bson import ObjectId
 
-from tests.conftest import RunWorker, all_terminal, create, email, sms, wait_for
+from tests.conftest import TENANT, RunWorker, all_terminal, create, email, sms, wait_for
 from wavecom.reconcile import Report, reconcile
 from wavecom.store import Store, utcnow
 
@@ -23,14 +23,14 @@ async def test_the_books_balance_after_sends_failures_and_a_cancel(
     await wait_for(lambda: all_terminal(store, ids), what="the emails")
     report = await wait_for(lambda: _settled(store, ledger_dir), what="counters to settle")
     assert report.ok, report.as_dict()
-    assert report.by_channel["default"]["EMAIL"] == {
+    assert report.by_channel[TENANT]["EMAIL"] == {
         "accepted": 6,
         "sent": 5,
         "failed": 1,
         "cancelled": 0,
         "inFlight": 0,
     }
-    assert report.by_channel["default"]["SMS"] == {
+    assert report.by_channel[TENANT]["SMS"] == {
         "accepted": 1,
         "sent": 0,
         "failed": 0,

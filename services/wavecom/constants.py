@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 
@@ -56,6 +57,7 @@ WORK_EXCHANGE = "wavecom.work"  # topic: "<channel>.<lane>" and "delay.<ms>.<cha
 DELAY_EXCHANGE = "wavecom.delay"  # topic: "delay.<ms>.#" -> the delay queue of that rung
 DLX_EXCHANGE = "wavecom.dlx"  # fanout -> the dead-letter queue
 DLQ = "wavecom.dlq"
+EVENTS_EXCHANGE = "wavecom.events"  # topic: "<tenant>" -> status changes, for the live streams
 
 # Retry delays snap to this ladder of delay queues (ms). Each queue has one fixed TTL, so its
 # messages expire in arrival order and none waits behind a longer one (no head-of-line
@@ -94,3 +96,23 @@ OUTBOX = "outbox"  # stored notifications until the broker confirmed their publi
 IDEMPOTENCY = "idempotency"
 CLAIMS = "claims"  # one document per delivery round: an insert that only one worker wins
 PROVIDERS = "providers"  # circuit breaker states reported by the workers
+API_KEYS = "apikeys"  # API keys: only their hashes
+TENANTS = "tenants"  # per-tenant settings (rate limits)
+QUOTAS = "quotas"  # rate-limit state: one document per accepted request, a unique insert
+
+# --- tenants and API keys -------------------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    """What an API key may do."""
+
+    SEND = "send"  # create, batch, cancel
+    READ = "read"  # get, list, stats, live events
+    ADMIN = "admin"  # dead letters, replay, providers, keys, reconcile
+
+
+_TENANT = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def valid_tenant(tenant: str) -> bool:
+    return _TENANT.fullmatch(tenant) is not None

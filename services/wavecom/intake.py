@@ -12,7 +12,8 @@ from wavecom import metrics
 from wavecom.broker import Publisher
 from wavecom.constants import Status
 from wavecom.errors import BrokerUnavailable, DependencyUnavailable, PublishRejected
-from wavecom.store import Doc, Store, job_of
+from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
+from wavecom.store import Doc, Store, job_of, utcnow
 
 log = logging.getLogger("wavecom.intake")
 
@@ -27,8 +28,10 @@ class Intake:
         *,
         outbox_grace_s: float = 30.0,
         exit_before_publish: bool = False,
+        events: EventPublisher = NO_EVENTS,
     ) -> None:
         self.store = store
+        self.events = events
         self.publisher = publisher
         self.outbox_grace = timedelta(seconds=outbox_grace_s)
         self.exit_before_publish = exit_before_publish
@@ -78,6 +81,7 @@ class Intake:
         )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
+        self.events.emit(doc_event(d) for d in docs)
         return confirmed
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
@@ -94,6 +98,8 @@ class Intake:
             for job in jobs:
                 await self.store.unreplay(job, f"replay not confirmed by the broker: {exc}")
             raise
+        now = utcnow()
+        self.events.emit(job_event(j, Status.QUEUED, now) for j in jobs)
         return [j.id for j in jobs]
 
     async def _undo(self, docs: Sequence[Doc], entry: str | None) -> None:

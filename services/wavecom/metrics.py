@@ -49,3 +49,10 @@ HTTP_DURATION = Histogram(
     ["method", "route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
+LIVE_STREAMS = Gauge("live_streams", "Open GET /api/events streams")
+LIVE_EVENTS = Counter("live_events_total", "Status changes sent on live streams (after coalescing)")
+LIVE_RESYNCS = Counter("live_resyncs_total", "Live streams told to read again (changes dropped)")
+RATE_LIMITED = Counter(
+    "api_rate_limited_total", "Requests refused by a key's rate limit", ["tenant"]
+)
+AUTH_FAILURES = Counter("api_auth_failures_total", "Requests refused 401 or 403", ["status"])

@@ -68,22 +68,29 @@ class Report:
 
 
 async def reconcile(
-    store: Store, *, stuck_after_s: float = 300.0, ledger_dir: str = "", stuck_limit: int = 100
+    store: Store,
+    *,
+    stuck_after_s: float = 300.0,
+    ledger_dir: str = "",
+    stuck_limit: int = 100,
+    tenant: str | None = None,
 ) -> Report:
+    """Every tenant's ledger, or only ``tenant``'s (what the API shows a tenant's admin)."""
     report = Report()
     counts: dict[tuple[str, str, str], int] = {}
-    pipeline = [
-        {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}}
+    only: dict[str, Any] = {} if tenant is None else {"tenantId": tenant}
+    pipeline: list[dict[str, Any]] = [
+        {"$match": only},
+        {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}},
     ]
     async for row in await store.notifications.aggregate(pipeline):
         key = row["_id"]
         counts[(key["t"], key["c"], key["s"])] = int(row["n"])
-    tenants = {t for t, _, _ in counts}
-    for tenant in sorted(tenants):
+    for name in sorted({t for t, _, _ in counts}):
         channels: dict[str, dict[str, int]] = {}
         by_status: Counter[str] = Counter()
         for (t, channel, status), n in counts.items():
-            if t != tenant:
+            if t != name:
                 continue
             row = channels.setdefault(
                 channel, {"accepted": 0, "sent": 0, "failed": 0, "cancelled": 0, "inFlight": 0}
@@ -94,22 +101,26 @@ async def reconcile(
                 row["inFlight"] += n
             elif status in (s.value for s in FINAL):
                 row[status.lower()] += n
-        report.by_channel[tenant] = channels
-        counters = await store.tenant_stats(tenant)
+        report.by_channel[name] = channels
+        counters = await store.tenant_stats(name)
         drift = {
             s.value: counters.by_status.get(s.value, 0) - by_status.get(s.value, 0)
             for s in Status
             if counters.by_status.get(s.value, 0) != by_status.get(s.value, 0)
         }
         if drift:
-            report.drift[tenant] = drift
-        DRIFT.labels(tenant).set(sum(abs(v) for v in drift.values()))
+            report.drift[name] = drift
+        DRIFT.labels(name).set(sum(abs(v) for v in drift.values()))
         for channel, row in channels.items():
             for state, n in row.items():
-                NOTIFICATIONS.labels(tenant, channel, state).set(n)
+                NOTIFICATIONS.labels(name, channel, state).set(n)
 
     cutoff = utcnow() - timedelta(seconds=stuck_after_s)
-    query = {"status": {"$in": [s.value for s in IN_FLIGHT]}, "updatedAt": {"$lt": cutoff}}
+    query = {
+        **only,
+        "status": {"$in": [s.value for s in IN_FLIGHT]},
+        "updatedAt": {"$lt": cutoff},
+    }
     async for d in store.notifications.find(
         query, {"tenantId": 1, "type": 1, "status": 1, "updatedAt": 1, "scheduledAt": 1}
     ):
@@ -125,14 +136,20 @@ async def reconcile(
                     "since": d["updatedAt"].isoformat(),
                 }
             )
-    STUCK.set(len(report.stuck))
+    if tenant is None:
+        STUCK.set(len(report.stuck))
 
     if ledger_dir:
         sent_ids = {
             str(d["_id"])
-            async for d in store.notifications.find({"status": Status.SENT.value}, {"_id": 1})
+            async for d in store.notifications.find(
+                {**only, "status": Status.SENT.value}, {"_id": 1}
+            )
         }
         ledger = await asyncio.to_thread(read_ledger, Path(ledger_dir))
+        if tenant is not None:  # only this tenant's notifications
+            mine = {str(d["_id"]) async for d in store.notifications.find(only, {"_id": 1})}
+            ledger = Counter({i: n for i, n in ledger.items() if i in mine})
         report.ledger_problems += [f"{i} sent {n} times" for i, n in ledger.items() if n > 1]
         report.ledger_problems += [
             f"{i} is SENT but not in the ledger" for i in sent_ids - set(ledger)

@@ -7,6 +7,7 @@ from bson import ObjectId
 
 from wavecom.broker import Publisher
 from wavecom.constants import Status
+from wavecom.events import NO_EVENTS, EventPublisher, doc_event
 from wavecom.store import Store, job_of, utcnow
 
 
@@ -18,9 +19,12 @@ class Scheduler:
     A schedule entry is removed only after its publish was confirmed.
     """
 
-    def __init__(self, store: Store, publisher: Publisher) -> None:
+    def __init__(
+        self, store: Store, publisher: Publisher, events: EventPublisher = NO_EVENTS
+    ) -> None:
         self.store = store
         self.publisher = publisher
+        self.events = events
 
     async def tick(self, limit: int = 500) -> int:
         """Publish what is due now; return how many notifications were published."""
@@ -42,4 +46,5 @@ class Scheduler:
     async def _publish_queued(self, ids: list[ObjectId]) -> int:
         docs = [d for d in await self.store.get_many(ids) if d["status"] == Status.QUEUED.value]
         await self.publisher.publish_jobs([job_of(d) for d in docs])
+        self.events.emit(doc_event(d) for d in docs)
         return len(docs)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -9,7 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from wavecom.constants import Channel
+from wavecom.constants import Channel, valid_tenant
 
 
 class Settings(BaseSettings):
@@ -24,7 +25,9 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     mongodb_url: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = "wavecom"
-    default_tenant: str = "default"
+    # development only: a request without an API key acts as this tenant, with every scope.
+    # Empty (the default) means every request needs a key; refused in production.
+    dev_tenant: str = ""
 
     # API
     api_host: str = "127.0.0.1"
@@ -34,6 +37,15 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(default=8 * 1024, ge=64)
     max_metadata_depth: int = Field(default=5, ge=1)
     publish_timeout_s: float = Field(default=10.0, gt=0)
+    # browser origins allowed to call the API (comma-separated); the dashboard is same-origin
+    cors_origins: str = ""
+    # per API key token bucket, unless the tenant has its own (python -m wavecom.admin tenants)
+    rate_limit_per_s: float = Field(default=1000.0, gt=0)
+    rate_limit_burst: int = Field(default=2000, ge=1)
+    # how long an API process trusts a tenant's limits before reading them again
+    tenant_cache_s: float = Field(default=5.0, ge=0)
+    # live updates: the longest a status change waits before it is streamed (coalescing)
+    events_flush_ms: int = Field(default=500, ge=20, le=10_000)
     # the dashboard's static export, served at / when it has been built
     dashboard_dir: str = str(Path(__file__).resolve().parents[2] / "frontend" / "out")
 
@@ -77,20 +89,36 @@ class Settings(BaseSettings):
     ledger_dir: str = ""
     provider_seed: int | None = None
 
-    @field_validator("default_tenant")
+    @field_validator("dev_tenant")
     @classmethod
     def _tenant_ok(cls, v: str) -> str:
-        if not v or len(v) > 64:
-            raise ValueError("default_tenant must be 1..64 characters")
+        if v and not valid_tenant(v):
+            raise ValueError("DEV_TENANT must be a tenant id (letters, digits, - and _, 1-64)")
+        return v
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_ok(cls, v: str) -> str:
+        for origin in (o.strip() for o in v.split(",") if o.strip()):
+            if origin == "*" or not re.fullmatch(r"https?://[A-Za-z0-9.\-]+(:\d{1,5})?", origin):
+                raise ValueError(
+                    f"CORS_ORIGINS: {origin!r} is not an origin like https://ops.example"
+                )
         return v
 
     @model_validator(mode="after")
     def _no_faults_in_production(self) -> Settings:
         if self.exit_before_publish and self.environment == "production":
             raise ValueError("EXIT_BEFORE_PUBLISH is for fault tests, never for production")
+        if self.dev_tenant and self.environment == "production":
+            raise ValueError("DEV_TENANT opens the API without keys: never in production")
         if self.outbox_grace_s <= self.publish_timeout_s:
             raise ValueError("OUTBOX_GRACE_S must exceed PUBLISH_TIMEOUT_S")
         return self
+
+    @property
+    def cors_allowlist(self) -> list[str]:
+        return [o.strip() for o in self.cors_origins.split(",") if o.strip()]
 
     def providers_json(self, channel: Channel) -> str:
         """The raw provider configuration of one channel ('' means the built-in defaults)."""

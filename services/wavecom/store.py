@@ -24,14 +24,17 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from wavecom.constants import (
+    API_KEYS,
     CLAIMS,
     IDEMPOTENCY,
     LOGS,
     NOTIFICATIONS,
     OUTBOX,
     PROVIDERS,
+    QUOTAS,
     SCHEDULE,
     STATS,
+    TENANTS,
     Channel,
     Priority,
     Status,
@@ -116,6 +119,9 @@ class Store:
         self.providers: AsyncCollection[Doc] = self.db[PROVIDERS]
         self.claims: AsyncCollection[Doc] = self.db[CLAIMS]
         self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
+        self.api_keys: AsyncCollection[Doc] = self.db[API_KEYS]
+        self.tenants: AsyncCollection[Doc] = self.db[TENANTS]
+        self.quotas: AsyncCollection[Doc] = self.db[QUOTAS]
         self._shard = uuid.uuid4().hex[:12]  # this process's counter documents
         self._stats_lock = asyncio.Lock()
 

@@ -25,15 +25,16 @@ from prometheus_client import start_http_server
 
 from wavecom import metrics
 from wavecom.broker import Publisher, connect, declare_topology, snap_to_ladder
-from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, lane_queue
+from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue
 from wavecom.errors import DependencyUnavailable, PoisonMessage
+from wavecom.events import NO_EVENTS, EventPublisher, job_event, outcome_event
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
 from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
 from wavecom.providers.registry import build_providers
 from wavecom.settings import Settings, get_settings
-from wavecom.store import Store
+from wavecom.store import Store, utcnow
 
 log = logging.getLogger("wavecom.worker")
 
@@ -48,8 +49,10 @@ class Worker:
         store: Store,
         connection: AbstractRobustConnection,
         publisher: Publisher,
+        events: EventPublisher = NO_EVENTS,
     ) -> None:
         self.settings = settings
+        self.events = events
         self.channel = channel
         self.store = store
         self.connection = connection
@@ -76,7 +79,8 @@ class Worker:
         publisher = await Publisher.open(
             connection, timeout_s=settings.publish_timeout_s, max_length=settings.queue_max_length
         )
-        return cls(settings, channel, store, connection, publisher)
+        events = await EventPublisher.open(connection)
+        return cls(settings, channel, store, connection, publisher, events)
 
     async def run(self) -> None:
         """Consume until ``stop()``; then finish what is held and give back the rest."""
@@ -118,6 +122,7 @@ class Worker:
                     await buf.popleft().nack(requeue=True)
         for p in self.providers:
             await p.close()
+        await self.events.close()
         await self.connection.close()
         await self.store.close()
         log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
@@ -205,6 +210,8 @@ class Worker:
 
         token = uuid.uuid4().hex
         won = await self.store.claim([j for _, j in jobs], token)
+        now = utcnow()
+        self.events.emit(job_event(j, Status.PROCESSING, now) for _, j in jobs if j.id in won)
         lost = [j for _, j in jobs if j.id not in won]
         retake, later = await self.store.examine_lost(lost, self.settings.claim_ttl_s)
         attempted: Sequence[Attempted] = await asyncio.gather(
@@ -213,6 +220,7 @@ class Worker:
         for p in self.providers:
             p.ledger.flush()
         await self._store_outcomes(attempted, token)
+        self.events.emit(outcome_event(a.outcome) for a in attempted)
 
         delayed = [
             (a.next_job, a.delay_rung_ms)

@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
+from types import FrameType
+
 import uvicorn
 
+from wavecom.api.app import create_app
+from wavecom.api.live import EventHub
 from wavecom.logs import setup_logging
 from wavecom.settings import get_settings
+
+
+class Server(uvicorn.Server):
+    """uvicorn, ending the live streams as soon as it is told to stop: it waits for open
+    connections before it shuts down, and a stream would otherwise hold it for the grace."""
+
+    def __init__(self, config: uvicorn.Config, hub: EventHub) -> None:
+        super().__init__(config)
+        self.hub = hub
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self.hub.close()
 
 
 def main() -> None:
     settings = get_settings()
     setup_logging(settings.log_level, "api")
-    uvicorn.run(
-        "wavecom.api.app:create_app",
-        factory=True,
+    app = create_app(settings)
+    config = uvicorn.Config(
+        app,
         host=settings.api_host,
         port=settings.api_port,
         loop="uvloop",
@@ -22,6 +39,7 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
+    Server(config, app.state.hub).run()
 
 
 if __name__ == "__main__":

@@ -16,16 +16,22 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavecom import __version__, metrics
 from wavecom.api import errors
+from wavecom.api.auth import Auth, ratelimit_headers
 from wavecom.api.errors import envelope
+from wavecom.api.live import EventHub
+from wavecom.api.quota import Quota
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.routes import admin, dlq, notifications, system
+from wavecom.api.routes import admin, dlq, events, notifications, system
 from wavecom.api.shedding import LoadShedder
 from wavecom.broker import Publisher, connect
+from wavecom.events import EventPublisher
 from wavecom.intake import Intake
+from wavecom.keys import Keys
 from wavecom.periodic import Periodic
 from wavecom.scheduler import Scheduler
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
+from wavecom.tenants import RateLimit, Tenants
 
 log = logging.getLogger("wavecom.api")
 
@@ -89,7 +95,8 @@ class DashboardMount(Mount):
 
 
 class Observe:
-    """Security headers and HTTP metrics on every response (pure ASGI, cheap per request)."""
+    """Security headers, the caller's RateLimit-* headers and HTTP metrics on every response
+    (pure ASGI, cheap per request)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -105,7 +112,11 @@ class Observe:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
+                headers = [*message.get("headers", []), *_SECURITY_HEADERS]
+                decision = scope.get("state", {}).get("ratelimit")
+                if decision is not None:
+                    headers += ratelimit_headers(decision)
+                message["headers"] = headers
             await send(message)
 
         try:
@@ -127,13 +138,30 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         connection, timeout_s=settings.publish_timeout_s, max_length=settings.queue_max_length
     )
     app.state.store = store
+    quota = Quota(store)
+    app.state.auth = Auth(
+        Keys(store),
+        Tenants(
+            store,
+            RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
+            settings.tenant_cache_s,
+        ),
+        quota,
+        dev_tenant=settings.dev_tenant,
+    )
+    if settings.dev_tenant:
+        log.warning("DEV_TENANT=%s: requests without a key act as it", settings.dev_tenant)
     app.state.connection = connection
     app.state.admin_channel = await connection.channel()
+    status_events = await EventPublisher.open(connection)
+    hub: EventHub = app.state.hub
+    await hub.start(connection)
     app.state.intake = Intake(
         store,
         publisher,
         outbox_grace_s=settings.outbox_grace_s,
         exit_before_publish=settings.exit_before_publish,
+        events=status_events,
     )
     shedder = LoadShedder(
         await connection.channel(),
@@ -142,7 +170,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     )
     app.state.shedder = shedder
     loops = [
-        Periodic("relay", Scheduler(store, publisher).tick, settings.scheduler_interval_s),
+        Periodic(
+            "relay",
+            Scheduler(store, publisher, status_events).tick,
+            settings.scheduler_interval_s,
+        ),
         Periodic("load shedding", shedder.sample, 1.0),
     ]
     for loop in loops:
@@ -152,8 +184,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        hub.close()
         for loop in loops:
             await loop.stop()
+        await quota.close()
+        await status_events.close()
         await connection.close()
         await store.close()
 
@@ -171,10 +206,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.connection = None
     app.state.admin_channel = None
+    app.state.hub = EventHub()  # streams end when it closes (see wavecom.api.__main__)
     errors.install(app)
     app.include_router(notifications.router)
     app.include_router(dlq.router)
     app.include_router(admin.router)
+    app.include_router(events.router)
     app.include_router(system.router)
     dashboard = Path(settings.dashboard_dir)
     if (dashboard / "index.html").is_file():
@@ -182,7 +219,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.router.routes.append(
             DashboardMount("/", app=StaticFiles(directory=dashboard, html=True), name="dashboard")
         )
-    app.add_middleware(CORSMiddleware, allow_origins=[], allow_methods=["GET", "POST"])
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_allowlist,
+        allow_methods=["GET", "POST", "DELETE"],
+        allow_headers=["Authorization", "X-API-Key", "Content-Type", "Idempotency-Key"],
+        expose_headers=[
+            "Retry-After",
+            "RateLimit-Limit",
+            "RateLimit-Remaining",
+            "RateLimit-Reset",
+            "Idempotent-Replayed",
+        ],
+        max_age=600,
+    )
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

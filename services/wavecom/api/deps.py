@@ -1,4 +1,4 @@
-"""Dependencies the routes declare: the store, the intake, the tenant."""
+"""Dependencies the routes declare: the store, the intake, the settings (callers: auth.py)."""
 
 from __future__ import annotations
 
@@ -32,16 +32,9 @@ def _shedder(request: Request) -> LoadShedder:
     return shedder
 
 
-def _tenant(request: Request) -> str:
-    """The caller's tenant. Until API keys exist, every caller is the configured default tenant."""
-    settings: Settings = request.app.state.settings
-    return settings.default_tenant
-
-
 StoreDep = Annotated[Store, Depends(_store)]
 IntakeDep = Annotated[Intake, Depends(_intake)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
-TenantDep = Annotated[str, Depends(_tenant)]
 ShedderDep = Annotated[LoadShedder, Depends(_shedder)]
 
 # pagination of every list endpoint (seed 003: limit at most 100)

@@ -11,6 +11,7 @@ from bson import ObjectId
 
 from tests.api.routes.test_notifications import assert_error
 from tests.conftest import (
+    TENANT,
     RunWorker,
     all_terminal,
     create,
@@ -121,7 +122,7 @@ async def test_a_cancelled_notification_is_never_sent(
     queue = lane_queue(Channel.EMAIL, Lane.STANDARD)
     await wait_for(lambda: queue_empty(queue_depth, queue), what="the queue to drain")
     assert ledger(ledger_dir) == {keep: 1}
-    assert (await store.get("default", ObjectId(drop)))["status"] == "CANCELLED"  # type: ignore[index]
+    assert (await store.get(TENANT, ObjectId(drop)))["status"] == "CANCELLED"  # type: ignore[index]
     stats = (await api.get("/api/notifications/stats/system")).json()["data"]
     assert stats["byStatus"]["CANCELLED"] == 1
     assert stats["byStatus"]["SENT"] == 1

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import email, push, sms
+from tests.conftest import TENANT, email, push, sms
 from wavecom.constants import DLQ, Channel, Lane, lane_queue
 from wavecom.store import Store
 
@@ -46,7 +46,7 @@ async def test_create_returns_201_queued_in_the_documented_envelope(
     assert data["retryCount"] == 0
     assert data["maxRetries"] == 3
     assert data["metadata"] == {"userId": "12345"}
-    assert data["tenantId"] == "default"
+    assert data["tenantId"] == TENANT
     assert data["createdAt"].endswith("Z")
     stored = await store.notifications.find_one({"recipient": "user1@example.com"})
     assert stored is not None

@@ -10,8 +10,7 @@ import pytest
 from bson import ObjectId
 
 from tests.api.routes.test_notifications import assert_error
-from tests.conftest import RunWorker, all_terminal, sms, wait_for
-from wavecom.api.app import create_app
+from tests.conftest import RunWorker, all_terminal, serve, sms, wait_for
 from wavecom.api.shedding import LoadShedder
 from wavecom.constants import Channel
 from wavecom.settings import Settings
@@ -20,14 +19,10 @@ from wavecom.store import Store
 
 @pytest.fixture
 async def shed_api(worker_settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, Any]]:
-    app = create_app(
+    async with serve(
         worker_settings.model_copy(update={"shed_low_backlog": 30, "shed_medium_backlog": 60})
-    )
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
-        yield http, app.state.shedder
+    ) as http:
+        yield http, http.app.state.shedder  # type: ignore[attr-defined]
 
 
 def lows(n: int, start: int = 0) -> dict[str, Any]:

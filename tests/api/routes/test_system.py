@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from tests.api.routes.test_notifications import assert_error
-from tests.conftest import MONGODB_URL, sms
+from tests.conftest import MONGODB_URL, serve, sms
 from wavecom.api.app import create_app
 from wavecom.settings import Settings
 
@@ -67,12 +67,8 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
 async def test_health_is_503_when_the_database_is_gone(
     settings: Settings,
 ) -> None:
-    app = create_app(settings.model_copy(update={"mongodb_url": MONGODB_URL}))
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
-        await app.state.store.close()  # the database connection is gone
+    async with serve(settings.model_copy(update={"mongodb_url": MONGODB_URL})) as http:
+        await http.app.state.store.close()  # type: ignore[attr-defined]  # the database connection is gone
         r = await http.get("/api/health")
         assert r.status_code == 503
         assert r.json()["status"] == "unhealthy"

@@ -10,7 +10,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavecom.api import views
-from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep, TenantDep
+from wavecom.api.auth import Admin
+from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import ErrorEnvelope, PageEnvelope
@@ -65,7 +66,7 @@ def _filters(type_: Channel | None, reason: str | None) -> dict[str, str]:
 )
 async def list_dead_letters(
     store: StoreDep,
-    tenant: TenantDep,
+    caller: Admin,
     page: PageParam = 1,
     limit: LimitParam = 20,
     type: Channel | None = None,
@@ -73,7 +74,7 @@ async def list_dead_letters(
 ) -> OrjsonResponse:
     """FAILED notifications with `deadLetter: {reason, attempts, lastError, at}`, newest first."""
     filters = {"status": "FAILED", **_filters(type, reason)}
-    result = await store.page(tenant, filters, page, limit)
+    result = await store.page(caller.tenant, filters, page, limit)
     return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
 
 
@@ -84,7 +85,7 @@ async def list_dead_letters(
     summary="Replay dead letters",
 )
 async def replay(
-    body: ReplayRequest, store: StoreDep, intake: IntakeDep, tenant: TenantDep
+    body: ReplayRequest, store: StoreDep, intake: IntakeDep, caller: Admin
 ) -> OrjsonResponse:
     """Queue each matching dead letter once more, with fresh attempts. A notification that is
     no longer FAILED (replayed already) is skipped, so replaying twice does not send twice."""
@@ -101,10 +102,10 @@ async def replay(
                     f"{raw!r} is not a notification id",
                     [{"field": "ids", "message": "must be 24 hexadecimal characters"}],
                 ) from exc
-            doc = await store.get(tenant, oid)
+            doc = await store.get(caller.tenant, oid)
             if doc is not None and doc["status"] == "FAILED":
                 docs.append(doc)
     else:
-        docs = await store.dead_letters(tenant, filters, limit=1000)
+        docs = await store.dead_letters(caller.tenant, filters, limit=1000)
     ids = await intake.replay(docs)
     return OrjsonResponse({"success": True, "data": {"replayed": len(ids), "ids": ids}})

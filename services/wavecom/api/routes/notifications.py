@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
+from wavecom.api.auth import Admin, Auth, BatchSender, Reader, Sender
 from wavecom.api.deps import (
     IntakeDep,
     LimitParam,
@@ -18,7 +19,6 @@ from wavecom.api.deps import (
     SettingsDep,
     ShedderDep,
     StoreDep,
-    TenantDep,
 )
 from wavecom.api.errors import ApiError, error_body, validation_error
 from wavecom.api.idempotency import idempotent
@@ -36,6 +36,7 @@ from wavecom.api.schemas import (
 from wavecom.api.shedding import LoadShedder
 from wavecom.broker import queue_depths
 from wavecom.constants import Channel, Priority, Status
+from wavecom.events import doc_event
 from wavecom.intake import Intake
 from wavecom.settings import Settings
 from wavecom.store import Doc, new_notification
@@ -92,7 +93,7 @@ async def create_notification(
     request: Request,
     intake: IntakeDep,
     store: StoreDep,
-    tenant: TenantDep,
+    caller: Sender,
     settings: SettingsDep,
     shedder: ShedderDep,
     idempotency_key: IdempotencyKey = None,
@@ -104,7 +105,7 @@ async def create_notification(
     async def handle() -> OrjsonResponse:
         if refused := shedder.refuses(body.type, body.priority):
             raise _overloaded(refused, settings)
-        doc = _document(body, tenant, settings, datetime.now(UTC))
+        doc = _document(body, caller.tenant, settings, datetime.now(UTC))
         confirmed = await intake.accept([doc])
         message = (
             "Notification scheduled successfully"
@@ -118,7 +119,7 @@ async def create_notification(
             status_code=201,
         )
 
-    return await idempotent(idempotency_key, request, store, tenant, handle)
+    return await idempotent(idempotency_key, request, store, caller.tenant, handle)
 
 
 @router.post(
@@ -133,7 +134,7 @@ async def create_batch(
     request: Request,
     intake: IntakeDep,
     store: StoreDep,
-    tenant: TenantDep,
+    caller: BatchSender,
     settings: SettingsDep,
     shedder: ShedderDep,
     idempotency_key: IdempotencyKey = None,
@@ -141,13 +142,15 @@ async def create_batch(
     """Each item is validated on its own: a bad item is reported at its index and does not
     reject the others. The accepted items are written in one round trip and published with
     confirms. 400 only when no item is valid. With an Idempotency-Key, repeating the request
-    returns the first response and creates nothing."""
+    returns the first response and creates nothing. Costs one rate-limit token per item."""
+    auth: Auth = request.app.state.auth
+    await auth.charge(request, caller, len(body.notifications))
     return await idempotent(
         idempotency_key,
         request,
         store,
-        tenant,
-        lambda: _create_batch(body, intake, tenant, settings, shedder),
+        caller.tenant,
+        lambda: _create_batch(body, intake, caller.tenant, settings, shedder),
     )
 
 
@@ -210,10 +213,10 @@ async def _create_batch(
     responses={503: _ERRORS[503]},
     summary="System statistics",
 )
-async def system_stats(request: Request, store: StoreDep, tenant: TenantDep) -> OrjsonResponse:
-    """Counts by status, type and priority (the caller's tenant), queue depths from the broker,
-    mean processing time and success rate."""
-    stats = await store.tenant_stats(tenant)
+async def system_stats(request: Request, store: StoreDep, caller: Reader) -> OrjsonResponse:
+    """Counts by status, type and priority (the caller's tenant), queue depths from the broker
+    (system-wide: the queues are shared), mean processing time and success rate."""
+    stats = await store.tenant_stats(caller.tenant)
     depths = await queue_depths(request.app.state.admin_channel)
     sent = stats.by_status.get(Status.SENT.value, 0)
     failed = stats.by_status.get(Status.FAILED.value, 0)
@@ -238,10 +241,8 @@ async def system_stats(request: Request, store: StoreDep, tenant: TenantDep) -> 
     responses={400: _ERRORS[400], 404: {"model": ErrorEnvelope, "description": "Unknown id"}},
     summary="A notification and its logs",
 )
-async def get_notification(
-    notification_id: str, store: StoreDep, tenant: TenantDep
-) -> OrjsonResponse:
-    doc = await store.get(tenant, parse_id(notification_id))
+async def get_notification(notification_id: str, store: StoreDep, caller: Reader) -> OrjsonResponse:
+    doc = await store.get(caller.tenant, parse_id(notification_id))
     if doc is None:
         raise _not_found(notification_id)
     return OrjsonResponse(
@@ -260,7 +261,7 @@ async def get_notification(
 )
 async def list_notifications(
     store: StoreDep,
-    tenant: TenantDep,
+    caller: Reader,
     page: PageParam = 1,
     limit: LimitParam = 20,
     status: Status | None = None,
@@ -272,7 +273,7 @@ async def list_notifications(
         for k, v in (("status", status), ("type", type), ("priority", priority))
         if v is not None
     }
-    result = await store.page(tenant, filters, page, limit)
+    result = await store.page(caller.tenant, filters, page, limit)
     return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
 
 
@@ -283,15 +284,16 @@ async def list_notifications(
     summary="Cancel a SCHEDULED, QUEUED or RETRYING notification",
 )
 async def cancel_notification(
-    notification_id: str, store: StoreDep, tenant: TenantDep
+    notification_id: str, store: StoreDep, intake: IntakeDep, caller: Sender
 ) -> OrjsonResponse:
     """Never sent after a 200: a worker that already holds its message finds it cancelled.
     409 if it is already final or a worker is delivering it at this moment."""
-    doc, refused = await store.cancel(tenant, parse_id(notification_id))
+    doc, refused = await store.cancel(caller.tenant, parse_id(notification_id))
     if doc is None:
         raise _not_found(notification_id)
     if refused:
         raise ApiError(409, "CONFLICT", f"Notification {notification_id}: {refused}")
+    intake.events.emit([doc_event(doc)])
     return OrjsonResponse(
         {"success": True, "data": views.notification(doc), "message": "Notification cancelled"}
     )
@@ -304,12 +306,12 @@ async def cancel_notification(
     summary="Requeue a FAILED (dead-lettered) notification",
 )
 async def retry_notification(
-    notification_id: str, store: StoreDep, intake: IntakeDep, tenant: TenantDep
+    notification_id: str, store: StoreDep, intake: IntakeDep, caller: Admin
 ) -> OrjsonResponse:
-    """Queue it once more with fresh attempts. 409 unless it is FAILED, so retrying twice does
-    not send twice."""
+    """Queue it once more with fresh attempts (a replay: the admin scope). 409 unless it is
+    FAILED, so retrying twice does not send twice."""
     oid = parse_id(notification_id)
-    doc = await store.get(tenant, oid)
+    doc = await store.get(caller.tenant, oid)
     if doc is None:
         raise _not_found(notification_id)
     if not await intake.replay([doc]):
@@ -318,7 +320,7 @@ async def retry_notification(
             "CONFLICT",
             f"Notification {notification_id} is not dead-lettered (it is {doc['status']})",
         )
-    fresh = await store.get(tenant, oid)
+    fresh = await store.get(caller.tenant, oid)
     if fresh is None:
         raise _not_found(notification_id)
     return OrjsonResponse(

@@ -1,0 +1,115 @@
+"""Operator's CLI for tenants and API keys (the database named by MONGODB_URL/MONGODB_DATABASE).
+
+python -m wavecom.admin keys create --tenant acme --scope send,read [--name ci]
+python -m wavecom.admin keys list [--tenant acme]
+python -m wavecom.admin keys revoke <key id>
+python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
+python -m wavecom.admin tenants list
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from wavecom.keys import Keys, parse_scopes
+from wavecom.settings import Settings, get_settings
+from wavecom.store import Store
+from wavecom.tenants import RateLimit, Tenants
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m wavecom.admin", description="Tenants and API keys"
+    )
+    nouns = parser.add_subparsers(dest="noun", required=True)
+
+    keys = nouns.add_parser("keys", help="API keys").add_subparsers(dest="verb", required=True)
+    create = keys.add_parser("create", help="create a key; it is printed once")
+    create.add_argument("--tenant", required=True)
+    create.add_argument("--scope", required=True, help="comma-separated: send,read,admin")
+    create.add_argument("--name", default="", help="what the key is for")
+    create.add_argument("--quiet", action="store_true", help="print only the key")
+    listing = keys.add_parser("list", help="list keys (never the keys themselves)")
+    listing.add_argument("--tenant")
+    revoke = keys.add_parser("revoke", help="revoke a key at once")
+    revoke.add_argument("key_id")
+
+    tenants = nouns.add_parser("tenants", help="tenant limits").add_subparsers(
+        dest="verb", required=True
+    )
+    limit = tenants.add_parser("set-limit", help="the rate limit of each of a tenant's keys")
+    limit.add_argument("tenant")
+    limit.add_argument("--per-second", type=float, required=True)
+    limit.add_argument("--burst", type=int, required=True)
+    tenants.add_parser("list", help="tenants with a limit of their own")
+    return parser
+
+
+async def run(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    try:
+        if args.noun == "keys":
+            return await _keys(args, Keys(store))
+        return await _tenants(args, settings, store)
+    finally:
+        await store.close()
+
+
+async def _keys(args: argparse.Namespace, keys: Keys) -> int:
+    if args.verb == "create":
+        try:
+            scopes = parse_scopes(args.scope.split(","))
+            key, token = await keys.create(args.tenant, scopes, args.name)
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if args.quiet:
+            print(token)
+        else:
+            print(f"key id  {key.key_id}\ntenant  {key.tenant}\nscopes  {','.join(sorted(scopes))}")
+            print(f"key     {token}\n(store it now: only its hash is kept, it is not shown again)")
+        return 0
+    if args.verb == "list":
+        print(f"{'key id':<18}{'tenant':<20}{'scopes':<18}{'created':<22}{'revoked':<22}name")
+        for k in await keys.list(args.tenant):
+            print(
+                f"{k.key_id:<18}{k.tenant:<20}{','.join(sorted(k.scopes)):<18}"
+                f"{k.created_at:%Y-%m-%d %H:%M:%S}   "
+                f"{(f'{k.revoked_at:%Y-%m-%d %H:%M:%S}' if k.revoked_at else '-'):<22}{k.name}"
+            )
+        return 0
+    revoked = await keys.revoke(args.key_id)
+    if revoked is None:
+        print(f"error: no key {args.key_id}", file=sys.stderr)
+        return 1
+    print(f"revoked {revoked.key_id} (tenant {revoked.tenant})")
+    return 0
+
+
+async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -> int:
+    default = RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst)
+    tenants = Tenants(store, default)
+    if args.verb == "set-limit":
+        try:
+            await tenants.set_limit(args.tenant, RateLimit(args.per_second, args.burst))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        print(f"{args.tenant}: {args.per_second:g}/s, burst {args.burst} per key")
+        return 0
+    print(f"default: {default.per_second:g}/s, burst {default.burst} per key")
+    for name, limit in sorted((await tenants.configured()).items()):
+        print(f"{name}: {limit.per_second:g}/s, burst {limit.burst} per key")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    sys.exit(asyncio.run(run(args, get_settings())))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Live streams: every status change of a tenant, coalesced, to its open ``GET /api/events``.
+
+Each API process consumes ``wavecom.events`` through its own exclusive queue, bounded at
+10,000 messages (the oldest are dropped when the process falls behind), and hands each message
+to the subscriptions of its tenant. A subscription keeps only the newest state per
+notification until its stream flushes, at most once per ``EVENTS_FLUSH_MS``: at 1,000 changes a
+second a client still gets two messages a second. A subscription that overflows, or that was
+open while the broker connection was lost, is told to ``resync`` (read again what it shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import aio_pika
+import orjson
+from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+
+from wavecom import metrics
+from wavecom.constants import EVENTS_EXCHANGE
+from wavecom.events import Event
+
+log = logging.getLogger("wavecom.api.live")
+
+KEEPALIVE_S = 15.0
+
+
+class Subscription:
+    """One stream's pending changes, newest state per notification."""
+
+    def __init__(self, tenant: str, limit: int = 5000) -> None:
+        self.tenant = tenant
+        self.limit = limit
+        self.pending: dict[str, Event] = {}
+        self.resync = ""
+        self.wake = asyncio.Event()
+
+    def offer(self, events: list[Event]) -> None:
+        for event in events:
+            current = self.pending.get(event["_id"])
+            # changes of one notification come from several processes: keep the newest
+            if current is None or current["updatedAt"] <= event["updatedAt"]:
+                self.pending[event["_id"]] = event
+        if len(self.pending) > self.limit:
+            self.pending.clear()
+            self.resync = f"more than {self.limit} changes waited for one flush"
+        self.wake.set()
+
+    def lost(self, reason: str) -> None:
+        self.pending.clear()
+        self.resync = reason
+        self.wake.set()
+
+    def take(self) -> tuple[list[Event], str]:
+        events, reason = list(self.pending.values()), self.resync
+        self.pending, self.resync = {}, ""
+        self.wake.clear()
+        return events, reason
+
+
+class EventHub:
+    """The process's consumer of status events and its open subscriptions."""
+
+    def __init__(self) -> None:
+        self._subs: dict[str, set[Subscription]] = {}
+        self.closing = asyncio.Event()
+
+    async def start(self, connection: AbstractRobustConnection) -> None:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(
+            f"wavecom.events.{uuid.uuid4().hex[:12]}",
+            exclusive=True,
+            auto_delete=True,
+            arguments={"x-max-length": 10_000, "x-overflow": "drop-head"},
+        )
+        await queue.bind(exchange, "#")
+        await queue.consume(self._on_message, no_ack=True)
+        connection.reconnect_callbacks.add(self._on_reconnect)
+
+    def _on_reconnect(self, *_: Any) -> None:
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.lost("the API reconnected to the broker; changes may have been missed")
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        subs = self._subs.get(message.routing_key or "")
+        if not subs:
+            return
+        try:
+            events = orjson.loads(message.body)
+        except orjson.JSONDecodeError:
+            log.warning("dropping a status event that is not JSON")
+            return
+        if not isinstance(events, list):
+            return
+        events = [e for e in events if isinstance(e, dict) and "_id" in e and "updatedAt" in e]
+        for sub in subs:
+            sub.offer(events)
+
+    @contextmanager
+    def subscribe(self, tenant: str) -> Iterator[Subscription]:
+        sub = Subscription(tenant)
+        self._subs.setdefault(tenant, set()).add(sub)
+        metrics.LIVE_STREAMS.inc()
+        try:
+            yield sub
+        finally:
+            metrics.LIVE_STREAMS.dec()
+            subs = self._subs.get(tenant)
+            if subs is not None:
+                subs.discard(sub)
+                if not subs:
+                    del self._subs[tenant]
+
+    def close(self) -> None:
+        """End every stream (the process is shutting down; clients reconnect elsewhere)."""
+        self.closing.set()
+        for subs in self._subs.values():
+            for sub in subs:
+                sub.wake.set()
+
+
+def _frame(event: str, data: Any) -> bytes:
+    return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def stream(hub: EventHub, tenant: str, flush_s: float) -> AsyncIterator[bytes]:
+    """The body of one ``GET /api/events``: a ready event, then coalesced changes."""
+    with hub.subscribe(tenant) as sub:
+        yield b"retry: 3000\n" + _frame("ready", {"tenantId": tenant, "flushMs": flush_s * 1000})
+        last_flush = 0.0
+        while not hub.closing.is_set():
+            try:
+                await asyncio.wait_for(sub.wake.wait(), KEEPALIVE_S)
+            except TimeoutError:
+                yield b": keepalive\n\n"
+                continue
+            if hub.closing.is_set():
+                break
+            # at most one flush per flush_s: changes arriving meanwhile are coalesced
+            await asyncio.sleep(max(0.0, last_flush + flush_s - time.monotonic()))
+            last_flush = time.monotonic()
+            events, resync = sub.take()
+            if resync:
+                metrics.LIVE_RESYNCS.inc()
+                yield _frame("resync", {"reason": resync})
+            if events:
+                metrics.LIVE_EVENTS.inc(len(events))
+                yield _frame("notification", events)

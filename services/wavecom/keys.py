@@ -1,0 +1,152 @@
+"""API keys: one tenant and a set of scopes each, stored only as a hash, revocable.
+
+A key reads ``wcn_<id>_<secret>``. The id (16 hex) is public and names the key in lists, logs
+and revocations; the secret (256 random bits) is shown once, at creation. The database holds
+SHA-256 of the secret: with that much entropy a plain hash cannot be reversed by guessing, and
+checking it costs one ``_id`` lookup, so a revocation is seen by the very next request of every
+API process (nothing is cached).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pymongo.errors import PyMongoError
+
+from wavecom.constants import Scope, valid_tenant
+from wavecom.errors import StoreUnavailable
+from wavecom.store import Doc, Store, utcnow
+
+PREFIX = "wcn_"
+_TOKEN = re.compile(r"wcn_([0-9a-f]{16})_([A-Za-z0-9_-]{43})")
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """A key as stored, without its secret."""
+
+    key_id: str
+    tenant: str
+    scopes: frozenset[Scope]
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.key_id,
+            "tenantId": self.tenant,
+            "scopes": sorted(self.scopes),
+            "name": self.name,
+            "createdAt": self.created_at,
+            "revokedAt": self.revoked_at,
+        }
+
+    @classmethod
+    def of(cls, doc: Doc) -> ApiKey:
+        return cls(
+            key_id=doc["_id"],
+            tenant=doc["tenantId"],
+            scopes=frozenset(Scope(s) for s in doc["scopes"]),
+            name=doc.get("name", ""),
+            created_at=doc["createdAt"],
+            revoked_at=doc.get("revokedAt"),
+        )
+
+
+def parse_scopes(raw: Iterable[str]) -> frozenset[Scope]:
+    """Scopes from names (``send``, ``read``, ``admin``); ValueError names an unknown one."""
+    scopes = set()
+    for raw_name in raw:
+        name = raw_name.strip().lower()
+        if not name:
+            continue
+        try:
+            scopes.add(Scope(name))
+        except ValueError:
+            known = ", ".join(s.value for s in Scope)
+            raise ValueError(f"unknown scope {name!r} (known: {known})") from None
+    if not scopes:
+        raise ValueError("at least one scope is needed")
+    return frozenset(scopes)
+
+
+def _digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class Keys:
+    """The ``apikeys`` collection."""
+
+    def __init__(self, store: Store) -> None:
+        self.collection = store.api_keys
+
+    async def create(
+        self, tenant: str, scopes: Iterable[Scope], name: str = ""
+    ) -> tuple[ApiKey, str]:
+        """A new key and its token; the token is returned here and never again."""
+        if not valid_tenant(tenant):
+            raise ValueError("tenant must be 1-64 letters, digits, - or _")
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        key = ApiKey(key_id, tenant, frozenset(scopes), name[:100], utcnow().replace(microsecond=0))
+        doc = {
+            "_id": key_id,
+            "tenantId": tenant,
+            "scopes": sorted(key.scopes),
+            "name": key.name,
+            "hash": _digest(secret),
+            "createdAt": key.created_at,
+            "revokedAt": None,
+        }
+        try:
+            await self.collection.insert_one(doc)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not store the key: {exc}") from exc
+        return key, f"{PREFIX}{key_id}_{secret}"
+
+    async def verify(self, token: str) -> ApiKey | None:
+        """The key a token belongs to, if it is well formed, known, matches and not revoked."""
+        match = _TOKEN.fullmatch(token)
+        if match is None:
+            return None
+        key_id, secret = match.groups()
+        try:
+            doc = await self.collection.find_one({"_id": key_id})
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not check the key: {exc}") from exc
+        if doc is None or not hmac.compare_digest(doc["hash"], _digest(secret)):
+            return None
+        key = ApiKey.of(doc)
+        return None if key.revoked else key
+
+    async def list(self, tenant: str | None = None) -> list[ApiKey]:
+        query = {} if tenant is None else {"tenantId": tenant}
+        docs = await self.collection.find(query).to_list(None)
+        return sorted((ApiKey.of(d) for d in docs), key=lambda k: (k.tenant, k.created_at))
+
+    async def revoke(self, key_id: str, tenant: str | None = None) -> ApiKey | None:
+        """Revoke a key (of ``tenant`` only, when given); None if there is no such key."""
+        query: Doc = {"_id": key_id}
+        if tenant is not None:
+            query["tenantId"] = tenant
+        doc = await self.collection.find_one(query)
+        if doc is None:
+            return None
+        if doc.get("revokedAt") is None:
+            doc["revokedAt"] = utcnow().replace(microsecond=0)
+            await self.collection.update_one(
+                {"_id": key_id}, {"$set": {"revokedAt": doc["revokedAt"]}}
+            )
+        return ApiKey.of(doc)

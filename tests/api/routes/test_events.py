@@ -1,0 +1,219 @@
+"""/api/events: live status changes over Server-Sent Events, per tenant, coalesced."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from tests.conftest import EVERY_SCOPE, RunWorker, email, wait_for
+from tests.test_e2e import _free_port
+from wavecom.api.app import create_app
+from wavecom.broker import connect
+from wavecom.constants import Channel
+from wavecom.events import EventPublisher
+from wavecom.settings import Settings
+
+
+class Live:
+    """The API served by uvicorn in this process (a stream needs a real HTTP server)."""
+
+    def __init__(self, app: FastAPI, url: str) -> None:
+        self.app = app
+        self.url = url
+
+    async def client(self, tenant: str) -> httpx.AsyncClient:
+        _, token = await self.app.state.auth.keys.create(tenant, EVERY_SCOPE)
+        return httpx.AsyncClient(
+            base_url=self.url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Live]:
+    port = _free_port()
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+    await wait_for(lambda: asyncio.sleep(0, server.started), what="uvicorn to start")
+    try:
+        yield Live(app, f"http://127.0.0.1:{port}")
+    finally:
+        app.state.hub.close()
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+class Stream:
+    """Reads one /api/events response in the background: every event, with its arrival time."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+        self.events: list[tuple[float, str, Any]] = []
+        self.status = 0
+        self.ended = asyncio.Event()
+        self.task = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        try:
+            async with self.http.stream("GET", "/api/events") as r:
+                self.status = r.status_code
+                assert r.headers["content-type"].startswith("text/event-stream")
+                name, data = "message", ""
+                async for line in r.aiter_lines():
+                    if line.startswith("event: "):
+                        name = line[7:]
+                    elif line.startswith("data: "):
+                        data += line[6:]
+                    elif line == "" and data:
+                        self.events.append((time.monotonic(), name, orjson.loads(data)))
+                        name, data = "message", ""
+        finally:
+            self.ended.set()
+
+    def named(self, name: str) -> list[Any]:
+        return [data for _, n, data in self.events if n == name]
+
+    def latest(self) -> dict[str, dict[str, Any]]:
+        states: dict[str, dict[str, Any]] = {}
+        for batch in self.named("notification"):
+            for e in batch:
+                if e["_id"] not in states or states[e["_id"]]["updatedAt"] <= e["updatedAt"]:
+                    states[e["_id"]] = e
+        return states
+
+    async def close(self) -> None:
+        self.task.cancel()
+        await asyncio.gather(self.task, return_exceptions=True)
+
+
+async def ready(stream: Stream) -> bool:
+    return bool(stream.named("ready"))
+
+
+async def test_changes_stream_to_their_tenant_only(
+    worker_settings: Settings, run_worker: RunWorker
+) -> None:
+    async with serving(worker_settings) as live:
+        acme, globex = await live.client("acme"), await live.client("globex")
+        mine, theirs = Stream(acme), Stream(globex)
+        await wait_for(lambda: ready(mine), what="acme's stream")
+        await wait_for(lambda: ready(theirs), what="globex's stream")
+        assert mine.named("ready")[0]["tenantId"] == "acme"
+        await run_worker(Channel.EMAIL)
+        nid = (await acme.post("/api/notifications", json=email())).json()["data"]["_id"]
+
+        async def sent() -> bool:
+            return mine.latest().get(nid, {}).get("status") == "SENT"
+
+        await wait_for(sent, what="SENT on acme's stream")
+        seen = [e["status"] for batch in mine.named("notification") for e in batch]
+        assert seen[0] == "QUEUED"
+        assert set(seen) <= {"QUEUED", "PROCESSING", "SENT"}
+        final = mine.latest()[nid]
+        assert final["provider"] == "alpha"
+        assert final["type"] == "EMAIL"
+        assert theirs.named("notification") == []
+        for s in (mine, theirs):
+            await s.close()
+        await acme.aclose()
+        await globex.aclose()
+
+
+async def test_a_storm_of_changes_arrives_coalesced(settings: Settings) -> None:
+    """3,000 changes a second for 3 s (300 notifications, each changing every 100 ms):
+    the client gets about two messages a second, each notification's newest state."""
+    async with serving(settings) as live:
+        http = await live.client("acme")
+        stream = Stream(http)
+        await wait_for(lambda: ready(stream), what="the stream")
+        connection = await connect(settings.amqp_url, name="storm")
+        publisher = await EventPublisher.open(connection)
+        base = datetime.now(UTC)
+        ids = [f"{i:024x}" for i in range(300)]
+        started = time.monotonic()
+        for tick in range(30):
+            at = (base + timedelta(milliseconds=tick)).isoformat()
+            publisher.emit(
+                ("acme", {"_id": i, "status": "PROCESSING", "attempts": tick, "updatedAt": at})
+                for i in ids
+            )
+            publisher.emit([("globex", {"_id": "x" * 24, "status": "SENT", "updatedAt": at})])
+            await asyncio.sleep(0.1)  # the pace of the storm: 3,000 changes a second
+        changes = 30 * len(ids)
+
+        async def settled() -> bool:
+            states = stream.latest()
+            return len(states) == len(ids) and all(s["attempts"] == 29 for s in states.values())
+
+        await wait_for(settled, what="every notification's newest state")
+        elapsed = time.monotonic() - started
+        messages = stream.named("notification")
+        assert sum(len(m) for m in messages) <= len(messages) * len(ids) < changes / 3
+        assert len(messages) <= elapsed / 0.5 + 2, (len(messages), elapsed)
+        arrivals = [t for t, name, _ in stream.events if name == "notification"]
+        assert all(b - a >= 0.45 for a, b in itertools.pairwise(arrivals))
+        assert "x" * 24 not in stream.latest()  # another tenant's
+        await publisher.close()
+        await connection.close()
+        await stream.close()
+        await http.aclose()
+
+
+async def test_a_stream_that_overflows_is_told_to_resync(settings: Settings) -> None:
+    async with serving(settings.model_copy(update={"events_flush_ms": 3000})) as live:
+        http = await live.client("acme")
+        stream = Stream(http)
+        await wait_for(lambda: ready(stream), what="the stream")
+        connection = await connect(settings.amqp_url, name="flood")
+        publisher = await EventPublisher.open(connection)
+        at = datetime.now(UTC).isoformat()
+        # the first message opens a flush window of 3 s; 6,000 more ids overflow it
+        publisher.emit([("acme", {"_id": "first", "status": "QUEUED", "updatedAt": at})])
+        await wait_for(lambda: asyncio.sleep(0, stream.named("notification")), what="the first")
+        publisher.emit(
+            ("acme", {"_id": f"{i:024x}", "status": "QUEUED", "updatedAt": at}) for i in range(6000)
+        )
+
+        async def resync() -> list[Any]:
+            return stream.named("resync")
+
+        told = await wait_for(resync, what="a resync")
+        assert "changes" in told[0]["reason"]
+        await publisher.close()
+        await connection.close()
+        await stream.close()
+        await http.aclose()
+
+
+async def test_streams_end_when_the_api_shuts_down(settings: Settings) -> None:
+    async with serving(settings) as live:
+        http = await live.client("acme")
+        stream = Stream(http)
+        await wait_for(lambda: ready(stream), what="the stream")
+        assert stream.status == 200
+        live.app.state.hub.close()
+        await asyncio.wait_for(stream.ended.wait(), 5)
+        await http.aclose()
+
+
+@pytest.mark.parametrize("scopes", [{"send"}, {"admin"}])
+async def test_a_stream_needs_the_read_scope(settings: Settings, scopes: set[str]) -> None:
+    async with serving(settings) as live:
+        _, token = await live.app.state.auth.keys.create("acme", scopes)
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            r = await http.get("/api/events", headers={"X-API-Key": token})
+            assert r.status_code == 403
+            assert r.json()["error"]["code"] == "FORBIDDEN"

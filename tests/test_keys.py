@@ -1,0 +1,68 @@
+"""API keys on the real database: hashed, verified, listed, revoked."""
+
+from __future__ import annotations
+
+import pytest
+
+from wavecom.constants import Scope
+from wavecom.keys import Keys, parse_scopes
+from wavecom.store import Store
+
+
+async def test_a_key_is_stored_only_as_a_hash_and_verifies(store: Store) -> None:
+    keys = Keys(store)
+    key, token = await keys.create("acme", {Scope.SEND, Scope.READ}, "ci")
+    assert token.startswith(f"wcn_{key.key_id}_")
+    stored = await store.api_keys.find_one({"_id": key.key_id})
+    assert stored is not None
+    assert token.split("_")[-1] not in str(stored)
+    assert token not in str(stored)
+    assert stored["hash"] != token
+    verified = await keys.verify(token)
+    assert verified is not None
+    assert (verified.tenant, verified.scopes) == ("acme", frozenset({Scope.SEND, Scope.READ}))
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda t: t[:-1] + ("A" if t[-1] != "A" else "B"),  # wrong secret
+        lambda t: t.replace("wcn_", "wck_"),  # wrong prefix
+        lambda t: t[:-2],  # too short
+        lambda t: t + "\x00",  # NUL
+        lambda t: "wcn_0000000000000000_" + t.split("_", 2)[2],  # unknown id
+        lambda t: "",
+    ],
+)
+async def test_anything_but_the_exact_key_is_refused(store: Store, mangle: object) -> None:
+    keys = Keys(store)
+    _, token = await keys.create("acme", {Scope.READ})
+    assert await keys.verify(mangle(token)) is None  # type: ignore[operator]
+
+
+async def test_a_revoked_key_is_refused_and_listed_as_revoked(store: Store) -> None:
+    keys = Keys(store)
+    key, token = await keys.create("acme", {Scope.READ}, "old")
+    other, _ = await keys.create("globex", {Scope.READ})
+    assert await keys.revoke(key.key_id, "globex") is None  # not globex's key
+    revoked = await keys.revoke(key.key_id, "acme")
+    assert revoked is not None
+    assert revoked.revoked
+    assert await keys.verify(token) is None
+    listed = {k.key_id: k for k in await keys.list("acme")}
+    assert set(listed) == {key.key_id}
+    assert listed[key.key_id].revoked
+    assert {k.key_id for k in await keys.list()} == {key.key_id, other.key_id}
+
+
+def test_scopes_are_parsed_strictly() -> None:
+    assert parse_scopes(["send", " READ "]) == {Scope.SEND, Scope.READ}
+    with pytest.raises(ValueError, match="unknown scope 'write'"):
+        parse_scopes(["write"])
+    with pytest.raises(ValueError, match="at least one"):
+        parse_scopes(["", " "])
+
+
+async def test_tenant_ids_are_validated(store: Store) -> None:
+    with pytest.raises(ValueError, match="tenant"):
+        await Keys(store).create("acme corp", {Scope.READ})
