@@ -1,4 +1,4 @@
-"""Readable, one-line logs for every process; recipients never appear in full."""
+"""Readable, one-line logs for every process; recipients never appear in full, keys never."""
 
 from __future__ import annotations
 
@@ -8,10 +8,13 @@ import sys
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+)")
 _PHONE = re.compile(r"\+\d{3,}(\d{2})")
+_API_KEY = re.compile(r"(wcn_[0-9a-f]{16})_[A-Za-z0-9_-]+")
 
 
 def mask(text: str) -> str:
-    """Mask e-mail addresses and phone numbers: ``j***@example.com``, ``+***89``."""
+    """Mask e-mail addresses, phone numbers and API keys: ``j***@example.com``, ``+***89``,
+    ``wcn_<key id>_***`` (the id names the key; the secret never reaches a log)."""
+    text = _API_KEY.sub(r"\1_***", text)
     text = _EMAIL.sub(r"\1***@\2", text)
     return _PHONE.sub(r"+***\1", text)
 

@@ -5,9 +5,14 @@ from __future__ import annotations
 import asyncio
 import time
 
+import httpx
+
+from tests.conftest import wait_for
+from tests.test_e2e import System, _free_port
 from wavecom.api.quota import Quota
+from wavecom.settings import Settings
 from wavecom.store import Store
-from wavecom.tenants import RateLimit
+from wavecom.tenants import RateLimit, Tenants
 
 SLOW = RateLimit(per_second=1.0, burst=10)  # a refill too slow to matter within a test
 
@@ -81,3 +86,42 @@ async def test_old_states_are_cleaned_up(store: Store) -> None:
     left = await store.quotas.count_documents({"bucket": "busy"})
     assert left < 200
     assert (await Quota(store).charge("busy", 1, many)).allowed  # the newest state survived
+
+
+async def test_a_limit_holds_across_two_api_processes(settings: Settings, store: Store) -> None:
+    """Two real API processes on one database: a key's burst of 20 is shared, not doubled."""
+    await Tenants(store, RateLimit(1000, 2000)).set_limit("acme", RateLimit(1.0, 20))
+    system = System(settings)
+    await system.spawn_api("api-a")
+    other = _free_port()
+    await system.spawn("api-b", ["-m", "wavecom.api"], {"API_PORT": str(other)})
+    urls = [system.url, f"http://127.0.0.1:{other}"]
+    headers = {"Authorization": f"Bearer {system.key}"}
+    try:
+        async with httpx.AsyncClient(headers=headers, timeout=30) as http:
+
+            async def healthy() -> bool:
+                try:
+                    return (await http.get(f"{urls[1]}/api/health")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_for(healthy, within=30, interval=0.2, what="the second API")
+            a, b = urls
+            started = time.monotonic()
+            first = await asyncio.gather(*(http.get(f"{a}/api/notifications") for _ in range(20)))
+            # process b has never served this key: it still sees the bucket a emptied
+            second = await asyncio.gather(*(http.get(f"{b}/api/notifications") for _ in range(10)))
+            mixed = await asyncio.gather(
+                *(http.get(f"{urls[i % 2]}/api/notifications") for i in range(40))
+            )
+            elapsed = time.monotonic() - started
+        assert [r.status_code for r in first] == [200] * 20
+        refused = second[0]
+        assert refused.status_code == 429
+        assert int(refused.headers["retry-after"]) >= 1
+        # a token a second comes back: at most that many more, whichever process answers
+        allowed = sum(r.status_code == 200 for r in [*second, *mixed])
+        assert allowed <= int(elapsed) + 1, (allowed, elapsed)
+    finally:
+        await system.stop()

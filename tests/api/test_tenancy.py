@@ -6,13 +6,16 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import orjson
 import pytest
+from bson import ObjectId
 
 from tests.api.routes.test_notifications import assert_error
 from tests.api.test_auth import as_other, key
-from tests.conftest import RunWorker, all_terminal, create, email, sms, wait_for
+from tests.conftest import RunWorker, all_terminal, create, email, sms, statuses, wait_for
 from wavecom.constants import Channel, Scope
 from wavecom.store import Store
+from wavecom.tenants import RateLimit
 
 
 @pytest.fixture
@@ -77,3 +80,34 @@ async def test_keys_are_managed_only_within_the_tenant(
     assert acme_key not in {k["id"] for k in listed}
     assert {k["tenantId"] for k in listed} == {"globex"}
     assert (await api.get("/api/notifications")).status_code == 200  # still valid
+
+
+async def test_one_tenants_burst_does_not_delay_anothers_critical(
+    api: httpx.AsyncClient, globex: httpx.AsyncClient, store: Store, run_worker: RunWorker
+) -> None:
+    """acme floods its own limit with MEDIUM SMS through a provider capped at 200/s; globex's
+    CRITICAL is sent within seconds while acme's backlog is still there, and acme's 429s do
+    not touch globex's bucket."""
+    tenants = api.app.state.auth.tenants  # type: ignore[attr-defined]
+    await tenants.set_limit("acme", RateLimit(per_second=1.0, burst=2000))
+    capped = orjson.dumps([{"name": "textwave", "latencyMs": 5, "rateLimitPerSec": 200}]).decode()
+    await run_worker(
+        Channel.SMS, providers_sms=capped, batch_size=20, max_batches_in_flight=2, prefetch=60
+    )
+    flood: list[str] = []
+    for chunk in range(4):
+        flood += await create(api, [sms(chunk * 500 + i) for i in range(500)])
+    over = await api.post("/api/notifications/batch", json={"notifications": [sms()] * 10})
+    assert_error(over, 429, "RATE_LIMITED")
+
+    started = datetime.now(UTC)
+    r = await globex.post("/api/notifications", json={**sms(7), "priority": "CRITICAL"})
+    assert r.status_code == 201, r.text
+    critical = r.json()["data"]["_id"]
+    await wait_for(lambda: all_terminal(store, [critical]), within=10, what="globex's CRITICAL")
+    [doc] = await store.get_many([ObjectId(critical)])
+    assert doc["status"] == "SENT"
+    waited = (doc["sentAt"] - started).total_seconds()
+    behind = sum(1 for s in (await statuses(store, flood)).values() if s != "SENT")
+    assert behind > 1000, f"acme's backlog drained already ({behind} left): the test proves nothing"
+    assert waited < 3, f"globex's CRITICAL waited {waited:.1f}s behind acme's flood"

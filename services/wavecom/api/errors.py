@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -101,10 +102,22 @@ def install(app: FastAPI) -> None:
         return envelope(exc.status, exc.code, exc.message, exc.details, exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _request_invalid(_: Request, exc: RequestValidationError) -> OrjsonResponse:
+    async def _request_invalid(request: Request, exc: RequestValidationError) -> OrjsonResponse:
         errors = exc.errors()
         if any(e.get("type") == "json_invalid" for e in errors):
             return envelope(400, "INVALID_JSON", "Request body is not valid JSON")
+        if [tuple(e.get("loc", ())) for e in errors] == [("path", "notification_id")]:
+            static = _methods(app, request.url.path, static_only=True)
+            if static:  # e.g. GET /api/notifications/batch: that path is POST only
+                return envelope(
+                    405, "METHOD_NOT_ALLOWED", "Method Not Allowed", headers={"Allow": static}
+                )
+            return envelope(
+                400,
+                "INVALID_ID",
+                "Notification id must be 24 hexadecimal characters",
+                [{"field": "id", "message": "must be 24 hexadecimal characters"}],
+            )
         err = validation_error(errors, skip=1)
         return envelope(err.status, err.code, err.message, err.details)
 
@@ -114,10 +127,13 @@ def install(app: FastAPI) -> None:
         return envelope(err.status, err.code, err.message, err.details)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> OrjsonResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> OrjsonResponse:
         code = _HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
         message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ").title()
-        return envelope(exc.status_code, code, message, headers=exc.headers)
+        headers = exc.headers
+        if exc.status_code == 405:  # Allow: every method of the path, not of one route
+            headers = {**(headers or {}), "Allow": _methods(app, request.url.path)}
+        return envelope(exc.status_code, code, message, headers=headers)
 
     @app.exception_handler(DependencyUnavailable)
     async def _unavailable(_: Request, exc: DependencyUnavailable) -> OrjsonResponse:
@@ -134,3 +150,19 @@ def install(app: FastAPI) -> None:
     async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:
         log.exception("unhandled error")
         return envelope(500, "INTERNAL_ERROR", "An unexpected error occurred")
+
+
+def _methods(app: FastAPI, path: str, *, static_only: bool = False) -> str:
+    """The methods the OpenAPI spec lists for ``path``, as an Allow header value: those of the
+    path itself when it has no parameters (``/api/notifications/batch``), else those of every
+    template it fits (``/api/notifications/{notification_id}``), unless ``static_only``."""
+    paths: dict[str, dict[str, Any]] = app.openapi()["paths"]
+    if path in paths:
+        return ", ".join(sorted(m.upper() for m in paths[path]))
+    if static_only:
+        return ""
+    methods: set[str] = set()
+    for template, item in paths.items():
+        if re.fullmatch(re.sub(r"\\{[^}]+\\}", "[^/]+", re.escape(template)), path):
+            methods |= {m.upper() for m in item}
+    return ", ".join(sorted(methods))

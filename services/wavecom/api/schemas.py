@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -76,10 +78,8 @@ class NotificationCreate(BaseModel):
 
     @field_validator("recipient", "subject", "message")
     @classmethod
-    def _no_nul(cls, v: str | None) -> str | None:
-        if v is not None and "\x00" in v:
-            raise ValueError("must not contain NUL characters")
-        return v
+    def _normalised(cls, v: str | None) -> str | None:
+        return None if v is None else normalised(v)
 
     @field_validator("metadata")
     @classmethod
@@ -87,12 +87,16 @@ class NotificationCreate(BaseModel):
         if v is None:
             return v
         settings = get_settings()
+        for text in _strings(v):
+            normalised(text)  # no NUL, no lone surrogate, in keys and values
+        if not _finite(v):  # 1e999 parses as infinity; no database stores it
+            raise ValueError("numbers must be finite")
         if len(orjson.dumps(v)) > settings.max_metadata_bytes:
             raise ValueError(f"must be at most {settings.max_metadata_bytes} bytes as JSON")
         if _depth(v) > settings.max_metadata_depth:
             raise ValueError(f"must be at most {settings.max_metadata_depth} levels deep")
-        if any(k.startswith("$") or "." in k or "\x00" in k for k in _keys(v)):
-            raise ValueError("keys must not start with '$' or contain '.' or NUL")
+        if any(k.startswith("$") or "." in k for k in _keys(v)):
+            raise ValueError("keys must not start with '$' or contain '.'")
         return v
 
     @field_validator("scheduledAt")
@@ -129,6 +133,38 @@ class NotificationCreate(BaseModel):
         if v is None and info.data.get("type") is Channel.EMAIL:
             raise ValueError("is required for EMAIL")
         return v
+
+
+def normalised(text: str) -> str:
+    """Text as stored: NFC, and refused when it holds NUL or a lone surrogate (invalid UTF-8)."""
+    if "\x00" in text:
+        raise ValueError("must not contain NUL characters")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode (it holds a lone surrogate)") from None
+    return unicodedata.normalize("NFC", text)
+
+
+def _strings(value: Any) -> list[str]:
+    """Every key and string value inside ``value``."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (str(k), *_strings(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    return []
+
+
+def _finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_finite(v) for v in value)
+    return True
 
 
 def _keys(value: Any) -> list[str]:
@@ -285,3 +321,17 @@ class Health(BaseModel):
     timestamp: datetime
     services: dict[str, Literal["connected", "disconnected"]]
     uptime: float
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorEnvelope, "description": description}
+
+
+# every route that needs a key can answer these, in the error envelope
+PROTECTED: dict[int | str, dict[str, Any]] = {
+    400: _error("Invalid input (field-level details)"),
+    401: _error("Missing, malformed, unknown or revoked API key (WWW-Authenticate: Bearer)"),
+    403: _error("The API key lacks the scope this endpoint needs"),
+    429: _error("The API key's rate limit is exhausted (Retry-After, RateLimit-* headers)"),
+    503: _error("Database or broker unavailable; nothing was accepted"),
+}

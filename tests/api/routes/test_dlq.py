@@ -100,7 +100,7 @@ async def test_replay_by_filter_twice_sends_each_once(
     by_ids = await api.post("/api/dlq/replay", json={"ids": [bounce]})
     assert by_ids.json()["data"]["replayed"] == 0
     assert_error(
-        await api.post("/api/dlq/replay", json={"ids": ["zz"]}), 400, "VALIDATION_ERROR", "ids"
+        await api.post("/api/dlq/replay", json={"ids": ["zz"]}), 400, "VALIDATION_ERROR", "ids.0"
     )
 
 

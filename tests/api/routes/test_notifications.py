@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -102,15 +103,31 @@ async def test_critical_lands_on_the_high_lane(client: httpx.AsyncClient, queue_
         ({**sms(), "scheduledAt": "2099-01-01T00:00:00"}, "scheduledAt"),
         ({**sms(), "scheduledAt": "2200-01-01T00:00:00Z"}, "scheduledAt"),
         ({**sms(), "message": "nul\u0000byte"}, "message"),
+        ({**sms(), "message": "lone \ud800 surrogate"}, "message"),
+        ({**sms(), "metadata": {"key\u0000": 1}}, "metadata"),
+        ({**sms(), "metadata": {"k": ["v\u0000"]}}, "metadata"),
+        ({**sms(), "metadata": {"k": "\udc00"}}, "metadata"),
+        ({**sms(), "metadata": {"k": float("inf")}}, "metadata"),
         ({**sms(), "colour": "blue"}, "colour"),
     ],
 )
 async def test_invalid_input_is_a_400_with_the_field_named(
     client: httpx.AsyncClient, store: Store, payload: dict[str, Any], field: str
 ) -> None:
-    r = await client.post("/api/notifications", json=payload)
+    # sent as JSON text as a client would (lone surrogates and 1e999 included)
+    r = await client.post(
+        "/api/notifications",
+        content=json.dumps(payload).replace("Infinity", "1e999"),
+        headers={"Content-Type": "application/json"},
+    )
     assert_error(r, 400, "VALIDATION_ERROR", field)
     assert await store.notifications.count_documents({}) == 0
+
+
+async def test_text_is_stored_in_nfc(client: httpx.AsyncClient) -> None:
+    decomposed = "Cafe\u0301 payment"  # e + combining acute accent
+    r = await client.post("/api/notifications", json={**sms(), "message": decomposed})
+    assert r.json()["data"]["message"] == "Caf\u00e9 payment"
 
 
 async def test_subject_is_optional_for_sms(client: httpx.AsyncClient) -> None:

@@ -36,7 +36,12 @@ async def test_unknown_route_is_404_in_the_envelope(client: httpx.AsyncClient) -
 
 
 async def test_wrong_method_is_405_in_the_envelope(client: httpx.AsyncClient) -> None:
-    assert_error(await client.delete("/api/notifications"), 405, "METHOD_NOT_ALLOWED")
+    r = await client.delete("/api/notifications")
+    assert_error(r, 405, "METHOD_NOT_ALLOWED")
+    assert r.headers["allow"] == "GET, POST"
+    r = await client.get("/api/notifications/batch")  # not an id: a POST-only path
+    assert_error(r, 405, "METHOD_NOT_ALLOWED")
+    assert r.headers["allow"] == "POST"
 
 
 async def test_security_headers_are_set(client: httpx.AsyncClient) -> None:

@@ -11,12 +11,12 @@ from wavecom.api.auth import Admin, AnyKey, Auth
 from wavecom.api.deps import SettingsDep, StoreDep
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.schemas import ErrorEnvelope
+from wavecom.api.schemas import PROTECTED, ErrorEnvelope
 from wavecom.constants import Scope
 from wavecom.keys import Keys
 from wavecom.reconcile import reconcile
 
-router = APIRouter(prefix="/api", tags=["admin"])
+router = APIRouter(prefix="/api", tags=["admin"], responses=PROTECTED)
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorEnvelope, "description": "No such key in the caller's tenant"}

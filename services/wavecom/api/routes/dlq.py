@@ -2,24 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from bson import ObjectId
-from bson.errors import InvalidId
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavecom.api import views
 from wavecom.api.auth import Admin
 from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep
-from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.schemas import ErrorEnvelope, PageEnvelope
+from wavecom.api.schemas import PROTECTED, ErrorEnvelope, PageEnvelope
 from wavecom.constants import Channel
 
-router = APIRouter(prefix="/api/dlq", tags=["dead letters"])
+router = APIRouter(prefix="/api/dlq", tags=["dead letters"], responses=PROTECTED)
 
-REASONS = ("permanent", "retries_exhausted", "replay_failed")
+Reason = Literal["permanent", "retries_exhausted", "replay_failed"]
 
 
 class ReplayRequest(BaseModel):
@@ -27,9 +25,11 @@ class ReplayRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    ids: list[str] | None = Field(default=None, max_length=1000)
+    ids: list[Annotated[str, Field(pattern="^[0-9a-fA-F]{24}$")]] | None = Field(
+        default=None, max_length=1000, description="notification ids (24 hex)"
+    )
     type: Channel | None = None
-    reason: str | None = Field(default=None, description=f"one of {', '.join(REASONS)}")
+    reason: Reason | None = Field(default=None, description="why they were dead-lettered")
 
 
 class ReplayResult(BaseModel):
@@ -42,18 +42,11 @@ class ReplayEnvelope(BaseModel):
     data: ReplayResult
 
 
-def _filters(type_: Channel | None, reason: str | None) -> dict[str, str]:
+def _filters(type_: Channel | None, reason: Reason | None) -> dict[str, str]:
     filters: dict[str, str] = {}
     if type_ is not None:
         filters["type"] = type_.value
     if reason is not None:
-        if reason not in REASONS:
-            raise ApiError(
-                400,
-                "VALIDATION_ERROR",
-                f"reason must be one of {', '.join(REASONS)}",
-                [{"field": "reason", "message": f"must be one of {', '.join(REASONS)}"}],
-            )
         filters["deadLetter.reason"] = reason
     return filters
 
@@ -70,7 +63,7 @@ async def list_dead_letters(
     page: PageParam = 1,
     limit: LimitParam = 20,
     type: Channel | None = None,
-    reason: str | None = None,
+    reason: Reason | None = None,
 ) -> OrjsonResponse:
     """FAILED notifications with `deadLetter: {reason, attempts, lastError, at}`, newest first."""
     filters = {"status": "FAILED", **_filters(type, reason)}
@@ -92,16 +85,8 @@ async def replay(
     filters = _filters(body.type, body.reason)
     if body.ids is not None:
         docs: list[dict[str, Any]] = []
-        for raw in body.ids:
-            try:
-                oid = ObjectId(raw)
-            except (InvalidId, TypeError) as exc:
-                raise ApiError(
-                    400,
-                    "VALIDATION_ERROR",
-                    f"{raw!r} is not a notification id",
-                    [{"field": "ids", "message": "must be 24 hexadecimal characters"}],
-                ) from exc
+        for raw in body.ids:  # 24 hex each: the schema checked them
+            oid = ObjectId(raw)
             doc = await store.get(caller.tenant, oid)
             if doc is not None and doc["status"] == "FAILED":
                 docs.append(doc)

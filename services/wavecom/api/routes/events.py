@@ -8,9 +8,9 @@ from fastapi.responses import StreamingResponse
 from wavecom.api.auth import Reader
 from wavecom.api.deps import SettingsDep
 from wavecom.api.live import EventHub, stream
-from wavecom.api.schemas import ErrorEnvelope
+from wavecom.api.schemas import PROTECTED, ErrorEnvelope
 
-router = APIRouter(prefix="/api", tags=["live"])
+router = APIRouter(prefix="/api", tags=["live"], responses=PROTECTED)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Header, Path, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
@@ -24,6 +24,7 @@ from wavecom.api.errors import ApiError, error_body, validation_error
 from wavecom.api.idempotency import idempotent
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import (
+    PROTECTED,
     BatchCreate,
     BatchEnvelope,
     CreatedEnvelope,
@@ -41,11 +42,12 @@ from wavecom.intake import Intake
 from wavecom.settings import Settings
 from wavecom.store import Doc, new_notification
 
-router = APIRouter(prefix="/api/notifications", tags=["notifications"])
+router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=PROTECTED)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "Invalid input (field-level details)"},
     429: {"model": ErrorEnvelope, "description": "Overloaded: LOW/MEDIUM refused, Retry-After"},
+    409: {"model": ErrorEnvelope, "description": "Idempotency-Key reused with another body"},
     413: {"model": ErrorEnvelope, "description": "Body too large"},
     503: {"model": ErrorEnvelope, "description": "Database or broker unavailable"},
 }
@@ -55,6 +57,9 @@ _CONFLICT: dict[str, Any] = {
     "description": "Not in a state that allows it",
 }
 _item = TypeAdapter(NotificationCreate)
+NotificationId = Annotated[
+    str, Path(pattern="^[0-9a-fA-F]{24}$", description="the notification's id (24 hex)")
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -241,7 +246,9 @@ async def system_stats(request: Request, store: StoreDep, caller: Reader) -> Orj
     responses={400: _ERRORS[400], 404: {"model": ErrorEnvelope, "description": "Unknown id"}},
     summary="A notification and its logs",
 )
-async def get_notification(notification_id: str, store: StoreDep, caller: Reader) -> OrjsonResponse:
+async def get_notification(
+    notification_id: NotificationId, store: StoreDep, caller: Reader
+) -> OrjsonResponse:
     doc = await store.get(caller.tenant, parse_id(notification_id))
     if doc is None:
         raise _not_found(notification_id)
@@ -284,7 +291,7 @@ async def list_notifications(
     summary="Cancel a SCHEDULED, QUEUED or RETRYING notification",
 )
 async def cancel_notification(
-    notification_id: str, store: StoreDep, intake: IntakeDep, caller: Sender
+    notification_id: NotificationId, store: StoreDep, intake: IntakeDep, caller: Sender
 ) -> OrjsonResponse:
     """Never sent after a 200: a worker that already holds its message finds it cancelled.
     409 if it is already final or a worker is delivering it at this moment."""
@@ -306,7 +313,7 @@ async def cancel_notification(
     summary="Requeue a FAILED (dead-lettered) notification",
 )
 async def retry_notification(
-    notification_id: str, store: StoreDep, intake: IntakeDep, caller: Admin
+    notification_id: NotificationId, store: StoreDep, intake: IntakeDep, caller: Admin
 ) -> OrjsonResponse:
     """Queue it once more with fresh attempts (a replay: the admin scope). 409 unless it is
     FAILED, so retrying twice does not send twice."""
