@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import uvloop
 from pymongo import AsyncMongoClient
 
@@ -38,6 +39,10 @@ from loadtest.system import (
     api_answers,
     vhost_of,
 )
+from wavecom.constants import Scope
+from wavecom.keys import Keys
+from wavecom.store import Store
+from wavecom.tenants import RateLimit, Tenants
 
 RESULTS = ROOT / "loadtest" / "results"
 
@@ -157,7 +162,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         default=os.environ.get("MONGODB_DATABASE", "wavecom"),
         help="database of a running system (--url)",
     )
-    g.add_argument("--tenant", default="default", help="tenant whose stats are read")
+    g.add_argument(
+        "--tenant",
+        default="bench",
+        help="a private system's tenant (it gets a send+read key and a limit above --rate)",
+    )
+    g.add_argument(
+        "--api-key",
+        default=os.environ.get("WAVECOM_API_KEY", ""),
+        help="key for a running system (default: WAVECOM_API_KEY, else .state/api-key)",
+    )
     g.add_argument(
         "--worker-metrics",
         default="",
@@ -179,6 +193,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return a
 
 
+def _local_key() -> str:
+    path = ROOT / ".state" / "api-key"
+    if not path.exists():
+        raise SystemExit("[bench] no --api-key and no .state/api-key (make up writes it)")
+    return path.read_text().strip()
+
+
+def api_tenant(url: str, key: str) -> str:
+    """The tenant a key belongs to (its stats are the ones the monitor reads)."""
+    r = httpx.get(f"{url}/api/auth/me", headers={"Authorization": f"Bearer {key}"}, timeout=10)
+    if r.status_code != 200:
+        raise SystemExit(f"[bench] the API refused the key: {r.status_code} {r.text[:200]}")
+    tenant: str = r.json()["data"]["tenantId"]
+    return tenant
+
+
 def _p(msg: str) -> None:
     print(f"[bench] {msg}", flush=True)
 
@@ -190,6 +220,7 @@ class Bench:
         self.started = started
         self.system: LocalSystem | None = None
         self.mgmt = Management(args.mgmt_url, args.mgmt_user, args.mgmt_password)
+        self.api_key = ""
 
     # --- phases ---------------------------------------------------------------------------------
 
@@ -306,6 +337,7 @@ class Bench:
             return report
 
         if self.system:
+            self.api_key = await self._bench_key()
             self.system.start()
             _p(f"started {len(self.system.procs)} processes; waiting until they are ready")
             await self.system.wait_ready()
@@ -316,6 +348,8 @@ class Bench:
         else:
             groups = {**wavecom_pids(), **infrastructure_pids()}
             urls = [u.strip() for u in a.url.split(",") if u.strip()]
+            self.api_key = a.api_key or _local_key()
+            a.tenant = api_tenant(urls[0], self.api_key)
             metrics = [u.strip() for u in a.worker_metrics.split(",") if u.strip()]
         _p("CPU accounting: " + ", ".join(f"{g} {len(p)} proc" for g, p in groups.items()))
 
@@ -326,6 +360,18 @@ class Bench:
             return await self._load(report, client, groups, urls, metrics)
         finally:
             await client.close()
+
+    async def _bench_key(self) -> str:
+        """A send+read key of the private system's tenant, limited well above the offered rate
+        (the benchmark measures the pipeline, not the rate limit)."""
+        store = Store.connect(self.a.mongodb_url, self.database)
+        try:
+            limit = RateLimit(max(2.0 * self.a.rate, 2000.0), max(20 * self.a.batch_size, 20_000))
+            await Tenants(store, limit).set_limit(self.a.tenant, limit)
+            _, token = await Keys(store).create(self.a.tenant, {Scope.SEND, Scope.READ}, "bench")
+        finally:
+            await store.close()
+        return token
 
     async def _load(
         self,
@@ -355,6 +401,7 @@ class Bench:
             duration=a.duration,
             single_fraction=a.single_fraction,
             connections=a.connections,
+            api_key=self.api_key,
         )
         cpu = CpuMeter(groups)
         monitor = Monitor(

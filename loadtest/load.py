@@ -146,8 +146,10 @@ class LoadGenerator:
         connections: int,
         grace_s: float = 15.0,
         timeout_s: float = 30.0,
+        api_key: str = "",
     ) -> None:
         self.urls = urls
+        self.api_key = api_key
         self.bodies = bodies
         self.rate = rate
         self.duration = duration
@@ -179,7 +181,10 @@ class LoadGenerator:
                 base_url=u,
                 limits=limits,
                 timeout=self.timeout_s,
-                headers={"content-type": "application/json"},
+                headers={
+                    "content-type": "application/json",
+                    "authorization": f"Bearer {self.api_key}",
+                },
             )
             for u in self.urls
         ]

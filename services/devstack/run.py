@@ -2,6 +2,10 @@
 
 Ctrl-C (or ``make down``, or SIGTERM) stops them all: each gets SIGTERM and its shutdown grace
 period, then SIGKILL. If one process dies, the others are stopped too and the exit code says so.
+
+Every API call needs a key, so the first ``make up`` creates one for the tenant ``demo`` with
+every scope and keeps it in ``.state/api-key`` (readable by you only); later runs reuse it while
+it is valid. Sign in to the dashboard with it, or send it as ``Authorization: Bearer``.
 """
 
 from __future__ import annotations
@@ -12,8 +16,15 @@ import signal
 import sys
 from pathlib import Path
 
+from wavecom.constants import Scope
+from wavecom.keys import Keys
+from wavecom.settings import get_settings
+from wavecom.store import Store
+
 ROOT = Path(__file__).resolve().parents[2]
 PIDFILE = ROOT / ".state" / "run.pid"
+KEYFILE = ROOT / ".state" / "api-key"
+DEMO_TENANT = "demo"
 COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32"}
 GRACE_S = 30.0
 
@@ -41,8 +52,28 @@ async def pipe(name: str, stream: asyncio.StreamReader) -> None:
         sys.stdout.flush()
 
 
+async def demo_key() -> str:
+    """The local key of the demo tenant: the one in .state/api-key while valid, else a new one."""
+    settings = get_settings()
+    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    try:
+        keys = Keys(store)
+        if KEYFILE.exists():
+            token = KEYFILE.read_text().strip()
+            if await keys.verify(token) is not None:
+                return token
+        _, token = await keys.create(DEMO_TENANT, frozenset(Scope), "make up (local demo)")
+    finally:
+        await store.close()
+    KEYFILE.parent.mkdir(exist_ok=True)
+    KEYFILE.touch(mode=0o600)
+    KEYFILE.write_text(token + "\n")
+    return token
+
+
 async def main() -> int:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    await demo_key()
     procs: dict[str, asyncio.subprocess.Process] = {}
     for name, cmd in commands().items():
         procs[name] = await asyncio.create_subprocess_exec(
@@ -58,7 +89,9 @@ async def main() -> int:
     pipes = [asyncio.create_task(pipe(n, p.stdout)) for n, p in procs.items() if p.stdout]
     print(
         f"API on http://127.0.0.1:{env.get('API_PORT', '8000')} (docs at /docs, "
-        "dashboard at /); worker metrics on :9101-9103. Ctrl-C stops everything.",
+        "dashboard at /); worker metrics on :9101-9103. Ctrl-C stops everything.\n"
+        f"API key of the tenant '{DEMO_TENANT}' (every scope): {KEYFILE.relative_to(ROOT)} "
+        '(curl -H "Authorization: Bearer $(cat .state/api-key)" ...)',
         flush=True,
     )
 
