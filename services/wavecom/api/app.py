@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -191,8 +192,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             await loop.stop()
         await quota.close()
         await status_events.close()
-        await connection.close()
-        await store.close()
+        # never let a connection that does not answer its close hold the shutdown
+        for what, closing in (("broker", connection.close()), ("database", store.close())):
+            try:
+                await asyncio.wait_for(closing, 5)
+            except Exception as exc:  # TimeoutError included
+                log.warning("closing the %s connection: %r", what, exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

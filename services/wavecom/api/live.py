@@ -133,10 +133,11 @@ def _frame(event: str, data: Any) -> bytes:
     return b"event: " + event.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
 
 
-async def stream(hub: EventHub, tenant: str, flush_s: float) -> AsyncIterator[bytes]:
+async def stream(hub: EventHub, tenant: str, flush_ms: int) -> AsyncIterator[bytes]:
     """The body of one ``GET /api/events``: a ready event, then coalesced changes."""
+    flush_s = flush_ms / 1000
     with hub.subscribe(tenant) as sub:
-        yield b"retry: 3000\n" + _frame("ready", {"tenantId": tenant, "flushMs": flush_s * 1000})
+        yield b"retry: 3000\n" + _frame("ready", {"tenantId": tenant, "flushMs": flush_ms})
         last_flush = 0.0
         while not hub.closing.is_set():
             try:

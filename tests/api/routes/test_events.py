@@ -111,7 +111,7 @@ async def test_changes_stream_to_their_tenant_only(
         mine, theirs = Stream(acme), Stream(globex)
         await wait_for(lambda: ready(mine), what="acme's stream")
         await wait_for(lambda: ready(theirs), what="globex's stream")
-        assert mine.named("ready")[0]["tenantId"] == "acme"
+        assert mine.named("ready")[0] == {"tenantId": "acme", "flushMs": 500}
         await run_worker(Channel.EMAIL)
         nid = (await acme.post("/api/notifications", json=email())).json()["data"]["_id"]
 

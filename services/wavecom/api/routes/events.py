@@ -35,7 +35,7 @@ async def events(request: Request, caller: Reader, settings: SettingsDep) -> Str
     appears in a URL). `resync` means changes were dropped: read the lists again."""
     hub: EventHub = request.app.state.hub
     return StreamingResponse(
-        stream(hub, caller.tenant, settings.events_flush_ms / 1000),
+        stream(hub, caller.tenant, settings.events_flush_ms),
         media_type="text/event-stream",
         headers={"X-Accel-Buffering": "no"},
     )
