@@ -1,7 +1,9 @@
 """The dashboard in Debian's Chromium (playwright-core) against the real stack.
 
 The browser tests live in frontend/e2e/ (node --test); this test starts the system they need
-(the API serving the static export, and a worker per channel) and runs them.
+(the API serving the static export, and a worker per channel) and runs them with an
+every-scope API key (WAVECOM_KEY): they sign in through the UI, check the scopes and a
+revocation, send, burst 500, replay a dead letter and measure a live-update storm of 3,000.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ async def system(settings: Settings) -> AsyncIterator[System]:
     or not Path("/usr/bin/chromium").exists(),
     reason="needs the built dashboard (make frontend), node and /usr/bin/chromium",
 )
-@pytest.mark.timeout(400)
+@pytest.mark.timeout(700)
 async def test_the_dashboard_in_a_browser(system: System) -> None:
     proc = await asyncio.create_subprocess_exec(
         "node",
@@ -52,11 +54,11 @@ async def test_the_dashboard_in_a_browser(system: System) -> None:
         "--test-concurrency=1",
         "e2e/",
         cwd=FRONTEND,
-        env={**os.environ, "WAVECOM_URL": system.url},
+        env={**os.environ, "WAVECOM_URL": system.url, "WAVECOM_KEY": system.key},
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 360)
+    out, _ = await asyncio.wait_for(proc.communicate(), 640)
     report = out.decode(errors="replace")
     assert proc.returncode == 0, report[-6000:]
     assert "# fail 0" in report, report[-3000:]

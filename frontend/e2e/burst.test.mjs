@@ -2,7 +2,7 @@
 // page and on the Overview (open in another window at the same time).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launch, newPage, shot, unexpected404s } from './helpers.mjs';
+import { launch, newPage, shot, signIn, unexpected404s } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -19,7 +19,7 @@ test(`a burst of ${N} reaches ${N} delivered`, { timeout: 300_000 }, async () =>
   const overview = await newPage(browser, { width: 1280, height: 900 });
   const burst = await newPage(browser, { width: 1280, height: 900 });
   try {
-    await overview.page.goto('/');
+    await signIn(overview.page, '/');
     const sentCounter = overview.page.getByTestId('count-SENT');
     await overview.page.waitForFunction(
       () => /\d/.test(document.querySelector('[data-testid="count-SENT"]')?.textContent ?? ''),
@@ -28,7 +28,7 @@ test(`a burst of ${N} reaches ${N} delivered`, { timeout: 300_000 }, async () =>
     );
     const sentBefore = num(await sentCounter.innerText());
 
-    await burst.page.goto('/burst/');
+    await signIn(burst.page, '/burst/');
     await burst.page.getByLabel('Notifications').fill(String(N));
     await burst.page.getByLabel('Batch size').fill('100');
     await burst.page.getByLabel('Priority').selectOption('MIXED');
@@ -72,6 +72,8 @@ test(`a burst of ${N} reaches ${N} delivered`, { timeout: 300_000 }, async () =>
       null,
       { timeout: 60_000 },
     );
+    // ...and lists the newest of them.
+    await overview.page.locator('[data-testid="notification-table"] tr[data-id]').first().waitFor({ timeout: 30_000 });
     await shot(overview.page, 'overview.png', { fullPage: false });
 
     for (const p of [overview, burst]) {

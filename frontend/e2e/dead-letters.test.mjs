@@ -3,7 +3,7 @@
 // e.g. PROVIDERS_EMAIL='[{"name":"...","rules":[{"suffix":"@fail.wavecom.test","outcome":"permanent"}]}]').
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { api, launch, newPage, shot, unexpected404s } from './helpers.mjs';
+import { api, launch, newPage, shot, signIn, unexpected404s } from './helpers.mjs';
 
 const RECIPIENT = process.env.WAVECOM_DLQ_RECIPIENT ?? 'e2e-dead-letter@fail.wavecom.test';
 
@@ -34,7 +34,7 @@ test('without the dead-letter API the page says it is not available', { timeout:
   }
   const { page, errors, notFound, context } = await newPage(browser);
   try {
-    await page.goto('/dead-letters/');
+    await signIn(page, '/dead-letters/');
     await page.getByTestId('dlq-unavailable').waitFor({ timeout: 15_000 });
     assert.match(await page.getByTestId('dlq-unavailable').innerText(), /not available/);
     await shot(page, 'dead-letters-unavailable.png');
@@ -70,7 +70,7 @@ test('a DLQ replay from the Dead letters page', { timeout: 180_000 }, async (t) 
 
   const { page, errors, notFound, context } = await newPage(browser);
   try {
-    await page.goto('/dead-letters/?type=EMAIL');
+    await signIn(page, '/dead-letters/?type=EMAIL');
     const row = page.locator(`tr[data-id="${id}"]`);
     await row.waitFor({ timeout: 15_000 });
     await row.getByRole('checkbox').check();

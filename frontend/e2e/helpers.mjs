@@ -1,5 +1,6 @@
 // Shared by the browser tests: launches Debian's Chromium through playwright-core (no browser
-// download) and collects console errors.
+// download), collects console errors, signs in through the UI with WAVECOM_KEY and calls the
+// API with it.
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +18,17 @@ export function baseUrl() {
     );
   }
   return url.replace(/\/+$/, '');
+}
+
+/** An every-scope API key of the system under test (required): the tests sign in with it. */
+export function apiKey() {
+  const key = process.env.WAVECOM_KEY;
+  if (!key) {
+    throw new Error(
+      'WAVECOM_KEY is not set: give the browser tests an API key with the send, read and admin scopes of the system at WAVECOM_URL',
+    );
+  }
+  return key;
 }
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -39,26 +51,63 @@ export async function launch() {
 
 /**
  * Endpoints announced but not built yet answer 404: the browser logs "Failed to load resource"
- * for them. Those are expected; anything else is a real console error.
+ * for them. Those are expected; anything else is a real console error. Tests that try a bad or
+ * revoked key on purpose also expect the 401s (`expect401`).
  */
 const EXPECTED = [/Failed to load resource: the server responded with a status of 40[45]/];
+const EXPECTED_401 = /Failed to load resource: the server responded with a status of 401/;
 
-/** A new page that records console errors and uncaught exceptions. */
-export async function newPage(browser, { width = 1280, height = 900 } = {}) {
+/** Endpoints that need no key. */
+const OPEN = /^\/api\/(health|metrics)$/;
+
+/**
+ * A new page that records console errors, uncaught exceptions, API requests sent without
+ * `Authorization: Bearer …` and any URL carrying the key (all reported in `errors`), and
+ * 404/405 answers (`notFound`) and 403 answers (`forbidden`).
+ */
+export async function newPage(browser, { width = 1280, height = 900, expect401 = false } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, baseURL: baseUrl() });
   const page = await context.newPage();
   const errors = [];
   const notFound = [];
+  const forbidden = [];
+  const key = apiKey();
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
-    if (!EXPECTED.some((re) => re.test(text))) errors.push(`console: ${text}`);
+    if (EXPECTED.some((re) => re.test(text)) || (expect401 && EXPECTED_401.test(text))) return;
+    errors.push(`console: ${text}`);
   });
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
+  page.on('request', async (req) => {
+    const url = new URL(req.url());
+    if (req.url().includes(key) || /wcn_[0-9a-f]{16}_/.test(req.url())) errors.push(`an API key in a URL: ${url.pathname}`);
+    if (!url.pathname.startsWith('/api/') || OPEN.test(url.pathname)) return;
+    const auth = (await req.allHeaders().catch(() => ({}))).authorization ?? '';
+    if (!/^Bearer wcn_/.test(auth)) errors.push(`${req.method()} ${url.pathname} sent without Authorization: Bearer <key>`);
+  });
   page.on('response', (res) => {
     if (res.status() === 404 || res.status() === 405) notFound.push(new URL(res.url()).pathname);
+    if (res.status() === 403) forbidden.push(new URL(res.url()).pathname);
   });
-  return { context, page, errors, notFound };
+  return { context, page, errors, notFound, forbidden };
+}
+
+/**
+ * Signs in through the UI: opens `path`, is sent to the sign-in page, types the key into the
+ * labelled field and is brought back to `path`, signed in (the header shows the tenant).
+ */
+export async function signIn(page, path = '/', key = apiKey()) {
+  await page.goto(path);
+  await page.waitForURL(/\/signin\/\?next=/, { timeout: 15_000 });
+  await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor({ timeout: 15_000 });
+  await page.getByLabel('API key').fill(key);
+  await page.getByRole('button', { name: 'Sign in', exact: true }).click();
+  const tenant = page.getByTestId('session-tenant');
+  await tenant.waitFor({ timeout: 15_000 });
+  const target = new URL(path, baseUrl());
+  await page.waitForURL((u) => u.pathname === target.pathname && u.search === target.search, { timeout: 15_000 });
+  return (await tenant.innerText()).trim();
 }
 
 /** 404s are fine only for endpoints the API does not offer yet. */
@@ -66,17 +115,24 @@ export function unexpected404s(notFound) {
   return notFound.filter((p) => !/^\/api\/(events|dlq)(\/|$)/.test(p));
 }
 
-export async function api(pathname, init = {}) {
+/** A call to the API with WAVECOM_KEY (or `init.key`): status, parsed body and headers. */
+export async function api(pathname, { key = apiKey(), ...init } = {}) {
   const res = await fetch(`${baseUrl()}${pathname}`, {
     ...init,
     headers: {
       'content-type': 'application/json',
-      ...(process.env.WAVECOM_API_KEY ? { authorization: `Bearer ${process.env.WAVECOM_API_KEY}` } : {}),
+      authorization: `Bearer ${key}`,
       ...(init.headers ?? {}),
     },
   });
   const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
+  let body = null;
+  try {
+    body = text ? JSON.parse(text) : null;
+  } catch {
+    body = text;
+  }
+  return { status: res.status, body, headers: res.headers };
 }
 
 export function shot(page, name, opts = {}) {

@@ -2,7 +2,7 @@
 // notification page without reloading. Also: the pages at 390 px, labels, no console errors.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { launch, newPage, shot, unexpected404s } from './helpers.mjs';
+import { launch, newPage, shot, signIn, unexpected404s } from './helpers.mjs';
 
 let browser;
 before(async () => {
@@ -15,7 +15,7 @@ after(async () => {
 test('Send form: client validation, then SENT on the notification page without a reload', { timeout: 120_000 }, async () => {
   const { page, errors, notFound, context } = await newPage(browser);
   try {
-    await page.goto('/send/');
+    await signIn(page, '/send/');
     await page.getByRole('heading', { name: 'Send a notification' }).waitFor();
 
     // Client-side validation: nothing is sent, errors sit beside the fields.
@@ -75,7 +75,7 @@ test('Send form: client validation, then SENT on the notification page without a
 test('schedule a notification from the Send form, then cancel it on its page', { timeout: 60_000 }, async () => {
   const { page, errors, notFound, context } = await newPage(browser);
   try {
-    await page.goto('/send/');
+    await signIn(page, '/send/');
     await page.getByLabel('Channel').selectOption('PUSH');
     await page.getByLabel('Recipient').fill('e2e-device-token-0123456789');
     await page.getByLabel('Message').fill('Scheduled by the browser test.');
@@ -102,6 +102,12 @@ test('schedule a notification from the Send form, then cancel it on its page', {
 test('every page works at 390 px wide: no page-wide overflow, every control labelled', { timeout: 120_000 }, async () => {
   const { page, errors, notFound, context } = await newPage(browser, { width: 390, height: 844 });
   try {
+    // The sign-in page first, then every page signed in.
+    await page.goto('/');
+    await page.getByRole('heading', { level: 1, name: 'Sign in' }).waitFor({ timeout: 15_000 });
+    assert.ok((await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)) <= 0, 'the sign-in page overflows');
+    await shot(page, 'signin-390.png');
+    await signIn(page, '/');
     for (const [path, heading, file] of [
       ['/', 'Overview', 'overview-390.png'],
       ['/send/', 'Send a notification', 'send-390.png'],
@@ -113,6 +119,7 @@ test('every page works at 390 px wide: no page-wide overflow, every control labe
       await page.getByRole('heading', { level: 1, name: heading }).waitFor({ timeout: 15_000 });
       // Let the first data arrive (tables, counters) before measuring.
       await page.waitForFunction(() => !document.body.innerText.includes('Loading…'), null, { timeout: 15_000 });
+      if (path === '/') await page.getByTestId('count-total').filter({ hasText: /\d/ }).waitFor({ timeout: 15_000 });
       const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
       assert.ok(overflow <= 0, `${path} is ${overflow}px wider than the screen`);
       const unlabelled = await page.evaluate(() =>

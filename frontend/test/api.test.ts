@@ -61,6 +61,34 @@ describe('api client', () => {
     expect(seen[1]!.headers.authorization).toBeUndefined();
   });
 
+  it('checks a key at sign-in with GET /api/auth/me, without signing out on its 401', async () => {
+    const unauthorized: string[] = [];
+    answer = (s) =>
+      s.headers.authorization === 'Bearer good'
+        ? ok({ tenantId: 'acme', keyId: '0123456789abcdef', scopes: ['admin', 'read', 'send'] })
+        : { status: 401, body: { success: false, error: { code: 'UNAUTHORIZED', message: 'The API key is not valid', details: [] } } };
+    const client = createApiClient({ baseUrl: base, getApiKey: () => 'stored', onUnauthorized: (_e, k) => unauthorized.push(k) });
+    expect(await client.me('good')).toEqual({ tenantId: 'acme', keyId: '0123456789abcdef', scopes: ['admin', 'read', 'send'] });
+    expect(seen[0]!.url).toBe('/api/auth/me');
+    const err = (await client.me('bad').catch((e: unknown) => e)) as ApiError;
+    expect(err.status).toBe(401);
+    expect(err.message).toBe('The API key is not valid');
+    expect(seen[1]!.headers.authorization).toBe('Bearer bad');
+    expect(unauthorized).toEqual([]);
+  });
+
+  it('reports a 401 with the stored key (revoked) and not a 403', async () => {
+    const unauthorized: string[] = [];
+    let status = 401;
+    answer = () => ({ status, body: { success: false, error: { code: status === 401 ? 'UNAUTHORIZED' : 'FORBIDDEN', message: 'no', details: [] } } });
+    const client = createApiClient({ baseUrl: base, getApiKey: () => 'k-1', onUnauthorized: (_e, k) => unauthorized.push(k) });
+    expect(((await client.getStats().catch((e: unknown) => e)) as ApiError).code).toBe('UNAUTHORIZED');
+    expect(unauthorized).toEqual(['k-1']);
+    status = 403;
+    expect(((await client.listDeadLetters().catch((e: unknown) => e)) as ApiError).code).toBe('FORBIDDEN');
+    expect(unauthorized).toEqual(['k-1']);
+  });
+
   it('posts JSON for create, batch, retry, cancel and replay', async () => {
     answer = (s) => {
       if (s.url === '/api/dlq/replay') return ok({ replayed: 3 });

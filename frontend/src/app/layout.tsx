@@ -1,6 +1,7 @@
 import type { Metadata, Viewport } from 'next';
 import type { ReactNode } from 'react';
 import { AppHeader } from '@/components/AppHeader';
+import { AuthGate } from '@/components/AuthGate';
 import './globals.css';
 
 export const metadata: Metadata = {
@@ -19,7 +20,9 @@ export default function RootLayout({ children }: { children: ReactNode }) {
           Skip to content
         </a>
         <AppHeader />
-        <main id="main">{children}</main>
+        <main id="main">
+          <AuthGate>{children}</AuthGate>
+        </main>
       </body>
     </html>
   );

@@ -1,5 +1,10 @@
 import { OverviewView } from '@/components/OverviewView';
+import { RequireScope } from '@/components/RequireScope';
 
 export default function OverviewPage() {
-  return <OverviewView />;
+  return (
+    <RequireScope scope="read" title="Overview" what="The overview">
+      <OverviewView />
+    </RequireScope>
+  );
 }

@@ -1,5 +1,4 @@
-import { ApiKeyField } from './ApiKeyField';
-import { LiveIndicator } from './LiveIndicator';
+import { HeaderTools } from './HeaderTools';
 import { NavLinks } from './NavLinks';
 
 export function AppHeader() {
@@ -12,10 +11,7 @@ export function AppHeader() {
         WaveCom Notify
       </div>
       <NavLinks />
-      <div className="header-tools">
-        <LiveIndicator />
-        <ApiKeyField />
-      </div>
+      <HeaderTools />
     </header>
   );
 }

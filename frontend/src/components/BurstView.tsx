@@ -2,6 +2,7 @@
 import { useCallback, useRef, useState, type FormEvent } from 'react';
 import { useLiveFeed } from '@/hooks/useLiveFeed';
 import { usePolling } from '@/hooks/usePolling';
+import { useScope } from '@/hooks/useSession';
 import { api, ApiError, errorMessage } from '@/lib/api';
 import { chunk, mixError, planBurst, type BurstPriority, type ChannelMix } from '@/lib/burst';
 import { formatNumber } from '@/lib/format';
@@ -11,6 +12,7 @@ import { BacklogTable } from './BacklogTable';
 import { ErrorBanner } from './ErrorBanner';
 import { NoticeBanner } from './NoticeBanner';
 import { ProgressBar } from './ProgressBar';
+import { ScopeNotice } from './ScopeNotice';
 
 interface Run {
   id: string;
@@ -47,6 +49,7 @@ export function BurstView() {
   const tracked = useRef<Map<string, string>>(new Map());
   const cursor = useRef(0);
   const [confirmed, setConfirmed] = useState({ sent: 0, failed: 0, cancelled: 0 });
+  const canSend = useScope('send');
 
   const sending = run !== null && !run.sendingDone;
   const delivered = run && stats ? Math.max(0, (stats.byStatus.SENT ?? 0) - run.baseSent) : 0;
@@ -130,6 +133,7 @@ export function BurstView() {
 
   const start = async (e: FormEvent) => {
     e.preventDefault();
+    if (!canSend) return;
     const n = Number(count);
     const size = Number(batchSize);
     const shares = { EMAIL: Number(mix.EMAIL), SMS: Number(mix.SMS), PUSH: Number(mix.PUSH) };
@@ -262,8 +266,9 @@ export function BurstView() {
           ))}
         </fieldset>
         <ErrorBanner error={formError} />
+        {canSend ? null : <ScopeNotice scope="send" what="Starting a burst" />}
         <div className="actions">
-          <button type="submit" className="primary" disabled={sending}>
+          <button type="submit" className="primary" disabled={sending || !canSend}>
             {sending ? 'Sending…' : 'Start burst'}
           </button>
         </div>

@@ -1,12 +1,14 @@
 'use client';
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
+import { useSession } from '@/hooks/useSession';
+import { hasScope, type Scope } from '@/lib/session';
 
-const LINKS = [
+const LINKS: { href: string; label: string; scope?: Scope }[] = [
   { href: '/', label: 'Overview' },
   { href: '/send/', label: 'Send' },
   { href: '/notifications/', label: 'Notifications' },
-  { href: '/dead-letters/', label: 'Dead letters' },
+  { href: '/dead-letters/', label: 'Dead letters', scope: 'admin' },
   { href: '/burst/', label: 'Burst' },
 ];
 
@@ -15,11 +17,14 @@ function same(a: string, b: string): boolean {
   return norm(a) === norm(b);
 }
 
+/** The pages, once signed in; those the key's scopes forbid entirely are left out. */
 export function NavLinks() {
   const pathname = usePathname() ?? '/';
+  const session = useSession();
+  if (!session) return <div className="nav" />;
   return (
     <nav aria-label="Main" className="nav">
-      {LINKS.map((l) => (
+      {LINKS.filter((l) => !l.scope || hasScope(session, l.scope)).map((l) => (
         <Link key={l.href} href={l.href} aria-current={same(pathname, l.href) ? 'page' : undefined}>
           {l.label}
         </Link>

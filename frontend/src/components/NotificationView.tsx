@@ -1,9 +1,11 @@
 'use client';
 import Link from 'next/link';
 import { useSearchParams } from 'next/navigation';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useLiveFeed } from '@/hooks/useLiveFeed';
 import { usePolling } from '@/hooks/usePolling';
+import { useRefetch } from '@/hooks/useRefetch';
+import { useScope } from '@/hooks/useSession';
 import { api, ApiError, errorMessage, isEndpointMissing } from '@/lib/api';
 import { formatNumber, formatTime } from '@/lib/format';
 import { isFinal, type NotificationEvent, type NotificationWithLogs } from '@/lib/types';
@@ -11,6 +13,7 @@ import { DetailList } from './DetailList';
 import { ErrorBanner } from './ErrorBanner';
 import { LogTimeline } from './LogTimeline';
 import { NoticeBanner } from './NoticeBanner';
+import { ScopeNotice } from './ScopeNotice';
 import { StatusBadge } from './StatusBadge';
 
 export function NotificationView() {
@@ -20,7 +23,8 @@ export function NotificationView() {
   const [gone, setGone] = useState(false);
   const [action, setAction] = useState<{ kind: 'info' | 'success' | 'warning'; text: string } | null>(null);
   const [busy, setBusy] = useState(false);
-  const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
+  const canSend = useScope('send');
+  const canAdmin = useScope('admin');
 
   useEffect(() => {
     setData(null);
@@ -46,23 +50,15 @@ export function NotificationView() {
   );
 
   const final = isFinal(data?.notification.status);
+  // An update of this notification (or a resync): reload it, logs included.
+  const refetch = useRefetch(load, 200);
   const onEvents = useCallback(
     (events: NotificationEvent[]) => {
-      if (!events.some((e) => e._id === id) || refetchTimer.current !== null) return;
-      refetchTimer.current = setTimeout(() => {
-        refetchTimer.current = null;
-        void load();
-      }, 200);
+      if (events.some((e) => e._id === id)) refetch();
     },
-    [id, load],
+    [id, refetch],
   );
-  useEffect(
-    () => () => {
-      if (refetchTimer.current) clearTimeout(refetchTimer.current);
-    },
-    [],
-  );
-  const mode = useLiveFeed(onEvents);
+  const mode = useLiveFeed(onEvents, refetch);
   // Poll every 2 s until final (slowly as a safety net while the stream is up).
   usePolling(load, mode === 'sse' ? 15_000 : 2_000, Boolean(id) && !final && !gone, id);
   // Load once more when it became final, for the complete logs.
@@ -142,16 +138,20 @@ export function NotificationView() {
             />
             <div className="actions">
               {n.status === 'SCHEDULED' || n.status === 'QUEUED' || n.status === 'RETRYING' ? (
-                <button type="button" onClick={() => void run('cancel')} disabled={busy}>
+                <button type="button" onClick={() => void run('cancel')} disabled={busy || !canSend}>
                   Cancel notification
                 </button>
               ) : null}
-              {n.status === 'FAILED' ? (
+              {n.status === 'FAILED' && canAdmin ? (
                 <button type="button" onClick={() => void run('retry')} disabled={busy}>
                   Retry
                 </button>
               ) : null}
             </div>
+            {!canSend && (n.status === 'SCHEDULED' || n.status === 'QUEUED' || n.status === 'RETRYING') ? (
+              <ScopeNotice scope="send" what="Cancelling" />
+            ) : null}
+            {!canAdmin && n.status === 'FAILED' ? <ScopeNotice scope="admin" what="Retrying a failed notification" /> : null}
           </section>
           <section className="card" aria-labelledby="content-title">
             <h2 id="content-title">Content</h2>

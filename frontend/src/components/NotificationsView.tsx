@@ -1,8 +1,9 @@
 'use client';
 import { usePathname, useRouter, useSearchParams } from 'next/navigation';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { useLiveFeed } from '@/hooks/useLiveFeed';
 import { usePolling } from '@/hooks/usePolling';
+import { useRefetch } from '@/hooks/useRefetch';
 import { api, errorMessage } from '@/lib/api';
 import { applyEvents } from '@/lib/live';
 import { CHANNELS, PRIORITIES, STATUSES, type ListQuery, type Notification, type NotificationEvent, type Pagination } from '@/lib/types';
@@ -37,7 +38,6 @@ export function NotificationsView() {
   const [pagination, setPagination] = useState<Pagination | null>(null);
   const [error, setError] = useState<string | null>(null);
   const itemsRef = useRef<Notification[]>([]);
-  const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   const navigate = (changes: Partial<ListQuery>) => {
     const next = { ...query, ...changes };
@@ -66,10 +66,9 @@ export function NotificationsView() {
     [key],
   );
 
-  useEffect(() => () => {
-    if (refetchTimer.current) clearTimeout(refetchTimer.current);
-  }, []);
-
+  // A filtered list can gain or lose rows; a resync means updates were dropped: refetch (at
+  // most once a second).
+  const refetch = useRefetch(load, 1_000);
   const onEvents = useCallback(
     (events: NotificationEvent[]) => {
       const r = applyEvents(itemsRef.current, events);
@@ -77,17 +76,11 @@ export function NotificationsView() {
         itemsRef.current = r.items;
         setItems(r.items);
       }
-      // A filtered list can gain or lose rows: refetch (at most once a second).
-      if ((r.unknown || r.changed) && refetchTimer.current === null) {
-        refetchTimer.current = setTimeout(() => {
-          refetchTimer.current = null;
-          void load();
-        }, 1_000);
-      }
+      if (r.unknown || r.changed) refetch();
     },
-    [load],
+    [refetch],
   );
-  const mode = useLiveFeed(onEvents);
+  const mode = useLiveFeed(onEvents, refetch);
   usePolling(load, mode === 'sse' ? 30_000 : 2_000, true, key);
 
   return (

@@ -1,8 +1,9 @@
 'use client';
 import Link from 'next/link';
-import { useCallback, useEffect, useRef, useState } from 'react';
+import { useCallback, useRef, useState } from 'react';
 import { useLiveFeed } from '@/hooks/useLiveFeed';
 import { usePolling } from '@/hooks/usePolling';
+import { useRefetch } from '@/hooks/useRefetch';
 import { api, errorMessage } from '@/lib/api';
 import { applyEvents } from '@/lib/live';
 import { pushSample, ratesOf, sampleOf, type StatsSample } from '@/lib/stats';
@@ -24,18 +25,18 @@ export function OverviewView() {
   const [recent, setRecent] = useState<Notification[]>([]);
   const [recentError, setRecentError] = useState<string | null>(null);
   const recentRef = useRef<Notification[]>([]);
-  const refetchTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
-  usePolling(async (signal) => {
+  const loadStats = useCallback(async (signal?: AbortSignal) => {
     try {
       const s = await api.getStats({ signal });
       setStats(s);
       setSamples((prev) => pushSample(prev, sampleOf(s, Date.now()), WINDOW_MS));
       setStatsError(null);
     } catch (err) {
-      if (!signal.aborted) setStatsError(errorMessage(err));
+      if (!signal?.aborted) setStatsError(errorMessage(err));
     }
-  }, SAMPLE_MS);
+  }, []);
+  usePolling(loadStats, SAMPLE_MS);
 
   const loadRecent = useCallback(async (signal?: AbortSignal) => {
     try {
@@ -48,6 +49,10 @@ export function OverviewView() {
     }
   }, []);
 
+  // New notifications are not in the list yet: refetch, at most once a second.
+  const refetchRecent = useRefetch(loadRecent, 1_000);
+  // The server dropped updates: refetch everything shown, at most once a second.
+  const refetchAll = useRefetch(() => Promise.all([loadStats(), loadRecent()]), 1_000);
   const onEvents = useCallback(
     (events: NotificationEvent[]) => {
       const r = applyEvents(recentRef.current, events);
@@ -55,23 +60,11 @@ export function OverviewView() {
         recentRef.current = r.items;
         setRecent(r.items);
       }
-      // New notifications are not in the list yet: refetch, at most once a second.
-      if (r.unknown && refetchTimer.current === null) {
-        refetchTimer.current = setTimeout(() => {
-          refetchTimer.current = null;
-          void loadRecent();
-        }, 1_000);
-      }
+      if (r.unknown) refetchRecent();
     },
-    [loadRecent],
+    [refetchRecent],
   );
-  useEffect(
-    () => () => {
-      if (refetchTimer.current) clearTimeout(refetchTimer.current);
-    },
-    [],
-  );
-  const mode = useLiveFeed(onEvents);
+  const mode = useLiveFeed(onEvents, refetchAll);
   // With the stream, load once and then follow events; without it, poll.
   usePolling(loadRecent, mode === 'sse' ? 30_000 : 2_000);
 

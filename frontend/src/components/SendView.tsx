@@ -1,6 +1,7 @@
 'use client';
 import { useRouter } from 'next/navigation';
 import { useEffect, useState, type FormEvent } from 'react';
+import { useScope } from '@/hooks/useSession';
 import { api, ApiError, errorMessage } from '@/lib/api';
 import { CHANNELS, PRIORITIES } from '@/lib/types';
 import {
@@ -17,6 +18,7 @@ import {
 } from '@/lib/validation';
 import { ErrorBanner } from './ErrorBanner';
 import { FormField } from './FormField';
+import { ScopeNotice } from './ScopeNotice';
 
 const PLACEHOLDER: Record<string, string> = {
   EMAIL: 'user@example.com',
@@ -33,6 +35,7 @@ export function SendView() {
   const [serverErrors, setServerErrors] = useState<FieldErrors>({});
   const [topError, setTopError] = useState<string | null>(null);
   const [submitting, setSubmitting] = useState(false);
+  const canSend = useScope('send');
   // Set after mount: the pre-rendered HTML must not depend on the build's clock.
   const [minTime, setMinTime] = useState<string | undefined>(undefined);
   useEffect(() => setMinTime(toLocalInputValue(new Date())), []);
@@ -46,6 +49,7 @@ export function SendView() {
 
   const submit = async (e: FormEvent) => {
     e.preventDefault();
+    if (!canSend) return;
     setTopError(null);
     setServerErrors({});
     const result = validateSendForm(form);
@@ -73,6 +77,7 @@ export function SendView() {
   return (
     <div className="stack narrow-page">
       <h1>Send a notification</h1>
+      {canSend ? null : <ScopeNotice scope="send" what="Sending" />}
       <ErrorBanner error={topError} />
       <form className="card form" onSubmit={submit} noValidate aria-label="Send a notification">
         <div className="field-row">
@@ -166,7 +171,7 @@ export function SendView() {
           )}
         </FormField>
         <div className="actions">
-          <button type="submit" className="primary" disabled={submitting}>
+          <button type="submit" className="primary" disabled={submitting || !canSend}>
             {submitting ? 'Sending…' : form.scheduledAt ? 'Schedule' : 'Send'}
           </button>
           <button

@@ -6,18 +6,20 @@ import type { NotificationEvent } from '@/lib/types';
 
 /**
  * Subscribes to the shared live feed. `onEvents` gets coalesced batches (a few per second at
- * most); the returned mode is 'polling' while the stream is absent or down, and callers then
- * poll on their own (usePolling).
+ * most); `onResync` is called when the server dropped updates (refetch what is shown); the
+ * returned mode is 'polling' while the stream is absent or down, and callers then poll on their
+ * own (usePolling).
  */
-export function useLiveFeed(onEvents?: (events: NotificationEvent[]) => void): LiveMode {
+export function useLiveFeed(onEvents?: (events: NotificationEvent[]) => void, onResync?: () => void): LiveMode {
   const [mode, setMode] = useState<LiveMode>('polling');
-  const handler = useRef(onEvents);
-  handler.current = onEvents;
+  const handlers = useRef({ onEvents, onResync });
+  handlers.current = { onEvents, onResync };
   useEffect(
     () =>
       liveFeed().subscribe({
         onMode: setMode,
-        onEvents: (events) => handler.current?.(events),
+        onEvents: (events) => handlers.current.onEvents?.(events),
+        onResync: () => handlers.current.onResync?.(),
       }),
     [],
   );

@@ -6,12 +6,13 @@
  * In the browser the base URL is '' (same origin: the API serves this static export), so all
  * URLs are relative (/api/...). Tests create their own client with a base URL and/or a fetch.
  */
-import { readApiKey } from './apiKey';
+import { readApiKey, REVOKED_NOTICE, signOut } from './session';
 import type {
   BatchResult,
   DeadLetterQuery,
   ErrorDetail,
   Health,
+  Identity,
   ListQuery,
   Notification,
   NotificationCreate,
@@ -60,9 +61,6 @@ export function isEndpointMissing(err: unknown): boolean {
 
 export function errorMessage(err: unknown): string {
   if (err instanceof ApiError) {
-    if (err.status === 401 || err.status === 403) {
-      return `${err.message} (${err.code}): check the API key in the header bar`;
-    }
     return err.status ? `${err.message} (${err.code}, HTTP ${err.status})` : err.message;
   }
   return err instanceof Error ? err.message : String(err);
@@ -74,6 +72,8 @@ export interface ApiClientOptions {
   fetch?: typeof fetch;
   /** Read before every request; the key is sent as a Bearer token when set. */
   getApiKey?: () => string | null;
+  /** Called with the key used when a request with the stored key answers 401 (revoked or invalid). */
+  onUnauthorized?: (err: ApiError, key: string) => void;
   /** Per-request time limit (ms). */
   timeoutMs?: number;
 }
@@ -124,16 +124,23 @@ export function createApiClient(options: ApiClientOptions = {}) {
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
   const doFetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const getApiKey = options.getApiKey ?? (() => null);
+  const onUnauthorized = options.onUnauthorized ?? (() => {});
   const timeoutMs = options.timeoutMs ?? 30_000;
 
   async function request<T>(
     method: 'GET' | 'POST',
     path: string,
-    { query, body, envelope = true, signal }: { query?: Query; body?: unknown; envelope?: boolean; signal?: AbortSignal } = {},
+    {
+      query,
+      body,
+      envelope = true,
+      signal,
+      apiKey,
+    }: { query?: Query; body?: unknown; envelope?: boolean; signal?: AbortSignal; apiKey?: string } = {},
   ): Promise<T> {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (body !== undefined) headers['Content-Type'] = 'application/json';
-    const key = getApiKey();
+    const key = apiKey ?? getApiKey();
     if (key) headers.Authorization = `Bearer ${key}`;
     const timeout = AbortSignal.timeout(timeoutMs);
     const combined = signal ? AbortSignal.any([signal, timeout]) : timeout;
@@ -160,7 +167,12 @@ export function createApiClient(options: ApiClientOptions = {}) {
         parsed = undefined;
       }
     }
-    if (!res.ok) throw toApiError(res.status, parsed, res.statusText);
+    if (!res.ok) {
+      const err = toApiError(res.status, parsed, res.statusText);
+      // A key given for this call only (sign-in) is not the stored one: nothing to sign out.
+      if (res.status === 401 && apiKey === undefined && key) onUnauthorized(err, key);
+      throw err;
+    }
     if (parsed === undefined) {
       throw new ApiError(res.status, 'BAD_RESPONSE', 'The API answered with something other than JSON');
     }
@@ -172,10 +184,13 @@ export function createApiClient(options: ApiClientOptions = {}) {
   const enc = encodeURIComponent;
 
   return {
-    /** URL of the Server-Sent Events stream (for EventSource). */
+    /** URL of the Server-Sent Events stream (read with fetch: it needs the Authorization header). */
     eventsUrl: (): string => `${baseUrl}/api/events`,
 
     health: (o: CallOptions = {}) => request<Health>('GET', '/api/health', { envelope: false, ...o }),
+
+    /** Who a key is: checks `apiKey` (sign-in) or else the stored key. */
+    me: (apiKey?: string, o: CallOptions = {}) => request<Identity>('GET', '/api/auth/me', { apiKey, ...o }),
 
     getStats: (o: CallOptions = {}) => request<SystemStats>('GET', '/api/notifications/stats/system', o),
 
@@ -214,5 +229,14 @@ export function createApiClient(options: ApiClientOptions = {}) {
 
 export type ApiClient = ReturnType<typeof createApiClient>;
 
-/** The browser's client: same origin, API key from localStorage. */
-export const api: ApiClient = createApiClient({ getApiKey: readApiKey });
+/**
+ * The browser's client: same origin, the signed-in key from sessionStorage; a 401 signs out
+ * (the sign-in screen then says why).
+ */
+export const api: ApiClient = createApiClient({
+  getApiKey: readApiKey,
+  // only if that key is still the signed-in one (not when an old request ends after a new sign-in)
+  onUnauthorized: (_err, key) => {
+    if (readApiKey() === key) signOut(REVOKED_NOTICE);
+  },
+});

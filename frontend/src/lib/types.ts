@@ -168,11 +168,21 @@ export interface ListQuery {
   limit?: number;
 }
 
-/** One live update: the data of an SSE `notification` event. */
+/** One live update: an item of the data (a JSON array) of an SSE `notification` event. */
 export interface NotificationEvent {
   _id: string;
   status: Status;
   type: Channel;
   priority: Priority;
+  attempts?: number;
+  provider?: string | null;
   updatedAt: string;
+}
+
+/** GET /api/auth/me: who the API key is. */
+export interface Identity {
+  tenantId: string;
+  /** null only in the API's development mode (no key) */
+  keyId: string | null;
+  scopes: string[];
 }
