@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 import uuid
 from collections import Counter
@@ -43,19 +44,46 @@ def _management() -> httpx.Client:
     return httpx.Client(base_url=MANAGEMENT_URL, auth=GUEST, timeout=10)
 
 
-@pytest.fixture
-def vhost() -> Iterator[str]:
-    """A fresh RabbitMQ virtual host, deleted afterwards."""
-    name = f"wavecom-test-{uuid.uuid4().hex[:10]}"
+def create_vhost(prefix: str = "wavecom-test") -> str:
+    """A fresh RabbitMQ virtual host that guest may use; delete it with ``delete_vhost``."""
+    name = f"{prefix}-{uuid.uuid4().hex[:10]}"
     with _management() as m:
         m.put(f"/api/vhosts/{quote(name, safe='')}").raise_for_status()
         m.put(
             f"/api/permissions/{quote(name, safe='')}/guest",
             json={"configure": ".*", "write": ".*", "read": ".*"},
         ).raise_for_status()
-    yield name
+    return name
+
+
+def delete_vhost(name: str) -> None:
     with _management() as m:
         m.delete(f"/api/vhosts/{quote(name, safe='')}")
+
+
+def drop_database(name: str) -> None:
+    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000)
+    client.drop_database(name)
+    client.close()
+
+
+def amqp_url(vhost: str) -> str:
+    return f"amqp://guest:guest@{AMQP_HOST}/{quote(vhost, safe='')}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def vhost() -> Iterator[str]:
+    """A fresh RabbitMQ virtual host, deleted afterwards."""
+    name = create_vhost()
+    yield name
+    delete_vhost(name)
 
 
 @pytest.fixture
@@ -63,9 +91,7 @@ def database() -> Iterator[str]:
     """A fresh database name, dropped afterwards."""
     name = f"wavecom_test_{uuid.uuid4().hex[:10]}"
     yield name
-    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000)
-    client.drop_database(name)
-    client.close()
+    drop_database(name)
 
 
 @pytest.fixture
@@ -80,7 +106,7 @@ def settings(vhost: str, database: str, ledger_dir: Path) -> Settings:
     """Settings for one test: its own vhost and database, fast retries."""
     return Settings(
         environment="test",
-        amqp_url=f"amqp://guest:guest@{AMQP_HOST}/{quote(vhost, safe='')}",
+        amqp_url=amqp_url(vhost),
         mongodb_url=MONGODB_URL,
         mongodb_database=database,
         retry_base_delay_ms=250,

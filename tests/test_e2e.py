@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -17,7 +16,7 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import all_terminal, email, ledger, new_key, push, sms, wait_for
+from tests.conftest import all_terminal, email, free_port, ledger, new_key, push, sms, wait_for
 from wavecom.settings import Settings
 from wavecom.store import Store
 
@@ -36,25 +35,17 @@ def _providers(a: str, b: str, *, bounce: str, flaky: str) -> str:
     ).decode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 class System:
     """The API and one worker per channel, started as the deployment starts them."""
 
     def __init__(self, settings: Settings) -> None:
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {
             **os.environ,
             "AMQP_URL": settings.amqp_url,
             "MONGODB_URL": settings.mongodb_url,
             "MONGODB_DATABASE": settings.mongodb_database,
-            "API_PORT": str(self.port),
             "LEDGER_DIR": settings.ledger_dir,
             "RETRY_BASE_DELAY_MS": "200",
             "RETRY_MULTIPLIER": "2",
@@ -84,12 +75,18 @@ class System:
     async def spawn_worker(self, channel: str, **env: str) -> None:
         await self.spawn(channel, ["-m", "wavecom.worker", "--channel", channel], env)
 
-    async def spawn_api(self, name: str = "api", *, wait: bool = True, **env: str) -> None:
+    async def spawn_api(
+        self, name: str = "api", *, port: int | None = None, wait: bool = True, **env: str
+    ) -> str:
+        """Start an API process (on ``port``, else the system's) and return its URL."""
         if not self.key:  # the key its clients sign in with
             self.key = await new_key(self.settings)
-        await self.spawn(name, ["-m", "wavecom.api"], env)
+        port = port or self.port
+        await self.spawn(name, ["-m", "wavecom.api"], {"API_PORT": str(port), **env})
+        url = f"http://127.0.0.1:{port}"
         if wait:
-            await self.wait_healthy(name)
+            await self.wait_healthy(name, url)
+        return url
 
     async def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
         self.procs[name] = await asyncio.create_subprocess_exec(
@@ -101,13 +98,13 @@ class System:
             stderr=asyncio.subprocess.PIPE,
         )
 
-    async def wait_healthy(self, api: str = "api") -> None:
+    async def wait_healthy(self, api: str = "api", url: str = "") -> None:
         async def healthy() -> bool:
             p = self.procs[api]
             assert p.returncode is None, f"{api} exited: {await self._stderr(api)}"
             try:
                 async with httpx.AsyncClient() as c:
-                    return (await c.get(f"{self.url}/api/health")).status_code == 200
+                    return (await c.get(f"{url or self.url}/api/health")).status_code == 200
             except httpx.TransportError:
                 return False
 

@@ -20,6 +20,11 @@ class RateLimit:
     def as_dict(self) -> dict[str, Any]:
         return {"perSecond": self.per_second, "burst": self.burst}
 
+    @classmethod
+    def of(cls, raw: dict[str, Any]) -> RateLimit:
+        """From its stored form (``as_dict``)."""
+        return cls(float(raw["perSecond"]), int(raw["burst"]))
+
 
 class Tenants:
     """The ``tenants`` collection, read through a short cache (limits are not security state:
@@ -39,8 +44,7 @@ class Tenants:
         doc = await self.collection.find_one({"_id": tenant})
         limit = self.default
         if doc is not None and doc.get("rateLimit"):
-            raw = doc["rateLimit"]
-            limit = RateLimit(float(raw["perSecond"]), int(raw["burst"]))
+            limit = RateLimit.of(doc["rateLimit"])
         self._cache[tenant] = (now, limit)
         return limit
 
@@ -57,8 +61,4 @@ class Tenants:
     async def configured(self) -> dict[str, RateLimit]:
         """Tenants with a limit of their own."""
         docs = await self.collection.find({}).to_list(None)
-        return {
-            d["_id"]: RateLimit(float(d["rateLimit"]["perSecond"]), int(d["rateLimit"]["burst"]))
-            for d in docs
-            if d.get("rateLimit")
-        }
+        return {d["_id"]: RateLimit.of(d["rateLimit"]) for d in docs if d.get("rateLimit")}

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
+from wavecom.api.auth import Auth
 from wavecom.api.shedding import LoadShedder
 from wavecom.intake import Intake
 from wavecom.settings import Settings
@@ -27,6 +28,11 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
+def _auth(request: Request) -> Auth:
+    auth: Auth = request.app.state.auth
+    return auth
+
+
 def _shedder(request: Request) -> LoadShedder:
     shedder: LoadShedder = request.app.state.shedder
     return shedder
@@ -36,6 +42,7 @@ StoreDep = Annotated[Store, Depends(_store)]
 IntakeDep = Annotated[Intake, Depends(_intake)]
 SettingsDep = Annotated[Settings, Depends(_settings)]
 ShedderDep = Annotated[LoadShedder, Depends(_shedder)]
+AuthDep = Annotated[Auth, Depends(_auth)]
 
 # pagination of every list endpoint (seed 003: limit at most 100)
 PageParam = Annotated[int, Query(ge=1, le=100_000, description="1-based page number")]

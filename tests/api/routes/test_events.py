@@ -16,8 +16,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import EVERY_SCOPE, RunWorker, email, wait_for
-from tests.test_e2e import _free_port
+from tests.conftest import EVERY_SCOPE, RunWorker, email, free_port, wait_for
 from wavecom.api.app import create_app
 from wavecom.broker import connect
 from wavecom.constants import Channel
@@ -41,13 +40,17 @@ class Live:
 
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[Live]:
-    port = _free_port()
+    port = free_port()
     app = create_app(settings)
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
     )
     task = asyncio.create_task(server.serve())
-    await wait_for(lambda: asyncio.sleep(0, server.started), what="uvicorn to start")
+
+    async def started() -> bool:
+        return server.started
+
+    await wait_for(started, what="uvicorn to start")
     try:
         yield Live(app, f"http://127.0.0.1:{port}")
     finally:
@@ -86,6 +89,10 @@ class Stream:
     def named(self, name: str) -> list[Any]:
         return [data for _, n, data in self.events if n == name]
 
+    async def has(self, name: str) -> list[Any]:
+        """For ``wait_for``: the events named ``name`` so far (empty: none yet)."""
+        return self.named(name)
+
     def latest(self) -> dict[str, dict[str, Any]]:
         states: dict[str, dict[str, Any]] = {}
         for batch in self.named("notification"):
@@ -99,18 +106,14 @@ class Stream:
         await asyncio.gather(self.task, return_exceptions=True)
 
 
-async def ready(stream: Stream) -> bool:
-    return bool(stream.named("ready"))
-
-
 async def test_changes_stream_to_their_tenant_only(
     worker_settings: Settings, run_worker: RunWorker
 ) -> None:
     async with serving(worker_settings) as live:
         acme, globex = await live.client("acme"), await live.client("globex")
         mine, theirs = Stream(acme), Stream(globex)
-        await wait_for(lambda: ready(mine), what="acme's stream")
-        await wait_for(lambda: ready(theirs), what="globex's stream")
+        await wait_for(lambda: mine.has("ready"), what="acme's stream")
+        await wait_for(lambda: theirs.has("ready"), what="globex's stream")
         assert mine.named("ready")[0] == {"tenantId": "acme", "flushMs": 500}
         await run_worker(Channel.EMAIL)
         nid = (await acme.post("/api/notifications", json=email())).json()["data"]["_id"]
@@ -138,7 +141,7 @@ async def test_a_storm_of_changes_arrives_coalesced(settings: Settings) -> None:
     async with serving(settings) as live:
         http = await live.client("acme")
         stream = Stream(http)
-        await wait_for(lambda: ready(stream), what="the stream")
+        await wait_for(lambda: stream.has("ready"), what="the stream")
         connection = await connect(settings.amqp_url, name="storm")
         publisher = await EventPublisher.open(connection)
         base = datetime.now(UTC)
@@ -176,21 +179,18 @@ async def test_a_stream_that_overflows_is_told_to_resync(settings: Settings) -> 
     async with serving(settings.model_copy(update={"events_flush_ms": 3000})) as live:
         http = await live.client("acme")
         stream = Stream(http)
-        await wait_for(lambda: ready(stream), what="the stream")
+        await wait_for(lambda: stream.has("ready"), what="the stream")
         connection = await connect(settings.amqp_url, name="flood")
         publisher = await EventPublisher.open(connection)
         at = datetime.now(UTC).isoformat()
         # the first message opens a flush window of 3 s; 6,000 more ids overflow it
         publisher.emit([("acme", {"_id": "first", "status": "QUEUED", "updatedAt": at})])
-        await wait_for(lambda: asyncio.sleep(0, stream.named("notification")), what="the first")
+        await wait_for(lambda: stream.has("notification"), what="the first")
         publisher.emit(
             ("acme", {"_id": f"{i:024x}", "status": "QUEUED", "updatedAt": at}) for i in range(6000)
         )
 
-        async def resync() -> list[Any]:
-            return stream.named("resync")
-
-        told = await wait_for(resync, what="a resync")
+        told = await wait_for(lambda: stream.has("resync"), what="a resync")
         assert "changes" in told[0]["reason"]
         await publisher.close()
         await connection.close()
@@ -202,7 +202,7 @@ async def test_streams_end_when_the_api_shuts_down(settings: Settings) -> None:
     async with serving(settings) as live:
         http = await live.client("acme")
         stream = Stream(http)
-        await wait_for(lambda: ready(stream), what="the stream")
+        await wait_for(lambda: stream.has("ready"), what="the stream")
         assert stream.status == 200
         live.app.state.hub.close()
         await asyncio.wait_for(stream.ended.wait(), 5)

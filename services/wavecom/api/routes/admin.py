@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from wavecom.api.auth import Admin, AnyKey, Auth
-from wavecom.api.deps import SettingsDep, StoreDep
+from wavecom.api.auth import Admin, AnyKey
+from wavecom.api.deps import AuthDep, SettingsDep, StoreDep
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import PROTECTED, ErrorEnvelope
 from wavecom.constants import Scope
-from wavecom.keys import Keys
 from wavecom.reconcile import reconcile
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=PROTECTED)
@@ -72,11 +71,6 @@ class MeEnvelope(BaseModel):
     data: Me
 
 
-def _keys(request: Request) -> Keys:
-    auth: Auth = request.app.state.auth
-    return auth.keys
-
-
 @router.get("/auth/me", response_model=MeEnvelope, tags=["auth"], summary="Who the key is")
 async def me(caller: AnyKey) -> OrjsonResponse:
     """The caller's tenant, key id and scopes: how the dashboard checks a key at sign-in."""
@@ -91,9 +85,9 @@ async def me(caller: AnyKey) -> OrjsonResponse:
     responses={400: {"model": ErrorEnvelope}},
     summary="Create an API key for the caller's tenant",
 )
-async def create_key(body: KeyCreate, request: Request, caller: Admin) -> OrjsonResponse:
+async def create_key(body: KeyCreate, auth: AuthDep, caller: Admin) -> OrjsonResponse:
     """The answer holds the key itself, the only time it is shown; only its hash is kept."""
-    key, token = await _keys(request).create(caller.tenant, body.scopes, body.name)
+    key, token = await auth.keys.create(caller.tenant, body.scopes, body.name)
     return OrjsonResponse(
         {
             "success": True,
@@ -105,9 +99,9 @@ async def create_key(body: KeyCreate, request: Request, caller: Admin) -> Orjson
 
 
 @router.get("/admin/keys", response_model=KeyListEnvelope, summary="The tenant's API keys")
-async def list_keys(request: Request, caller: Admin) -> OrjsonResponse:
+async def list_keys(auth: AuthDep, caller: Admin) -> OrjsonResponse:
     """Ids, names, scopes and dates; never the keys themselves."""
-    keys = await _keys(request).list(caller.tenant)
+    keys = await auth.keys.list(caller.tenant)
     return OrjsonResponse({"success": True, "data": [k.as_dict() for k in keys]})
 
 
@@ -119,11 +113,11 @@ async def list_keys(request: Request, caller: Admin) -> OrjsonResponse:
 )
 async def revoke_key(
     key_id: Annotated[str, Path(pattern="^[0-9a-f]{16}$", description="the key's id")],
-    request: Request,
+    auth: AuthDep,
     caller: Admin,
 ) -> OrjsonResponse:
     """Takes effect at once, in every API process: keys are checked on every request."""
-    key = await _keys(request).revoke(key_id, caller.tenant)
+    key = await auth.keys.revoke(key_id, caller.tenant)
     if key is None:
         raise ApiError(404, "NOT_FOUND", f"API key {key_id} not found")
     return OrjsonResponse({"success": True, "data": key.as_dict()})

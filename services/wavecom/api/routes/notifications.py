@@ -11,8 +11,9 @@ from fastapi import APIRouter, Header, Path, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
-from wavecom.api.auth import Admin, Auth, BatchSender, Reader, Sender
+from wavecom.api.auth import Admin, BatchSender, Reader, Sender
 from wavecom.api.deps import (
+    AuthDep,
     IntakeDep,
     LimitParam,
     PageParam,
@@ -140,6 +141,7 @@ async def create_batch(
     intake: IntakeDep,
     store: StoreDep,
     caller: BatchSender,
+    auth: AuthDep,
     settings: SettingsDep,
     shedder: ShedderDep,
     idempotency_key: IdempotencyKey = None,
@@ -148,7 +150,6 @@ async def create_batch(
     reject the others. The accepted items are written in one round trip and published with
     confirms. 400 only when no item is valid. With an Idempotency-Key, repeating the request
     returns the first response and creates nothing. Costs one rate-limit token per item."""
-    auth: Auth = request.app.state.auth
     await auth.charge(request, caller, len(body.notifications))
     return await idempotent(
         idempotency_key,
