@@ -47,3 +47,10 @@ class TransientProviderError(ProviderError):
 
 class PermanentProviderError(ProviderError):
     """Raised when a send can never succeed: invalid recipient, other 4xx. Fails at once."""
+
+
+class ProviderConfigError(WaveComError):
+    """Raised when a provider account's driver, settings or credentials are not valid.
+
+    The message names the account and each bad field, never a value: values may be secrets.
+    """

@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pydantic import BaseModel, ConfigDict
+from pydantic.alias_generators import to_camel
+
 from wavecom.constants import Channel
 
 
@@ -43,3 +46,15 @@ class Provider(Protocol):
     async def send(self, request: SendRequest) -> Receipt: ...
 
     async def close(self) -> None: ...
+
+
+class DriverModel(BaseModel):
+    """Base of every driver's settings and credentials: camelCase or snake_case keys, no extras.
+
+    Accounts are written as YAML by people (``fromAddress``) and as Python by tests
+    (``from_address``); both spell the same field.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True
+    )

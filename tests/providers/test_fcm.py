@@ -1,0 +1,337 @@
+"""The FCM driver against a local FCM HTTP v1 endpoint and an OAuth2 token endpoint that checks
+the service account's RS256-signed JWT with its public key."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+from tests.providers.servers import closed_port, serving
+from wavecom.constants import Channel
+from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.providers.base import Provider, SendRequest
+from wavecom.providers.drivers import build_driver
+
+PROJECT = "wavecom-test"
+EMAIL = f"notify@{PROJECT}.iam.gserviceaccount.com"
+KEY_ID = "4f1b2c3d4e5f60718293a4b5c6d7e8f901234567"
+SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
+FCM_ERROR = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
+
+
+def pem(key: rsa.RSAPrivateKey) -> str:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]:
+    """The service account's key, and a key Google never issued."""
+    return (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+
+
+def fcm_error(status: int, code: str, message: str, fcm_code: str | None = None) -> web.Response:
+    """An error as FCM's HTTP v1 API answers it (google.rpc.Status with FcmError details)."""
+    error: dict[str, Any] = {"code": status, "message": message, "status": code}
+    if fcm_code:
+        error["details"] = [{"@type": FCM_ERROR, "errorCode": fcm_code}]
+    return web.json_response({"error": error}, status=status)
+
+
+def _unb64(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
+
+
+@dataclass
+class FakeGoogle:
+    """The OAuth2 token endpoint and ``messages:send``, both checked as Google documents them."""
+
+    public_key: rsa.RSAPublicKey
+    token_url: str = ""
+    expires_in: int = 3599
+    issued: list[str] = field(default_factory=list)
+    revoked: set[str] = field(default_factory=set)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    replies: list[web.Response] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        assert form["grant_type"] == "urn:ietf:params:oauth:grant-type:jwt-bearer"
+        header_b64, claims_b64, signature_b64 = str(form["assertion"]).split(".")
+        header = orjson.loads(_unb64(header_b64))
+        assert header == {"alg": "RS256", "typ": "JWT", "kid": KEY_ID}
+        try:
+            self.public_key.verify(
+                _unb64(signature_b64),
+                f"{header_b64}.{claims_b64}".encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except InvalidSignature:
+            return web.json_response(
+                {"error": "invalid_grant", "error_description": "Invalid JWT Signature."},
+                status=400,
+            )
+        claims = orjson.loads(_unb64(claims_b64))
+        assert claims.keys() == {"iss", "scope", "aud", "iat", "exp"}
+        assert (claims["iss"], claims["scope"], claims["aud"]) == (EMAIL, SCOPE, self.token_url)
+        assert abs(claims["iat"] - time.time()) < 60
+        assert claims["exp"] == claims["iat"] + 3600
+        token = f"ya29.test-token-{len(self.issued) + 1}"
+        self.issued.append(token)
+        return web.json_response(
+            {"access_token": token, "expires_in": self.expires_in, "token_type": "Bearer"}
+        )
+
+    async def send(self, request: web.Request) -> web.Response:
+        assert request.match_info["project"] == PROJECT
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if bearer not in self.issued or bearer in self.revoked:
+            return fcm_error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token",
+            )
+        assert request.content_type == "application/json"
+        body = orjson.loads(await request.read())
+        assert body.keys() == {"message"}
+        message = body["message"]
+        assert message.keys() <= {"token", "notification", "data"}
+        assert message["notification"].keys() <= {"title", "body"}
+        assert all(isinstance(v, str) for v in message.get("data", {}).values())
+        self.messages.append(message)
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.replies:
+            return self.replies.pop(0)
+        return web.json_response(
+            {"name": f"projects/{PROJECT}/messages/0:{len(self.messages)}%31bd1c9631bd1c96"}
+        )
+
+
+@pytest.fixture
+async def google(
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> AsyncIterator[tuple[FakeGoogle, str]]:
+    fake = FakeGoogle(keys[0].public_key())
+    app = web.Application()
+    app.router.add_post("/token", fake.token)
+    app.router.add_post("/v1/projects/{project}/messages:send", fake.send)
+    async with serving(app) as base_url:
+        fake.token_url = f"{base_url}/token"
+        yield fake, base_url
+        if fake.hold is not None:
+            fake.hold.set()
+
+
+@pytest.fixture
+async def made() -> AsyncIterator[list[Provider]]:
+    providers: list[Provider] = []
+    yield providers
+    for p in providers:
+        await p.close()
+
+
+def driver(
+    made: list[Provider],
+    base_url: str,
+    key: rsa.RSAPrivateKey,
+    *,
+    timeout_s: float = 5.0,
+) -> Provider:
+    service_account = {  # a key file as the Google Cloud console hands it out
+        "type": "service_account",
+        "project_id": PROJECT,
+        "private_key_id": KEY_ID,
+        "private_key": pem(key),
+        "client_email": EMAIL,
+        "client_id": "109876543210987654321",
+        "auth_uri": "https://accounts.google.com/o/oauth2/auth",
+        "token_uri": "https://oauth2.googleapis.com/token",  # overridden: never contacted
+        "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+        "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/x509/notify",
+        "universe_domain": "googleapis.com",
+    }
+    provider = build_driver(
+        "pushfire",
+        Channel.PUSH,
+        "fcm",
+        {"baseUrl": base_url, "tokenUri": f"{base_url}/token"},
+        service_account,
+        timeout_s=timeout_s,
+    )
+    made.append(provider)
+    return provider
+
+
+DEVICE = "fcm-device-token-0001"
+
+
+def request(device: str = DEVICE, i: int = 1) -> SendRequest:
+    return SendRequest(
+        notification_id=f"n{i}",
+        attempt=0,
+        channel=Channel.PUSH,
+        recipient=device,
+        message="Your code is 123456",
+        subject="Sign-in code",
+        metadata={"userId": "12345", "count": 3},
+    )
+
+
+async def test_sends_share_one_token_and_return_the_message_name(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    provider = driver(made, base_url, keys[0])
+    first = await provider.send(request(i=1))
+    await provider.send(request(i=2))
+    assert first.provider == "pushfire"
+    assert first.provider_message_id == f"projects/{PROJECT}/messages/0:1%31bd1c9631bd1c96"
+    assert len(fake.issued) == 1
+    assert fake.messages[0] == {
+        "token": "fcm-device-token-0001",
+        "notification": {"title": "Sign-in code", "body": "Your code is 123456"},
+        "data": {"userId": "12345", "count": "3"},
+    }
+
+
+async def test_concurrent_sends_wait_for_one_token_request(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    provider = driver(made, base_url, keys[0])
+    await asyncio.gather(*(provider.send(request(i=i)) for i in range(5)))
+    assert len(fake.issued) == 1
+    assert len(fake.messages) == 5
+
+
+async def test_a_token_near_expiry_is_refreshed(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    fake.expires_in = 59  # less than the refresh margin: stale as soon as it arrives
+    provider = driver(made, base_url, keys[0])
+    await provider.send(request(i=1))
+    await provider.send(request(i=2))
+    assert fake.issued == ["ya29.test-token-1", "ya29.test-token-2"]
+
+
+async def test_a_refused_token_is_dropped_and_the_send_transient(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    provider = driver(made, base_url, keys[0])
+    await provider.send(request(i=1))
+    fake.revoked.add(fake.issued[0])
+    with pytest.raises(TransientProviderError, match="HTTP 401 UNAUTHENTICATED"):
+        await provider.send(request(i=2))
+    await provider.send(request(i=2))
+    assert len(fake.issued) == 2
+
+
+async def test_a_key_google_does_not_know_is_transient_and_sends_nothing(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    with pytest.raises(TransientProviderError, match="HTTP 400 invalid_grant"):
+        await driver(made, base_url, keys[1]).send(request())
+    assert fake.messages == []
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        lambda: fcm_error(404, "NOT_FOUND", "Requested entity was not found.", "UNREGISTERED"),
+        lambda: fcm_error(
+            400,
+            "INVALID_ARGUMENT",
+            "The registration token is not a valid FCM registration token",
+            "INVALID_ARGUMENT",
+        ),
+        lambda: fcm_error(400, "INVALID_ARGUMENT", "Invalid value at 'message.data[0].value'"),
+    ],
+)
+async def test_unregistered_and_invalid_are_permanent(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    reply: Any,
+) -> None:
+    fake, base_url = google
+    fake.replies.append(reply())
+    with pytest.raises(PermanentProviderError, match=r"UNREGISTERED|INVALID_ARGUMENT"):
+        await driver(made, base_url, keys[0]).send(request())
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retry_after"),
+    [
+        (429, "QUOTA_EXCEEDED", "10"),
+        (503, "UNAVAILABLE", "5"),
+        (500, "INTERNAL", None),
+    ],
+)
+async def test_quota_unavailable_and_internal_are_transient_with_retry_after(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    status: int,
+    code: str,
+    retry_after: str | None,
+) -> None:
+    fake, base_url = google
+    answer = fcm_error(status, code, "try again", code)
+    if retry_after:
+        answer.headers["Retry-After"] = retry_after
+    fake.replies.append(answer)
+    with pytest.raises(TransientProviderError, match=f"HTTP {status} {code}") as caught:
+        await driver(made, base_url, keys[0]).send(request())
+    assert caught.value.retry_after_s == (float(retry_after) if retry_after else None)
+
+
+async def test_a_slow_answer_times_out_as_transient(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    fake.hold = asyncio.Event()
+    with pytest.raises(TransientProviderError, match="timed out"):
+        await driver(made, base_url, keys[0], timeout_s=0.3).send(request())
+
+
+async def test_a_refused_connection_is_transient(
+    made: list[Provider], keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey]
+) -> None:
+    provider = driver(made, f"http://127.0.0.1:{closed_port()}", keys[0])
+    with pytest.raises(TransientProviderError, match="ConnectError"):
+        await provider.send(request())

@@ -1,0 +1,426 @@
+"""The SMTP driver against a real SMTP server (aiosmtpd) with TLS from a CA the test makes."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any, Literal, cast
+
+import pytest
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+from tests.providers.servers import Tls, closed_port, make_tls
+from wavecom.constants import Channel, Priority, Status
+from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.messages import DeliveryJob
+from wavecom.pipeline import Dispatcher
+from wavecom.providers.base import Provider, SendRequest
+from wavecom.providers.drivers import build_driver
+from wavecom.settings import Settings
+
+USER, PASSWORD, WRONG = "wavecom", "correct horse battery staple", "revoked"
+Security = Literal["tls", "starttls", "none"]
+
+
+@dataclass
+class Received:
+    message: EmailMessage
+    tls: bool
+    authenticated: bool
+
+
+@dataclass
+class Mailbox:
+    """The server's handler: keeps every accepted message; answers from scripts first."""
+
+    received: list[Received] = field(default_factory=list)
+    mail_replies: list[str] = field(default_factory=list)
+    rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
+    data_replies: list[str] = field(default_factory=list)
+    hold_data: asyncio.Event | None = None  # DATA waits for this event when set
+
+    async def handle_MAIL(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        return "250 OK"
+
+    async def handle_RCPT(
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
+    ) -> str:
+        if replies := self.rcpt_replies.get(address):
+            return replies.pop(0)
+        if address.startswith("nobody@"):
+            return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.hold_data is not None:
+            await self.hold_data.wait()
+        if self.data_replies:
+            return self.data_replies.pop(0)
+        raw = cast(bytes, envelope.original_content)
+        message = message_from_bytes(raw, policy=policy.default)
+        self.received.append(
+            Received(message, session.ssl is not None, bool(session.authenticated))
+        )
+        return "250 2.0.0 Ok: queued as 4C2F1A"
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [r.message for r in self.received]
+
+
+class SmtpServer:
+    """An aiosmtpd server on an ephemeral loopback port, in the test's own event loop."""
+
+    def __init__(self, tls: Tls, security: Security, *, auth: bool) -> None:
+        self.mailbox = Mailbox()
+        self.security = security
+        self.auth = auth
+        self.connections = 0
+        self._sessions: list[SMTP] = []
+        self._tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._tls.load_cert_chain(tls.cert_file, tls.key_file)
+        self._server: asyncio.Server | None = None
+        self.port = 0
+
+    def _session(self) -> SMTP:
+        self.connections += 1
+        session = SMTP(
+            self.mailbox,
+            hostname="mx.test",
+            tls_context=self._tls if self.security == "starttls" else None,
+            require_starttls=self.security == "starttls",
+            authenticator=self._authenticate if self.auth else None,
+            auth_required=self.auth and self.security == "starttls",
+            # over implicit TLS aiosmtpd does not know the session is encrypted
+            auth_require_tls=self.security == "starttls",
+        )
+        self._sessions.append(session)
+        return session
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            USER.encode(),
+            PASSWORD.encode(),
+        )
+        return AuthResult(success=ok, handled=False)
+
+    async def start(self) -> None:
+        self._server = await asyncio.get_running_loop().create_server(
+            self._session, "127.0.0.1", 0, ssl=self._tls if self.security == "tls" else None
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def drop_connections(self) -> None:
+        """Close every client connection from the server's side, as an idle timeout does."""
+        for session in self._sessions:
+            if session.transport is not None:
+                session.transport.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self.drop_connections()
+            await self._server.wait_closed()
+
+
+@pytest.fixture(scope="module")
+def tls(tmp_path_factory: pytest.TempPathFactory) -> Tls:
+    return make_tls(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+async def servers(tls: Tls) -> AsyncIterator[Callable[..., Any]]:
+    started: list[SmtpServer] = []
+
+    async def start(security: Security = "none", *, auth: bool = False) -> SmtpServer:
+        server = SmtpServer(tls, security, auth=auth)
+        await server.start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        await server.stop()
+
+
+@pytest.fixture
+async def providers(tls: Tls) -> AsyncIterator[Callable[..., Provider]]:
+    made: list[Provider] = []
+
+    def make(
+        port: int,
+        security: Security = "none",
+        *,
+        password: str | None = None,
+        trusted: bool = True,
+        name: str = "mailgrid",
+        timeout_s: float = 5.0,
+    ) -> Provider:
+        settings: dict[str, Any] = {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": security,
+            "fromAddress": "otp@bank.example",
+            "fromName": "Bank OTP",
+            "localHostname": "worker.test",
+        }
+        if trusted:
+            settings["caCert"] = tls.ca_pem
+        credentials = {"username": USER, "password": password} if password else {}
+        provider = build_driver(
+            name, Channel.EMAIL, "smtp", settings, credentials, timeout_s=timeout_s
+        )
+        made.append(provider)
+        return provider
+
+    yield make
+    for provider in made:
+        await provider.close()
+
+
+def request(
+    recipient: str = "ada@example.com", i: int = 1, attempt: int = 0, **kw: Any
+) -> SendRequest:
+    return SendRequest(
+        notification_id=f"n{i}",
+        attempt=attempt,
+        channel=Channel.EMAIL,
+        recipient=recipient,
+        message=kw.pop("message", "Your code is 123456"),
+        subject=kw.pop("subject", "Your one-time code"),
+        **kw,
+    )
+
+
+async def test_starttls_and_auth_deliver_a_multipart_message(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("starttls", auth=True)
+    provider = providers(server.port, "starttls", password=PASSWORD)
+    html = "<p>Your code is <b>123456</b></p>"
+    receipt = await provider.send(request(metadata={"html": html}))
+
+    assert receipt.provider == "mailgrid"
+    assert receipt.provider_message_id == "<wavecom.n1.0@bank.example>"
+    [got] = server.mailbox.received
+    assert got.tls
+    assert got.authenticated
+    msg = got.message
+    assert msg["From"] == "Bank OTP <otp@bank.example>"
+    assert msg["To"] == "ada@example.com"
+    assert msg["Subject"] == "Your one-time code"
+    assert msg["Message-ID"] == receipt.provider_message_id
+    assert msg.get_content_type() == "multipart/alternative"
+    plain, rich = (part for part in msg.iter_parts())
+    assert (plain.get_content_type(), rich.get_content_type()) == ("text/plain", "text/html")
+    assert plain.get_content().strip() == "Your code is 123456"
+    assert rich.get_content().strip() == html
+
+
+async def test_implicit_tls_delivers_and_html_is_recognised(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("tls", auth=True)
+    provider = providers(server.port, "tls", password=PASSWORD)
+    await provider.send(request(i=1))
+    await provider.send(request(i=2, message="<p>Your code is <b>654321</b></p>"))
+
+    first, second = server.mailbox.received
+    assert first.authenticated
+    assert first.message.get_content_type() == "text/plain"
+    assert first.message.get_content().strip() == "Your code is 123456"
+    assert second.message.get_content_type() == "multipart/alternative"
+    plain = next(iter(second.message.iter_parts()))
+    assert plain.get_content().strip() == "Your code is 654321"
+
+
+async def test_a_refused_login_is_transient_so_the_breaker_counts_it(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("starttls", auth=True)
+    provider = providers(server.port, "starttls", password=WRONG)
+    with pytest.raises(TransientProviderError, match="login refused: 535"):
+        await provider.send(request())
+    assert server.mailbox.received == []
+
+
+async def test_an_untrusted_certificate_is_transient(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("tls")
+    provider = providers(server.port, "tls", trusted=False)
+    with pytest.raises(TransientProviderError, match="cannot open an SMTP session"):
+        await provider.send(request())
+    assert server.mailbox.received == []
+
+
+async def test_a_server_without_starttls_is_not_used_in_the_clear(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("none")
+    provider = providers(server.port, "starttls")
+    with pytest.raises(TransientProviderError, match="STARTTLS"):
+        await provider.send(request())
+    assert server.mailbox.received == []
+
+
+async def test_a_refused_connection_is_transient(providers: Callable[..., Provider]) -> None:
+    provider = providers(closed_port())
+    with pytest.raises(TransientProviderError, match="cannot open an SMTP session"):
+        await provider.send(request())
+
+
+@pytest.mark.parametrize(
+    "reply", ["451 4.3.0 Temporary lookup failure", "421 4.7.0 Too many connections"]
+)
+async def test_a_4xx_is_transient_and_the_retry_is_sent(
+    servers: Callable[..., Any], providers: Callable[..., Provider], reply: str
+) -> None:
+    server = await servers()
+    server.mailbox.rcpt_replies["ada@example.com"] = [reply]
+    provider = providers(server.port)
+    with pytest.raises(TransientProviderError, match=f"RCPT TO answered {reply[:3]}"):
+        await provider.send(request())
+    receipt = await provider.send(request())
+    [msg] = server.mailbox.messages
+    assert msg["Message-ID"] == receipt.provider_message_id
+    # 421 means the server closes the channel: the retry needed a new connection
+    assert server.connections == (2 if reply.startswith("421") else 1)
+
+
+async def test_a_550_is_permanent_and_the_connection_is_kept(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers()
+    provider = providers(server.port)
+    with pytest.raises(PermanentProviderError, match="RCPT TO answered 550"):
+        await provider.send(request("nobody@example.com"))
+    await provider.send(request())
+    assert len(server.mailbox.messages) == 1
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [
+        ("554 5.6.0 Message content rejected", PermanentProviderError),
+        ("452 4.3.1 Insufficient system storage", TransientProviderError),
+    ],
+)
+async def test_the_answer_to_data_is_classified(
+    servers: Callable[..., Any],
+    providers: Callable[..., Provider],
+    reply: str,
+    error: type[Exception],
+) -> None:
+    server = await servers()
+    server.mailbox.data_replies.append(reply)
+    provider = providers(server.port)
+    with pytest.raises(error, match=f"DATA answered {reply[:3]}"):
+        await provider.send(request())
+    assert server.mailbox.received == []
+
+
+async def test_a_refused_sender_is_the_accounts_problem_so_transient(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers()
+    server.mailbox.mail_replies.append("553 5.7.1 Sender address rejected: not owned by user")
+    with pytest.raises(TransientProviderError, match="MAIL FROM answered 553"):
+        await providers(server.port).send(request())
+
+
+async def test_an_invalid_recipient_is_permanent_without_a_connection(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers()
+    provider = providers(server.port)
+    for bad in ("not-an-address", "ada@example.com\r\nBcc: eve@example.com", "zoë@example.com"):
+        with pytest.raises(PermanentProviderError, match="invalid recipient"):
+            await provider.send(request(bad))
+    with pytest.raises(PermanentProviderError, match="linefeed or carriage return"):
+        await provider.send(request(subject="Hi\r\nBcc: eve@example.com"))
+    assert server.connections == 0
+
+
+async def test_sends_share_one_connection_and_a_dropped_one_is_replaced(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("starttls", auth=True)
+    provider = providers(server.port, "starttls", password=PASSWORD)
+    for i in range(3):
+        await provider.send(request(i=i))
+    assert server.connections == 1
+
+    server.drop_connections()  # the server's idle timeout
+    await provider.send(request(i=3))
+    await provider.send(request(i=4))
+    assert server.connections == 2
+    # a server closing an idle session may first answer the next command with 421
+    server.mailbox.mail_replies.append("421 4.4.2 mx.test Error: timeout exceeded")
+    await provider.send(request(i=5))
+    assert server.connections == 3
+    assert [m["Message-ID"] for m in server.mailbox.messages] == [
+        f"<wavecom.n{i}.0@bank.example>" for i in range(6)
+    ]
+
+
+async def test_a_server_that_does_not_answer_times_out_as_transient(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers()
+    server.mailbox.hold_data = asyncio.Event()
+    provider = providers(server.port, timeout_s=0.3)
+    with pytest.raises(TransientProviderError, match=r"timed out after 0\.3s"):
+        await provider.send(request())
+    server.mailbox.hold_data.set()
+    server.mailbox.hold_data = None
+    await provider.send(request(i=2))  # a fresh connection: the stalled one was abandoned
+    assert server.connections == 2
+
+
+async def test_a_repeated_send_carries_the_same_message_id(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers()
+    provider = providers(server.port)
+    await provider.send(request())
+    await provider.send(request(recovering=True))
+    await provider.send(request(attempt=1))
+    ids = [m["Message-ID"] for m in server.mailbox.messages]
+    assert ids == ["<wavecom.n1.0@bank.example>"] * 2 + ["<wavecom.n1.1@bank.example>"]
+
+
+async def test_a_refused_login_fails_over_to_the_next_account(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers("starttls", auth=True)
+    primary = providers(server.port, "starttls", password=WRONG, name="primary")
+    secondary = providers(server.port, "starttls", password=PASSWORD, name="secondary")
+    dispatcher = Dispatcher([primary, secondary], Settings(breaker_fail_max=2))
+    for i in range(3):
+        job = DeliveryJob(
+            id=f"n{i}",
+            tenant_id="acme",
+            type=Channel.EMAIL,
+            recipient="ada@example.com",
+            message="Your code is 123456",
+            priority=Priority.CRITICAL,
+        )
+        attempted = await dispatcher.deliver(job)
+        assert attempted.outcome.status == Status.SENT
+        assert attempted.outcome.provider == "secondary"
+    assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
+    assert len(server.mailbox.messages) == 3

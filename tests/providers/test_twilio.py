@@ -1,0 +1,242 @@
+"""The Twilio driver against a local server that checks the request as Twilio documents it."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import email.utils
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+from tests.providers.servers import closed_port, serving
+from wavecom.constants import Channel
+from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.providers.base import Provider, SendRequest
+from wavecom.providers.drivers import build_driver
+
+SID = "AC" + "0123456789abcdef" * 2
+TOKEN = "f00dfeed" * 4
+SERVICE = "MG" + "fedcba9876543210" * 2
+
+
+def twilio_error(status: int, code: int, message: str) -> web.Response:
+    """An error as Twilio's REST API answers it."""
+    return web.json_response(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status=status,
+    )
+
+
+@dataclass
+class FakeTwilio:
+    """``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``, checked field by field."""
+
+    forms: list[dict[str, str]] = field(default_factory=list)
+    peers: list[Any] = field(default_factory=list)
+    replies: list[web.Response] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+    sent: int = 0
+
+    async def messages(self, request: web.Request) -> web.Response:
+        assert request.match_info["sid"] == SID
+        expected = "Basic " + base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+        if request.headers.get("Authorization") != expected:
+            return twilio_error(401, 20003, "Authenticate")
+        assert request.content_type == "application/x-www-form-urlencoded"
+        form = {k: str(v) for k, v in (await request.post()).items()}
+        assert {"To", "Body"} <= form.keys()
+        assert ("From" in form) != ("MessagingServiceSid" in form)
+        assert form.keys() <= {"To", "Body", "From", "MessagingServiceSid", "StatusCallback"}
+        self.forms.append(form)
+        self.peers.append(
+            request.transport.get_extra_info("peername") if request.transport else None
+        )
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.replies:
+            return self.replies.pop(0)
+        if form["To"] == "+15005550001":  # Twilio's test number for an invalid 'To'
+            return twilio_error(
+                400, 21211, f"The 'To' number {form['To']} is not a valid phone number."
+            )
+        self.sent += 1
+        sid = f"SM{self.sent:032x}"
+        return web.json_response(
+            {
+                "account_sid": SID,
+                "api_version": "2010-04-01",
+                "body": form["Body"],
+                "date_created": email.utils.formatdate(usegmt=True),
+                "date_sent": None,
+                "date_updated": email.utils.formatdate(usegmt=True),
+                "direction": "outbound-api",
+                "error_code": None,
+                "error_message": None,
+                "from": form.get("From"),
+                "messaging_service_sid": form.get("MessagingServiceSid"),
+                "num_media": "0",
+                "num_segments": "1",
+                "price": None,
+                "price_unit": "USD",
+                "sid": sid,
+                "status": "queued" if "From" in form else "accepted",
+                "subresource_uris": {
+                    "media": f"/2010-04-01/Accounts/{SID}/Messages/{sid}/Media.json"
+                },
+                "to": form["To"],
+                "uri": f"/2010-04-01/Accounts/{SID}/Messages/{sid}.json",
+            },
+            status=201,
+        )
+
+
+@pytest.fixture
+async def twilio() -> AsyncIterator[tuple[FakeTwilio, str]]:
+    fake = FakeTwilio()
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages)
+    async with serving(app) as base_url:
+        yield fake, base_url
+        if fake.hold is not None:
+            fake.hold.set()
+
+
+@pytest.fixture
+async def made() -> AsyncIterator[list[Provider]]:
+    providers: list[Provider] = []
+    yield providers
+    for p in providers:
+        await p.close()
+
+
+def driver(
+    made: list[Provider],
+    base_url: str,
+    *,
+    token: str = TOKEN,
+    timeout_s: float = 5.0,
+    **settings: Any,
+) -> Provider:
+    provider = build_driver(
+        "textwave",
+        Channel.SMS,
+        "twilio",
+        {"baseUrl": base_url, **(settings or {"fromNumber": "+15005550006"})},
+        {"accountSid": SID, "authToken": token},
+        timeout_s=timeout_s,
+    )
+    made.append(provider)
+    return provider
+
+
+def request(recipient: str = "+2348012345678", i: int = 1) -> SendRequest:
+    return SendRequest(
+        notification_id=f"n{i}",
+        attempt=0,
+        channel=Channel.SMS,
+        recipient=recipient,
+        message="Your code is 123456",
+    )
+
+
+async def test_a_send_posts_the_documented_form_and_returns_the_sid(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    provider = driver(made, base_url)
+    first = await provider.send(request(i=1))
+    second = await provider.send(request(i=2))
+    assert (first.provider, first.provider_message_id) == ("textwave", f"SM{1:032x}")
+    assert second.provider_message_id == f"SM{2:032x}"
+    assert fake.forms[0] == {
+        "To": "+2348012345678",
+        "Body": "Your code is 123456",
+        "From": "+15005550006",
+    }
+    assert fake.peers[0] == fake.peers[1]  # one pooled connection, kept alive
+
+
+async def test_a_messaging_service_can_be_the_sender(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    await driver(made, base_url, messagingServiceSid=SERVICE).send(request())
+    assert fake.forms[0]["MessagingServiceSid"] == SERVICE
+    assert "From" not in fake.forms[0]
+
+
+async def test_429_is_transient_with_its_retry_after(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    limited = twilio_error(429, 20429, "Too Many Requests")
+    limited.headers["Retry-After"] = "3"
+    fake.replies.append(limited)
+    with pytest.raises(TransientProviderError, match="HTTP 429, Twilio error 20429") as caught:
+        await driver(made, base_url).send(request())
+    assert caught.value.retry_after_s == 3.0
+
+
+async def test_5xx_is_transient_and_an_http_date_retry_after_is_understood(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    unavailable = twilio_error(503, 20503, "Service Unavailable")
+    unavailable.headers["Retry-After"] = email.utils.formatdate(time.time() + 120, usegmt=True)
+    fake.replies += [unavailable, web.Response(status=500, text="<html>oops</html>")]
+    provider = driver(made, base_url)
+    with pytest.raises(TransientProviderError, match="HTTP 503") as caught:
+        await provider.send(request())
+    assert caught.value.retry_after_s is not None
+    assert 115 < caught.value.retry_after_s <= 121
+    with pytest.raises(TransientProviderError, match="HTTP 500") as caught:
+        await provider.send(request())
+    assert caught.value.retry_after_s is None
+
+
+async def test_an_invalid_number_is_permanent_with_twilios_code_and_message(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    _, base_url = twilio
+    with pytest.raises(PermanentProviderError) as caught:
+        await driver(made, base_url).send(request("+15005550001"))
+    assert "HTTP 400, Twilio error 21211" in str(caught.value)
+    assert "is not a valid phone number" in str(caught.value)
+
+
+async def test_refused_credentials_and_a_bad_sender_are_transient(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    with pytest.raises(TransientProviderError, match="HTTP 401, Twilio error 20003"):
+        await driver(made, base_url, token="0" * 32).send(request())
+    fake.replies.append(
+        twilio_error(400, 21212, "The 'From' number +1 is not a valid phone number")
+    )
+    with pytest.raises(TransientProviderError, match="Twilio error 21212"):
+        await driver(made, base_url).send(request())
+
+
+async def test_a_slow_answer_times_out_as_transient(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    fake.hold = asyncio.Event()
+    with pytest.raises(TransientProviderError, match="timed out"):
+        await driver(made, base_url, timeout_s=0.3).send(request())
+
+
+async def test_a_refused_connection_is_transient(made: list[Provider]) -> None:
+    provider = driver(made, f"http://127.0.0.1:{closed_port()}")
+    with pytest.raises(TransientProviderError, match="ConnectError"):
+        await provider.send(request())

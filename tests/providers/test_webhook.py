@@ -1,0 +1,177 @@
+"""The webhook driver against a local gateway that verifies Standard Webhooks signatures with the
+``standardwebhooks`` reference package."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
+
+from tests.providers.servers import closed_port, serving
+from wavecom.constants import Channel
+from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.providers.base import Provider, SendRequest
+from wavecom.providers.drivers import build_driver
+from wavecom.providers.webhook import sign, signing_key
+
+SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
+OTHER_SECRET = "whsec_" + base64.b64encode(bytes(range(32, 64))).decode()
+
+
+@dataclass
+class Gateway:
+    """An in-house gateway: verifies each POST's signature, then answers as scripted."""
+
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    replies: list[web.StreamResponse] = field(default_factory=list)
+    hold: asyncio.Event | None = None
+
+    async def receive(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        try:
+            payload = Webhook(SECRET).verify(body, headers)
+        except WebhookVerificationError:
+            return web.json_response({"error": "invalid signature"}, status=401)
+        assert request.content_type == "application/json"
+        assert headers["webhook-id"] == payload["data"]["idempotencyKey"]
+        self.payloads.append(payload)
+        self.headers.append(headers)
+        if self.hold is not None:
+            await self.hold.wait()
+        if self.replies:
+            return self.replies.pop(0)
+        return web.json_response({"id": f"gw_{len(self.payloads)}", "status": "accepted"})
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
+    fake = Gateway()
+    app = web.Application()
+    app.router.add_post("/hooks/wavecom", fake.receive)
+    async with serving(app) as base_url:
+        yield fake, f"{base_url}/hooks/wavecom"
+        if fake.hold is not None:
+            fake.hold.set()
+
+
+@pytest.fixture
+async def made() -> AsyncIterator[list[Provider]]:
+    providers: list[Provider] = []
+    yield providers
+    for p in providers:
+        await p.close()
+
+
+def driver(
+    made: list[Provider], url: str, *, secret: str = SECRET, timeout_s: float = 5.0
+) -> Provider:
+    provider = build_driver(
+        "gateway", Channel.SMS, "webhook", {"url": url}, {"secret": secret}, timeout_s=timeout_s
+    )
+    made.append(provider)
+    return provider
+
+
+def request(i: int = 1) -> SendRequest:
+    return SendRequest(
+        notification_id=f"n{i}",
+        attempt=2,
+        channel=Channel.SMS,
+        recipient="+2348012345678",
+        message="Your code is 123456",
+        metadata={"userId": "12345"},
+    )
+
+
+def test_the_signature_is_the_reference_implementations() -> None:
+    body = b'{"type":"notification.sms"}'
+    at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+    ours = sign(signing_key(SECRET), "n1:0", int(at.timestamp()), body)
+    assert ours == Webhook(SECRET).sign("n1:0", at, body.decode())
+
+
+async def test_a_send_is_signed_and_returns_the_gateways_id(
+    gateway: tuple[Gateway, str], made: list[Provider]
+) -> None:
+    fake, url = gateway
+    receipt = await driver(made, url).send(request())
+    assert (receipt.provider, receipt.provider_message_id) == ("gateway", "gw_1")
+    [payload] = fake.payloads
+    assert payload["type"] == "notification.sms"
+    assert payload["data"] == {
+        "notificationId": "n1",
+        "attempt": 2,
+        "idempotencyKey": "n1:2",
+        "channel": "SMS",
+        "recipient": "+2348012345678",
+        "subject": None,
+        "message": "Your code is 123456",
+        "metadata": {"userId": "12345"},
+    }
+    assert fake.headers[0]["webhook-id"] == "n1:2"
+    assert fake.headers[0]["webhook-signature"].startswith("v1,")
+
+
+async def test_without_an_id_in_the_answer_the_webhook_id_is_the_message_id(
+    gateway: tuple[Gateway, str], made: list[Provider]
+) -> None:
+    fake, url = gateway
+    fake.replies.append(web.Response(status=204))
+    receipt = await driver(made, url).send(request())
+    assert receipt.provider_message_id == "n1:2"
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(408, None), (429, "7"), (503, "30")])
+async def test_timeouts_throttling_and_5xx_are_transient(
+    gateway: tuple[Gateway, str], made: list[Provider], status: int, retry_after: str | None
+) -> None:
+    fake, url = gateway
+    headers = {"Retry-After": retry_after} if retry_after else {}
+    fake.replies.append(web.Response(status=status, headers=headers))
+    with pytest.raises(TransientProviderError, match=f"HTTP {status}") as caught:
+        await driver(made, url).send(request())
+    assert caught.value.retry_after_s == (float(retry_after) if retry_after else None)
+
+
+@pytest.mark.parametrize("status", [400, 404, 410, 422, 302])
+async def test_other_4xx_and_redirects_are_permanent(
+    gateway: tuple[Gateway, str], made: list[Provider], status: int
+) -> None:
+    fake, url = gateway
+    fake.replies.append(web.Response(status=status, headers={"Location": "/elsewhere"}))
+    with pytest.raises(PermanentProviderError, match=f"HTTP {status}"):
+        await driver(made, url).send(request())
+
+
+async def test_a_rejected_signature_is_transient_so_the_breaker_counts_it(
+    gateway: tuple[Gateway, str], made: list[Provider]
+) -> None:
+    fake, url = gateway
+    with pytest.raises(TransientProviderError, match="HTTP 401"):
+        await driver(made, url, secret=OTHER_SECRET).send(request())
+    assert fake.payloads == []
+
+
+async def test_a_slow_gateway_times_out_as_transient(
+    gateway: tuple[Gateway, str], made: list[Provider]
+) -> None:
+    fake, url = gateway
+    fake.hold = asyncio.Event()
+    with pytest.raises(TransientProviderError, match="timed out"):
+        await driver(made, url, timeout_s=0.3).send(request())
+
+
+async def test_a_refused_connection_is_transient(made: list[Provider]) -> None:
+    provider = driver(made, f"http://127.0.0.1:{closed_port()}/hooks")
+    with pytest.raises(TransientProviderError, match="ConnectError"):
+        await provider.send(request())
