@@ -14,7 +14,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack test test-faults lint bench verify venv frontend frontend-check browser
+.PHONY: help up down stack test test-faults lint bench bench-reads verify venv frontend frontend-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -64,7 +64,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser stack ## lint, then every test against real RabbitMQ and FerretDB
+test: lint frontend-check frontend browser stack ## lint, then every test against real RabbitMQ and FerretDB v2
 	@$(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)
@@ -75,3 +75,6 @@ verify: stack ## reconcile: every accepted notification sent, failed, cancelled 
 
 bench: stack ## benchmark the running pipeline (see loadtest/README.md)
 	@$(PY) -m loadtest.bench $(BENCH_ARGS)
+
+bench-reads: stack ## reads at scale: 1,000,000 notifications, p99 of every read endpoint
+	@$(PY) -m loadtest.bench_reads $(BENCH_ARGS)

@@ -297,7 +297,7 @@ async def create(api: httpx.AsyncClient, items: list[dict[str, Any]]) -> list[st
 
 
 async def statuses(store: Store, ids: list[str]) -> dict[str, str]:
-    docs = await store.get_many([ObjectId(i) for i in ids])
+    docs = await store.notifications.get_many([ObjectId(i) for i in ids])
     return {str(d["_id"]): d["status"] for d in docs}
 
 

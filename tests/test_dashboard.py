@@ -17,7 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.test_e2e import ROOT, System
+from tests.system import ROOT, System
 from wavecom.settings import Settings
 
 pytestmark = pytest.mark.e2e
@@ -28,16 +28,15 @@ FAIL = {"suffix": "@fail.wavecom.test", "outcome": "permanent"}
 
 @pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
-    s = System(settings)
-    s.env["PROVIDERS_EMAIL"] = orjson.dumps(
-        [
-            {"name": "mailgrid", "latencyMs": 30, "rules": [FAIL]},
-            {"name": "postbox", "latencyMs": 30, "rules": [FAIL]},
-        ]
-    ).decode()
-    await s.start()
-    yield s
-    await s.stop()
+    async with System(settings) as s:
+        s.env["PROVIDERS_EMAIL"] = orjson.dumps(
+            [
+                {"name": "mailgrid", "latencyMs": 30, "rules": [FAIL]},
+                {"name": "postbox", "latencyMs": 30, "rules": [FAIL]},
+            ]
+        ).decode()
+        await s.start()
+        yield s
 
 
 @pytest.mark.skipif(
@@ -58,7 +57,12 @@ async def test_the_dashboard_in_a_browser(system: System) -> None:
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), 640)
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 640)
+    finally:
+        if proc.returncode is None:  # timed out or cancelled: never leave it (or its pipe) behind
+            proc.kill()
+            await proc.wait()
     report = out.decode(errors="replace")
     assert proc.returncode == 0, report[-6000:]
     assert "# fail 0" in report, report[-3000:]

@@ -2,138 +2,28 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
 import signal
-import sys
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import all_terminal, email, free_port, ledger, new_key, push, sms, wait_for
+from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
+from tests.system import System
 from wavecom.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _providers(a: str, b: str, *, bounce: str, flaky: str) -> str:
-    rules = [{"suffix": bounce, "outcome": "permanent"}, {"suffix": flaky, "outcome": "transient"}]
-    return orjson.dumps(
-        [
-            {"name": a, "latencyMs": 20, "rules": rules},
-            {"name": b, "latencyMs": 20, "rules": rules},
-        ]
-    ).decode()
-
-
-class System:
-    """The API and one worker per channel, started as the deployment starts them."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "AMQP_URL": settings.amqp_url,
-            "MONGODB_URL": settings.mongodb_url,
-            "MONGODB_DATABASE": settings.mongodb_database,
-            "LEDGER_DIR": settings.ledger_dir,
-            "RETRY_BASE_DELAY_MS": "200",
-            "RETRY_MULTIPLIER": "2",
-            # the always-failing recipients must not trip the breakers here (tested elsewhere)
-            "BREAKER_FAIL_MAX": "1000",
-            "PROVIDERS_EMAIL": _providers(
-                "mailgrid", "postbox", bounce="@bounce.example", flaky="@flaky.example"
-            ),
-            "PROVIDERS_SMS": _providers("textwave", "smsly", bounce="555000", flaky="555999"),
-            "PROVIDERS_PUSH": _providers("pushfire", "beamer", bounce="-bounce", flaky="-flaky"),
-        }
-        self.procs: dict[str, asyncio.subprocess.Process] = {}
-        self.settings = settings
-        self.key = ""
-
-    async def start(self) -> None:
-        for channel in ("email", "sms", "push"):
-            await self.spawn_worker(channel)
-        await self.spawn_api()
-
-    def client(self, **options: Any) -> httpx.AsyncClient:
-        """An HTTP client of the API process, signed in with an every-scope key of TENANT."""
-        return httpx.AsyncClient(
-            base_url=self.url, headers={"Authorization": f"Bearer {self.key}"}, **options
-        )
-
-    async def spawn_worker(self, channel: str, **env: str) -> None:
-        await self.spawn(channel, ["-m", "wavecom.worker", "--channel", channel], env)
-
-    async def spawn_api(
-        self, name: str = "api", *, port: int | None = None, wait: bool = True, **env: str
-    ) -> str:
-        """Start an API process (on ``port``, else the system's) and return its URL."""
-        if not self.key:  # the key its clients sign in with
-            self.key = await new_key(self.settings)
-        port = port or self.port
-        await self.spawn(name, ["-m", "wavecom.api"], {"API_PORT": str(port), **env})
-        url = f"http://127.0.0.1:{port}"
-        if wait:
-            await self.wait_healthy(name, url)
-        return url
-
-    async def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
-        self.procs[name] = await asyncio.create_subprocess_exec(
-            sys.executable,
-            *args,
-            env={**self.env, **env},
-            cwd=ROOT,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.PIPE,
-        )
-
-    async def wait_healthy(self, api: str = "api", url: str = "") -> None:
-        async def healthy() -> bool:
-            p = self.procs[api]
-            assert p.returncode is None, f"{api} exited: {await self._stderr(api)}"
-            try:
-                async with httpx.AsyncClient() as c:
-                    return (await c.get(f"{url or self.url}/api/health")).status_code == 200
-            except httpx.TransportError:
-                return False
-
-        await wait_for(healthy, within=30, interval=0.2, what="the API to answer")
-
-    async def _stderr(self, name: str) -> str:
-        p = self.procs[name]
-        return (await p.stderr.read()).decode()[-2000:] if p.stderr else ""
-
-    async def stop(self) -> dict[str, int | None]:
-        for p in self.procs.values():
-            if p.returncode is None:
-                p.send_signal(signal.SIGTERM)
-        codes: dict[str, int | None] = {}
-        for name, p in self.procs.items():
-            try:
-                codes[name] = await asyncio.wait_for(p.wait(), 30)
-            except TimeoutError:
-                p.kill()
-                codes[name] = None
-        return codes
-
 
 @pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
-    s = System(settings)
-    await s.start()
-    yield s
-    await s.stop()
+    async with System(settings) as s:
+        await s.start()
+        yield s
 
 
 async def test_a_mixed_batch_ends_exactly_as_the_providers_dictate(
@@ -175,7 +65,9 @@ async def test_a_mixed_batch_ends_exactly_as_the_providers_dictate(
             within=60,
             what=f"{len(ids)} notifications to reach a final state",
         )
-        docs = {str(d["_id"]): d for d in await store.get_many([ObjectId(i) for i in ids])}
+        docs = {
+            str(d["_id"]): d for d in await store.notifications.get_many([ObjectId(i) for i in ids])
+        }
         for nid, outcome in zip(ids, expect, strict=True):
             doc = docs[nid]
             if outcome == "SENT":

@@ -16,7 +16,7 @@ import pytest
 from bson import ObjectId
 
 from tests.conftest import RunWorker, all_terminal, create, email, ledger, push, sms, wait_for
-from tests.test_e2e import ROOT, System
+from tests.system import ROOT, System
 from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -26,10 +26,11 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture
 async def system(settings: Settings) -> AsyncIterator[System]:
-    s = System(settings)
-    s.env.update({"PUBLISH_TIMEOUT_S": "1", "OUTBOX_GRACE_S": "2", "SCHEDULER_INTERVAL_S": "0.2"})
-    yield s
-    await s.stop()
+    async with System(settings) as s:
+        s.env.update(
+            {"PUBLISH_TIMEOUT_S": "1", "OUTBOX_GRACE_S": "2", "SCHEDULER_INTERVAL_S": "0.2"}
+        )
+        yield s
 
 
 async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_relay(
@@ -41,19 +42,19 @@ async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_rela
         with pytest.raises(httpx.TransportError):
             await http.post("/api/notifications", json=email(1))
     assert await system.procs["doomed-api"].wait() == 137
-    [doc] = await store.notifications.find({}).to_list()
+    [doc] = await store.notifications.collection.find({}).to_list()
     assert doc["status"] == "QUEUED"  # stored, never published, never answered
 
     await system.spawn_api()  # its relay finds the unconfirmed publish
     nid = str(doc["_id"])
 
     async def sent() -> bool:
-        d = await store.notifications.find_one({"_id": ObjectId(nid)})
+        d = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
         return d is not None and d["status"] == "SENT"
 
     await wait_for(sent, within=30, what="the relay to publish and the worker to send")
     assert ledger(ledger_dir) == {nid: 1}
-    assert await store.outbox.count_documents({}) == 0
+    assert await store.outbox.collection.count_documents({}) == 0
 
 
 async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_twice(
@@ -106,7 +107,7 @@ async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_tw
     assert set(sent) == set(ids)
     assert max(sent.values()) == 1, {k: v for k, v in sent.items() if v > 1}
     # the kills did interrupt deliveries: some rounds were retaken from a dead worker
-    assert await store.notifications.count_documents({"round": {"$gt": 0}}) > 0
+    assert await store.notifications.collection.count_documents({"round": {"$gt": 0}}) > 0
 
 
 RABBIT_NODE = os.environ.get("RABBITMQ_NODENAME", "wavecom@localhost")
@@ -121,7 +122,12 @@ async def _rabbitmqctl(*args: str) -> None:
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE,
     )
-    _, err = await asyncio.wait_for(proc.communicate(), 60)
+    try:
+        _, err = await asyncio.wait_for(proc.communicate(), 60)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert proc.returncode == 0, err.decode()
 
 
@@ -169,7 +175,7 @@ async def test_b_a_broker_restart_mid_run_loses_nothing(
     )
     assert set(final.values()) == {"SENT"}
     assert ledger(ledger_dir) == dict.fromkeys(accepted, 1)
-    assert await store.notifications.count_documents({}) == 800  # nothing created twice
+    assert await store.notifications.collection.count_documents({}) == 800  # nothing created twice
 
 
 async def _at_least(items: list[str], n: int) -> bool:
@@ -209,7 +215,7 @@ async def test_d_a_provider_outage_opens_its_breaker_failover_carries_it_and_it_
     during = await create(api, [sms(i) for i in range(60)])
     final = await wait_for(lambda: all_terminal(store, during), what="delivery during the outage")
     assert set(final.values()) == {"SENT"}
-    docs = await store.get_many([ObjectId(i) for i in during])
+    docs = await store.notifications.get_many([ObjectId(i) for i in during])
     assert {d["provider"] for d in docs} == {"smsly"}  # failover carried all of it
     await wait_for(lambda: breaker("textwave", "open"), what="textwave's breaker to open")
 
@@ -219,7 +225,7 @@ async def test_d_a_provider_outage_opens_its_breaker_failover_carries_it_and_it_
     async def back_on_textwave() -> bool:
         after.extend(await create(api, [sms(1000 + len(after))]))
         await wait_for(lambda: all_terminal(store, after[-1:]), what="a send after recovery")
-        doc = await store.notifications.find_one({"_id": ObjectId(after[-1])})
+        doc = await store.notifications.collection.find_one({"_id": ObjectId(after[-1])})
         return doc is not None and doc["provider"] == "textwave"
 
     await wait_for(back_on_textwave, within=30, interval=0.3, what="traffic back on textwave")

@@ -48,7 +48,7 @@ async def test_stuck_notifications_and_double_sends_are_reported(
     api: httpx.AsyncClient, store: Store, ledger_dir: Path
 ) -> None:
     [stuck] = await create(api, [sms(1)])  # queued, and no worker ever takes it
-    await store.notifications.update_one(
+    await store.notifications.collection.update_one(
         {"_id": ObjectId(stuck)}, {"$set": {"updatedAt": utcnow() - timedelta(minutes=10)}}
     )
     (ledger_dir / "x-1.jsonl").write_bytes(b'{"notificationId": "n1"}\n{"notificationId": "n1"}\n')

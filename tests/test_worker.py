@@ -40,7 +40,7 @@ async def test_happy_path_sends_each_once_with_the_full_timeline(
     assert n["processingTimeMs"] >= 0
     assert "sentAt" in n
     assert [e["status"] for e in doc["logs"]] == ["PENDING", "QUEUED", "PROCESSING", "SENT"]
-    logs = await store.logs.find({"notificationId": ObjectId(ids[0])}).to_list()
+    logs = await store.notifications.logs.find({"notificationId": ObjectId(ids[0])}).to_list()
     assert sorted(e["status"] for e in logs) == ["PENDING", "PROCESSING", "QUEUED", "SENT"]
     stats = (await api.get("/api/notifications/stats/system")).json()["data"]
     assert stats["byStatus"]["SENT"] == 30
@@ -139,7 +139,7 @@ async def test_a_duplicate_message_is_not_sent_twice(
 ) -> None:
     [nid] = await create(api, [email(1)])
     # the same job queued a second time (a publisher retry, a redelivery)
-    doc = await store.notifications.find_one({"_id": ObjectId(nid)})
+    doc = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
     assert doc is not None
     from wavecom.store import job_of  # noqa: PLC0415 - local to the one test that needs it
 
@@ -169,7 +169,7 @@ async def test_critical_overtakes_a_backlog_of_low(
     await wait_for(
         lambda: all_terminal(store, [*low, critical]), within=90, what="the backlog to drain"
     )
-    docs = await store.get_many([ObjectId(i) for i in [*low, critical]])
+    docs = await store.notifications.get_many([ObjectId(i) for i in [*low, critical]])
     sent = {str(d["_id"]): d["sentAt"] for d in docs}
     ahead = sum(1 for i in low if sent[i] < sent[critical])
     # at most what was already in flight when it arrived (two batches), not 1,500 LOW
@@ -187,7 +187,7 @@ async def test_a_scheduled_notification_is_delivered_when_due(
     nid = r.json()["data"]["_id"]
     assert r.json()["data"]["status"] == "SCHEDULED"
     await wait_for(lambda: all_terminal(store, [nid]), what="the scheduled SMS")
-    doc = await store.notifications.find_one({"_id": ObjectId(nid)})
+    doc = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
     assert doc is not None
     assert doc["status"] == "SENT"
     assert doc["sentAt"] >= at
@@ -207,7 +207,7 @@ async def test_a_send_rate_cap_slows_delivery_instead_of_failing_it(
     await run_worker(Channel.SMS, providers_sms=capped)
     ids = await create(api, [sms(i) for i in range(50)])
     await wait_for(lambda: all_terminal(store, ids), what="50 SMS at 20/s")
-    docs = await store.get_many([ObjectId(i) for i in ids])
+    docs = await store.notifications.get_many([ObjectId(i) for i in ids])
     assert {d["status"] for d in docs} == {"SENT"}
     assert {d["retryCount"] for d in docs} == {0}  # no 429 turned into a retry
     sent = sorted(d["sentAt"] for d in docs)

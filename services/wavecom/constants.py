@@ -94,11 +94,10 @@ STATS = "stats"
 SCHEDULE = "schedule"  # SCHEDULED notifications until they are due
 OUTBOX = "outbox"  # stored notifications until the broker confirmed their publish
 IDEMPOTENCY = "idempotency"
-CLAIMS = "claims"  # one document per delivery round: an insert that only one worker wins
 PROVIDERS = "providers"  # circuit breaker states reported by the workers
 API_KEYS = "apikeys"  # API keys: only their hashes
 TENANTS = "tenants"  # per-tenant settings (rate limits)
-QUOTAS = "quotas"  # rate-limit state: one document per accepted request, a unique insert
+QUOTAS = "quotas"  # rate-limit state: one GCRA document per API key
 
 # --- tenants and API keys -------------------------------------------------------------------------
 

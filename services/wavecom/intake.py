@@ -54,10 +54,10 @@ class Intake:
             raise BrokerUnavailable("RabbitMQ is not connected")
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
         scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
-        entry = await self.store.add_outbox(immediate, self.outbox_grace)
+        entry = await self.store.outbox.add(immediate, self.outbox_grace)
         try:
-            await self.store.add_schedule(scheduled)
-            await self.store.insert_notifications(docs)
+            await self.store.schedule.add(scheduled)
+            await self.store.notifications.insert(docs)
         except DependencyUnavailable:
             await self._undo(docs, entry)
             raise
@@ -77,7 +77,7 @@ class Intake:
             confirmed = False
         # unconfirmed: the outbox entry stays for the relay
         await asyncio.gather(
-            self._record(docs), self.store.forget_outbox(entry if confirmed else None)
+            self._record(docs), self.store.outbox.forget(entry if confirmed else None)
         )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
@@ -91,12 +91,14 @@ class Intake:
         not send twice. If the broker does not confirm, they are FAILED again and the error
         propagates.
         """
-        jobs = [job for d in docs if (job := await self.store.replay(d)) is not None]
+        jobs = [job for d in docs if (job := await self.store.notifications.replay(d)) is not None]
         try:
             await self.publisher.publish_jobs(jobs)
         except DependencyUnavailable as exc:
             for job in jobs:
-                await self.store.unreplay(job, f"replay not confirmed by the broker: {exc}")
+                await self.store.notifications.unreplay(
+                    job, f"replay not confirmed by the broker: {exc}"
+                )
             raise
         now = utcnow()
         self.events.emit(job_event(j, Status.QUEUED, now) for j in jobs)
@@ -105,9 +107,9 @@ class Intake:
     async def _undo(self, docs: Sequence[Doc], entry: str | None) -> None:
         ids = [d["_id"] for d in docs]
         try:
-            await self.store.delete_notifications(ids)
-            await self.store.remove_schedule(ids)
-            await self.store.forget_outbox(entry)
+            await self.store.notifications.delete(ids)
+            await self.store.schedule.remove(ids)
+            await self.store.outbox.forget(entry)
         except Exception:
             # what stays behind is in the outbox: the relay publishes it, claims dedupe it
             log.exception("could not remove %d notifications after a failed publish", len(ids))
@@ -117,7 +119,7 @@ class Intake:
         for delay in (0.0, 0.2, 1.0):
             await asyncio.sleep(delay)
             try:
-                await self.store.record_intake(docs)
+                await self.store.notifications.record_intake(docs)
                 return
             except Exception as exc:  # they are queued already: never fail the request now
                 log.warning("recording intake of %d notifications failed: %s", len(docs), exc)

@@ -38,11 +38,6 @@ class DeliveryJob:
     def lane(self) -> Lane:
         return self.priority.lane
 
-    @property
-    def claim_key(self) -> str:
-        """Names one delivery round of this job; exactly one worker can claim it."""
-        return f"{self.id}:{self.attempt}:{self.round}"
-
     def replayed(self) -> DeliveryJob:
         """A dead-lettered job given a fresh set of attempts by an operator."""
         return replace(self, attempt=0, round=self.round + 1)

@@ -83,7 +83,7 @@ async def reconcile(
         {"$match": only},
         {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}},
     ]
-    async for row in await store.notifications.aggregate(pipeline):
+    async for row in await store.notifications.collection.aggregate(pipeline):
         key = row["_id"]
         counts[(key["t"], key["c"], key["s"])] = int(row["n"])
     for name in sorted({t for t, _, _ in counts}):
@@ -102,7 +102,7 @@ async def reconcile(
             elif status in (s.value for s in FINAL):
                 row[status.lower()] += n
         report.by_channel[name] = channels
-        counters = await store.tenant_stats(name)
+        counters = await store.counters.of(name)
         drift = {
             s.value: counters.by_status.get(s.value, 0) - by_status.get(s.value, 0)
             for s in Status
@@ -121,7 +121,7 @@ async def reconcile(
         "status": {"$in": [s.value for s in IN_FLIGHT]},
         "updatedAt": {"$lt": cutoff},
     }
-    async for d in store.notifications.find(
+    async for d in store.notifications.collection.find(
         query, {"tenantId": 1, "type": 1, "status": 1, "updatedAt": 1, "scheduledAt": 1}
     ):
         if d["status"] == Status.SCHEDULED.value and d.get("scheduledAt", cutoff) > cutoff:
@@ -142,13 +142,15 @@ async def reconcile(
     if ledger_dir:
         sent_ids = {
             str(d["_id"])
-            async for d in store.notifications.find(
+            async for d in store.notifications.collection.find(
                 {**only, "status": Status.SENT.value}, {"_id": 1}
             )
         }
         ledger = await asyncio.to_thread(read_ledger, Path(ledger_dir))
         if tenant is not None:  # only this tenant's notifications
-            mine = {str(d["_id"]) async for d in store.notifications.find(only, {"_id": 1})}
+            mine = {
+                str(d["_id"]) async for d in store.notifications.collection.find(only, {"_id": 1})
+            }
             ledger = Counter({i: n for i, n in ledger.items() if i in mine})
         report.ledger_problems += [f"{i} sent {n} times" for i, n in ledger.items() if n > 1]
         report.ledger_problems += [

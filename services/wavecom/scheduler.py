@@ -29,22 +29,26 @@ class Scheduler:
     async def tick(self, limit: int = 500) -> int:
         """Publish what is due now; return how many notifications were published."""
         published = 0
-        due = await self.store.due_schedule(utcnow(), limit)
+        due = await self.store.schedule.due(utcnow(), limit)
         if due:
             ids = [e["_id"] for e in due]
-            await self.store.release_due(ids)
+            await self.store.schedule.release(ids)
             # also re-publishes any that an earlier tick released but did not get confirmed
             published += await self._publish_queued(ids)
-            await self.store.remove_schedule(ids)
-        for entry in await self.store.due_outbox(utcnow(), limit):
+            await self.store.schedule.remove(ids)
+        for entry in await self.store.outbox.due(utcnow(), limit):
             # a request whose publish was never confirmed (its API died, or the broker did
             # not answer): publish what is still waiting; claims drop any copy that got through
             published += await self._publish_queued(entry["ids"])
-            await self.store.forget_outbox(entry["_id"])
+            await self.store.outbox.forget(entry["_id"])
         return published
 
     async def _publish_queued(self, ids: list[ObjectId]) -> int:
-        docs = [d for d in await self.store.get_many(ids) if d["status"] == Status.QUEUED.value]
+        docs = [
+            d
+            for d in await self.store.notifications.get_many(ids)
+            if d["status"] == Status.QUEUED.value
+        ]
         await self.publisher.publish_jobs([job_of(d) for d in docs])
         self.events.emit(doc_event(d) for d in docs)
         return len(docs)

@@ -129,7 +129,7 @@ class Worker:
 
     async def _report_breakers(self) -> None:
         """Tell the API (through the database) how this worker sees its providers."""
-        await self.store.report_breakers(
+        await self.store.breakers.report(
             self._instance, self.channel.value, self.dispatcher.breaker_states()
         )
 
@@ -209,11 +209,18 @@ class Worker:
             await self._dead_letter_poison(poison)
 
         token = uuid.uuid4().hex
-        won = await self.store.claim([j for _, j in jobs], token)
+        try:
+            won = await self.store.rounds.claim([j for _, j in jobs], token)
+        except DependencyUnavailable:
+            # some claims may have landed though the answer was lost: hand those rounds back
+            # (nothing was sent) so the redelivered messages can claim them at once, instead
+            # of waiting CLAIM_TTL_S for a retake
+            await self._release([j for _, j in jobs], token)
+            raise
         now = utcnow()
         self.events.emit(job_event(j, Status.PROCESSING, now) for _, j in jobs if j.id in won)
         lost = [j for _, j in jobs if j.id not in won]
-        retake, later = await self.store.examine_lost(lost, self.settings.claim_ttl_s)
+        retake, later = await self.store.rounds.examine_lost(lost, self.settings.claim_ttl_s)
         attempted: Sequence[Attempted] = await asyncio.gather(
             *(self.dispatcher.deliver(j) for _, j in jobs if j.id in won)
         )
@@ -254,12 +261,29 @@ class Worker:
         )
         self.processed += len(messages)
 
+    async def _release(self, jobs: Sequence[DeliveryJob], token: str) -> None:
+        """Give back what ``token`` may hold, retrying while the database is away (bounded by
+        the claim TTL: past it, a retake covers whatever is still held)."""
+        delay, deadline = 0.2, time.monotonic() + self.settings.claim_ttl_s
+        while True:
+            try:
+                await self.store.rounds.release(jobs, token)
+                return
+            except DependencyUnavailable as exc:
+                if time.monotonic() + delay > deadline:
+                    log.error(
+                        "could not release %d claims (%s): they will be retaken", len(jobs), exc
+                    )
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
     async def _store_outcomes(self, attempted: Sequence[Attempted], token: str) -> None:
         """The sends happened: keep trying to record them rather than redeliver (and resend)."""
         delay = 0.2
         while True:
             try:
-                await self.store.record_outcomes([a.outcome for a in attempted], token)
+                await self.store.rounds.record_outcomes([a.outcome for a in attempted], token)
                 return
             except DependencyUnavailable as exc:
                 log.warning(

@@ -30,7 +30,7 @@ from tests.conftest import (
     delete_vhost,
     drop_database,
 )
-from tests.test_e2e import System
+from tests.system import System
 from wavecom.api.app import create_app
 from wavecom.settings import Settings
 from wavecom.store import Store

@@ -105,7 +105,7 @@ async def test_one_tenants_burst_does_not_delay_anothers_critical(
     assert r.status_code == 201, r.text
     critical = r.json()["data"]["_id"]
     await wait_for(lambda: all_terminal(store, [critical]), within=10, what="globex's CRITICAL")
-    [doc] = await store.get_many([ObjectId(critical)])
+    [doc] = await store.notifications.get_many([ObjectId(critical)])
     assert doc["status"] == "SENT"
     waited = (doc["sentAt"] - started).total_seconds()
     behind = sum(1 for s in (await statuses(store, flood)).values() if s != "SENT")

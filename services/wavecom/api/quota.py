@@ -5,18 +5,12 @@ arrival time ``tat``: with ``interval = 1 / rate`` and ``tolerance = burst * int
 request of cost ``c`` conforms when ``max(tat, now) + c * interval - now <= tolerance``, and
 then ``tat`` moves to that sum. The bucket is full when ``tat <= now``.
 
-Every API process must see every other's charges, and FerretDB v1 has no atomic update (it reads,
-modifies and writes). What it does have is the unique ``_id``. So each state of a bucket is its
-own document, ``<bucket>:<seq>``, and moving from state ``n`` to ``n + 1`` is an insert of
-``n + 1``: exactly one process wins it; a loser reads the newer states and decides again. A
-process remembers the newest state it saw, so on the usual path a charge is a single insert.
+Each bucket is one document ``{_id: bucket, seq, tat}``. Moving it on is a compare-and-set:
+an update conditional on the ``seq`` this process last saw, atomic on MongoDB and FerretDB v2.
+The process whose update matches wins; a loser reads the newer state and decides again. A
+process remembers the state it wrote, so on the usual path a charge is a single update.
 Charges that arrive together in one process are decided together and written as one state
 (group commit), so one key's throughput does not depend on the database's latency.
-
-Old states are deleted in the background: only states older than ``keep_s`` and not among the
-newest 64; a process trusts a remembered state for ``trust_s`` < ``keep_s`` only, so a state it
-builds on can never have been deleted under it (clocks of the API hosts must agree within
-``keep_s - trust_s``).
 """
 
 from __future__ import annotations
@@ -35,7 +29,6 @@ from wavecom.tenants import RateLimit
 
 log = logging.getLogger("wavecom.api.quota")
 
-_KEEP_NEWEST = 64
 _MAX_ROUNDS = 100
 
 
@@ -59,17 +52,12 @@ class _Charge:
 class Quota:
     """Per-bucket (per API key) GCRA state in the ``quotas`` collection."""
 
-    def __init__(self, store: Store, *, trust_s: float = 5.0, keep_s: float = 20.0) -> None:
-        if trust_s >= keep_s:
-            raise ValueError("trust_s must be shorter than keep_s")
+    def __init__(self, store: Store) -> None:
         self.collection = store.quotas
-        self.trust_s = trust_s
-        self.keep_s = keep_s
-        self._head: dict[str, tuple[int, float, float]] = {}  # bucket -> seq, tat, seen at
+        self._head: dict[str, tuple[int, float]] = {}  # bucket -> the last seq and tat seen
         self._pending: dict[str, list[_Charge]] = {}
         self._limits: dict[str, RateLimit] = {}
         self._draining: dict[str, asyncio.Task[None]] = {}
-        self._cleanups: set[asyncio.Task[None]] = set()
 
     async def charge(self, bucket: str, cost: int, limit: RateLimit) -> Decision:
         """Take ``cost`` tokens from ``bucket`` if they are there; never partially."""
@@ -81,9 +69,9 @@ class Quota:
         return await future
 
     async def close(self) -> None:
-        for task in [*self._draining.values(), *self._cleanups]:
+        for task in self._draining.values():
             task.cancel()
-        await asyncio.gather(*self._draining.values(), *self._cleanups, return_exceptions=True)
+        await asyncio.gather(*self._draining.values(), return_exceptions=True)
 
     async def _drain(self, bucket: str) -> None:
         try:
@@ -106,7 +94,7 @@ class Quota:
     async def _commit(self, bucket: str, charges: list[_Charge], limit: RateLimit) -> None:
         interval = 1.0 / limit.per_second
         tolerance = limit.burst * interval
-        seq, tat = await self._current(bucket)
+        seq, tat = self._head.get(bucket) or await self._read(bucket)
         for _ in range(_MAX_ROUNDS):
             now = time.time()
             new_tat = tat
@@ -134,73 +122,45 @@ class Quota:
                             after - tolerance - now,
                         )
                     )
-            if new_tat == tat:  # nothing conforms: nothing to write
+            if new_tat == tat:
+                # nothing conforms: the stored tat can only be later than the one remembered,
+                # so the refusal stands without a read
                 break
-            try:
-                await self._insert(bucket, seq + 1, new_tat, now)
-            except DuplicateKeyError:
-                seq, tat = await self._forward(bucket, seq, tat)
-                continue
-            seq, tat = seq + 1, new_tat
-            self._head[bucket] = (seq, tat, time.monotonic())
-            if seq % _KEEP_NEWEST == 0:
-                self._cleanup(bucket, seq)
-            break
+            if await self._swap(bucket, seq, new_tat):
+                seq, tat = seq + 1, new_tat
+                self._head[bucket] = (seq, tat)
+                break
+            seq, tat = await self._read(bucket)  # another process moved it: decide again
         else:
             raise StoreUnavailable(f"rate limit state of {bucket} is too contended")
         for c, d in zip(charges, decisions, strict=True):
             if not c.future.done():
                 c.future.set_result(d)
 
-    async def _insert(self, bucket: str, seq: int, tat: float, now: float) -> None:
+    async def _swap(self, bucket: str, seq: int, tat: float) -> bool:
+        """Move the bucket from state ``seq`` to ``seq + 1``; False if it was not at ``seq``."""
         try:
-            await self.collection.insert_one(
-                {"_id": f"{bucket}:{seq}", "bucket": bucket, "seq": seq, "tat": tat, "t": now}
+            if seq == 0:
+                await self.collection.insert_one({"_id": bucket, "seq": 1, "tat": tat})
+                return True
+            result = await self.collection.update_one(
+                {"_id": bucket, "seq": seq}, {"$set": {"seq": seq + 1, "tat": tat}}
             )
         except DuplicateKeyError:
-            raise
+            return False
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not record the rate limit: {exc}") from exc
+        return result.matched_count == 1
 
-    async def _current(self, bucket: str) -> tuple[int, float]:
-        """The newest state this process may build on (remembered, or read)."""
-        head = self._head.get(bucket)
-        if head is not None and time.monotonic() - head[2] < self.trust_s:
-            return head[0], head[1]
+    async def _read(self, bucket: str) -> tuple[int, float]:
+        """The stored state (``(0, 0.0)`` for a bucket never charged)."""
         try:
-            newest = await self.collection.find_one({"bucket": bucket}, sort=[("seq", -1)])
+            doc = await self.collection.find_one({"_id": bucket})
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not read the rate limit: {exc}") from exc
-        seq, tat = (0, 0.0) if newest is None else (int(newest["seq"]), float(newest["tat"]))
-        self._head[bucket] = (seq, tat, time.monotonic())
-        return seq, tat
-
-    async def _forward(self, bucket: str, seq: int, tat: float) -> tuple[int, float]:
-        """Another process wrote state ``seq + 1``: read forward to the newest."""
-        try:
-            while doc := await self.collection.find_one({"_id": f"{bucket}:{seq + 1}"}):
-                seq, tat = seq + 1, float(doc["tat"])
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not read the rate limit: {exc}") from exc
-        self._head[bucket] = (seq, tat, time.monotonic())
-        return seq, tat
-
-    def _cleanup(self, bucket: str, seq: int) -> None:
-        async def delete() -> None:
-            try:
-                await self.collection.delete_many(
-                    {
-                        "bucket": bucket,
-                        "seq": {"$lte": seq - _KEEP_NEWEST},
-                        "t": {"$lt": time.time() - self.keep_s},
-                    }
-                )
-            except PyMongoError as exc:  # only housekeeping: the next cleanup catches up
-                log.warning("rate limit cleanup of %s: %s", bucket, exc)
-
-        task = asyncio.create_task(delete())
-        self._cleanups.add(task)
-        task.add_done_callback(self._cleanups.discard)
+        state = (0, 0.0) if doc is None else (int(doc["seq"]), float(doc["tat"]))
+        self._head[bucket] = state
+        return state
 
 
 def _tokens(seconds: float, interval: float) -> int:

@@ -122,7 +122,7 @@ async def test_a_cancelled_notification_is_never_sent(
     queue = lane_queue(Channel.EMAIL, Lane.STANDARD)
     await wait_for(lambda: queue_empty(queue_depth, queue), what="the queue to drain")
     assert ledger(ledger_dir) == {keep: 1}
-    assert (await store.get(TENANT, ObjectId(drop)))["status"] == "CANCELLED"  # type: ignore[index]
+    assert (await store.notifications.get(TENANT, ObjectId(drop)))["status"] == "CANCELLED"  # type: ignore[index]
     stats = (await api.get("/api/notifications/stats/system")).json()["data"]
     assert stats["byStatus"]["CANCELLED"] == 1
     assert stats["byStatus"]["SENT"] == 1
@@ -137,7 +137,7 @@ async def test_a_scheduled_notification_can_be_cancelled(
     nid = r.json()["data"]["_id"]
     r = await api.post(f"/api/notifications/{nid}/cancel")
     assert r.status_code == 200, r.text
-    assert await store.schedule.count_documents({}) == 0
+    assert await store.schedule.collection.count_documents({}) == 0
 
 
 async def test_cancel_and_retry_answer_404_400_409(

@@ -20,7 +20,7 @@ async def test_the_same_key_and_body_return_the_first_response(
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
     assert again.headers["idempotent-replayed"] == "true"
-    assert await store.notifications.count_documents({}) == 1
+    assert await store.notifications.collection.count_documents({}) == 1
 
 
 async def test_the_same_key_with_another_body_is_a_409(client: httpx.AsyncClient) -> None:
@@ -48,7 +48,7 @@ async def test_concurrent_requests_with_one_key_create_one_job(
         if r.status_code == 409:
             assert r.json()["error"]["code"] == "IDEMPOTENCY_KEY_IN_USE"
             assert r.headers["retry-after"] == "1"
-    assert await store.notifications.count_documents({}) == 1
+    assert await store.notifications.collection.count_documents({}) == 1
 
 
 async def test_a_batch_with_a_key_is_created_once(client: httpx.AsyncClient, store: Store) -> None:
@@ -58,7 +58,7 @@ async def test_a_batch_with_a_key_is_created_once(client: httpx.AsyncClient, sto
     again = await client.post("/api/notifications/batch", json=body, headers=headers)
     assert first.status_code == again.status_code == 201
     assert again.json() == first.json()
-    assert await store.notifications.count_documents({}) == 10
+    assert await store.notifications.collection.count_documents({}) == 10
 
 
 async def test_keys_are_validated(client: httpx.AsyncClient) -> None:

@@ -49,7 +49,7 @@ async def test_create_returns_201_queued_in_the_documented_envelope(
     assert data["metadata"] == {"userId": "12345"}
     assert data["tenantId"] == TENANT
     assert data["createdAt"].endswith("Z")
-    stored = await store.notifications.find_one({"recipient": "user1@example.com"})
+    stored = await store.notifications.collection.find_one({"recipient": "user1@example.com"})
     assert stored is not None
     assert str(stored["_id"]) == data["_id"]
 
@@ -121,7 +121,7 @@ async def test_invalid_input_is_a_400_with_the_field_named(
         headers={"Content-Type": "application/json"},
     )
     assert_error(r, 400, "VALIDATION_ERROR", field)
-    assert await store.notifications.count_documents({}) == 0
+    assert await store.notifications.collection.count_documents({}) == 0
 
 
 async def test_text_is_stored_in_nfc(client: httpx.AsyncClient) -> None:
@@ -192,7 +192,7 @@ async def test_batch_reports_per_item_and_keeps_the_good_ones(
     assert results[1]["error"]["code"] == "VALIDATION_ERROR"
     assert [d["field"] for d in results[1]["error"]["details"]] == ["recipient"]
     assert [d["field"] for d in results[3]["error"]["details"]] == ["type"]
-    assert await store.notifications.count_documents({}) == 2
+    assert await store.notifications.collection.count_documents({}) == 2
     assert await queue_depth(lane_queue(Channel.EMAIL, Lane.STANDARD)) == 1
     assert await queue_depth(lane_queue(Channel.PUSH, Lane.STANDARD)) == 1
 
@@ -204,7 +204,7 @@ async def test_batch_of_1000_is_accepted_and_published(
     r = await client.post("/api/notifications/batch", json={"notifications": items})
     assert r.status_code == 201, r.text
     assert r.json()["data"]["accepted"] == 1000
-    assert await store.notifications.count_documents({}) == 1000
+    assert await store.notifications.collection.count_documents({}) == 1000
     assert await queue_depth(lane_queue(Channel.SMS, Lane.STANDARD)) == 1000
 
 
@@ -213,7 +213,7 @@ async def test_batch_of_1001_is_rejected_whole(client: httpx.AsyncClient, store:
         "/api/notifications/batch", json={"notifications": [sms(i) for i in range(1001)]}
     )
     assert_error(r, 400, "VALIDATION_ERROR", "notifications")
-    assert await store.notifications.count_documents({}) == 0
+    assert await store.notifications.collection.count_documents({}) == 0
 
 
 @pytest.mark.parametrize(

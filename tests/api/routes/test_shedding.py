@@ -74,7 +74,7 @@ async def test_lower_priorities_are_refused_first_and_nothing_accepted_is_droppe
     await run_worker(Channel.SMS, batch_size=20, max_batches_in_flight=1)
     await wait_for(lambda: all_terminal(store, accepted), within=60, what="everything accepted")
     assert len(accepted) == 40 + 25 + 2
-    docs = await store.get_many([ObjectId(i) for i in accepted])
+    docs = await store.notifications.get_many([ObjectId(i) for i in accepted])
     assert {d["status"] for d in docs} == {"SENT"}
     sent = sorted(d["sentAt"] for d in docs)
     crit = next(d["sentAt"] for d in docs if str(d["_id"]) == critical)

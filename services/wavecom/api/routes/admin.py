@@ -127,7 +127,7 @@ async def revoke_key(
 async def providers(store: StoreDep, caller: Admin) -> OrjsonResponse:
     """Per provider: its channel, the worst breaker state a live worker reports, and how many
     workers report it (shared by every tenant: the provider accounts are the system's)."""
-    return OrjsonResponse({"success": True, "data": await store.breaker_states()})
+    return OrjsonResponse({"success": True, "data": await store.breakers.states()})
 
 
 @router.get("/admin/reconcile", summary="Prove that every accepted notification is accounted for")

@@ -67,7 +67,7 @@ async def list_dead_letters(
 ) -> OrjsonResponse:
     """FAILED notifications with `deadLetter: {reason, attempts, lastError, at}`, newest first."""
     filters = {"status": "FAILED", **_filters(type, reason)}
-    result = await store.page(caller.tenant, filters, page, limit)
+    result = await store.notifications.page(caller.tenant, filters, page, limit)
     return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
 
 
@@ -87,10 +87,10 @@ async def replay(
         docs: list[dict[str, Any]] = []
         for raw in body.ids:  # 24 hex each: the schema checked them
             oid = ObjectId(raw)
-            doc = await store.get(caller.tenant, oid)
+            doc = await store.notifications.get(caller.tenant, oid)
             if doc is not None and doc["status"] == "FAILED":
                 docs.append(doc)
     else:
-        docs = await store.dead_letters(caller.tenant, filters, limit=1000)
+        docs = await store.notifications.dead_letters(caller.tenant, filters, limit=1000)
     ids = await intake.replay(docs)
     return OrjsonResponse({"success": True, "data": {"replayed": len(ids), "ids": ids}})

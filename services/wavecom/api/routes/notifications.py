@@ -222,7 +222,7 @@ async def _create_batch(
 async def system_stats(request: Request, store: StoreDep, caller: Reader) -> OrjsonResponse:
     """Counts by status, type and priority (the caller's tenant), queue depths from the broker
     (system-wide: the queues are shared), mean processing time and success rate."""
-    stats = await store.tenant_stats(caller.tenant)
+    stats = await store.counters.of(caller.tenant)
     depths = await queue_depths(request.app.state.admin_channel)
     sent = stats.by_status.get(Status.SENT.value, 0)
     failed = stats.by_status.get(Status.FAILED.value, 0)
@@ -236,7 +236,7 @@ async def system_stats(request: Request, store: StoreDep, caller: Reader) -> Orj
         if stats.processing_count
         else 0.0,
         "successRate": round(100.0 * sent / (sent + failed), 2) if sent + failed else 100.0,
-        "providers": await store.breaker_states(),
+        "providers": await store.breakers.states(),
     }
     return OrjsonResponse({"success": True, "data": data})
 
@@ -250,7 +250,7 @@ async def system_stats(request: Request, store: StoreDep, caller: Reader) -> Orj
 async def get_notification(
     notification_id: NotificationId, store: StoreDep, caller: Reader
 ) -> OrjsonResponse:
-    doc = await store.get(caller.tenant, parse_id(notification_id))
+    doc = await store.notifications.get(caller.tenant, parse_id(notification_id))
     if doc is None:
         raise _not_found(notification_id)
     return OrjsonResponse(
@@ -281,7 +281,7 @@ async def list_notifications(
         for k, v in (("status", status), ("type", type), ("priority", priority))
         if v is not None
     }
-    result = await store.page(caller.tenant, filters, page, limit)
+    result = await store.notifications.page(caller.tenant, filters, page, limit)
     return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
 
 
@@ -296,7 +296,7 @@ async def cancel_notification(
 ) -> OrjsonResponse:
     """Never sent after a 200: a worker that already holds its message finds it cancelled.
     409 if it is already final or a worker is delivering it at this moment."""
-    doc, refused = await store.cancel(caller.tenant, parse_id(notification_id))
+    doc, refused = await store.notifications.cancel(caller.tenant, parse_id(notification_id))
     if doc is None:
         raise _not_found(notification_id)
     if refused:
@@ -319,7 +319,7 @@ async def retry_notification(
     """Queue it once more with fresh attempts (a replay: the admin scope). 409 unless it is
     FAILED, so retrying twice does not send twice."""
     oid = parse_id(notification_id)
-    doc = await store.get(caller.tenant, oid)
+    doc = await store.notifications.get(caller.tenant, oid)
     if doc is None:
         raise _not_found(notification_id)
     if not await intake.replay([doc]):
@@ -328,7 +328,7 @@ async def retry_notification(
             "CONFLICT",
             f"Notification {notification_id} is not dead-lettered (it is {doc['status']})",
         )
-    fresh = await store.get(caller.tenant, oid)
+    fresh = await store.notifications.get(caller.tenant, oid)
     if fresh is None:
         raise _not_found(notification_id)
     return OrjsonResponse(

@@ -1,0 +1,106 @@
+"""The database, one module per concern behind one facade, :class:`Store`.
+
+The API and the workers share only this (besides the message types and the names):
+- ``documents``: notification documents and timeline entries (pure functions)
+- ``notifications``: the documents, their audit log, the API's reads, cancel and replay
+- ``rounds``: a worker's claim of a delivery round and the outcome it stores
+- ``pending``: the outbox and the schedule, which the relay works through
+- ``counters``: per-tenant statistics (``$inc``)
+- ``breakers``: the circuit breaker states workers report
+- ``indexes``: every index, created at start-up
+
+Only what MongoDB and FerretDB v2 both support is used: single-document atomic updates
+(conditional ``update``, ``find_one_and_update``, ``$inc``), unique inserts and bulk writes;
+no transactions and no change streams.
+"""
+
+from __future__ import annotations
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from wavecom.constants import (
+    API_KEYS,
+    IDEMPOTENCY,
+    LOGS,
+    NOTIFICATIONS,
+    OUTBOX,
+    PROVIDERS,
+    QUOTAS,
+    SCHEDULE,
+    STATS,
+    TENANTS,
+)
+from wavecom.errors import StoreUnavailable
+from wavecom.store.breakers import Breakers
+from wavecom.store.counters import Counters, TenantStats
+from wavecom.store.documents import Doc, job_of, log_entry, new_notification, utcnow
+from wavecom.store.indexes import ensure_indexes
+from wavecom.store.notifications import Notifications, Page
+from wavecom.store.pending import Outbox, Schedule
+from wavecom.store.rounds import Outcome, Rounds
+
+__all__ = [
+    "Doc",
+    "Outcome",
+    "Page",
+    "Store",
+    "TenantStats",
+    "job_of",
+    "log_entry",
+    "new_notification",
+    "utcnow",
+]
+
+
+class Store:
+    """One per process, created at start-up; each concern is an attribute."""
+
+    def __init__(self, client: AsyncMongoClient[Doc], database: str) -> None:
+        self.client = client
+        self.db: AsyncDatabase[Doc] = client[database]
+        self.counters = Counters(self.db[STATS])
+        self.notifications = Notifications(
+            self.db[NOTIFICATIONS], self.db[LOGS], self.counters, self.db[SCHEDULE]
+        )
+        self.rounds = Rounds(self.notifications)
+        self.outbox = Outbox(self.db[OUTBOX])
+        self.schedule = Schedule(self.db[SCHEDULE], self.notifications)
+        self.breakers = Breakers(self.db[PROVIDERS])
+        # collections owned by the modules that give them meaning (keys, tenants, quota,
+        # idempotency): they read and write them through these handles
+        self.api_keys: AsyncCollection[Doc] = self.db[API_KEYS]
+        self.tenants: AsyncCollection[Doc] = self.db[TENANTS]
+        self.quotas: AsyncCollection[Doc] = self.db[QUOTAS]
+        self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
+
+    @classmethod
+    def connect(cls, url: str, database: str, *, timeout_ms: int = 5000) -> Store:
+        client: AsyncMongoClient[Doc] = AsyncMongoClient(
+            url,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            socketTimeoutMS=max(timeout_ms * 6, 30_000),
+            maxPoolSize=50,
+            appname="wavecom",
+        )
+        return cls(client, database)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+    async def ping(self) -> None:
+        try:
+            await self.db.command("ping")
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"database unreachable: {exc}") from exc
+
+    async def ensure_indexes(self) -> None:
+        """Every index the queries need (see ``indexes``); idempotent."""
+        try:
+            await ensure_indexes(self.db)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not create indexes: {exc}") from exc

@@ -1,0 +1,116 @@
+"""Notification documents and their timeline entries, as intake and the workers write them.
+
+Pure functions: no database access. The document holds the notification's current state and
+its whole timeline; the same timeline entries go to the ``notificationlogs`` audit collection.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+
+from wavecom.constants import Channel, Priority, Status
+from wavecom.messages import DeliveryJob
+
+Doc = dict[str, Any]
+
+# a notification in one of these states waits for a delivery round and can be cancelled
+CANCELLABLE = (Status.SCHEDULED.value, Status.QUEUED.value, Status.RETRYING.value)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def log_entry(log_id: str, status: Status, message: str, at: datetime, **extra: Any) -> Doc:
+    """One step of a notification's timeline; the same document goes to notificationlogs.
+
+    Log ids are deterministic (notification id, then the claim or intake step), so writing a
+    step twice, after a crash or a redelivery, leaves one log entry.
+    """
+    entry: Doc = {"_id": log_id, "status": status.value, "message": message, "timestamp": at}
+    if extra:
+        entry["metadata"] = extra
+    return entry
+
+
+def processing_step(job: DeliveryJob, token: str, at: datetime) -> Doc:
+    """The PROCESSING step of a claimed round (the same entry in the logs and the timeline)."""
+    return log_entry(
+        f"{job.id}:{token}:p",
+        Status.PROCESSING,
+        "Worker started processing",
+        at,
+        attempt=job.attempt,
+    )
+
+
+def waiting_status(job: DeliveryJob) -> Status:
+    """The state a notification is in while ``job``'s round waits for a worker."""
+    return Status.QUEUED if job.attempt == 0 else Status.RETRYING
+
+
+def new_notification(
+    *,
+    tenant_id: str,
+    channel: Channel,
+    recipient: str,
+    subject: str | None,
+    message: str,
+    priority: Priority,
+    metadata: Doc,
+    max_retries: int,
+    scheduled_at: datetime | None,
+    now: datetime,
+) -> Doc:
+    """A notification document as intake stores it (seed 003's fields plus tenantId, timeline)."""
+    oid = ObjectId()
+    status = Status.SCHEDULED if scheduled_at else Status.QUEUED
+    timeline = [log_entry(f"{oid}:0:0", Status.PENDING, "Notification created", now)]
+    if scheduled_at:
+        timeline.append(
+            log_entry(f"{oid}:0:1", Status.SCHEDULED, "Scheduled for later delivery", now)
+        )
+    else:
+        timeline.append(log_entry(f"{oid}:0:1", Status.QUEUED, "Added to queue", now))
+    doc: Doc = {
+        "_id": oid,
+        "tenantId": tenant_id,
+        "type": channel.value,
+        "recipient": recipient,
+        "subject": subject,
+        "message": message,
+        "status": status.value,
+        "priority": priority.value,
+        "retryCount": 0,
+        "round": 0,
+        "maxRetries": max_retries,
+        "metadata": metadata,
+        "createdAt": now,
+        "updatedAt": now,
+        "timeline": timeline,
+    }
+    if scheduled_at:
+        doc["scheduledAt"] = scheduled_at
+    return doc
+
+
+def job_of(doc: Doc) -> DeliveryJob:
+    """The queue message for a stored notification."""
+    created: datetime = doc["createdAt"]
+    return DeliveryJob(
+        id=str(doc["_id"]),
+        tenant_id=doc["tenantId"],
+        type=Channel(doc["type"]),
+        recipient=doc["recipient"],
+        message=doc["message"],
+        priority=Priority(doc["priority"]),
+        subject=doc.get("subject"),
+        metadata=doc.get("metadata") or {},
+        attempt=int(doc.get("retryCount", 0)),
+        max_retries=int(doc.get("maxRetries", 3)),
+        accepted_ms=int(created.timestamp() * 1000),
+        round=int(doc.get("round", 0)),
+    )

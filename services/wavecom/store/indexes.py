@@ -1,0 +1,63 @@
+"""Every index the store's queries need, created at start-up on MongoDB and FerretDB v2 alike.
+
+Each entry names the queries it serves. ``tests/store/test_indexes.py`` records every command
+the API, the relay and a worker send and fails on any query a collection scan answers.
+Unique ``_id`` lookups (keys, tenants, idempotency records, counters, quota buckets, claims
+read back by id) need no entry.
+"""
+
+from __future__ import annotations
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+from wavecom.constants import API_KEYS, LOGS, NOTIFICATIONS, OUTBOX, PROVIDERS, SCHEDULE
+from wavecom.store.documents import Doc
+
+INDEXES: dict[str, list[IndexModel]] = {
+    NOTIFICATIONS: [
+        # GET /api/notifications, newest first, no filter
+        IndexModel(
+            [("tenantId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
+            name="tenant_created",
+        ),
+        # ?status= (and the dead-letter list, status FAILED, either order), reconcile's stuck
+        # scan reads (tenantId, status, updatedAt) through tenant_status_updated below
+        IndexModel(
+            [("tenantId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_status_created",
+        ),
+        # ?type=
+        IndexModel(
+            [("tenantId", ASCENDING), ("type", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_type_created",
+        ),
+        # ?priority=
+        IndexModel(
+            [("tenantId", ASCENDING), ("priority", ASCENDING), ("createdAt", DESCENDING)],
+            name="tenant_priority_created",
+        ),
+        # reconcile: notifications not final and untouched past a threshold, by tenant
+        IndexModel(
+            [("tenantId", ASCENDING), ("status", ASCENDING), ("updatedAt", ASCENDING)],
+            name="tenant_status_updated",
+        ),
+        # reconcile across every tenant (make verify) and the relay's sweeps
+        IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="status_updated"),
+    ],
+    LOGS: [
+        IndexModel(
+            [("notificationId", ASCENDING), ("timestamp", ASCENDING)], name="by_notification"
+        )
+    ],
+    SCHEDULE: [IndexModel([("dueAt", ASCENDING)], name="due")],
+    OUTBOX: [IndexModel([("dueAt", ASCENDING)], name="due")],
+    PROVIDERS: [IndexModel([("updatedAt", ASCENDING)], name="fresh")],
+    API_KEYS: [IndexModel([("tenantId", ASCENDING), ("createdAt", ASCENDING)], name="by_tenant")],
+}
+
+
+async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
+    """Create what is missing; idempotent (an existing index of the same keys is kept)."""
+    for collection, models in INDEXES.items():
+        await db[collection].create_indexes(models)

@@ -1,0 +1,215 @@
+"""Notification documents, their timeline and audit log, the reads the API serves, and the
+operator's transitions (cancel, replay)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from wavecom.constants import Status
+from wavecom.errors import StoreUnavailable
+from wavecom.messages import DeliveryJob
+from wavecom.store.counters import Changes, Counters, moved
+from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
+from wavecom.store.writes import insert_all, insert_new
+
+# the order of every list: newest first, the id breaking ties between equal timestamps
+NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
+
+
+@dataclass(slots=True)
+class Page:
+    items: list[Doc]
+    total: int
+
+
+class Notifications:
+    """The ``notifications`` collection and its ``notificationlogs`` audit trail."""
+
+    def __init__(
+        self,
+        collection: AsyncCollection[Doc],
+        logs: AsyncCollection[Doc],
+        counters: Counters,
+        schedule: AsyncCollection[Doc],
+    ) -> None:
+        self.collection = collection
+        self.logs = logs
+        self.counters = counters
+        self.schedule = schedule  # a cancelled SCHEDULED notification leaves the schedule
+
+    # --- intake ---------------------------------------------------------------------------------
+
+    async def insert(self, docs: Sequence[Doc]) -> None:
+        """Write accepted notifications in one round trip per chunk (500)."""
+        await insert_all(self.collection, docs)
+
+    async def delete(self, ids: Sequence[ObjectId]) -> None:
+        """Compensate an intake whose publish failed: nothing half-written stays behind."""
+        if ids:
+            try:
+                await self.collection.delete_many({"_id": {"$in": list(ids)}})
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"could not remove notifications: {exc}") from exc
+
+    async def record_intake(self, docs: Sequence[Doc]) -> None:
+        """Audit logs and counters of notifications that are stored and queued or scheduled."""
+        entries: list[Doc] = []
+        inc: Changes = {}
+        for d in docs:
+            tenant = inc.setdefault(d["tenantId"], Counter())
+            tenant["total"] += 1
+            tenant[f"byType.{d['type']}"] += 1
+            tenant[f"byPriority.{d['priority']}"] += 1
+            tenant[f"byStatus.{d['status']}"] += 1
+            entries.extend({"notificationId": d["_id"], **entry} for entry in d["timeline"])
+        await self.log(entries)
+        await self.counters.add(inc)
+
+    async def log(self, entries: list[Doc]) -> None:
+        """Append audit log entries; their ids are deterministic, so a replayed step is not
+        logged twice."""
+        await insert_new(self.logs, entries)
+
+    # --- reads ----------------------------------------------------------------------------------
+
+    async def get(self, tenant_id: str, oid: ObjectId) -> Doc | None:
+        """A notification of ``tenant_id`` as it is now, with its timeline."""
+        return await self.collection.find_one({"_id": oid, "tenantId": tenant_id})
+
+    async def get_many(self, ids: Sequence[ObjectId]) -> list[Doc]:
+        """Documents by id (any tenant: for the relay and the tests), in one round trip."""
+        if not ids:
+            return []
+        return await self.collection.find({"_id": {"$in": list(ids)}}).to_list(None)
+
+    async def page(self, tenant_id: str, filters: dict[str, str], page: int, limit: int) -> Page:
+        """Newest first, without timelines; each filter combination has an index."""
+        query: Doc = {"tenantId": tenant_id, **filters}
+        total = await self.collection.count_documents(query)
+        cursor = (
+            self.collection.find(query, {"timeline": 0})
+            .sort(NEWEST_FIRST)
+            .skip((page - 1) * limit)
+            .limit(limit)
+        )
+        return Page(items=await cursor.to_list(), total=total)
+
+    async def dead_letters(self, tenant_id: str, filters: dict[str, str], limit: int) -> list[Doc]:
+        """FAILED notifications of a tenant matching ``filters``, oldest first, up to ``limit``."""
+        query: Doc = {"tenantId": tenant_id, "status": Status.FAILED.value, **filters}
+        cursor = self.collection.find(query).sort([("createdAt", ASCENDING)]).limit(limit)
+        return await cursor.to_list()
+
+    # --- the operator's transitions -------------------------------------------------------------
+
+    async def cancel(self, tenant_id: str, oid: ObjectId) -> tuple[Doc | None, str | None]:
+        """Cancel a notification that waits (SCHEDULED, QUEUED, RETRYING).
+
+        Returns (document, None) once cancelled, (None, None) if there is no such notification
+        of this tenant, or (document, reason) when it cannot be cancelled. One conditional
+        update decides it: a worker's claim of the round is the same kind of update on the same
+        document, so of a cancel and a claim racing exactly one wins. A message still queued
+        for a cancelled notification finds it CANCELLED and is dropped.
+        """
+        now = utcnow()
+        step = log_entry(f"{oid}:cancel", Status.CANCELLED, "Cancelled by the client", now)
+        try:
+            before = await self.collection.find_one_and_update(
+                {"_id": oid, "tenantId": tenant_id, "status": {"$in": list(CANCELLABLE)}},
+                {
+                    "$set": {
+                        "status": Status.CANCELLED.value,
+                        "cancelledAt": now,
+                        "updatedAt": now,
+                    },
+                    "$push": {"timeline": step},
+                },
+            )
+            if before is None:
+                doc = await self.collection.find_one({"_id": oid, "tenantId": tenant_id})
+                if doc is None:
+                    return None, None
+                if doc["status"] == Status.PROCESSING.value:
+                    return doc, "a worker is delivering it already"
+                return doc, f"a {doc['status']} notification cannot be cancelled"
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not cancel {oid}: {exc}") from exc
+        await self.log([{"notificationId": oid, **step}])
+        if before["status"] == Status.SCHEDULED.value:
+            await self.schedule.delete_one({"_id": oid})
+        changes: Changes = {}
+        moved(changes, tenant_id, before["status"], Status.CANCELLED.value)
+        await self.counters.add(changes)
+        before.update(status=Status.CANCELLED.value, cancelledAt=now, updatedAt=now)
+        before["timeline"].append(step)
+        return before, None
+
+    async def replay(self, doc: Doc) -> DeliveryJob | None:
+        """Give a FAILED notification a fresh set of attempts; return its job to publish.
+
+        None if it is not FAILED (anymore). The job names a new round, so even two replays
+        racing each other produce one delivery: only one of them moves the document.
+        """
+        if doc["status"] != Status.FAILED.value:
+            return None
+        job = job_of(doc).replayed()
+        now = utcnow()
+        step = log_entry(
+            f"{doc['_id']}:replay:{job.round}",
+            Status.QUEUED,
+            "Replayed from the dead-letter queue",
+            now,
+        )
+        result = await self.collection.update_one(
+            {"_id": doc["_id"], "status": Status.FAILED.value, "round": doc.get("round", 0)},
+            {
+                "$set": {
+                    "status": Status.QUEUED.value,
+                    "retryCount": 0,
+                    "round": job.round,
+                    "updatedAt": now,
+                    "replayedAt": now,
+                },
+                "$unset": {"deadLetter": "", "failedAt": "", "error": ""},
+                "$push": {"timeline": step},
+            },
+        )
+        if result.matched_count == 0:
+            return None
+        await self.log([{"notificationId": doc["_id"], **step}])
+        changes: Changes = {}
+        moved(changes, doc["tenantId"], Status.FAILED.value, Status.QUEUED.value)
+        await self.counters.add(changes)
+        return job
+
+    async def unreplay(self, job: DeliveryJob, error: str) -> None:
+        """Put a replayed notification back to FAILED when its publish was not confirmed."""
+        now = utcnow()
+        result = await self.collection.update_one(
+            {"_id": ObjectId(job.id), "status": Status.QUEUED.value, "round": job.round},
+            {
+                "$set": {
+                    "status": Status.FAILED.value,
+                    "failedAt": now,
+                    "updatedAt": now,
+                    "error": error,
+                    "deadLetter": {
+                        "reason": "replay_failed",
+                        "attempts": 0,
+                        "lastError": error,
+                        "at": now,
+                    },
+                }
+            },
+        )
+        if result.matched_count:
+            changes: Changes = {}
+            moved(changes, job.tenant_id, Status.QUEUED.value, Status.FAILED.value)
+            await self.counters.add(changes)

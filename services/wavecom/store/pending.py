@@ -1,0 +1,116 @@
+"""What the relay works through: the outbox (stored, publish not yet confirmed) and the
+schedule (SCHEDULED notifications until they are due)."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+
+from bson import ObjectId
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import PyMongoError
+
+from wavecom.constants import Status
+from wavecom.errors import StoreUnavailable
+from wavecom.store.counters import Changes, moved
+from wavecom.store.documents import Doc, log_entry, utcnow
+from wavecom.store.notifications import Notifications
+from wavecom.store.writes import insert_all
+
+log = logging.getLogger("wavecom.store.pending")
+
+
+class Outbox:
+    """One entry per request whose publish the broker has not confirmed yet."""
+
+    def __init__(self, collection: AsyncCollection[Doc]) -> None:
+        self.collection = collection
+
+    async def add(self, docs: Sequence[Doc], grace: timedelta) -> str | None:
+        """Record one request's notifications for publishing before they are stored: if the
+        API dies before the broker confirms them, the relay publishes them once ``grace`` has
+        passed. One entry per request (not per notification) keeps this cheap."""
+        if not docs:
+            return None
+        entry = {
+            "_id": uuid.uuid4().hex,
+            "ids": [d["_id"] for d in docs],
+            "dueAt": utcnow() + grace,
+        }
+        try:
+            await self.collection.insert_one(entry)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not record notifications for publishing: {exc}") from exc
+        return str(entry["_id"])
+
+    async def forget(self, entry: str | None) -> None:
+        """The request's publish was confirmed: the relay has nothing to do for it."""
+        if entry is not None:
+            try:
+                await self.collection.delete_one({"_id": entry})
+            except PyMongoError as exc:
+                # harmless: the relay would publish them again, and claims drop the copies
+                log.warning("could not clear outbox entry %s: %s", entry, exc)
+
+    async def due(self, now: datetime, limit: int) -> list[Doc]:
+        """Outbox entries whose publish was never confirmed within the grace."""
+        cursor = self.collection.find({"dueAt": {"$lte": now}}).sort("dueAt", 1).limit(limit)
+        return await cursor.to_list()
+
+
+class Schedule:
+    """SCHEDULED notifications by due time: a small collection to scan."""
+
+    def __init__(self, collection: AsyncCollection[Doc], notifications: Notifications) -> None:
+        self.collection = collection
+        self.notifications = notifications
+
+    async def add(self, docs: Sequence[Doc]) -> None:
+        if docs:
+            await insert_all(
+                self.collection,
+                [
+                    {"_id": d["_id"], "tenantId": d["tenantId"], "dueAt": d["scheduledAt"]}
+                    for d in docs
+                ],
+            )
+
+    async def due(self, now: datetime, limit: int) -> list[Doc]:
+        """SCHEDULED notifications whose time has come."""
+        cursor = self.collection.find({"dueAt": {"$lte": now}}).sort("dueAt", 1).limit(limit)
+        return await cursor.to_list()
+
+    async def release(self, ids: Sequence[ObjectId]) -> list[Doc]:
+        """Move due SCHEDULED notifications to QUEUED; return the ones this call moved."""
+        now = utcnow()
+        released: list[Doc] = []
+        for oid in ids:
+            d = await self.notifications.collection.find_one_and_update(
+                {"_id": oid, "status": Status.SCHEDULED.value},
+                {
+                    "$set": {"status": Status.QUEUED.value, "updatedAt": now},
+                    "$push": {
+                        "timeline": log_entry(
+                            f"{oid}:0:due", Status.QUEUED, "Due: added to queue", now
+                        )
+                    },
+                },
+                return_document=True,
+            )
+            if d is not None:
+                released.append(d)
+        changes: Changes = {}
+        for d in released:
+            moved(changes, d["tenantId"], Status.SCHEDULED.value, Status.QUEUED.value)
+        await self.notifications.log(
+            [{"notificationId": d["_id"], **d["timeline"][-1]} for d in released]
+        )
+        await self.notifications.counters.add(changes)
+        return released
+
+    async def remove(self, ids: Iterable[ObjectId]) -> None:
+        ids = list(ids)
+        if ids:
+            await self.collection.delete_many({"_id": {"$in": ids}})

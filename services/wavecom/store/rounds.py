@@ -1,0 +1,282 @@
+"""Delivery rounds: a worker claims a round, delivers, and stores what it ended in.
+
+A round is one try of one attempt of a notification (``DeliveryJob.round`` and ``attempt``).
+Claiming it is one conditional update of the notification document, from the waiting state of
+exactly that attempt and round to PROCESSING with the claimer's token: atomic on MongoDB and on
+FerretDB v2, so of two workers holding copies of one message (a redelivery, a duplicate publish,
+a cancel racing a claim) exactly one wins. The outcome is stored under the same token, so only
+the claimer can finish its round.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from bson import ObjectId
+from pymongo import UpdateOne
+from pymongo.errors import PyMongoError
+
+from wavecom.constants import Status
+from wavecom.errors import StoreUnavailable
+from wavecom.messages import DeliveryJob
+from wavecom.store.counters import Changes, moved
+from wavecom.store.documents import Doc, log_entry, processing_step, utcnow, waiting_status
+from wavecom.store.notifications import Notifications
+from wavecom.store.writes import bulk
+
+log = logging.getLogger("wavecom.store.rounds")
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one delivery attempt ended in, as the worker will store it."""
+
+    job: DeliveryJob
+    status: Status  # SENT, RETRYING, FAILED, or QUEUED/RETRYING again when parked
+    started_at: datetime
+    finished_at: datetime
+    message: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+    error: str | None = None
+    retry_at: datetime | None = None
+    retry_count: int | None = None  # the attempt number the job waits for, when it waits
+    next_round: int | None = None  # set when the job waits for a provider without an attempt
+    dead_reason: str | None = None  # set when FAILED: permanent, retries_exhausted
+
+    @property
+    def processing_ms(self) -> int:
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class Rounds:
+    """Claims and outcomes, on the notification documents themselves."""
+
+    def __init__(self, notifications: Notifications) -> None:
+        self.notifications = notifications
+        self.collection = notifications.collection
+
+    async def claim(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
+        """Claim each job's round for ``token``; return the ids this call won.
+
+        One bulk of conditional updates; when some did not match (a stale or duplicate
+        message, a round another worker holds, a cancelled notification), one more read says
+        which ones this token holds.
+        """
+        if not jobs:
+            return set()
+        if len({j.id for j in jobs}) != len(jobs):
+            raise ValueError("claim() takes each notification once")
+        now = utcnow()
+        steps = {j.id: processing_step(j, token, now) for j in jobs}
+        ops = [
+            UpdateOne(
+                {
+                    "_id": ObjectId(j.id),
+                    "status": waiting_status(j).value,
+                    "retryCount": j.attempt,
+                    "round": j.round,
+                },
+                {
+                    "$set": {
+                        "status": Status.PROCESSING.value,
+                        "claim": {"token": token, "at": now},
+                        "updatedAt": now,
+                    },
+                    "$push": {"timeline": steps[j.id]},
+                },
+            )
+            for j in jobs
+        ]
+        matched = await bulk(self.collection, ops)
+        if matched == len(jobs):
+            won = {j.id for j in jobs}
+        else:
+            try:
+                held = await self.collection.find(
+                    {"_id": {"$in": [ObjectId(j.id) for j in jobs]}, "claim.token": token},
+                    {"_id": 1},
+                ).to_list(None)
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"could not read claims back: {exc}") from exc
+            won = {str(d["_id"]) for d in held}
+        changes: Changes = {}
+        for j in jobs:
+            if j.id in won:
+                moved(changes, j.tenant_id, waiting_status(j).value, Status.PROCESSING.value)
+        await self.notifications.log(
+            [{"notificationId": ObjectId(i), **steps[i]} for i in sorted(won)]
+        )
+        await self.notifications.counters.add(changes)
+        return won
+
+    async def examine_lost(
+        self, jobs: Sequence[DeliveryJob], claim_ttl_s: float
+    ) -> tuple[list[DeliveryJob], list[DeliveryJob]]:
+        """Jobs whose claim failed: which to retake now (first), which to look at later.
+
+        Nothing to do for a job whose notification moved on (delivered, failed, cancelled, or
+        past this round): its message is a duplicate. A round held PROCESSING for longer than
+        ``claim_ttl_s`` was claimed by a worker that died before storing an outcome: it goes
+        back to waiting under the next round, which is returned to publish. A younger claim may
+        belong to a worker still delivering it: look again later.
+        """
+        if not jobs:
+            return [], []
+        try:
+            docs = {
+                str(d["_id"]): d
+                for d in await self.collection.find(
+                    {"_id": {"$in": [ObjectId(j.id) for j in jobs]}},
+                    {"status": 1, "retryCount": 1, "round": 1, "claim": 1, "tenantId": 1},
+                ).to_list(None)
+            }
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not examine lost claims: {exc}") from exc
+        retake: list[DeliveryJob] = []
+        later: list[DeliveryJob] = []
+        now = utcnow()
+        changes: Changes = {}
+        for j in jobs:
+            doc = docs.get(j.id)
+            if (
+                doc is None
+                or doc.get("retryCount", 0) != j.attempt
+                or doc.get("round", 0) != j.round
+                or doc["status"] != Status.PROCESSING.value
+            ):
+                continue
+            claim: Doc = doc.get("claim") or {}
+            age = (now - claim["at"]).total_seconds() if "at" in claim else claim_ttl_s
+            if age < claim_ttl_s:
+                later.append(j)
+                continue
+            result = await self.collection.update_one(
+                {
+                    "_id": ObjectId(j.id),
+                    "status": Status.PROCESSING.value,
+                    "claim.token": claim.get("token"),
+                },
+                {
+                    "$set": {
+                        "status": waiting_status(j).value,
+                        "round": j.round + 1,
+                        "updatedAt": now,
+                    },
+                    "$unset": {"claim": ""},
+                },
+            )
+            if result.matched_count:
+                moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
+                retake.append(j.parked())
+                log.warning("retaking %s: its claim of round %d is %.0fs old", j.id, j.round, age)
+        await self.notifications.counters.add(changes)
+        return retake, later
+
+    async def release(self, jobs: Sequence[DeliveryJob], token: str) -> None:
+        """Hand back the rounds ``token`` holds of ``jobs``, before anything was sent: they wait
+        again under the same round, claimable at once."""
+        if not jobs:
+            return
+        ops = [
+            UpdateOne(
+                {"_id": ObjectId(j.id), "status": Status.PROCESSING.value, "claim.token": token},
+                {
+                    "$set": {"status": waiting_status(j).value, "updatedAt": utcnow()},
+                    "$unset": {"claim": ""},
+                    "$pull": {"timeline": {"_id": processing_step(j, token, utcnow())["_id"]}},
+                },
+            )
+            for j in jobs
+        ]
+        try:
+            held = await self.collection.find(
+                {"_id": {"$in": [ObjectId(j.id) for j in jobs]}, "claim.token": token},
+                {"_id": 1},
+            ).to_list(None)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not read claims back: {exc}") from exc
+        if not held:
+            return
+        await bulk(self.collection, ops)
+        changes: Changes = {}
+        by_id = {j.id: j for j in jobs}
+        for d in held:
+            j = by_id[str(d["_id"])]
+            moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
+        await self.notifications.counters.add(changes)
+
+    async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
+        """Store what each claimed round ended in: state, timeline step, audit log, counters."""
+        if not outcomes:
+            return
+        ops: list[UpdateOne] = []
+        entries: list[Doc] = []
+        changes: Changes = {}
+        for o in outcomes:
+            oid = ObjectId(o.job.id)
+            step = _outcome_step(o, token)
+            ops.append(
+                UpdateOne(
+                    {"_id": oid, "status": Status.PROCESSING.value, "claim.token": token},
+                    {
+                        "$set": _outcome_fields(o),
+                        "$unset": {"claim": ""},
+                        "$push": {"timeline": step},
+                    },
+                )
+            )
+            entries.append({"notificationId": oid, **step})
+            moved(changes, o.job.tenant_id, Status.PROCESSING.value, o.status.value)
+            if o.status is Status.SENT:
+                c = changes[o.job.tenant_id]
+                c["processingMsSum"] += o.processing_ms
+                c["processingCount"] += 1
+        matched = await bulk(self.collection, ops)
+        if matched != len(ops):
+            log.error(
+                "%d of %d outcomes found their round no longer held", len(ops) - matched, len(ops)
+            )
+        await self.notifications.log(entries)
+        await self.notifications.counters.add(changes)
+
+
+def _outcome_step(o: Outcome, token: str) -> Doc:
+    extra: Doc = {"attempt": o.job.attempt}
+    if o.provider:
+        extra["provider"] = o.provider
+    if o.error:
+        extra["error"] = o.error
+    return log_entry(f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, **extra)
+
+
+def _outcome_fields(o: Outcome) -> Doc:
+    fields: Doc = {
+        "status": o.status.value,
+        "updatedAt": o.finished_at,
+        "processingTimeMs": o.processing_ms,
+    }
+    if o.provider:
+        fields["provider"] = o.provider
+    if o.error:
+        fields["error"] = o.error
+    if o.status is Status.SENT:
+        fields["sentAt"] = o.finished_at
+        fields["providerMessageId"] = o.provider_message_id
+    elif o.status is Status.FAILED:
+        fields["failedAt"] = o.finished_at
+        fields["deadLetter"] = {
+            "reason": o.dead_reason or "failed",
+            "attempts": o.job.attempt + 1,
+            "lastError": o.error,
+            "at": o.finished_at,
+        }
+    if o.retry_count is not None:
+        fields["retryCount"] = o.retry_count
+        fields["nextAttemptAt"] = o.retry_at
+    if o.next_round is not None:
+        fields["round"] = o.next_round
+    return fields

@@ -1,0 +1,213 @@
+"""Every query the API, its relay and a worker send is answered through an index.
+
+A command listener records every command the product sends while the test drives each endpoint
+(and a worker delivers, retries and dead-letters) over a database seeded with thousands of
+documents in many tenants, so the planner has a real choice. Each recorded filter is then
+explained, and the test fails on a collection scan: ``COLLSCAN`` on MongoDB, ``Seq Scan`` on
+FerretDB v2 (whose ``explain`` is PostgreSQL's plan).
+"""
+
+from __future__ import annotations
+
+import random
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from bson import ObjectId
+from pymongo import MongoClient, monitoring
+
+from loadtest.bench_reads import _document
+from tests.conftest import MONGODB_URL, RunWorker, all_terminal, create, email, wait_for
+from wavecom.store import Store
+
+# commands that carry a query, and where their filter is
+_READS = {"find": "filter", "aggregate": "pipeline", "count": "query", "distinct": "query"}
+_WRITES = {"update": "updates", "delete": "deletes"}
+
+
+class Recorder(monitoring.CommandListener):
+    """Records (collection, filter, sort) of each query sent to one database."""
+
+    def __init__(self) -> None:
+        self.database = ""
+        self.queries: list[tuple[str, dict[str, Any], dict[str, Any] | None, str]] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if not self.database or event.database_name != self.database:
+            return
+        cmd = event.command
+        name = event.command_name
+        if name == "find":
+            self.queries.append((cmd["find"], cmd.get("filter") or {}, cmd.get("sort"), name))
+        elif name == "aggregate":
+            stages = cmd.get("pipeline") or []
+            match = stages[0].get("$match", {}) if stages else {}
+            self.queries.append((cmd["aggregate"], match, None, name))
+        elif name == "findAndModify":
+            self.queries.append((cmd["findAndModify"], cmd.get("query") or {}, None, name))
+        elif name in _WRITES:
+            for stmt in cmd.get(_WRITES[name]) or []:
+                self.queries.append((cmd[name], stmt.get("q") or {}, None, name))
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+RECORDER = Recorder()
+monitoring.register(RECORDER)  # clients created from now on report to it (inactive until set)
+
+
+@pytest.fixture
+def recording(database: str) -> Iterator[Recorder]:
+    RECORDER.database = database
+    RECORDER.queries.clear()
+    yield RECORDER
+    RECORDER.database = ""
+
+
+def shape(value: Any) -> Any:
+    """The shape of a filter: field names and operators, not values."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, shape(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return ("list", shape(value[0]) if value else None)
+    return type(value).__name__
+
+
+def scans(plan: Any) -> list[str]:
+    """The collection scans anywhere in an explain() answer, MongoDB's or PostgreSQL's."""
+    found: list[str] = []
+    if isinstance(plan, dict):
+        if plan.get("stage") == "COLLSCAN" or plan.get("Node Type") == "Seq Scan":
+            found.append(str(plan.get("Relation Name") or plan.get("stage")))
+        for v in plan.values():
+            found += scans(v)
+    elif isinstance(plan, list):
+        for v in plan:
+            found += scans(v)
+    return found
+
+
+async def seed(store: Store) -> None:
+    """Thousands of documents in every collection the product queries, most of other tenants."""
+    rng = random.Random(9)
+    now = datetime.now(UTC)
+    tenants = [f"t{i}" for i in range(9)] + ["acme"]
+    docs = [_document(rng, tenants[i % 10], now - timedelta(seconds=5000 - i)) for i in range(5000)]
+    await store.notifications.insert(docs)
+    await store.notifications.logs.insert_many(
+        [{"notificationId": d["_id"], **e} for d in docs[:2000] for e in d["timeline"]]
+    )
+    db = store.db
+    later = now + timedelta(days=1)
+    await db.outbox.insert_many(
+        [{"_id": secrets.token_hex(8), "ids": [ObjectId()], "dueAt": later} for _ in range(2000)]
+    )
+    await db.schedule.insert_many(
+        [{"_id": ObjectId(), "tenantId": "t1", "dueAt": later} for _ in range(2000)]
+    )
+    old = now - timedelta(hours=1)
+    await db.providers.insert_many(
+        [
+            {
+                "_id": f"p/{i}",
+                "provider": "p",
+                "channel": "EMAIL",
+                "state": "closed",
+                "updatedAt": old,
+            }
+            for i in range(2000)
+        ]
+    )
+    await db.apikeys.insert_many(
+        [
+            {
+                "_id": secrets.token_hex(8),
+                "tenantId": f"t{i % 9}",
+                "scopes": ["read"],
+                "name": "",
+                "hash": "0" * 64,
+                "createdAt": old,
+                "revokedAt": None,
+            }
+            for i in range(2000)
+        ]
+    )
+    for name in ("stats", "tenants", "quotas", "idempotency"):
+        await db[name].insert_many([{"_id": f"filler-{i}", "n": i} for i in range(2000)])
+
+
+async def test_every_query_the_product_sends_uses_an_index(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker, recording: Recorder
+) -> None:
+    await seed(store)
+    await run_worker()
+    ids = await create(
+        api,
+        [email(1), email(2, domain="bounce.example"), email(3, domain="flaky.example")],
+    )
+    single = await api.post("/api/notifications", json=email(4), headers={"Idempotency-Key": "k1"})
+    assert single.status_code == 201
+    again = await api.post("/api/notifications", json=email(4), headers={"Idempotency-Key": "k1"})
+    assert again.status_code == 201
+    at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    scheduled = await api.post("/api/notifications", json={**email(5), "scheduledAt": at})
+    assert scheduled.status_code == 201
+    await wait_for(lambda: all_terminal(store, ids), within=60, what="the batch to finish")
+
+    for query in (
+        "",
+        "?status=SENT",
+        "?type=EMAIL",
+        "?priority=HIGH",
+        "?status=FAILED&type=EMAIL&priority=MEDIUM",
+        "?page=3&limit=5",
+    ):
+        r = await api.get(f"/api/notifications{query}")
+        assert r.status_code == 200, r.text
+    for path in (
+        f"/api/notifications/{ids[0]}",
+        "/api/notifications/stats/system",
+        "/api/dlq",
+        "/api/dlq?type=EMAIL&reason=permanent",
+        "/api/admin/reconcile",
+        "/api/admin/keys",
+        "/api/admin/providers",
+        "/api/auth/me",
+    ):
+        r = await api.get(path)
+        assert r.status_code == 200, (path, r.text)
+    assert (
+        await api.post(f"/api/notifications/{scheduled.json()['data']['_id']}/cancel")
+    ).status_code == 200
+    assert (await api.post("/api/dlq/replay", json={"ids": [ids[1]]})).status_code == 200
+    assert (await api.post("/api/dlq/replay", json={"type": "EMAIL"})).status_code == 200
+    assert (await api.post(f"/api/notifications/{ids[2]}/retry")).status_code in (200, 409)
+
+    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL)
+    try:
+        db = client[recording.database]
+        seen: set[Any] = set()
+        offenders: list[str] = []
+        for coll, flt, sort, cmd in list(recording.queries):
+            key = (coll, shape(flt), shape(sort), cmd)
+            if key in seen:
+                continue
+            seen.add(key)
+            find: dict[str, Any] = {"find": coll, "filter": flt}
+            if sort:
+                find["sort"] = sort
+            plan = db.command({"explain": find, "verbosity": "queryPlanner"})
+            if found := scans(plan):
+                offenders.append(f"{cmd} {coll} {flt!r} sort={sort!r}: {found}")
+    finally:
+        client.close()
+    assert len(seen) >= 15, seen  # the workload did reach the queries
+    assert not offenders, "\n".join(offenders)
