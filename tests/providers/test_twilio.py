@@ -111,14 +111,6 @@ async def twilio() -> AsyncIterator[tuple[FakeTwilio, str]]:
             fake.hold.set()
 
 
-@pytest.fixture
-async def made() -> AsyncIterator[list[Provider]]:
-    providers: list[Provider] = []
-    yield providers
-    for p in providers:
-        await p.close()
-
-
 def driver(
     made: list[Provider],
     base_url: str,

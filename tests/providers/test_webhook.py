@@ -64,14 +64,6 @@ async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
             fake.hold.set()
 
 
-@pytest.fixture
-async def made() -> AsyncIterator[list[Provider]]:
-    providers: list[Provider] = []
-    yield providers
-    for p in providers:
-        await p.close()
-
-
 def driver(
     made: list[Provider], url: str, *, secret: str = SECRET, timeout_s: float = 5.0
 ) -> Provider:

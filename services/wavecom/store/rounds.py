@@ -92,17 +92,7 @@ class Rounds:
             for j in jobs
         ]
         matched = await bulk(self.collection, ops)
-        if matched == len(jobs):
-            won = {j.id for j in jobs}
-        else:
-            try:
-                held = await self.collection.find(
-                    {"_id": {"$in": [ObjectId(j.id) for j in jobs]}, "claim.token": token},
-                    {"_id": 1},
-                ).to_list(None)
-            except PyMongoError as exc:
-                raise StoreUnavailable(f"could not read claims back: {exc}") from exc
-            won = {str(d["_id"]) for d in held}
+        won = {j.id for j in jobs} if matched == len(jobs) else await self._held(jobs, token)
         changes: Changes = {}
         for j in jobs:
             if j.id in won:
@@ -181,33 +171,39 @@ class Rounds:
         again under the same round, claimable at once."""
         if not jobs:
             return
+        held = await self._held(jobs, token)
+        if not held:
+            return
+        now = utcnow()
         ops = [
             UpdateOne(
                 {"_id": ObjectId(j.id), "status": Status.PROCESSING.value, "claim.token": token},
                 {
-                    "$set": {"status": waiting_status(j).value, "updatedAt": utcnow()},
+                    "$set": {"status": waiting_status(j).value, "updatedAt": now},
                     "$unset": {"claim": ""},
-                    "$pull": {"timeline": {"_id": processing_step(j, token, utcnow())["_id"]}},
+                    "$pull": {"timeline": {"_id": processing_step(j, token, now)["_id"]}},
                 },
             )
             for j in jobs
+            if j.id in held
         ]
+        await bulk(self.collection, ops)
+        changes: Changes = {}
+        for j in jobs:
+            if j.id in held:
+                moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
+        await self.notifications.counters.add(changes)
+
+    async def _held(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
+        """The ids of ``jobs`` whose round ``token`` holds now."""
         try:
-            held = await self.collection.find(
+            docs = await self.collection.find(
                 {"_id": {"$in": [ObjectId(j.id) for j in jobs]}, "claim.token": token},
                 {"_id": 1},
             ).to_list(None)
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not read claims back: {exc}") from exc
-        if not held:
-            return
-        await bulk(self.collection, ops)
-        changes: Changes = {}
-        by_id = {j.id: j for j in jobs}
-        for d in held:
-            j = by_id[str(d["_id"])]
-            moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
-        await self.notifications.counters.add(changes)
+        return {str(d["_id"]) for d in docs}
 
     async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
         """Store what each claimed round ended in: state, timeline step, audit log, counters."""
