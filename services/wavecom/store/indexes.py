@@ -14,33 +14,36 @@ from pymongo.asynchronous.database import AsyncDatabase
 from wavecom.constants import API_KEYS, LOGS, NOTIFICATIONS, OUTBOX, PROVIDERS, SCHEDULE
 from wavecom.store.documents import Doc
 
+# the list index for a filter on each field ("" for no filter): page() names it as a hint
+BY_FIELD = {
+    "": "tenant_created",
+    "status": "tenant_status_created",
+    "type": "tenant_type_created",
+    "priority": "tenant_priority_created",
+}
+
 INDEXES: dict[str, list[IndexModel]] = {
     NOTIFICATIONS: [
         # GET /api/notifications, newest first, no filter
         IndexModel(
             [("tenantId", ASCENDING), ("createdAt", DESCENDING), ("_id", DESCENDING)],
-            name="tenant_created",
+            name=BY_FIELD[""],
         ),
-        # ?status= (and the dead-letter list, status FAILED, either order), reconcile's stuck
-        # scan reads (tenantId, status, updatedAt) through tenant_status_updated below
+        # ?status= (and the dead-letter list, status FAILED, either order); reconcile's stuck
+        # scan of one tenant (updatedAt checked on the rows)
         IndexModel(
             [("tenantId", ASCENDING), ("status", ASCENDING), ("createdAt", DESCENDING)],
-            name="tenant_status_created",
+            name=BY_FIELD["status"],
         ),
         # ?type=
         IndexModel(
             [("tenantId", ASCENDING), ("type", ASCENDING), ("createdAt", DESCENDING)],
-            name="tenant_type_created",
+            name=BY_FIELD["type"],
         ),
         # ?priority=
         IndexModel(
             [("tenantId", ASCENDING), ("priority", ASCENDING), ("createdAt", DESCENDING)],
-            name="tenant_priority_created",
-        ),
-        # reconcile: notifications not final and untouched past a threshold, by tenant
-        IndexModel(
-            [("tenantId", ASCENDING), ("status", ASCENDING), ("updatedAt", ASCENDING)],
-            name="tenant_status_updated",
+            name=BY_FIELD["priority"],
         ),
         # reconcile across every tenant (make verify) and the relay's sweeps
         IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="status_updated"),

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
@@ -17,10 +18,22 @@ from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Changes, Counters, moved
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
+from wavecom.store.indexes import BY_FIELD
 from wavecom.store.writes import insert_all, insert_new
 
 # the order of every list: newest first, the id breaking ties between equal timestamps
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
+
+# page(): matches up to this many are sorted at once; above it, pages are looked for in a
+# window of recent createdAt that starts at 10 minutes and grows 4x a try (about a year by the
+# 9th try, then everything)
+_SORT_ALL = 5_000
+_FIRST_WINDOW = timedelta(minutes=10)
+_GROWTH = 4
+_LAST_WINDOW = timedelta(days=400)
+# _total(): counted exactly up to this many; above it, the tenant's counters say
+_COUNT_UP_TO = 10_000
+_COUNTER_OF = {"status": "by_status", "type": "by_type", "priority": "by_priority"}
 
 
 @dataclass(slots=True)
@@ -90,16 +103,60 @@ class Notifications:
         return await self.collection.find({"_id": {"$in": list(ids)}}).to_list(None)
 
     async def page(self, tenant_id: str, filters: dict[str, str], page: int, limit: int) -> Page:
-        """Newest first, without timelines; each filter combination has an index."""
+        """Newest first, without timelines.
+
+        DocumentDB (FerretDB v2) finds a filter's rows through an index but does not walk the
+        index in sort order: it sorts everything the filter matches, so a list over 100,000
+        notifications cost 650 ms. So the page is looked for in a window of recent
+        ``createdAt`` that grows until it holds the page (each try an index range, sorting only
+        the rows inside it); a page found in a window is exactly the page overall, because
+        everything outside the window is older. On MongoDB the same queries walk the index.
+        The index is named (a hint): the one on the filter's field with the fewest matches by
+        the tenant's counters, which PostgreSQL's planner, blind to the distribution of values
+        inside documents, does not pick by itself.
+        """
         query: Doc = {"tenantId": tenant_id, **filters}
-        total = await self.collection.count_documents(query)
+        stats = await self.counters.of(tenant_id)
+        sizes = {
+            name: getattr(stats, counter).get(filters[name], 0)
+            for name, counter in _COUNTER_OF.items()
+            if name in filters
+        }
+        index = BY_FIELD[min(sizes, key=sizes.__getitem__)] if sizes else BY_FIELD[""]
+        counted: int | None = None  # what the counters say matches, when they can say it
+        if not filters:
+            counted = stats.total
+        elif len(filters) == len(sizes) == 1:
+            counted = next(iter(sizes.values()))
+        total = await self._total(query, counted, index)
+        skip = (page - 1) * limit
+        window = _FIRST_WINDOW
+        while total > _SORT_ALL and window < _LAST_WINDOW:
+            recent = {**query, "createdAt": {"$gte": utcnow() - window}}
+            items = await self._sorted(recent, index, skip, limit)
+            if len(items) == limit:
+                return Page(items=items, total=total)
+            window *= _GROWTH
+        return Page(items=await self._sorted(query, index, skip, limit), total=total)
+
+    async def _sorted(self, query: Doc, index: str, skip: int, limit: int) -> list[Doc]:
         cursor = (
             self.collection.find(query, {"timeline": 0})
             .sort(NEWEST_FIRST)
-            .skip((page - 1) * limit)
+            .hint(index)
+            .skip(skip)
             .limit(limit)
         )
-        return Page(items=await cursor.to_list(), total=total)
+        return await cursor.to_list()
+
+    async def _total(self, query: Doc, counted: int | None, index: str) -> int:
+        """How many match. When the tenant's counters say (no filter, or one on status, type
+        or priority) and it is more than ``_COUNT_UP_TO``, the counter is the answer: it moves
+        with every change and drifts only when a counter write fails (reconcile reports that).
+        Otherwise the documents are counted through ``index``."""
+        if counted is not None and counted > _COUNT_UP_TO:
+            return counted
+        return await self.collection.count_documents(query, hint=index)
 
     async def dead_letters(self, tenant_id: str, filters: dict[str, str], limit: int) -> list[Doc]:
         """FAILED notifications of a tenant matching ``filters``, oldest first, up to ``limit``."""
