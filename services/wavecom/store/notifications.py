@@ -3,6 +3,7 @@ operator's transitions (cancel, replay)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -128,16 +129,26 @@ class Notifications:
             counted = stats.total
         elif len(filters) == len(sizes) == 1:
             counted = next(iter(sizes.values()))
-        total = await self._total(query, counted, index)
-        skip = (page - 1) * limit
+        # at most this many match (the smallest counter of a filtered field): it decides
+        # whether to sort at once, so the count and the page can be looked for together
+        bound = min(sizes.values()) if sizes else stats.total
+        total, items = await asyncio.gather(
+            self._total(query, counted, index),
+            self._newest(query, index, (page - 1) * limit, limit, windowed=bound > _SORT_ALL),
+        )
+        return Page(items=items, total=total)
+
+    async def _newest(
+        self, query: Doc, index: str, skip: int, limit: int, *, windowed: bool
+    ) -> list[Doc]:
         window = _FIRST_WINDOW
-        while total > _SORT_ALL and window < _LAST_WINDOW:
+        while windowed and window < _LAST_WINDOW:
             recent = {**query, "createdAt": {"$gte": utcnow() - window}}
             items = await self._sorted(recent, index, skip, limit)
             if len(items) == limit:
-                return Page(items=items, total=total)
+                return items
             window *= _GROWTH
-        return Page(items=await self._sorted(query, index, skip, limit), total=total)
+        return await self._sorted(query, index, skip, limit)
 
     async def _sorted(self, query: Doc, index: str, skip: int, limit: int) -> list[Doc]:
         cursor = (
