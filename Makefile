@@ -9,12 +9,13 @@ VENV      := .venv
 PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed-$(shell cat services/pyproject.toml services/requirements-dev.txt | sha256sum | cut -c1-12)
 STACK     := services/devstack/stack.sh
+KUBE      := services/devstack/kube.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack test test-faults lint bench bench-reads verify venv frontend frontend-check browser
+.PHONY: help up down stack kube charts test test-faults lint bench bench-reads verify venv frontend frontend-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -52,11 +53,18 @@ browser: ## Debian's Chromium for the dashboard's browser tests
 stack: venv ## start (or reuse) RabbitMQ and FerretDB
 	@$(STACK) up
 
+kube: ## build the Kubernetes control plane the chart's tests use (once; cached outside the repo)
+	@$(KUBE) build
+
+charts: venv kube ## regenerate the chart's README, dashboards copy and keda/scaledobjects.yaml
+	@$(PY) -m tests.charts.generate
+
 up: stack frontend ## run the whole system in the foreground (Ctrl-C stops it)
 	@$(PY) services/devstack/run.py
 
 down: ## stop what `make up` / `make test` started (API, workers, RabbitMQ, FerretDB)
 	@if [ -f .state/run.pid ]; then kill "$$(cat .state/run.pid)" 2>/dev/null || true; fi
+	@$(KUBE) down
 	@$(STACK) down
 
 lint: venv ## ruff and mypy --strict
@@ -64,7 +72,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser stack ## lint, then every test against real RabbitMQ and FerretDB v2
+test: lint frontend-check frontend browser stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
 	@$(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)

@@ -1,0 +1,327 @@
+{{/*
+The chart's name: the chart name, or nameOverride when set. Truncated to 63 characters (the DNS
+label limit of Kubernetes names).
+*/}}
+{{- define "wavecom-notify.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+The fully qualified app name: <release>-<name>, or just the release name when it already contains
+the chart name; fullnameOverride replaces it. Truncated to 63 characters.
+*/}}
+{{- define "wavecom-notify.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Chart name and version, as used by the helm.sh/chart label.
+*/}}
+{{- define "wavecom-notify.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{/*
+Labels of every object: the selector labels, the chart, the app version, who manages it, and
+commonLabels.
+*/}}
+{{- define "wavecom-notify.labels" -}}
+helm.sh/chart: {{ include "wavecom-notify.chart" . }}
+{{ include "wavecom-notify.selectorLabels" . }}
+{{- if .Chart.AppVersion }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+{{- end }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: wavecom-notify
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Selector labels of the release (name and instance); components add app.kubernetes.io/component.
+*/}}
+{{- define "wavecom-notify.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "wavecom-notify.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{/*
+Labels of one component's objects. Call with (dict "root" $ "component" "api").
+*/}}
+{{- define "wavecom-notify.componentLabels" -}}
+{{ include "wavecom-notify.labels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+Selector labels of one component. Call with (dict "root" $ "component" "worker-email").
+*/}}
+{{- define "wavecom-notify.componentSelectorLabels" -}}
+{{ include "wavecom-notify.selectorLabels" .root }}
+app.kubernetes.io/component: {{ .component }}
+{{- end }}
+
+{{/*
+The name of the ServiceAccount the pods run as.
+*/}}
+{{- define "wavecom-notify.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "wavecom-notify.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The image reference: repository@digest when a digest is set, else repository:tag (tag defaulting
+to the chart's appVersion).
+*/}}
+{{- define "wavecom-notify.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
+{{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
+{{- end }}
+
+{{/*
+The Secret holding AMQP_URL, MONGODB_URL and the management URL: existingSecret, or the chart's own.
+*/}}
+{{- define "wavecom-notify.secretName" -}}
+{{- default (include "wavecom-notify.fullname" .) .Values.secrets.existingSecret }}
+{{- end }}
+
+{{/*
+The non-secret settings as environment variables (the ConfigMap's data): one per field of
+wavecom.settings.Settings, except EXIT_BEFORE_PUBLISH (fault tests only), AMQP_URL / MONGODB_URL
+(in the Secret) and the per-worker PREFETCH, BATCH_SIZE, BATCH_WAIT_MS, MAX_BATCHES_IN_FLIGHT
+(in each worker's env). Values are strings, as environment variables are.
+*/}}
+{{- define "wavecom-notify.configData" -}}
+{{- $c := .Values.config -}}
+ENVIRONMENT: {{ $c.environment | quote }}
+LOG_LEVEL: {{ $c.logLevel | quote }}
+MONGODB_DATABASE: {{ $c.mongodbDatabase | quote }}
+DEV_TENANT: {{ $c.devTenant | quote }}
+API_HOST: "0.0.0.0"
+API_PORT: {{ .Values.api.port | quote }}
+MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
+MAX_BATCH_ITEMS: {{ $c.maxBatchItems | int64 | quote }}
+MAX_METADATA_BYTES: {{ $c.maxMetadataBytes | int64 | quote }}
+MAX_METADATA_DEPTH: {{ $c.maxMetadataDepth | int64 | quote }}
+PUBLISH_TIMEOUT_S: {{ $c.publishTimeoutS | toString | quote }}
+CORS_ORIGINS: {{ $c.corsOrigins | quote }}
+RATE_LIMIT_PER_S: {{ $c.rateLimitPerS | toString | quote }}
+RATE_LIMIT_BURST: {{ $c.rateLimitBurst | int64 | quote }}
+TENANT_CACHE_S: {{ $c.tenantCacheS | toString | quote }}
+KEY_CACHE_S: {{ $c.keyCacheS | toString | quote }}
+ADMISSION_MAX_IN_FLIGHT: {{ $c.admissionMaxInFlight | int64 | quote }}
+ADMISSION_RETRY_AFTER_S: {{ $c.admissionRetryAfterS | int64 | quote }}
+EVENTS_FLUSH_MS: {{ $c.eventsFlushMs | int64 | quote }}
+DASHBOARD_DIR: "/app/frontend/out"
+QUEUE_TYPE: {{ $c.queueType | quote }}
+QUEUE_DELIVERY_LIMIT: {{ $c.queueDeliveryLimit | int64 | quote }}
+QUEUE_MAX_LENGTH: {{ $c.queueMaxLength | int64 | quote }}
+SHED_LOW_BACKLOG: {{ $c.shedLowBacklog | int64 | quote }}
+SHED_MEDIUM_BACKLOG: {{ $c.shedMediumBacklog | int64 | quote }}
+SHED_RETRY_AFTER_S: {{ $c.shedRetryAfterS | int64 | quote }}
+MAX_RETRIES: {{ $c.maxRetries | int64 | quote }}
+RETRY_BASE_DELAY_MS: {{ $c.retryBaseDelayMs | int64 | quote }}
+RETRY_MULTIPLIER: {{ $c.retryMultiplier | toString | quote }}
+RETRY_MAX_DELAY_MS: {{ $c.retryMaxDelayMs | int64 | quote }}
+RETRY_JITTER: {{ $c.retryJitter | toString | quote }}
+PROVIDER_TIMEOUT_S: {{ $c.providerTimeoutS | toString | quote }}
+BREAKER_FAIL_MAX: {{ $c.breakerFailMax | int64 | quote }}
+BREAKER_RESET_S: {{ $c.breakerResetS | toString | quote }}
+BREAKER_REPORT_S: {{ $c.breakerReportS | toString | quote }}
+SHUTDOWN_GRACE_S: {{ $c.shutdownGraceS | toString | quote }}
+CLAIM_TTL_S: {{ $c.claimTtlS | toString | quote }}
+SCHEDULER_INTERVAL_S: {{ $c.schedulerIntervalS | toString | quote }}
+OUTBOX_GRACE_S: {{ $c.outboxGraceS | toString | quote }}
+SWEEP_AFTER_S: {{ $c.sweepAfterS | toString | quote }}
+SWEEP_INTERVAL_S: {{ $c.sweepIntervalS | toString | quote }}
+SWEEP_LIMIT: {{ $c.sweepLimit | int64 | quote }}
+PROVIDERS_EMAIL: {{ $c.providers.email | quote }}
+PROVIDERS_SMS: {{ $c.providers.sms | quote }}
+PROVIDERS_PUSH: {{ $c.providers.push | quote }}
+LEDGER_DIR: {{ $c.ledgerDir | quote }}
+{{- if not (kindIs "invalid" $c.providerSeed) }}
+PROVIDER_SEED: {{ $c.providerSeed | int64 | quote }}
+{{- end }}
+{{- range $k, $v := $c.extraEnv }}
+{{ $k }}: {{ $v | toString | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The chart's Secret data (when no existingSecret): the connection URLs and `secrets.extra`.
+*/}}
+{{- define "wavecom-notify.secretData" -}}
+{{ .Values.secrets.amqpUrlKey }}: {{ .Values.secrets.amqpUrl | b64enc | quote }}
+{{ .Values.secrets.mongodbUrlKey }}: {{ .Values.secrets.mongodbUrl | b64enc | quote }}
+{{- if .Values.secrets.rabbitmqManagementUrl }}
+{{ .Values.secrets.rabbitmqManagementUrlKey }}: {{ .Values.secrets.rabbitmqManagementUrl | b64enc | quote }}
+{{- end }}
+{{- range $k, $v := .Values.secrets.extra }}
+{{ $k }}: {{ $v | toString | b64enc | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+The environment of every product container: the ConfigMap, then the URLs from the Secret under
+the names Settings reads (the key names may differ in an existingSecret), then the extra secret
+variables. Call with (dict "root" $ "configMap" <name> "secret" <name>).
+*/}}
+{{- define "wavecom-notify.env" -}}
+- name: AMQP_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .root.Values.secrets.amqpUrlKey }}
+- name: MONGODB_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ .root.Values.secrets.mongodbUrlKey }}
+{{- if not .root.Values.secrets.existingSecret }}
+{{- range $k, $v := .root.Values.secrets.extra }}
+- name: {{ $k }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $.secret }}
+      key: {{ $k }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod-level fields shared by every Deployment and the setup Job: the ServiceAccount, pull secrets,
+security context, priority, scheduling.
+*/}}
+{{- define "wavecom-notify.podCommon" -}}
+serviceAccountName: {{ include "wavecom-notify.serviceAccountName" . }}
+automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+{{- with .Values.imagePullSecrets }}
+imagePullSecrets:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+securityContext:
+  {{- toYaml .Values.podSecurityContext | nindent 2 }}
+{{- with .Values.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .Values.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .Values.affinity }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/*
+A topologySpreadConstraint over one component's pods, when topologySpread.enabled.
+Call with (dict "root" $ "component" "api").
+*/}}
+{{- define "wavecom-notify.topologySpread" -}}
+{{- $t := .root.Values.topologySpread }}
+{{- if $t.enabled }}
+topologySpreadConstraints:
+  - maxSkew: {{ $t.maxSkew }}
+    topologyKey: {{ $t.topologyKey }}
+    whenUnsatisfiable: {{ $t.whenUnsatisfiable }}
+    labelSelector:
+      matchLabels:
+        {{- include "wavecom-notify.componentSelectorLabels" . | nindent 8 }}
+{{- end }}
+{{- end }}
+
+{{/*
+Pod metadata annotations: podAnnotations plus checksums of the settings, so a changed ConfigMap
+or Secret rolls the pods.
+*/}}
+{{- define "wavecom-notify.podAnnotations" -}}
+checksum/config: {{ include "wavecom-notify.configData" . | sha256sum }}
+{{- if not .Values.secrets.existingSecret }}
+checksum/secret: {{ include "wavecom-notify.secretData" . | sha256sum }}
+{{- end }}
+{{- with .Values.podAnnotations }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The /tmp emptyDir: the only writable path of the read-only root file system.
+*/}}
+{{- define "wavecom-notify.tmpVolume" -}}
+- name: tmp
+  emptyDir:
+    medium: Memory
+    sizeLimit: {{ .Values.tmpSizeLimit }}
+{{- end }}
+
+{{/*
+A KEDA setting of one channel: the channel's own value, else the keda block's.
+Call with (dict "root" $ "worker" $w "key" "value").
+*/}}
+{{- define "wavecom-notify.kedaValue" -}}
+{{- $own := index .worker.keda .key }}
+{{- if kindIs "invalid" $own }}{{ index .root.Values.keda .key }}{{ else }}{{ $own }}{{ end }}
+{{- end }}
+
+{{/*
+The enabled channels, in a fixed order, as a list of names.
+*/}}
+{{- define "wavecom-notify.channels" -}}
+{{- range $ch := list "email" "sms" "push" }}
+{{- if (index $.Values.workers $ch).enabled }}
+{{ $ch }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fail rendering when a pod's grace period would not let SHUTDOWN_GRACE_S pass (a scale-down would
+kill work in flight instead of draining it). Call with (dict "root" $ "what" "api" "seconds" N).
+*/}}
+{{- define "wavecom-notify.checkGrace" -}}
+{{- if le (float64 .seconds) (float64 .root.Values.config.shutdownGraceS) }}
+{{- fail (printf "%s: terminationGracePeriodSeconds (%v) must be longer than config.shutdownGraceS (%v) so that a stopping pod drains its work" .what .seconds .root.Values.config.shutdownGraceS) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Egress rules every component needs: DNS, and RabbitMQ/MongoDB on their ports (to
+networkPolicy.backendTo when set, else anywhere).
+*/}}
+{{- define "wavecom-notify.egressDnsAndBackend" -}}
+- ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+- ports:
+    {{- range .Values.networkPolicy.backendPorts }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with .Values.networkPolicy.backendTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}

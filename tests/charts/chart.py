@@ -1,0 +1,142 @@
+"""Render the chart with helm into Python objects and validate them, in the Airflow chart tests'
+manner: `render_chart(values, show_only=[...])`, then small path queries on the objects."""
+
+from __future__ import annotations
+
+import functools
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import jsonschema  # type: ignore[import-untyped]
+import kubernetes_validate  # type: ignore[import-untyped]
+import yaml  # type: ignore[import-untyped]
+
+from tests.charts.kube import CHART, KUBE_VERSION, crd_schemas, helm, load_all, require, strict
+
+CI_SETS = sorted(p.stem.removesuffix("-values") for p in (CHART / "ci").glob("*-values.yaml"))
+RELEASE = "wcn"
+NAMESPACE = "notify"
+# the API groups of the custom resources the chart renders, validated against their CRDs
+CRD_GROUPS = ("keda.sh", "monitoring.coreos.com")
+# what a cluster with KEDA and the prometheus-operator serves, for `.Capabilities.APIVersions`
+API_VERSIONS = (
+    "keda.sh/v1alpha1",
+    "monitoring.coreos.com/v1",
+    "monitoring.coreos.com/v1/ServiceMonitor",
+    "monitoring.coreos.com/v1/PrometheusRule",
+)
+
+
+def ci_values(name: str) -> Path:
+    return CHART / "ci" / f"{name}-values.yaml"
+
+
+def template_args(
+    values: dict[str, Any] | None = None,
+    values_files: Iterable[Path] = (),
+    show_only: Iterable[str] = (),
+    api_versions: Iterable[str] = API_VERSIONS,
+    release: str = RELEASE,
+    namespace: str = NAMESPACE,
+    workdir: Path | None = None,
+) -> list[str]:
+    args = [
+        "template",
+        release,
+        str(CHART),
+        "--namespace",
+        namespace,
+        "--kube-version",
+        KUBE_VERSION,
+    ]
+    for f in values_files:
+        args += ["--values", str(f)]
+    if values is not None:
+        assert workdir is not None
+        f = workdir / "values.yaml"
+        f.write_text(yaml.safe_dump(values))
+        args += ["--values", str(f)]
+    for v in api_versions:
+        args += ["--api-versions", v]
+    for s in show_only:
+        args += ["--show-only", s]
+    return args
+
+
+def render_chart(
+    values: dict[str, Any] | None = None,
+    values_files: Iterable[Path] = (),
+    show_only: Iterable[str] = (),
+    api_versions: Iterable[str] = API_VERSIONS,
+    release: str = RELEASE,
+) -> list[dict[str, Any]]:
+    """`helm template` into objects; raises RenderError with helm's message when it fails."""
+    with tempfile.TemporaryDirectory() as tmp:
+        args = template_args(
+            values, values_files, show_only, api_versions, release, workdir=Path(tmp)
+        )
+        res = helm(*args, check=False)
+    if res.returncode != 0:
+        # --show-only of a template that renders nothing is not an error of the chart
+        if "could not find template" in res.stderr and show_only:
+            return []
+        raise RenderError(res.stderr.strip())
+    return load_all(res.stdout)
+
+
+class RenderError(Exception):
+    """Raised when helm refuses the values (schema, a `fail` in a template) or the chart."""
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [d for d in docs if d["kind"] == kind]
+
+
+def one(docs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name}: {len(found)} rendered"
+    return found[0]
+
+
+_STEP = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def jmespath(obj: Any, path: str) -> Any:
+    """A small path query: `spec.triggers[0].metadata.queueName`."""
+    for name, index in _STEP.findall(path):
+        obj = obj[int(index)] if index else obj[name]
+    return obj
+
+
+@functools.cache
+def _crds() -> dict[tuple[str, str, str], dict[str, Any]]:
+    p = require("share")
+    return {
+        k: strict(v) for k, v in crd_schemas(p.share / "keda-crds.yaml", p.monitoring_crds).items()
+    }
+
+
+def validate(docs: list[dict[str, Any]]) -> None:
+    """Every object against the Kubernetes 1.37 schemas (strict: unknown fields fail), custom
+    resources against their CRD's schema."""
+    for doc in docs:
+        api_version = doc["apiVersion"]
+        group, _, version = api_version.rpartition("/")
+        what = f"{doc['kind']}/{doc['metadata']['name']}"
+        if group in CRD_GROUPS:
+            schema = _crds().get((group, version, doc["kind"]))
+            assert schema is not None, f"{what}: no CRD schema for {api_version} {doc['kind']}"
+            # the CRDs' patterns are Go regexps (RE2): no check of the schema itself, which
+            # compiles every pattern in Python's dialect; the fields we set have none of those
+            try:
+                jsonschema.Draft202012Validator(schema).validate(doc)
+            except jsonschema.ValidationError as exc:
+                raise AssertionError(f"{what}: {exc.message} at {list(exc.absolute_path)}") from exc
+        else:
+            try:
+                kubernetes_validate.validate(doc, KUBE_VERSION, strict=True)
+            except kubernetes_validate.ValidationError as exc:
+                raise AssertionError(f"{what}: {exc.message} at {list(exc.path)}") from exc
