@@ -5,7 +5,8 @@
 #
 #   kube.sh build   build the binaries into the cache (nothing when they are there already)
 #   kube.sh up      reuse the cluster KUBECONFIG points at when it answers; otherwise build what is
-#                   missing and start the local control plane (idempotent: seconds when it runs)
+#                   missing and start the local control plane (idempotent: seconds when it runs);
+#                   KUBE_NO_KEDA=1: without KEDA's operator and adapter (their CRDs are applied)
 #   kube.sh down    stop what `up` started (KEDA, kwok, scheduler, controller-manager, apiserver,
 #                   etcd), keeping the certificates; `down --purge` also deletes .state/kube
 #   kube.sh env     print `export KUBECONFIG=… PATH=…` lines for the local control plane
@@ -476,10 +477,8 @@ nodes_ready() {
 
 crd_established() { kc wait --for condition=Established --timeout 5s "crd/$1"; }
 
-# KEDA's CRDs, the prometheus-operator's ServiceMonitor/PrometheusRule CRDs, and the aggregation of
-# external.metrics.k8s.io: an ExternalName Service (the aggregator resolves it, no endpoints
-# needed) pointing at the adapter on localhost
-install_keda_objects() {
+# KEDA's CRDs and the prometheus-operator's ServiceMonitor/PrometheusRule CRDs
+install_crds() {
   kc apply --server-side --force-conflicts -f "$SHARE/keda-crds.yaml" >/dev/null
   kc apply --server-side --force-conflicts -f "$SHARE/monitoring-crds-$PROMETHEUS_OPERATOR_VERSION.yaml" >/dev/null
   local crd
@@ -487,6 +486,11 @@ install_keda_objects() {
     # a CRD created a moment ago makes `kubectl wait` fail instead of waiting: ask again
     wait_until 60 crd_established "$crd" || die "CRD $crd not Established within 60 s"
   done
+}
+
+# the aggregation of external.metrics.k8s.io: an ExternalName Service (the aggregator resolves it,
+# no endpoints needed) pointing at KEDA's adapter on localhost
+install_metrics_apiservice() {
   kc apply -f - >/dev/null <<KEDA_EOF
 apiVersion: v1
 kind: Namespace
@@ -529,11 +533,13 @@ start_keda() {
     --metrics-service-bind-address "127.0.0.1:$KEDA_GRPC_PORT" \
     --cert-dir "$PKI/keda" --enable-cert-rotation=false \
     --enable-webhook-patching=false --enable-apiservice-patching=false --zap-log-level=info
-  KUBECONFIG="$LOCAL_KUBECONFIG" start_component keda-adapter keda-adapter --kubeconfig "$LOCAL_KUBECONFIG" \
+  # the adapter's gRPC client to the operator uses ca.crt/tls.crt/tls.key of its --cert-dir (mTLS)
+  KUBECONFIG="$LOCAL_KUBECONFIG" start_component keda-adapter keda-adapter \
+    --lister-kubeconfig "$LOCAL_KUBECONFIG" \
     --authentication-kubeconfig "$LOCAL_KUBECONFIG" --authorization-kubeconfig "$LOCAL_KUBECONFIG" \
     --secure-port "$ADAPTER_PORT" --bind-address 127.0.0.1 --cert-dir "$PKI/keda" \
-    --metrics-service-address "localhost:$KEDA_GRPC_PORT" --metrics-port "$ADAPTER_METRICS_PORT" \
-    --enable-cert-rotation=false
+    --tls-cert-file "$PKI/keda/tls.crt" --tls-private-key-file "$PKI/keda/tls.key" \
+    --metrics-service-address "localhost:$KEDA_GRPC_PORT" --port "$ADAPTER_METRICS_PORT"
 }
 
 external_metrics_available() {
@@ -547,22 +553,37 @@ cmd_up() {
     log "KUBECONFIG=$KUBECONFIG answers: using that cluster, starting nothing"
     return 0
   fi
-  cmd_build
+  local keda=1
+  if [ -n "${KUBE_NO_KEDA:-}" ]; then
+    keda=0
+    cmd_build share helm etcd kube-apiserver kube-controller-manager kube-scheduler kubectl kwok
+  else
+    cmd_build
+  fi
   command -v openssl >/dev/null || die "openssl is needed for the control plane's certificates"
   ensure_pki
   write_kubeconfig
   local start=$SECONDS
   start_control_plane
-  install_keda_objects
+  install_crds
   ensure_nodes
   start_kwok
   wait_until 60 nodes_ready || die "the KWOK nodes were not Ready within 60 s: see .state/kube/log/kwok.log"
   # the namespace's default ServiceAccount comes from the controller-manager
   wait_until 60 kc get serviceaccount default -n default \
     || die "no default ServiceAccount within 60 s: see .state/kube/log/kube-controller-manager.log"
-  start_keda
-  wait_until 120 external_metrics_available \
-    || die "KEDA's metrics adapter was not Available within 120 s: see .state/kube/log/keda-*.log"
+  if ((keda)); then
+    install_metrics_apiservice
+    start_keda
+    wait_until 120 external_metrics_available \
+      || die "KEDA's metrics adapter was not Available within 120 s: see .state/kube/log/keda-*.log"
+  else
+    # an APIService nobody serves breaks discovery (helm refuses to install): none without KEDA
+    kc delete apiservice v1beta1.external.metrics.k8s.io --ignore-not-found >/dev/null
+    stop_component keda-adapter keda-adapter
+    stop_component keda-operator keda-operator
+    log "KUBE_NO_KEDA: KEDA's operator and adapter not started"
+  fi
   log "control plane up in $((SECONDS - start)) s; use it with: eval \"\$(services/devstack/kube.sh env)\""
 }
 
