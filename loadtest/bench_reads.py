@@ -197,7 +197,29 @@ def endpoints(tenant_sample: Doc) -> list[tuple[str, str, str]]:
         ("dlq reason=permanent", "admin", "/api/dlq?reason=permanent&limit=20"),
         ("stats", "read", "/api/notifications/stats/system"),
         ("reconcile", "admin", "/api/admin/reconcile"),
+        ("reconcile streamed", "admin", "/api/admin/reconcile"),
     ]
+
+
+async def _timed_stream(http: httpx.AsyncClient, path: str) -> tuple[int, float, float, float, int]:
+    """A streamed reconcile: (status, first line s, largest gap between lines s, total s,
+    windows)."""
+    t0 = time.perf_counter()
+    first = gap = 0.0
+    last = t0
+    windows = 0
+    async with http.stream("GET", path, headers={"Accept": "application/x-ndjson"}) as r:
+        async for line in r.aiter_lines():
+            if not line:
+                continue
+            now = time.perf_counter()
+            if not first:
+                first = now - t0
+            gap = max(gap, now - last)
+            last = now
+            windows += "window" in orjson.loads(line)
+        status = r.status_code
+    return status, first, gap, time.perf_counter() - t0, windows
 
 
 async def measure(url: str, token: str, paths: list[tuple[str, str, str]], n: int) -> list[Doc]:
@@ -206,6 +228,9 @@ async def measure(url: str, token: str, paths: list[tuple[str, str, str]], n: in
         base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=60
     ) as http:
         for name, _, path in paths:
+            if name == "reconcile streamed":
+                rows.append(await _measure_stream(http, name, path, n))
+                continue
             for _ in range(3):  # warm the connection and the server's caches
                 await http.get(path)
             latencies: list[float] = []
@@ -226,13 +251,60 @@ async def measure(url: str, token: str, paths: list[tuple[str, str, str]], n: in
                     "pass": s["p99"] <= BAR_MS and codes.get(200, 0) == n,
                 }
             )
+            if name == "reconcile":
+                # #9: reconcile may take longer if it says so and streams: it says how long
+                # (durationMs) and over how many windows; the streamed form is held to the bar
+                rows[-1]["heldToBar"] = False
+                rows[-1]["note"] = (
+                    "one JSON body after every window is counted: as long as counting the "
+                    "tenant's documents takes; see 'reconcile streamed'"
+                )
             flag = "ok  " if rows[-1]["pass"] else "MISS"
+            if not rows[-1].get("heldToBar", True):
+                flag = "info"
             print(
                 f"[reads] {flag} {name:<28} p50 {s['p50']:7.1f} ms  p99 {s['p99']:7.1f} ms"
                 f"  max {s['max']:7.1f} ms  {dict(codes)}",
                 flush=True,
             )
     return rows
+
+
+async def _measure_stream(http: httpx.AsyncClient, name: str, path: str, n: int) -> Doc:
+    """The bar applies to the first line and to every gap between lines (a window each):
+    the whole takes as long as counting the tenant's documents takes, and says so."""
+    for _ in range(3):
+        await _timed_stream(http, path)
+    firsts, gaps, totals = [], [], []
+    codes: Counter[int] = Counter()
+    windows = 0
+    for _ in range(n):
+        status, first, gap, total, windows = await _timed_stream(http, path)
+        codes[status] += 1
+        firsts.append(first)
+        gaps.append(gap)
+        totals.append(total)
+    f, g, t = summary_ms(firsts), summary_ms(gaps), summary_ms(totals)
+    row: Doc = {
+        "endpoint": name,
+        "path": path,
+        "accept": "application/x-ndjson",
+        "requests": n,
+        "status": {str(k): v for k, v in codes.items()},
+        "windows": windows,
+        "ms": f,  # to the first line
+        "largestGapMs": g,
+        "totalMs": t,
+        "pass": f["p99"] <= BAR_MS and g["p99"] <= BAR_MS and codes.get(200, 0) == n,
+    }
+    flag = "ok  " if row["pass"] else "MISS"
+    print(
+        f"[reads] {flag} {name:<28} first line p99 {f['p99']:7.1f} ms, largest gap p99"
+        f" {g['p99']:7.1f} ms, whole p50 {t['p50']:7.1f} p99 {t['p99']:7.1f} ms"
+        f" ({windows} windows)  {dict(codes)}",
+        flush=True,
+    )
+    return row
 
 
 async def run(args: argparse.Namespace) -> int:
@@ -291,7 +363,7 @@ async def run(args: argparse.Namespace) -> int:
         "perTenant": args.notifications // args.tenants,
         "seedSeconds": seeded_s,
         "barP99Ms": BAR_MS,
-        "verdict": "PASS" if all(r["pass"] for r in rows) else "FAIL",
+        "verdict": "PASS" if all(r["pass"] for r in rows if r.get("heldToBar", True)) else "FAIL",
         "endpoints": rows,
         "machine": machine_info(),
     }

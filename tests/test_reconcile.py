@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import json
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
@@ -9,7 +12,7 @@ import httpx
 from bson import ObjectId
 
 from tests.conftest import TENANT, RunWorker, all_terminal, create, email, sms, wait_for
-from wavecom.reconcile import Report, reconcile
+from wavecom.reconcile import Report, Window, reconcile, reconcile_steps
 from wavecom.store import Store, utcnow
 
 
@@ -62,3 +65,92 @@ async def test_stuck_notifications_and_double_sends_are_reported(
 async def _settled(store: Store, ledger_dir: Path) -> Report | None:
     report = await reconcile(store, ledger_dir=str(ledger_dir))
     return report if not report.drift else None
+
+
+async def _seed(store: Store, tenant: str, n: int, *, over: timedelta) -> Counter[tuple[str, str]]:
+    """``n`` notifications of ``tenant`` created over the last ``over``, denser recently (a
+    burst), with its counters; returns what was seeded by (channel, status)."""
+    now = utcnow()
+    seeded: Counter[tuple[str, str]] = Counter()
+    docs = []
+    changes: Counter[str] = Counter()
+    statuses = ("SENT", "FAILED", "QUEUED", "CANCELLED")
+    channels = ("EMAIL", "SMS", "PUSH")
+    for i in range(n):
+        age = over * (i / n) ** 3  # most of them recent
+        channel, status = channels[i % 3], statuses[i % 4]
+        docs.append(
+            {
+                "_id": ObjectId(),
+                "tenantId": tenant,
+                "type": channel,
+                "status": status,
+                "priority": "MEDIUM",
+                "createdAt": now - age - timedelta(seconds=1),
+                "updatedAt": now,
+            }
+        )
+        seeded[(channel, status)] += 1
+        changes["total"] += 1
+        changes[f"byStatus.{status}"] += 1
+    await store.notifications.insert(docs)
+    await store.counters.add({tenant: changes})
+    return seeded
+
+
+async def test_a_large_tenant_is_counted_in_windows_and_nothing_is_missed(store: Store) -> None:
+    seeded = await _seed(store, "big", 3000, over=timedelta(days=30))
+    await _seed(store, "other", 200, over=timedelta(days=1))
+    windows: list[Window] = []
+    report: Report | None = None
+    async for step in reconcile_steps(store, tenant="big", window_docs=400):
+        if isinstance(step, Window):
+            windows.append(step)
+        else:
+            report = step
+    assert report is not None
+    assert report.ok, report.as_dict()
+    assert len(windows) == report.windows > 3  # counted in several windows
+    assert report.scanned == sum(w.documents for w in windows) == 3000
+    rows = report.by_channel["big"]
+    assert {c: rows[c]["accepted"] for c in rows} == {"EMAIL": 1000, "SMS": 1000, "PUSH": 1000}
+    assert sum(rows[c]["sent"] for c in rows) == sum(
+        n for (_, s), n in seeded.items() if s == "SENT"
+    )
+    assert set(report.by_channel) == {"big"}  # another tenant's documents are not its
+    # the windows tile time: each ends where the next (older) one starts, the last is open
+    for newer, older in itertools.pairwise(windows):
+        assert older.until == newer.since
+    assert windows[-1].since is None
+
+
+async def test_counters_that_say_less_or_more_than_the_documents_miss_nothing(
+    store: Store,
+) -> None:
+    await _seed(store, "drifted", 1500, over=timedelta(days=3))
+    for wrong in (-1400, +100_000):  # counters far below, then far above the documents
+        await store.counters.add({"drifted": Counter({"total": wrong})})
+        report = await reconcile(store, tenant="drifted")
+        assert report.scanned == 1500, wrong
+        await store.counters.add({"drifted": Counter({"total": -wrong})})
+
+
+async def test_the_api_streams_the_windows_then_the_report(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    await create(api, [sms(i) for i in range(5)])
+    async with api.stream(
+        "GET", "/api/admin/reconcile", headers={"Accept": "application/x-ndjson"}
+    ) as r:
+        assert r.status_code == 200
+        assert r.headers["content-type"].startswith("application/x-ndjson")
+        lines = [json.loads(line) async for line in r.aiter_lines() if line]
+    *windows, last = lines
+    assert windows
+    assert all("window" in w for w in windows)
+    assert sum(w["window"]["documents"] for w in windows) == 5
+    assert last["success"] is True
+    assert last["data"]["documentsCounted"] == 5
+    assert last["data"]["windows"] == len(windows)
+    plain = (await api.get("/api/admin/reconcile")).json()["data"]
+    assert plain["tenants"] == last["data"]["tenants"]

@@ -5,6 +5,15 @@ channel; compared with the counters; anything not final and untouched for longer
 threshold is listed as stuck; with the mock providers' ledger, every SENT notification must
 appear in it exactly once. ``make verify`` prints it and fails when it does not balance; the
 API serves it at ``GET /api/admin/reconcile`` and exports it as metrics.
+
+Counting every document costs about 8 µs each on FerretDB v2 (0.8 s for a tenant of 100,000,
+measured), so it grows with the data. A tenant's documents are counted in windows of
+``createdAt``, newest first, each sized from the previous one's density to hold about
+``WINDOW_DOCS`` (20,000), and the last one takes everything older, so no document is missed
+whatever the counters say. Asked for ``application/x-ndjson``, the API streams one line per
+window as it is counted (the first within milliseconds; an operator, or a proxy with an idle
+timeout, sees progress) and the report last; otherwise it answers the report as one JSON body,
+and says how long it took (``durationMs``) and over how many windows.
 """
 
 from __future__ import annotations
@@ -14,8 +23,9 @@ import asyncio
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +45,11 @@ NOTIFICATIONS = Gauge(
     "Notifications by tenant, channel and state at the last reconciliation",
     ["tenant", "channel", "state"],
 )
+# documents a counting window of one tenant aims at (the last one takes everything older)
+WINDOW_DOCS = 20_000
+_FIRST_SPAN = timedelta(minutes=10)
+_OLDEST = datetime(2000, 1, 1, tzinfo=UTC)  # no notification is older: the last window starts
+
 STUCK = Gauge("reconcile_stuck", "Notifications not final and untouched past the threshold")
 DRIFT = Gauge("reconcile_counter_drift", "Sum of |counter - documents| over statuses", ["tenant"])
 
@@ -46,6 +61,8 @@ class Report:
     stuck: list[dict[str, Any]] = field(default_factory=list)
     ledger_problems: list[str] = field(default_factory=list)
     scanned: int = 0  # notification documents counted: the cost grows with them
+    windows: int = 0  # the createdAt windows they were counted in
+    as_of: datetime | None = None  # documents created before this were counted
     duration_ms: int = 0
 
     @property
@@ -69,6 +86,34 @@ class Report:
             "stuck": self.stuck,
             "ledgerProblems": self.ledger_problems,
             "documentsCounted": self.scanned,
+            "windows": self.windows,
+            "asOf": self.as_of.isoformat() if self.as_of else None,
+            "durationMs": self.duration_ms,
+        }
+
+
+@dataclass(frozen=True)
+class Window:
+    """The documents of one tenant created in [since, until): counts by channel and status."""
+
+    since: datetime | None  # None: everything older than ``until``
+    until: datetime
+    counts: dict[tuple[str, str, str], int]
+    duration_ms: int
+
+    @property
+    def documents(self) -> int:
+        return sum(self.counts.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        by_channel: dict[str, dict[str, int]] = {}
+        for (_, channel, status), n in self.counts.items():
+            by_channel.setdefault(channel, {})[status] = n
+        return {
+            "since": self.since.isoformat() if self.since else None,
+            "until": self.until.isoformat(),
+            "documents": self.documents,
+            "byChannel": by_channel,
             "durationMs": self.duration_ms,
         }
 
@@ -82,46 +127,136 @@ async def reconcile(
     tenant: str | None = None,
 ) -> Report:
     """Every tenant's ledger, or only ``tenant``'s (what the API shows a tenant's admin)."""
+    async for step in reconcile_steps(
+        store,
+        stuck_after_s=stuck_after_s,
+        ledger_dir=ledger_dir,
+        stuck_limit=stuck_limit,
+        tenant=tenant,
+    ):
+        if isinstance(step, Report):
+            return step
+    raise AssertionError("reconcile_steps ends with its report")  # pragma: no cover
+
+
+async def reconcile_steps(
+    store: Store,
+    *,
+    stuck_after_s: float = 300.0,
+    ledger_dir: str = "",
+    stuck_limit: int = 100,
+    tenant: str | None = None,
+    window_docs: int = WINDOW_DOCS,
+) -> AsyncIterator[Window | Report]:
+    """:func:`reconcile`, one counting window at a time (a tenant's), then the report."""
     began = time.monotonic()
-    report = Report()
-    counts: dict[tuple[str, str, str], int] = {}
-    only: dict[str, Any] = {} if tenant is None else {"tenantId": tenant}
+    report = Report(as_of=utcnow())
+    assert report.as_of is not None
+    counts: Counter[tuple[str, str, str]] = Counter()
+    if tenant is None:  # make verify: every tenant in one pass (no HTTP request waits on it)
+        window = await _count(store, {}, None, report.as_of)
+        counts.update(window.counts)
+        report.windows = 1
+    else:
+        async for window in _windows(store, tenant, report.as_of, window_docs):
+            counts.update(window.counts)
+            report.windows += 1
+            yield window
+    for name in sorted({t for t, _, _ in counts}):
+        await _book(report, store, name, counts)
+    await _stuck(report, store, tenant, stuck_after_s, stuck_limit)
+    if tenant is None:
+        STUCK.set(len(report.stuck))
+    if ledger_dir:
+        report.ledger_problems += await _ledger_problems(store, tenant, Path(ledger_dir))
+    report.scanned = sum(counts.values())
+    report.duration_ms = round((time.monotonic() - began) * 1000)
+    yield report
+
+
+async def _windows(
+    store: Store, tenant: str, as_of: datetime, window_docs: int
+) -> AsyncIterator[Window]:
+    """``tenant``'s documents created before ``as_of``, counted newest first in windows of
+    about ``WINDOW_DOCS``; the last window is open-ended, so every document is counted once.
+
+    The counters say roughly how many there are (they may drift, which is what reconcile
+    looks for, so they only size the windows): once what they leave is within one window,
+    or the windows have gone back before any notification could exist, everything older is
+    counted at once.
+    """
+    expected = (await store.counters.of(tenant)).total
+    until, span, counted = as_of, _FIRST_SPAN, 0
+    while expected - counted > window_docs and until - span > _OLDEST:
+        since = until - span
+        window = await _count(
+            store, {"tenantId": tenant, "createdAt": {"$gte": since, "$lt": until}}, since, until
+        )
+        yield window
+        counted += window.documents
+        # aim the next window at WINDOW_DOCS from this one's density (bounded steps)
+        ratio = window_docs / window.documents if window.documents else 4.0
+        span *= min(4.0, max(0.25, ratio))
+        until = since
+    yield await _count(store, {"tenantId": tenant, "createdAt": {"$lt": until}}, None, until)
+
+
+async def _count(
+    store: Store, match: dict[str, Any], since: datetime | None, until: datetime
+) -> Window:
+    """Counts by (tenant, channel, status) of the documents ``match`` selects, through the
+    (tenantId, createdAt) index (DocumentDB walks only the range; the planner is told)."""
+    began = time.monotonic()
     pipeline: list[dict[str, Any]] = [
-        {"$match": only},
+        {"$match": match},
         {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}},
     ]
-    async for row in await store.notifications.collection.aggregate(pipeline):
+    counts: dict[tuple[str, str, str], int] = {}
+    options: dict[str, Any] = {"hint": BY_FIELD[""]} if "tenantId" in match else {}
+    async for row in await store.notifications.collection.aggregate(pipeline, **options):
         key = row["_id"]
         counts[(key["t"], key["c"], key["s"])] = int(row["n"])
-    for name in sorted({t for t, _, _ in counts}):
-        channels: dict[str, dict[str, int]] = {}
-        by_status: Counter[str] = Counter()
-        for (t, channel, status), n in counts.items():
-            if t != name:
-                continue
-            row = channels.setdefault(
-                channel, {"accepted": 0, "sent": 0, "failed": 0, "cancelled": 0, "inFlight": 0}
-            )
-            row["accepted"] += n
-            by_status[status] += n
-            if status in (s.value for s in IN_FLIGHT):
-                row["inFlight"] += n
-            elif status in (s.value for s in FINAL):
-                row[status.lower()] += n
-        report.by_channel[name] = channels
-        counters = await store.counters.of(name)
-        drift = {
-            s.value: counters.by_status.get(s.value, 0) - by_status.get(s.value, 0)
-            for s in Status
-            if counters.by_status.get(s.value, 0) != by_status.get(s.value, 0)
-        }
-        if drift:
-            report.drift[name] = drift
-        DRIFT.labels(name).set(sum(abs(v) for v in drift.values()))
-        for channel, row in channels.items():
-            for state, n in row.items():
-                NOTIFICATIONS.labels(name, channel, state).set(n)
+    return Window(since, until, counts, round((time.monotonic() - began) * 1000))
 
+
+async def _book(
+    report: Report, store: Store, name: str, counts: Counter[tuple[str, str, str]]
+) -> None:
+    """Tenant ``name``'s rows by channel, and how its counters differ from its documents."""
+    channels: dict[str, dict[str, int]] = {}
+    by_status: Counter[str] = Counter()
+    for (t, channel, status), n in counts.items():
+        if t != name:
+            continue
+        row = channels.setdefault(
+            channel, {"accepted": 0, "sent": 0, "failed": 0, "cancelled": 0, "inFlight": 0}
+        )
+        row["accepted"] += n
+        by_status[status] += n
+        if status in (s.value for s in IN_FLIGHT):
+            row["inFlight"] += n
+        elif status in (s.value for s in FINAL):
+            row[status.lower()] += n
+    report.by_channel[name] = channels
+    counters = await store.counters.of(name)
+    drift = {
+        s.value: counters.by_status.get(s.value, 0) - by_status.get(s.value, 0)
+        for s in Status
+        if counters.by_status.get(s.value, 0) != by_status.get(s.value, 0)
+    }
+    if drift:
+        report.drift[name] = drift
+    DRIFT.labels(name).set(sum(abs(v) for v in drift.values()))
+    for channel, row in channels.items():
+        for state, n in row.items():
+            NOTIFICATIONS.labels(name, channel, state).set(n)
+
+
+async def _stuck(
+    report: Report, store: Store, tenant: str | None, stuck_after_s: float, stuck_limit: int
+) -> None:
+    """Up to ``stuck_limit`` notifications not final and untouched for ``stuck_after_s``."""
+    only: dict[str, Any] = {} if tenant is None else {"tenantId": tenant}
     cutoff = utcnow() - timedelta(seconds=stuck_after_s)
     waiting = [Status.QUEUED.value, Status.PROCESSING.value, Status.RETRYING.value]
     projection = {"tenantId": 1, "type": 1, "status": 1, "updatedAt": 1}
@@ -153,29 +288,24 @@ async def reconcile(
                     "since": d["updatedAt"].isoformat(),
                 }
             )
-    if tenant is None:
-        STUCK.set(len(report.stuck))
 
-    if ledger_dir:
-        sent_ids = {
-            str(d["_id"])
-            async for d in store.notifications.collection.find(
-                {**only, "status": Status.SENT.value}, {"_id": 1}
-            )
-        }
-        ledger = await asyncio.to_thread(read_ledger, Path(ledger_dir))
-        if tenant is not None:  # only this tenant's notifications
-            mine = {
-                str(d["_id"]) async for d in store.notifications.collection.find(only, {"_id": 1})
-            }
-            ledger = Counter({i: n for i, n in ledger.items() if i in mine})
-        report.ledger_problems += [f"{i} sent {n} times" for i, n in ledger.items() if n > 1]
-        report.ledger_problems += [
-            f"{i} is SENT but not in the ledger" for i in sent_ids - set(ledger)
-        ]
-    report.scanned = sum(counts.values())
-    report.duration_ms = round((time.monotonic() - began) * 1000)
-    return report
+
+async def _ledger_problems(store: Store, tenant: str | None, directory: Path) -> list[str]:
+    """With the mock providers' ledger: SENT notifications sent twice, or never."""
+    only: dict[str, Any] = {} if tenant is None else {"tenantId": tenant}
+    sent_ids = {
+        str(d["_id"])
+        async for d in store.notifications.collection.find(
+            {**only, "status": Status.SENT.value}, {"_id": 1}
+        )
+    }
+    ledger = await asyncio.to_thread(read_ledger, directory)
+    if tenant is not None:  # only this tenant's notifications
+        mine = {str(d["_id"]) async for d in store.notifications.collection.find(only, {"_id": 1})}
+        ledger = Counter({i: n for i, n in ledger.items() if i in mine})
+    problems = [f"{i} sent {n} times" for i, n in ledger.items() if n > 1]
+    problems += [f"{i} is SENT but not in the ledger" for i in sent_ids - set(ledger)]
+    return problems
 
 
 def read_ledger(directory: Path) -> Counter[str]:
