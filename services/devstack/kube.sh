@@ -432,7 +432,7 @@ start_control_plane() {
     --authentication-kubeconfig "$LOCAL_KUBECONFIG" --authorization-kubeconfig "$LOCAL_KUBECONFIG" \
     --bind-address 127.0.0.1 --secure-port "$KCM_PORT" --leader-elect=false \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
-    --service-cluster-ip-range "$SERVICE_CIDR" --use-service-account-credentials=false \
+    --service-cluster-ip-range "$SERVICE_CIDR" \
     --horizontal-pod-autoscaler-sync-period 5s --profiling=false
   start_component kube-scheduler kube-scheduler --kubeconfig "$LOCAL_KUBECONFIG" \
     --authentication-kubeconfig "$LOCAL_KUBECONFIG" --authorization-kubeconfig "$LOCAL_KUBECONFIG" \
