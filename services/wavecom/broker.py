@@ -11,24 +11,40 @@ Lane queues are bounded (x-max-length with reject-publish: a full queue nacks th
 the API answers 503/429 instead of losing the message) and dead-letter rejected messages to the
 DLQ. A delay queue holds messages for exactly its TTL, then dead-letters them back to the work
 exchange with their routing key, which still names the channel and lane they came from.
+
+Every queue is a quorum queue by default (``QUEUE_TYPE``): replicated over the cluster's nodes,
+so losing a node (its disk included) loses no message. Quorum queues dead-letter
+*at-least-once* (RabbitMQ 3.10+): a message leaves a delay queue only once the lane queue it
+goes back to has confirmed it. RabbitMQ refuses to redeclare a queue with another type; that
+is reported at start-up as :class:`~wavecom.errors.QueueMismatch`, naming the queue and what to
+do, instead of a crash with the broker's channel error.
+
+``AMQP_URL`` may list several nodes: :func:`connect` takes the first that answers and, when
+the connection is lost, each reconnect attempt goes to the next node in the list.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import math
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import (
     AbstractChannel,
-    AbstractExchange,
     AbstractQueue,
     AbstractRobustConnection,
     DeliveryMode,
+    UnderlayConnection,
 )
-from aiormq.exceptions import AMQPError, DeliveryError, PublishError
+from aio_pika.robust_connection import RobustConnection
+from aiormq.exceptions import AMQPError, ChannelPreconditionFailed, DeliveryError, PublishError
+from yarl import URL
 
 from wavecom.constants import (
     ALL_LANE_QUEUES,
@@ -39,47 +55,168 @@ from wavecom.constants import (
     WORK_EXCHANGE,
     Channel,
     Lane,
+    QueueType,
     delay_key,
     delay_queue,
     lane_key,
     lane_queue,
 )
-from wavecom.errors import BrokerUnavailable, PublishRejected
+from wavecom.errors import BrokerUnavailable, PublishRejected, QueueMismatch
 from wavecom.messages import DeliveryJob
+from wavecom.settings import Settings
+
+log = logging.getLogger("wavecom.broker")
+
+# between two reconnect attempts (each to the next node when AMQP_URL lists several)
+RECONNECT_INTERVAL_S = 1.0
+CONNECT_TIMEOUT_S = 10.0
 
 
-async def connect(url: str, *, name: str) -> AbstractRobustConnection:
-    """A robust connection: it reconnects and restores channels, queues and consumers."""
-    try:
-        return await aio_pika.connect_robust(
-            url, client_properties={"connection_name": name}, timeout=10
+class FailoverConnection(RobustConnection):
+    """aio-pika's robust connection, over a list of nodes: every connection attempt after a
+    loss goes to the next node in the list, round-robin, until one answers.
+
+    ``RobustConnection`` keeps one URL and retries it; its connection loop clears
+    ``transport`` right before each attempt (``Connection.connect`` then dials ``self.url``).
+    That is where the next node is chosen. Channels, exchanges, queues, bindings and
+    consumers are restored on whichever node answers, as they are after a reconnect to the
+    same node.
+    """
+
+    def __init__(self, urls: Sequence[str], **kwargs: Any) -> None:
+        super().__init__(URL(urls[0]), **kwargs)
+        # after super().__init__: its own "transport = None" must not move along the list
+        self._nodes = [URL(u) for u in urls]
+        self._attempt = 0
+
+    @property
+    def transport(self) -> UnderlayConnection | None:
+        return self.__dict__.get("_transport")
+
+    @transport.setter
+    def transport(self, value: UnderlayConnection | None) -> None:
+        nodes: list[URL] | None = self.__dict__.get("_nodes")
+        if value is None and nodes:  # a connection attempt begins (or the connection closes)
+            self.url = nodes[self._attempt % len(nodes)]
+            self._attempt += 1
+        self.__dict__["_transport"] = value
+
+
+async def connect(url: str, *, name: str) -> FailoverConnection:
+    """A robust connection: it reconnects and restores channels, queues and consumers.
+
+    ``url`` may list several nodes of a cluster, comma-separated: the first that answers is
+    used, and after a loss the connection moves on to the next one (:class:`FailoverConnection`).
+    """
+    urls = [u.strip() for u in url.split(",") if u.strip()]
+    failures: list[str] = []
+    for start in range(len(urls)):
+        # the node that answered first is tried first again after a loss, then the others
+        order = urls[start:] + urls[:start]
+        connection = FailoverConnection(
+            order,
+            client_properties={"connection_name": name},
+            reconnect_interval=RECONNECT_INTERVAL_S,
         )
-    except (TimeoutError, OSError, AMQPError) as exc:
-        raise BrokerUnavailable(f"RabbitMQ unreachable: {exc}") from exc
+        try:
+            await connection.connect(timeout=CONNECT_TIMEOUT_S)
+        except (TimeoutError, OSError, AMQPError) as exc:
+            failures.append(f"{_node(order[0])}: {exc}")
+            with contextlib.suppress(Exception):
+                await connection.close()
+            continue
+        if failures:
+            log.warning("%s: connected to %s (%s)", name, _node(order[0]), "; ".join(failures))
+        return connection
+    raise BrokerUnavailable(f"RabbitMQ unreachable: {'; '.join(failures)}")
 
 
-async def declare_topology(
-    channel: AbstractChannel, *, max_length: int
-) -> dict[str, AbstractQueue]:
-    """Declare every exchange and queue; return the lane queues by name."""
+def _node(url: str) -> str:
+    """host:port of an AMQP URL: for messages, never the credentials."""
+    u = URL(url)
+    return f"{u.host}:{u.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class QueueShape:
+    """How every queue is declared: its type and the limits that type supports.
+
+    Classic queues keep exactly the arguments they had before quorum queues came, so an
+    existing classic installation redeclares its queues unchanged.
+    """
+
+    type: QueueType = QueueType.QUORUM
+    max_length: int = 2_000_000
+    delivery_limit: int = 20
+
+    @classmethod
+    def of(cls, settings: Settings) -> QueueShape:
+        return cls(settings.queue_type, settings.queue_max_length, settings.queue_delivery_limit)
+
+    def _common(self) -> dict[str, Any]:
+        if self.type is QueueType.CLASSIC:
+            return {}
+        return {"x-queue-type": QueueType.QUORUM.value}
+
+    def lane(self) -> dict[str, Any]:
+        """A lane queue: bounded (a full one nacks the publish: the API answers 503/429 rather
+        than lose it), dead-lettering to the DLQ."""
+        args = {
+            **self._common(),
+            "x-max-length": self.max_length,
+            "x-overflow": "reject-publish",
+            "x-dead-letter-exchange": DLX_EXCHANGE,
+        }
+        if self.type is QueueType.QUORUM:
+            # a message redelivered this often (a worker crashing on it each time) goes to the
+            # DLQ instead of taking workers down forever; at-least-once: it is kept until the
+            # DLQ confirmed it
+            args["x-delivery-limit"] = self.delivery_limit
+            args["x-dead-letter-strategy"] = "at-least-once"
+        return args
+
+    def delay(self, rung_ms: int) -> dict[str, Any]:
+        """A delay queue: its TTL, then back to the work exchange (and so to its lane)."""
+        args = {
+            **self._common(),
+            "x-message-ttl": rung_ms,
+            "x-dead-letter-exchange": WORK_EXCHANGE,
+        }
+        if self.type is QueueType.QUORUM:
+            # at-least-once: a retry leaves the delay queue only once its lane confirmed it
+            # (at-least-once dead-lettering requires reject-publish)
+            args["x-overflow"] = "reject-publish"
+            args["x-dead-letter-strategy"] = "at-least-once"
+        return args
+
+    def dead_letters(self) -> dict[str, Any]:
+        return self._common()
+
+
+async def declare_topology(channel: AbstractChannel, shape: QueueShape) -> dict[str, AbstractQueue]:
+    """Declare every exchange and queue; return the lane queues by name.
+
+    Raises :class:`QueueMismatch` when a queue exists with another type or other arguments.
+    """
+    try:
+        return await _declare(channel, shape)
+    except ChannelPreconditionFailed as exc:
+        raise mismatch(exc, shape) from exc
+
+
+async def _declare(channel: AbstractChannel, shape: QueueShape) -> dict[str, AbstractQueue]:
     work = await channel.declare_exchange(WORK_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     delay = await channel.declare_exchange(
         DELAY_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
     )
     dlx = await channel.declare_exchange(DLX_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True)
-    dlq = await channel.declare_queue(DLQ, durable=True)
+    dlq = await channel.declare_queue(DLQ, durable=True, arguments=shape.dead_letters())
     await dlq.bind(dlx)
     lanes: dict[str, AbstractQueue] = {}
     for ch in Channel:
         for lane in Lane:
             q = await channel.declare_queue(
-                lane_queue(ch, lane),
-                durable=True,
-                arguments={
-                    "x-max-length": max_length,
-                    "x-overflow": "reject-publish",
-                    "x-dead-letter-exchange": DLX_EXCHANGE,
-                },
+                lane_queue(ch, lane), durable=True, arguments=shape.lane()
             )
             await q.bind(work, lane_key(ch, lane))
             await q.bind(work, f"delay.*.{lane_key(ch, lane)}")
@@ -87,12 +224,42 @@ async def declare_topology(
     for rung in DELAY_LADDER_MS:
         # One fixed TTL per queue: messages leave in arrival order, none waits behind a longer one.
         q = await channel.declare_queue(
-            delay_queue(rung),
-            durable=True,
-            arguments={"x-message-ttl": rung, "x-dead-letter-exchange": WORK_EXCHANGE},
+            delay_queue(rung), durable=True, arguments=shape.delay(rung)
         )
         await q.bind(delay, f"delay.{rung}.#")
     return lanes
+
+
+_INEQUIVALENT = re.compile(
+    r"inequivalent arg '(?P<arg>[^']+)' for queue '(?P<queue>[^']+)' in vhost '(?P<vhost>[^']*)':"
+    r" received (?:none|the value '(?P<received>[^']*)'[^:]*?) but current is"
+    r" (?:none|the value '(?P<current>[^']*)')"
+)
+
+
+def mismatch(exc: ChannelPreconditionFailed, shape: QueueShape) -> QueueMismatch:
+    """The start-up error for a queue RabbitMQ refused to redeclare, saying what to do."""
+    text = str(exc.args[0] if exc.args else exc)
+    m = _INEQUIVALENT.search(text)
+    if m is None:
+        return QueueMismatch(f"RabbitMQ refused to declare the topology: {text}")
+    queue, vhost, arg = m["queue"], m["vhost"], m["arg"]
+    if arg == "x-queue-type":
+        current = m["current"] or QueueType.CLASSIC.value  # a queue without the argument
+        return QueueMismatch(
+            f"queue {queue!r} (vhost {vhost!r}) is a {current} queue but QUEUE_TYPE is "
+            f"{shape.type.value}: RabbitMQ cannot change a queue's type. Either set "
+            f"QUEUE_TYPE={current} to keep the existing queues, or migrate: stop the API and "
+            f"the workers, let the queues drain (the database keeps every notification; the "
+            f"sweeper re-queues what was still waiting), delete the wavecom.* queues "
+            f"(rabbitmqctl delete_queue -p {vhost} {queue}, and the others), then start again"
+        )
+    return QueueMismatch(
+        f"queue {queue!r} (vhost {vhost!r}) exists with {arg}={m['current'] or 'unset'}, this "
+        f"configuration declares {arg}={m['received'] or 'unset'}: RabbitMQ cannot change a "
+        f"queue's arguments. Set the setting back, or drain and delete the queue (or change "
+        f"it with a policy) and start again"
+    )
 
 
 def snap_to_ladder(delay_ms: float) -> int:
@@ -101,28 +268,49 @@ def snap_to_ladder(delay_ms: float) -> int:
     return min(DELAY_LADDER_MS, key=lambda rung: abs(math.log(rung / wanted)))
 
 
+@dataclass(frozen=True, slots=True)
+class _Publish:
+    """One message to publish: the exchange, the routing key, and whether it must be routed."""
+
+    exchange: str
+    message: aio_pika.Message
+    routing_key: str
+    mandatory: bool = True
+
+
 class Publisher:
-    """Publishes jobs with confirms; many publishes are awaited together, never one by one."""
+    """Publishes jobs with confirms; many publishes are awaited together, never one by one.
+
+    A nacked publish is tried once more on a fresh channel, and the channel that nacked it is
+    never used again. The reason is RabbitMQ 3.10's quorum-queue client, which lives in the
+    broker's channel process, one per (channel, queue): it is created naming the leader that
+    the queue's record names at the channel's first publish to that queue, and that first
+    publish asks the leader's node for its machine version. If that node is down (killed, and
+    the queue's record not yet moved to the new leader), the publish is nacked and the client
+    keeps pointing at the dead node: every later publish on that channel to that queue is
+    nacked too, for the channel's lifetime, long after a new leader took over. A new channel
+    starts a new client from the record. A genuine refusal (a lane at its bound) is nacked on
+    the fresh channel as well and raised as :class:`PublishRejected`.
+    """
 
     def __init__(self, channel: AbstractChannel, *, timeout_s: float) -> None:
-        self.channel = channel
+        self.channel = channel  # the channel publishes go through: replaced after a nack
         self.timeout_s = timeout_s
         self.connection: AbstractRobustConnection | None = None
-        self._work: AbstractExchange | None = None
-        self._delay: AbstractExchange | None = None
-        self._dlx: AbstractExchange | None = None
+        # the channel that declared the topology is kept open: a robust connection declares
+        # it again from that channel after a reconnect (to a wiped node, say)
+        self._topology: AbstractChannel | None = None
+        self._renewing = asyncio.Lock()
 
     @classmethod
     async def open(
-        cls, connection: AbstractRobustConnection, *, timeout_s: float, max_length: int
+        cls, connection: AbstractRobustConnection, *, timeout_s: float, shape: QueueShape
     ) -> Publisher:
-        channel = await connection.channel(publisher_confirms=True)
-        await declare_topology(channel, max_length=max_length)
-        pub = cls(channel, timeout_s=timeout_s)
+        topology = await connection.channel(publisher_confirms=False)
+        await declare_topology(topology, shape)
+        pub = cls(await _publish_channel(connection), timeout_s=timeout_s)
         pub.connection = connection
-        pub._work = await channel.get_exchange(WORK_EXCHANGE, ensure=False)
-        pub._delay = await channel.get_exchange(DELAY_EXCHANGE, ensure=False)
-        pub._dlx = await channel.get_exchange(DLX_EXCHANGE, ensure=False)
+        pub._topology = topology
         return pub
 
     @property
@@ -133,70 +321,109 @@ class Publisher:
 
     async def publish_jobs(self, jobs: Sequence[DeliveryJob]) -> None:
         """Queue first deliveries on their lanes; returns once the broker confirmed every one."""
-        assert self._work is not None
-        work = self._work
         await self._confirm_all(
-            [
-                work.publish(
-                    _message(j),
-                    routing_key=lane_key(j.type, j.lane),
-                    mandatory=True,
-                    timeout=self.timeout_s,
-                )
-                for j in jobs
-            ]
+            [_Publish(WORK_EXCHANGE, _message(j), lane_key(j.type, j.lane)) for j in jobs]
         )
 
     async def publish_delayed(self, items: Sequence[tuple[DeliveryJob, int]]) -> None:
         """Queue (job, rung_ms) pairs on delay queues; each comes back to its lane after rung_ms."""
-        assert self._delay is not None
-        delay = self._delay
         await self._confirm_all(
             [
-                delay.publish(
-                    _message(j),
-                    routing_key=delay_key(rung, j.type, j.lane),
-                    mandatory=True,
-                    timeout=self.timeout_s,
-                )
+                _Publish(DELAY_EXCHANGE, _message(j), delay_key(rung, j.type, j.lane))
                 for j, rung in items
             ]
         )
 
     async def publish_dead(self, items: Sequence[tuple[bytes, dict[str, Any]]]) -> None:
         """Dead-letter raw bodies with headers that say why."""
-        assert self._dlx is not None
-        dlx = self._dlx
         await self._confirm_all(
             [
-                dlx.publish(
+                _Publish(
+                    DLX_EXCHANGE,
                     aio_pika.Message(
                         body,
                         headers=headers,
                         delivery_mode=DeliveryMode.PERSISTENT,
                         content_type="application/json",
                     ),
-                    routing_key="",
-                    timeout=self.timeout_s,
+                    "",
+                    mandatory=False,
                 )
                 for body, headers in items
             ]
         )
 
-    async def _confirm_all(self, publishes: list[Any]) -> None:
+    async def _confirm_all(self, publishes: list[_Publish]) -> None:
         if not publishes:
             return
+        nacked = await self._publish(publishes)
+        if nacked:
+            # a fresh channel, and once more (see the class doc): a stale client is mended,
+            # a full lane refuses again
+            log.warning("%d publishes nacked: trying them once more on a new channel", len(nacked))
+            nacked = await self._publish([publishes[i] for i, _ in nacked])
+        if nacked:
+            _, first = nacked[0]
+            raise PublishRejected(f"broker refused {len(nacked)} publishes: {first}") from first
+
+    async def _publish(self, publishes: list[_Publish]) -> list[tuple[int, BaseException]]:
+        """Publish on the current channel; the (index, error) of each one nacked or returned.
+
+        A channel that nacked anything is replaced before this returns.
+        """
+        channel = self.channel
+        # exchange objects only name the exchange on this channel (no broker round trip)
+        exchanges = {name: await channel.get_exchange(name, ensure=False) for name in _EXCHANGES}
         try:
             results = await asyncio.wait_for(
-                asyncio.gather(*publishes, return_exceptions=True), self.timeout_s + 1
+                asyncio.gather(
+                    *(
+                        exchanges[p.exchange].publish(
+                            p.message,
+                            routing_key=p.routing_key,
+                            mandatory=p.mandatory,
+                            timeout=self.timeout_s,
+                        )
+                        for p in publishes
+                    ),
+                    return_exceptions=True,
+                ),
+                self.timeout_s + 1,
             )
         except TimeoutError as exc:
             raise BrokerUnavailable("publish not confirmed in time") from exc
-        for r in results:
+        nacked: list[tuple[int, BaseException]] = []
+        for i, r in enumerate(results):
             if isinstance(r, (DeliveryError, PublishError)):
-                raise PublishRejected(f"broker refused a publish: {r}") from r
-            if isinstance(r, BaseException):
+                nacked.append((i, r))
+            elif isinstance(r, BaseException):
                 raise BrokerUnavailable(f"publish failed: {r!r}") from r
+        if nacked:
+            await self._renew(channel)
+        return nacked
+
+    async def _renew(self, stale: AbstractChannel) -> None:
+        """Publish through a new channel from now on, and close ``stale`` (unless another
+        publish renewed it already)."""
+        async with self._renewing:
+            if self.channel is not stale or self.connection is None:
+                return
+            try:
+                self.channel = await _publish_channel(self.connection)
+            except (AMQPError, OSError, RuntimeError) as exc:
+                raise BrokerUnavailable(f"could not open a new channel: {exc!r}") from exc
+        with contextlib.suppress(Exception):
+            await stale.close()
+
+
+_EXCHANGES = (WORK_EXCHANGE, DELAY_EXCHANGE, DLX_EXCHANGE)
+
+
+async def _publish_channel(connection: AbstractRobustConnection) -> AbstractChannel:
+    # on_return_raises: a mandatory publish that no queue took (its queue missing, say after
+    # a wiped node came back before the topology was declared again) is an error, not a
+    # confirm
+    return await connection.channel(publisher_confirms=True, on_return_raises=True)
 
 
 def _message(job: DeliveryJob) -> aio_pika.Message:

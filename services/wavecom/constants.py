@@ -44,6 +44,13 @@ class Status(StrEnum):
         return self in (Status.SENT, Status.FAILED, Status.CANCELLED)
 
 
+class QueueType(StrEnum):
+    """How the lane, delay and dead-letter queues are declared (setting QUEUE_TYPE)."""
+
+    QUORUM = "quorum"  # replicated over the cluster's nodes (Raft): survives losing a node
+    CLASSIC = "classic"  # on one node only: for a single development node
+
+
 class Lane(StrEnum):
     """CRITICAL and HIGH ride the high lane, MEDIUM and LOW the standard lane."""
 
@@ -98,6 +105,7 @@ PROVIDERS = "providers"  # circuit breaker states reported by the workers
 API_KEYS = "apikeys"  # API keys: only their hashes
 TENANTS = "tenants"  # per-tenant settings (rate limits)
 QUOTAS = "quotas"  # rate-limit state: one GCRA document per API key
+LEASES = "leases"  # one document per singleton job (the sweeper): who runs it, until when
 
 # --- tenants and API keys -------------------------------------------------------------------------
 

@@ -19,6 +19,11 @@ class PublishRejected(BrokerUnavailable):
     """Raised when RabbitMQ nacks a publish (for example a full queue with reject-publish)."""
 
 
+class QueueMismatch(WaveComError):
+    """Raised at start-up when a queue exists with another type or other arguments than this
+    configuration declares (RabbitMQ refuses to redeclare it); the message says what to do."""
+
+
 class StoreUnavailable(DependencyUnavailable):
     """Raised when the database is unreachable or a write times out."""
 

@@ -56,3 +56,8 @@ RATE_LIMITED = Counter(
     "api_rate_limited_total", "Requests refused by a key's rate limit", ["tenant"]
 )
 AUTH_FAILURES = Counter("api_auth_failures_total", "Requests refused 401 or 403", ["status"])
+SWEEPER_REQUEUED = Counter(
+    "wavecom_sweeper_requeued_total",
+    "Waiting notifications published again because their message was lost (by the sweeper)",
+    ["type", "status"],
+)

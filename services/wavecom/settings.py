@@ -10,7 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from wavecom.constants import Channel, valid_tenant
+from wavecom.constants import Channel, QueueType, valid_tenant
 
 
 class Settings(BaseSettings):
@@ -21,7 +21,8 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
 
-    # connections
+    # connections; AMQP_URL may list a cluster's nodes, comma-separated: the processes connect
+    # to the first that answers and fail over to the next when it goes away
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     mongodb_url: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = "wavecom"
@@ -52,6 +53,12 @@ class Settings(BaseSettings):
     # queues
     prefetch: int = Field(default=400, ge=1)
     queue_max_length: int = Field(default=2_000_000, ge=1000)
+    # quorum queues are replicated over the cluster (they survive losing a node); classic ones
+    # live on one node. RabbitMQ cannot change the type of an existing queue: see the README.
+    queue_type: QueueType = QueueType.QUORUM
+    # quorum only: a message handed out this many times without an ack (a worker crashing on
+    # it again and again) is dead-lettered; a poison guard beside the attempt count
+    queue_delivery_limit: int = Field(default=20, ge=1)
 
     # load shedding: standard-lane depth per channel above which LOW, then MEDIUM, get 429
     shed_low_backlog: int = Field(default=200_000, ge=1)
@@ -79,6 +86,12 @@ class Settings(BaseSettings):
     # are published by a loop in each API process)
     scheduler_interval_s: float = Field(default=1.0, gt=0)
     outbox_grace_s: float = Field(default=30.0, gt=0)
+    # sweeper (one API process at a time, by a lease in the database): QUEUED/RETRYING
+    # notifications whose message should have been consumed SWEEP_AFTER_S ago and that no
+    # worker claimed are published again (the broker lost their message)
+    sweep_after_s: float = Field(default=120.0, gt=0)
+    sweep_interval_s: float = Field(default=15.0, gt=0)
+    sweep_limit: int = Field(default=1000, ge=1)
     # fault injection for the fault tests only: exit right after storing, before publishing
     exit_before_publish: bool = False
 
@@ -115,6 +128,22 @@ class Settings(BaseSettings):
         if self.outbox_grace_s <= self.publish_timeout_s:
             raise ValueError("OUTBOX_GRACE_S must exceed PUBLISH_TIMEOUT_S")
         return self
+
+    @field_validator("amqp_url")
+    @classmethod
+    def _amqp_urls_ok(cls, v: str) -> str:
+        urls = [u.strip() for u in v.split(",") if u.strip()]
+        if not urls:
+            raise ValueError("AMQP_URL needs at least one amqp:// or amqps:// URL")
+        for url in urls:
+            if not re.match(r"amqps?://", url):
+                raise ValueError("AMQP_URL: each comma-separated entry must be an amqp(s):// URL")
+        return v
+
+    @property
+    def amqp_urls(self) -> list[str]:
+        """The broker nodes to connect to, in the order they are tried."""
+        return [u.strip() for u in self.amqp_url.split(",") if u.strip()]
 
     @property
     def cors_allowlist(self) -> list[str]:

@@ -24,9 +24,9 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from prometheus_client import start_http_server
 
 from wavecom import metrics
-from wavecom.broker import Publisher, connect, declare_topology, snap_to_ladder
+from wavecom.broker import Publisher, QueueShape, connect, declare_topology, snap_to_ladder
 from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue
-from wavecom.errors import DependencyUnavailable, PoisonMessage
+from wavecom.errors import DependencyUnavailable, PoisonMessage, QueueMismatch
 from wavecom.events import NO_EVENTS, EventPublisher, job_event, outcome_event
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
@@ -76,9 +76,14 @@ class Worker:
         store = Store.connect(settings.mongodb_url, settings.mongodb_database)
         await store.ensure_indexes()
         connection = await connect(settings.amqp_url, name=f"worker-{channel.slug}")
-        publisher = await Publisher.open(
-            connection, timeout_s=settings.publish_timeout_s, max_length=settings.queue_max_length
-        )
+        try:
+            publisher = await Publisher.open(
+                connection, timeout_s=settings.publish_timeout_s, shape=QueueShape.of(settings)
+            )
+        except QueueMismatch:
+            await connection.close()
+            await store.close()
+            raise
         events = await EventPublisher.open(connection)
         return cls(settings, channel, store, connection, publisher, events)
 
@@ -89,7 +94,7 @@ class Worker:
         for lane in (Lane.HIGH, Lane.STANDARD):
             ch = await self.connection.channel()
             await ch.set_qos(prefetch_count=s.prefetch)
-            queues = await declare_topology(ch, max_length=s.queue_max_length)
+            queues = await declare_topology(ch, QueueShape.of(s))
             queue = queues[lane_queue(self.channel, lane)]
             tag = await queue.consume(self._on_message(lane), no_ack=False)
             consumers.append((queue, tag))
@@ -336,6 +341,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     except DependencyUnavailable as exc:
         log.error("cannot start: %s", exc)
         raise SystemExit(2) from exc
+    except QueueMismatch as exc:
+        # a configuration error: restarting cannot mend it, so say what to do and stop
+        log.error("cannot start: %s", exc)
+        raise SystemExit(78) from exc  # EX_CONFIG
 
 
 if __name__ == "__main__":

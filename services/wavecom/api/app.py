@@ -26,7 +26,8 @@ from wavecom.api.quota import Quota
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.routes import admin, dlq, events, notifications, system
 from wavecom.api.shedding import LoadShedder
-from wavecom.broker import Publisher, connect
+from wavecom.broker import Publisher, QueueShape, connect
+from wavecom.errors import QueueMismatch
 from wavecom.events import EventPublisher
 from wavecom.intake import Intake
 from wavecom.keys import Keys
@@ -34,6 +35,7 @@ from wavecom.periodic import Periodic
 from wavecom.scheduler import Scheduler
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
+from wavecom.sweeper import Sweeper
 from wavecom.tenants import RateLimit, Tenants
 
 log = logging.getLogger("wavecom.api")
@@ -137,9 +139,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     store = Store.connect(settings.mongodb_url, settings.mongodb_database)
     await store.ensure_indexes()
     connection = await connect(settings.amqp_url, name="api")
-    publisher = await Publisher.open(
-        connection, timeout_s=settings.publish_timeout_s, max_length=settings.queue_max_length
-    )
+    try:
+        publisher = await Publisher.open(
+            connection, timeout_s=settings.publish_timeout_s, shape=QueueShape.of(settings)
+        )
+    except QueueMismatch as exc:  # a queue of another type: restarting cannot mend it
+        log.error("cannot start: %s", exc)
+        await connection.close()
+        await store.close()
+        raise
     app.state.store = store
     quota = Quota(store)
     app.state.auth = Auth(
@@ -172,6 +180,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         medium=settings.shed_medium_backlog,
     )
     app.state.shedder = shedder
+    sweeper = Sweeper(store, publisher, await connection.channel(), settings)
     loops = [
         Periodic(
             "relay",
@@ -179,6 +188,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             settings.scheduler_interval_s,
         ),
         Periodic("load shedding", shedder.sample, 1.0),
+        Periodic("sweeper", sweeper.tick, settings.sweep_interval_s),
     ]
     for loop in loops:
         loop.start()
@@ -190,6 +200,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         hub.close()
         for loop in loops:
             await loop.stop()
+        await sweeper.close()
         await quota.close()
         await status_events.close()
         # never let a connection that does not answer its close hold the shutdown
