@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack kube charts test test-faults lint bench bench-reads verify venv frontend frontend-check browser
+.PHONY: help up down stack kube charts test test-faults lint bench bench-singles vegeta bench-reads verify venv frontend frontend-check browser
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -83,6 +83,16 @@ verify: stack ## reconcile: every accepted notification sent, failed, cancelled 
 
 bench: stack ## benchmark the running pipeline (see loadtest/README.md)
 	@$(PY) -m loadtest.bench $(BENCH_ARGS)
+
+VEGETA := $(HOME)/.cache/wavecom-notify/vegeta-v12.13.0/bin/vegeta
+$(VEGETA):
+	@echo "[make] building vegeta v12.13.0 (the open-model load generator) from the Go module proxy"
+	@GOBIN=$(dir $(VEGETA)) go install -trimpath -ldflags "-s -w" github.com/tsenart/vegeta/v12@v12.13.0
+
+vegeta: $(VEGETA) ## the open-model load generator for the single-request benchmark (cached)
+
+bench-singles: stack vegeta ## single creates at a constant arrival rate (vegeta), see loadtest/README.md
+	@$(PY) -m loadtest.bench --driver vegeta --single-fraction 1 --rate 833 --api-procs 2 $(BENCH_ARGS)
 
 bench-reads: stack ## reads at scale: 1,000,000 notifications, p99 of every read endpoint
 	@$(PY) -m loadtest.bench_reads $(BENCH_ARGS)

@@ -39,6 +39,7 @@ from loadtest.system import (
     api_answers,
     vhost_of,
 )
+from loadtest.vegeta import VegetaGenerator
 from wavecom.constants import Scope
 from wavecom.keys import Keys
 from wavecom.store import Store
@@ -76,6 +77,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="priority mix",
     )
     g.add_argument("--seed", type=int, default=7, help="seed of the request bodies")
+    g.add_argument(
+        "--driver",
+        choices=("python", "vegeta"),
+        default="python",
+        help="load generator: this package's (batches and singles, a connection slot per "
+        "request in flight) or vegeta (singles only, a pure open model: `make vegeta`)",
+    )
     g = p.add_argument_group("measurement")
     g.add_argument(
         "--warmup",
@@ -187,6 +195,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--rate, --duration and --connections must be positive")
     if not 0 <= a.single_fraction <= 1:
         p.error("--single-fraction must be within 0..1")
+    if a.driver == "vegeta" and a.single_fraction != 1:
+        p.error("--driver vegeta sends single requests only: add --single-fraction 1")
     for kv in a.env:
         if "=" not in kv:
             p.error(f"--env wants KEY=VALUE, got {kv!r}")
@@ -394,15 +404,21 @@ class Bench:
             f"built {len(bodies.batches)} batch and {len(bodies.singles)} single bodies in "
             f"{time.perf_counter() - build_start:.2f} s"
         )
-        gen = LoadGenerator(
-            urls,
-            bodies,
-            rate=a.rate,
-            duration=a.duration,
-            single_fraction=a.single_fraction,
-            connections=a.connections,
-            api_key=self.api_key,
-        )
+        gen: LoadGenerator | VegetaGenerator
+        if a.driver == "vegeta":
+            gen = VegetaGenerator(
+                urls, bodies, rate=a.rate, duration=a.duration, api_key=self.api_key
+            )
+        else:
+            gen = LoadGenerator(
+                urls,
+                bodies,
+                rate=a.rate,
+                duration=a.duration,
+                single_fraction=a.single_fraction,
+                connections=a.connections,
+                api_key=self.api_key,
+            )
         cpu = CpuMeter(groups)
         monitor = Monitor(
             stats=db["stats"],

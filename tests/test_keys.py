@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
+import asyncio
+import time
 
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from tests.conftest import wait_for
 from wavecom.constants import Scope
 from wavecom.keys import Keys, parse_scopes
-from wavecom.store import Store
+from wavecom.settings import Settings
+from wavecom.store import Doc, Store
 
 
 async def test_a_key_is_stored_only_as_a_hash_and_verifies(store: Store) -> None:
@@ -55,6 +61,64 @@ async def test_a_revoked_key_is_refused_and_listed_as_revoked(store: Store) -> N
     assert set(listed) == {key.key_id}
     assert listed[key.key_id].revoked
     assert {k.key_id for k in await keys.list()} == {key.key_id, other.key_id}
+
+
+async def test_a_key_revoked_by_another_process_is_refused_within_the_cache_bound(
+    store: Store,
+) -> None:
+    """Each API process caches a key's document for ``cache_s``: a revocation made elsewhere
+    (another API process, the admin CLI) is refused here within that bound, and not before
+    this process has read the key again."""
+    here = Keys(store, cache_s=0.5)
+    elsewhere = Keys(store)
+    key, token = await here.create("acme", {Scope.SEND})
+    assert await here.verify(token) is not None  # cached now
+    revoked_at = time.monotonic()
+    await elsewhere.revoke(key.key_id, "acme")
+
+    async def refused() -> bool:
+        return await here.verify(token) is None
+
+    await wait_for(refused, within=10, interval=0.05, what="the revoked key to be refused")
+    # refused only once the cached entry has expired: the bound is the cache's age, no more
+    assert time.monotonic() - revoked_at <= here.cache_s + 5  # 5 s of slack for a busy box
+    # the process that revokes refuses at once
+    other, other_token = await here.create("acme", {Scope.SEND})
+    assert await here.verify(other_token) is not None
+    await here.revoke(other.key_id, "acme")
+    assert await here.verify(other_token) is None
+
+
+async def test_concurrent_requests_of_a_key_share_one_read(settings: Settings) -> None:
+    """A hundred requests of one key whose entry expired read its document once."""
+
+    class Finds(monitoring.CommandListener):
+        def __init__(self) -> None:
+            self.count = 0
+
+        def started(self, event: monitoring.CommandStartedEvent) -> None:
+            if event.command_name == "find" and event.command.get("find") == "apikeys":
+                self.count += 1
+
+        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+            pass
+
+        def failed(self, event: monitoring.CommandFailedEvent) -> None:
+            pass
+
+    finds = Finds()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[finds]
+    )
+    watched = Store(client, settings.mongodb_database)
+    try:
+        keys = Keys(watched, cache_s=60)
+        _, token = await keys.create("acme", {Scope.SEND})
+        results = await asyncio.gather(*(keys.verify(token) for _ in range(100)))
+        assert all(r is not None for r in results)
+        assert finds.count == 1
+    finally:
+        await watched.close()
 
 
 def test_scopes_are_parsed_strictly() -> None:

@@ -19,6 +19,15 @@ class PublishRejected(BrokerUnavailable):
     """Raised when RabbitMQ nacks a publish (for example a full queue with reject-publish)."""
 
 
+class Overloaded(WaveComError):
+    """This API process has more work than it can finish in time: refused, nothing stored
+    (503 with Retry-After; see wavecom.api.admission)."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class QueueMismatch(WaveComError):
     """Raised at start-up when a queue exists with another type or other arguments than this
     configuration declares (RabbitMQ refuses to redeclare it); the message says what to do."""

@@ -1,21 +1,47 @@
-"""Accepting notifications: store them, then queue them with confirms (or schedule them)."""
+"""Accepting notifications: store them, then queue them with confirms (or schedule them).
+
+Group commit: requests that arrive while a commit is under way wait for the next one, and
+that commit writes all of them together: one outbox entry, one ``insert_many``, one burst of
+confirmed publishes, one write of the audit log and one of the counters. Under load, dozens of
+single-notification requests share what one request used to pay; alone, a request pays what it
+did before (the first commit starts at once, nothing waits on a timer). Each request is still
+answered only after its own notifications are stored and confirmed by the broker, and the
+group's guarantees are each request's: a failure fails every request of the group with
+nothing of it left written, except a broker refusal (a lane at its bound), which is decided
+per request by committing each member again alone.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import os
+import time
+from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from wavecom import metrics
 from wavecom.broker import Publisher
 from wavecom.constants import Status
-from wavecom.errors import BrokerUnavailable, DependencyUnavailable, PublishRejected
+from wavecom.errors import BrokerUnavailable, DependencyUnavailable, Overloaded, PublishRejected
 from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
 from wavecom.store import Doc, Store, job_of, utcnow
 
 log = logging.getLogger("wavecom.intake")
+
+# at most this many notifications are committed together (insert_many chunks at 500 too)
+GROUP_LIMIT = 500
+
+
+@dataclass
+class _Request:
+    docs: Sequence[Doc]
+    arrived: float = field(default_factory=time.monotonic)
+    answer: asyncio.Future[bool] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class Intake:
@@ -29,14 +55,111 @@ class Intake:
         outbox_grace_s: float = 30.0,
         exit_before_publish: bool = False,
         events: EventPublisher = NO_EVENTS,
+        queue_deadline_s: float = 0.5,
+        retry_after_s: int = 1,
     ) -> None:
         self.store = store
         self.events = events
         self.publisher = publisher
         self.outbox_grace = timedelta(seconds=outbox_grace_s)
         self.exit_before_publish = exit_before_publish
+        self._waiting: deque[_Request] = deque()
+        self._committing: asyncio.Task[None] | None = None
+        self._in_flight = 0
+        self.queue_deadline_s = queue_deadline_s
+        self.retry_after_s = retry_after_s
+        self._recording: set[asyncio.Task[None]] = set()
+
+    @property
+    def in_flight(self) -> int:
+        """Notifications of requests not yet answered (waiting for a commit, or in one)."""
+        return self._in_flight
 
     async def accept(self, docs: Sequence[Doc]) -> bool:
+        """Store ``docs`` and queue or schedule them, committed together with whatever other
+        requests arrive meanwhile (see the module's doc); the answer is :meth:`commit`'s."""
+        if not docs:
+            return True
+        if not self.publisher.ready:
+            raise BrokerUnavailable("RabbitMQ is not connected")
+        request = _Request(docs)
+        self._waiting.append(request)
+        self._in_flight += len(docs)
+        if self._committing is None:
+            self._committing = asyncio.create_task(self._commit_waiting())
+        try:
+            # shielded: a request that is cancelled (its client went away) does not cancel
+            # the commit its notifications may already be part of
+            return await asyncio.shield(request.answer)
+        finally:
+            self._in_flight -= len(docs)
+
+    async def close(self) -> None:
+        """Finish the commit under way and what follows the answers (at shutdown, after the
+        server stopped taking requests)."""
+        if self._committing is not None:
+            await asyncio.gather(self._committing, return_exceptions=True)
+        await asyncio.gather(*self._recording, return_exceptions=True)
+
+    async def _commit_waiting(self) -> None:
+        group: list[_Request] = []
+        try:
+            while self._waiting:
+                group, size = [], 0
+                late = time.monotonic() - self.queue_deadline_s
+                while self._waiting and (
+                    not group or size + len(self._waiting[0].docs) <= GROUP_LIMIT
+                ):
+                    request = self._waiting.popleft()
+                    if request.arrived < late:
+                        # it waited longer than a commit should take: under this load its
+                        # client is better served by a refusal now than an answer much later
+                        metrics.ADMISSION_REFUSED.inc()
+                        _answer(request, self._late(request))
+                        continue
+                    group.append(request)
+                    size += len(request.docs)
+                if group:
+                    await self._commit_group(group)
+        finally:
+            self._committing = None
+            # cancelled (the process stops): nobody waits for an answer that will not come
+            for request in (*group, *self._waiting):
+                _answer(request, BrokerUnavailable("the API is shutting down"))
+            self._waiting.clear()
+
+    def _late(self, request: _Request) -> Overloaded:
+        waited = time.monotonic() - request.arrived
+        return Overloaded(
+            f"this API process could not start storing the request within "
+            f"{self.queue_deadline_s:g}s (it waited {waited:.1f}s behind others)",
+            self.retry_after_s,
+        )
+
+    async def _commit_group(self, group: list[_Request]) -> None:
+        docs = [d for r in group for d in r.docs]
+        metrics.INTAKE_GROUP.observe(len(docs))
+        try:
+            confirmed = await self.commit(docs)
+        except PublishRejected as exc:
+            if len(group) == 1:
+                _answer(group[0], exc)
+                return
+            # a lane at its bound refused part of it, and all of it was undone: decide each
+            # request alone, so that only the requests for a full lane are refused
+            for request in group:
+                try:
+                    _answer(request, await self.commit(request.docs))
+                except Exception as alone:  # it is the request's answer
+                    _answer(request, alone)
+        except Exception as exc:  # every request of the group gets it
+            for request in group:
+                _answer(request, exc)
+        else:
+            for request in group:
+                _answer(request, confirmed)
+
+    async def commit(self, docs: Sequence[Doc]) -> bool:
         """Store ``docs`` (one round trip) and queue or schedule them.
 
         Immediate notifications are first recorded in the outbox, then stored, then published
@@ -75,14 +198,20 @@ class Intake:
                 "publish of %d unconfirmed (%s): the relay will publish them", len(immediate), exc
             )
             confirmed = False
-        # unconfirmed: the outbox entry stays for the relay
-        await asyncio.gather(
-            self._record(docs), self.store.outbox.forget(entry if confirmed else None)
-        )
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
         self.events.emit(doc_event(d) for d in docs)
+        # after the answer, not before it: the audit log and the counters are records about
+        # notifications that are stored and queued already (the timeline inside each document
+        # has the same entries), and a stale outbox entry only makes the relay publish a copy
+        # that the claims drop. Unconfirmed: the outbox entry stays for the relay.
+        task = asyncio.create_task(self._after(docs, entry if confirmed else None))
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
         return confirmed
+
+    async def _after(self, docs: Sequence[Doc], entry: str | None) -> None:
+        await asyncio.gather(self._record(docs), self.store.outbox.forget(entry))
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
         """Queue FAILED notifications again with fresh attempts; return the ids replayed.
@@ -124,3 +253,13 @@ class Intake:
             except Exception as exc:  # they are queued already: never fail the request now
                 log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
         log.error("intake logs and counters of %d notifications were not recorded", len(docs))
+
+
+def _answer(request: _Request, outcome: bool | BaseException) -> None:
+    if request.answer.done():
+        return
+    if isinstance(outcome, BaseException):
+        request.answer.set_exception(outcome)
+        request.answer.exception()  # retrieved: a request that gave up must not warn about it
+    else:
+        request.answer.set_result(outcome)

@@ -61,3 +61,15 @@ SWEEPER_REQUEUED = Counter(
     "Waiting notifications published again because their message was lost (by the sweeper)",
     ["type", "status"],
 )
+ADMISSION_IN_FLIGHT = Gauge(
+    "api_admission_in_flight", "Create requests this API process is working on now"
+)
+ADMISSION_REFUSED = Counter(
+    "api_admission_refused_total",
+    "Create requests refused at once (503) because this process had its bound in flight",
+)
+INTAKE_GROUP = Histogram(
+    "api_intake_group_notifications",
+    "Notifications committed together by one group commit of the intake (one write each)",
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
+)

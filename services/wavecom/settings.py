@@ -45,6 +45,16 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=2000, ge=1)
     # how long an API process trusts a tenant's limits before reading them again
     tenant_cache_s: float = Field(default=5.0, ge=0)
+    # how long an API process trusts an API key's stored state: a key revoked elsewhere is
+    # refused by every API process within this bound (at once by the one that revoked it)
+    key_cache_s: float = Field(default=1.0, ge=0, le=60)
+    # admission control: create requests one API process works on at once; one more is
+    # answered 503 with Retry-After at once instead of waiting behind work it cannot finish
+    admission_max_in_flight: int = Field(default=256, ge=1)
+    admission_retry_after_s: int = Field(default=1, ge=1)
+    # and a create that waited this long for the intake's next group commit is refused (503)
+    # rather than stored: what is accepted under overload is answered within about this
+    admission_queue_deadline_s: float = Field(default=0.5, gt=0, le=30)
     # live updates: the longest a status change waits before it is streamed (coalescing)
     events_flush_ms: int = Field(default=500, ge=20, le=10_000)
     # the dashboard's static export, served at / when it has been built

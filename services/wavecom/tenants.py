@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -35,17 +36,28 @@ class Tenants:
         self.default = default
         self.cache_s = cache_s
         self._cache: dict[str, tuple[float, RateLimit]] = {}
+        self._reading: dict[str, asyncio.Task[RateLimit]] = {}
 
     async def limit(self, tenant: str) -> RateLimit:
-        now = time.monotonic()
         cached = self._cache.get(tenant)
-        if cached is not None and now - cached[0] < self.cache_s:
+        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
+        # one read per tenant at a time, shared: when the entry expires under load, the
+        # hundreds of requests in flight must not each read the same document
+        reading = self._reading.get(tenant)
+        if reading is None:
+            reading = asyncio.create_task(self._read(tenant))
+            self._reading[tenant] = reading
+            reading.add_done_callback(lambda _: self._reading.pop(tenant, None))
+        return await asyncio.shield(reading)
+
+    async def _read(self, tenant: str) -> RateLimit:
+        read_at = time.monotonic()
         doc = await self.collection.find_one({"_id": tenant})
         limit = self.default
         if doc is not None and doc.get("rateLimit"):
             limit = RateLimit.of(doc["rateLimit"])
-        self._cache[tenant] = (now, limit)
+        self._cache[tenant] = (read_at, limit)
         return limit
 
     async def set_limit(self, tenant: str, limit: RateLimit) -> None:

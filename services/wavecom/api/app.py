@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavecom import __version__, metrics
 from wavecom.api import errors
+from wavecom.api.admission import Admission
 from wavecom.api.auth import Auth, ratelimit_headers
 from wavecom.api.errors import envelope
 from wavecom.api.live import EventHub
@@ -151,7 +152,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.store = store
     quota = Quota(store)
     app.state.auth = Auth(
-        Keys(store),
+        Keys(store, cache_s=settings.key_cache_s),
         Tenants(
             store,
             RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst),
@@ -173,6 +174,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         outbox_grace_s=settings.outbox_grace_s,
         exit_before_publish=settings.exit_before_publish,
         events=status_events,
+        queue_deadline_s=settings.admission_queue_deadline_s,
+        retry_after_s=settings.admission_retry_after_s,
     )
     shedder = LoadShedder(
         await connection.channel(),
@@ -198,6 +201,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         hub.close()
+        await app.state.intake.close()
         for loop in loops:
             await loop.stop()
         await sweeper.close()
@@ -251,6 +255,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             "Idempotent-Replayed",
         ],
         max_age=600,
+    )
+    app.add_middleware(
+        Admission,
+        max_in_flight=settings.admission_max_in_flight,
+        retry_after_s=settings.admission_retry_after_s,
     )
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

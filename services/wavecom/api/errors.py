@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wavecom.api.responses import OrjsonResponse
-from wavecom.errors import DependencyUnavailable
+from wavecom.errors import DependencyUnavailable, Overloaded
 
 log = logging.getLogger("wavecom.api")
 
@@ -134,6 +134,15 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:  # Allow: every method of the path, not of one route
             headers = {**(headers or {}), "Allow": _methods(app, request.url.path)}
         return envelope(exc.status_code, code, message, headers=headers)
+
+    @app.exception_handler(Overloaded)
+    async def _overloaded(_: Request, exc: Overloaded) -> OrjsonResponse:
+        return envelope(
+            503,
+            "OVERLOADED",
+            f"{exc}; nothing of this request was stored. Retry after {exc.retry_after_s}s.",
+            headers={"Retry-After": str(exc.retry_after_s)},
+        )
 
     @app.exception_handler(DependencyUnavailable)
     async def _unavailable(_: Request, exc: DependencyUnavailable) -> OrjsonResponse:

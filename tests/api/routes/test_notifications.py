@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TENANT, email, push, sms
+from tests.conftest import TENANT, email, push, sms, wait_for
 from wavecom.constants import DLQ, Channel, Lane, lane_queue
 from wavecom.store import Store
 
@@ -316,10 +316,15 @@ async def test_list_rejects_bad_query_parameters(
 async def test_stats_count_the_real_data_and_queues(client: httpx.AsyncClient) -> None:
     batch = [sms(1), sms(2), {**email(3), "priority": "CRITICAL"}, push(4)]
     await client.post("/api/notifications/batch", json={"notifications": batch})
-    r = await client.get("/api/notifications/stats/system")
-    assert r.status_code == 200, r.text
-    data = r.json()["data"]
-    assert data["total"] == 4
+
+    async def counted() -> dict[str, Any] | None:
+        # the counters are written right after the 201 (not before it): moments later
+        r = await client.get("/api/notifications/stats/system")
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()["data"]
+        return data if data["total"] == 4 else None
+
+    data = await wait_for(counted, within=10, what="the counters of the batch")
     assert data["byStatus"]["QUEUED"] == 4
     assert data["byStatus"]["SENT"] == 0
     assert data["byType"] == {"EMAIL": 1, "SMS": 2, "PUSH": 1}

@@ -1,0 +1,66 @@
+"""Admission control: past its bound of create requests in flight, an API process answers
+503 with Retry-After at once, in the envelope, and admits again as soon as one finishes."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+from starlette.types import Receive, Scope, Send
+
+from tests.conftest import serve, sms
+from wavecom.api.admission import Admission
+from wavecom.settings import Settings
+
+
+async def test_past_the_bound_a_create_is_refused_at_once_and_then_admitted_again() -> None:
+    release = asyncio.Event()
+    both_in = asyncio.Event()
+    entered = 0
+
+    async def slow(scope: Scope, receive: Receive, send: Send) -> None:
+        """Stands for a create that takes time (the app behind the middleware)."""
+        nonlocal entered
+        entered += 1
+        if entered == 2:
+            both_in.set()
+        await release.wait()
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    app = Admission(slow, max_in_flight=2, retry_after_s=3)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        first = [asyncio.create_task(http.post("/api/notifications", json={})) for _ in range(2)]
+        await asyncio.wait_for(both_in.wait(), 10)  # both admitted and working
+        refused = await asyncio.wait_for(http.post("/api/notifications/batch", json={}), 5)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "3"
+        body = refused.json()
+        assert body["success"] is False
+        assert body["error"]["code"] == "OVERLOADED"
+        assert "nothing of this request was stored" in body["error"]["message"]
+        # reads are never refused by it
+        release.set()
+        assert [r.status_code for r in await asyncio.gather(*first)] == [201, 201]
+        assert app.in_flight == 0
+        again = await http.post("/api/notifications", json={})
+        assert again.status_code == 201
+
+
+async def test_the_api_refuses_creates_past_its_bound_and_stores_none_of_them(
+    settings: Settings,
+) -> None:
+    async with serve(settings.model_copy(update={"admission_max_in_flight": 4})) as http:
+        answers = await asyncio.gather(
+            *(http.post("/api/notifications", json=sms(i)) for i in range(60))
+        )
+        codes = [r.status_code for r in answers]
+        assert set(codes) <= {201, 503}, codes
+        assert 4 <= codes.count(201) < 60, codes
+        for r in answers:
+            if r.status_code == 503:
+                assert r.json()["error"]["code"] == "OVERLOADED"
+        store = http.app.state.store  # type: ignore[attr-defined]
+        stored = await store.notifications.collection.count_documents({})
+        assert stored == codes.count(201)
