@@ -492,6 +492,12 @@ documentdb.enableSchemaValidation = true
 documentdb.enableBypassDocumentValidation = true
 documentdb.enableUserCrud = true
 documentdb.maxUserLimit = 100
+# A query whose cursor is "persistent" (a sort, most aggregations) otherwise holds its
+# PostgreSQL connection until the cursor ends, and FerretDB then takes that connection out of
+# its pool and closes it: measured, 14,563 new PostgreSQL backends in 70,203 acquires (each a
+# fork plus DocumentDB's start-up, ~68 ms waited per acquire). With the cursor's state kept
+# in files, the connection goes back to the pool.
+documentdb.useFileBasedPersistedCursors = true
 EOF
   chown postgres:postgres "$PG_DATA/postgresql.wavecom.conf"
 }

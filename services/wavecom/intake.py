@@ -1,7 +1,8 @@
 """Accepting notifications: store them, then queue them with confirms (or schedule them).
 
-Group commit: requests that arrive while a commit is under way wait for the next one, and
-that commit writes all of them together: one outbox entry, one ``insert_many``, one burst of
+Group commit: requests that arrive while commits are under way (at most
+``commit_concurrency``, 4, at once) wait for the next one, and that commit writes all of them
+together: one outbox entry, one ``insert_many``, one burst of
 confirmed publishes, one write of the audit log and one of the counters. Under load, dozens of
 single-notification requests share what one request used to pay; alone, a request pays what it
 did before (the first commit starts at once, nothing waits on a timer). Each request is still
@@ -57,6 +58,7 @@ class Intake:
         events: EventPublisher = NO_EVENTS,
         queue_deadline_s: float = 0.5,
         retry_after_s: int = 1,
+        commit_concurrency: int = 4,
     ) -> None:
         self.store = store
         self.events = events
@@ -64,7 +66,8 @@ class Intake:
         self.outbox_grace = timedelta(seconds=outbox_grace_s)
         self.exit_before_publish = exit_before_publish
         self._waiting: deque[_Request] = deque()
-        self._committing: asyncio.Task[None] | None = None
+        self._committers: set[asyncio.Task[None]] = set()
+        self.commit_concurrency = commit_concurrency
         self._in_flight = 0
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
@@ -85,8 +88,12 @@ class Intake:
         request = _Request(docs)
         self._waiting.append(request)
         self._in_flight += len(docs)
-        if self._committing is None:
-            self._committing = asyncio.create_task(self._commit_waiting())
+        if len(self._committers) < self.commit_concurrency:
+            # a commit's round trips wait on the database and the broker in turn: a few
+            # commits under way at once keep both busy (each takes what has gathered)
+            committer = asyncio.create_task(self._commit_waiting())
+            self._committers.add(committer)
+            committer.add_done_callback(self._committers.discard)
         try:
             # shielded: a request that is cancelled (its client went away) does not cancel
             # the commit its notifications may already be part of
@@ -97,8 +104,7 @@ class Intake:
     async def close(self) -> None:
         """Finish the commit under way and what follows the answers (at shutdown, after the
         server stopped taking requests)."""
-        if self._committing is not None:
-            await asyncio.gather(self._committing, return_exceptions=True)
+        await asyncio.gather(*self._committers, return_exceptions=True)
         await asyncio.gather(*self._recording, return_exceptions=True)
 
     async def _commit_waiting(self) -> None:
@@ -121,12 +127,12 @@ class Intake:
                     size += len(request.docs)
                 if group:
                     await self._commit_group(group)
-        finally:
-            self._committing = None
-            # cancelled (the process stops): nobody waits for an answer that will not come
+        except asyncio.CancelledError:
+            # the process stops: nobody waits for an answer that will not come
             for request in (*group, *self._waiting):
                 _answer(request, BrokerUnavailable("the API is shutting down"))
             self._waiting.clear()
+            raise
 
     def _late(self, request: _Request) -> Overloaded:
         waited = time.monotonic() - request.arrived
