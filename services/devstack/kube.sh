@@ -465,10 +465,13 @@ NODE_EOF
   done
 }
 
+# kwok renews the nodes' leases (without them the node-heartbeat-with-lease stage lets the nodes
+# go NotReady after the controller-manager's grace period)
 start_kwok() {
   start_component kwok kwok --kubeconfig "$LOCAL_KUBECONFIG" --config "$SHARE/kwok-stages.yaml" \
     --manage-all-nodes=false --manage-nodes-with-annotation-selector kwok.x-k8s.io/node=fake \
-    --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.0/16 --node-ip 10.0.0.1
+    --server-address "127.0.0.1:$KWOK_PORT" --cidr 10.244.0.0/16 --node-ip 10.0.0.1 \
+    --node-lease-duration-seconds 40
 }
 
 nodes_ready() {

@@ -298,10 +298,12 @@ def test_setup_hook_runs_before_install_and_upgrade_and_cleans_up() -> None:
     ann = job["metadata"]["annotations"]
     assert ann["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert "hook-succeeded" in ann["helm.sh/hook-delete-policy"]
-    # its settings are hooks too, created first: the release's ConfigMap does not exist yet
-    for kind in ("ConfigMap", "Secret"):
+    # its settings and ServiceAccount are hooks too, created first: the release's own do not
+    # exist yet at pre-install
+    for kind in ("ConfigMap", "Secret", "ServiceAccount"):
         hook = one(docs, kind, f"{FULL}-setup")
         assert int(hook["metadata"]["annotations"]["helm.sh/hook-weight"]) < 0
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == f"{FULL}-setup"
     script = containers(job)[0]["args"][2]
     assert "ensure_indexes" in script
     assert "declare_topology" in script

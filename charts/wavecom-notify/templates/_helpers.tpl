@@ -83,6 +83,18 @@ The name of the ServiceAccount the pods run as.
 {{- end }}
 
 {{/*
+The ServiceAccount of the setup hook Job: a hook ServiceAccount of its own when the chart creates
+ServiceAccounts (the release's is created only after the pre-install hooks), else the given one.
+*/}}
+{{- define "wavecom-notify.setupServiceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- printf "%s-setup" (include "wavecom-notify.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
 The image reference: repository@digest when a digest is set, else repository:tag (tag defaulting
 to the chart's appVersion).
 */}}
@@ -127,6 +139,7 @@ TENANT_CACHE_S: {{ $c.tenantCacheS | toString | quote }}
 KEY_CACHE_S: {{ $c.keyCacheS | toString | quote }}
 ADMISSION_MAX_IN_FLIGHT: {{ $c.admissionMaxInFlight | int64 | quote }}
 ADMISSION_RETRY_AFTER_S: {{ $c.admissionRetryAfterS | int64 | quote }}
+ADMISSION_QUEUE_DEADLINE_S: {{ $c.admissionQueueDeadlineS | toString | quote }}
 EVENTS_FLUSH_MS: {{ $c.eventsFlushMs | int64 | quote }}
 DASHBOARD_DIR: "/app/frontend/out"
 QUEUE_TYPE: {{ $c.queueType | quote }}
@@ -209,7 +222,16 @@ Pod-level fields shared by every Deployment and the setup Job: the ServiceAccoun
 security context, priority, scheduling.
 */}}
 {{- define "wavecom-notify.podCommon" -}}
-serviceAccountName: {{ include "wavecom-notify.serviceAccountName" . }}
+{{- include "wavecom-notify.podCommonWith" (dict "root" . "serviceAccountName" (include "wavecom-notify.serviceAccountName" .)) }}
+{{- end }}
+
+{{/*
+podCommon with a given ServiceAccount name. Call with (dict "root" $ "serviceAccountName" <name>).
+*/}}
+{{- define "wavecom-notify.podCommonWith" -}}
+{{- $sa := .serviceAccountName }}
+{{- with .root }}
+serviceAccountName: {{ $sa }}
 automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
@@ -231,6 +253,7 @@ tolerations:
 {{- with .Values.affinity }}
 affinity:
   {{- toYaml . | nindent 2 }}
+{{- end }}
 {{- end }}
 {{- end }}
 
