@@ -100,8 +100,13 @@ def listener_pids(port: int) -> list[int]:
 
 def infrastructure_pids() -> dict[str, list[int]]:
     """The RabbitMQ and FerretDB processes that serve the benchmark (by listening port, so a
-    second FerretDB of another session is not counted as ours)."""
-    return {name: listener_pids(port) for name, port in INFRA_PORTS.items()}
+    second FerretDB of another session is not counted as ours), PostgreSQL's processes (the
+    development database's storage: FerretDB v2 runs every command in a backend) and the
+    vegeta load generator, when they run."""
+    pids = {name: listener_pids(port) for name, port in INFRA_PORTS.items()}
+    pids["postgres"] = find_pids(lambda comm, argv: comm == "postgres")
+    pids["vegeta"] = find_pids(lambda comm, argv: comm == "vegeta")
+    return pids
 
 
 def wavecom_pids() -> dict[str, list[int]]:
@@ -153,9 +158,10 @@ class CpuMeter:
     """
 
     def __init__(self, groups: dict[str, list[int]]) -> None:
-        self.groups = {g: p for g, p in groups.items() if g not in ("rabbitmq", "ferretdb")}
+        infra = ("rabbitmq", "ferretdb", "postgres", "vegeta")
+        self.groups = {g: p for g, p in groups.items() if g not in infra}
         self.groups["bench"] = [os.getpid()]
-        self.names = [*self.groups, "rabbitmq", "ferretdb"]
+        self.names = [*self.groups, *infra]
         self.ncpu = os.cpu_count() or 1
         self._last = self.snapshot()
 
