@@ -133,6 +133,7 @@ async def reconcile(
         ledger_dir=ledger_dir,
         stuck_limit=stuck_limit,
         tenant=tenant,
+        windowed=False,
     ):
         if isinstance(step, Report):
             return step
@@ -146,15 +147,22 @@ async def reconcile_steps(
     ledger_dir: str = "",
     stuck_limit: int = 100,
     tenant: str | None = None,
+    windowed: bool = True,
     window_docs: int = WINDOW_DOCS,
 ) -> AsyncIterator[Window | Report]:
-    """:func:`reconcile`, one counting window at a time (a tenant's), then the report."""
+    """:func:`reconcile`, one counting window at a time (a tenant's, when ``windowed``), then
+    the report. Counting in windows costs more in all (each window is a range of the
+    (tenantId, createdAt) index: 2.7 s for 100,000 documents in 8 windows on a busy machine,
+    0.7 s in one pass on a quiet one) and buys a first answer within milliseconds and steady
+    progress, so it is what the streamed form uses; the plain answer counts in one pass."""
     began = time.monotonic()
     report = Report(as_of=utcnow())
     assert report.as_of is not None
     counts: Counter[tuple[str, str, str]] = Counter()
-    if tenant is None:  # make verify: every tenant in one pass (no HTTP request waits on it)
-        window = await _count(store, {}, None, report.as_of)
+    if tenant is None or not windowed:  # one pass (make verify: every tenant)
+        window = await _count(
+            store, {} if tenant is None else {"tenantId": tenant}, None, report.as_of
+        )
         counts.update(window.counts)
         report.windows = 1
     else:

@@ -164,16 +164,18 @@ async def reconcile_now(
     """The caller's tenant, per channel: accepted = sent + failed + cancelled + in flight,
     computed from the documents created before `asOf`; counters that differ from them;
     notifications not final and untouched for `stuckAfterS`. (`make verify` shows every
-    tenant.) The documents are counted in windows of `createdAt` (about 20,000 each), so the
-    time this takes grows with the tenant's data (`durationMs` says how long it took): ask for
-    `application/x-ndjson` to receive each window as it is counted, the report last."""
+    tenant.) The time this takes grows with the tenant's data (`durationMs` says how long it
+    took): ask for `application/x-ndjson` to have the documents counted in windows of
+    `createdAt` (about 20,000 each) and each window streamed as it is counted, the report last."""
+    streamed = NDJSON in request.headers.get("accept", "")
     steps = reconcile_steps(
         store,
         stuck_after_s=stuck_after_s,
         ledger_dir=settings.ledger_dir,
         tenant=caller.tenant,
+        windowed=streamed,
     )
-    if NDJSON in request.headers.get("accept", ""):
+    if streamed:
         return StreamingResponse(_lines(steps), media_type=NDJSON)
     async for step in steps:
         if isinstance(step, Report):
