@@ -18,6 +18,12 @@
 # <cache>/kube-<key>/build-times.txt. Builds run at `nice -n 19` (KUBE_BUILD_NICE) so that they
 # only take idle CPU. State (certificates, etcd data, logs, pid files, kubeconfig) in .state/kube.
 #
+# Measured 2026-12-01 on 2 cores busy with other engineers' tests (load 5-12), every build at nice 19,
+# empty Go build cache: helm 730 s, etcd 727 s, kube-apiserver 2438 s, controller-manager 466 s,
+# scheduler 56 s, kubectl 56 s, kwok 419 s, KEDA adapter 1867 s (it compiles every scaler), KEDA
+# operator 71 s (after the adapter: the same packages), 6877 s in all; 788 MB of binaries. A
+# second `build` takes 0.1 s; `up` from built binaries takes seconds.
+#
 # Loopback ports (clear of RabbitMQ 5672/15672/15692/25672/35672-35682, the database 27017/54329,
 # the API 8000-8100 and the test clusters 5701-5709/15701-15709/25700-25790):
 #   etcd 17379 (peer 17380)   kube-apiserver 17443   controller-manager 17257   scheduler 17259
