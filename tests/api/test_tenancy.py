@@ -85,12 +85,12 @@ async def test_keys_are_managed_only_within_the_tenant(
 async def test_one_tenants_burst_does_not_delay_anothers_critical(
     api: httpx.AsyncClient, globex: httpx.AsyncClient, store: Store, run_worker: RunWorker
 ) -> None:
-    """acme floods its own limit with MEDIUM SMS through a provider capped at 200/s; globex's
+    """acme floods its own limit with MEDIUM SMS through a provider capped at 100/s; globex's
     CRITICAL is sent within seconds while acme's backlog is still there, and acme's 429s do
     not touch globex's bucket."""
     tenants = api.app.state.auth.tenants  # type: ignore[attr-defined]
     await tenants.set_limit("acme", RateLimit(per_second=1.0, burst=2000))
-    capped = orjson.dumps([{"name": "textwave", "latencyMs": 5, "rateLimitPerSec": 200}]).decode()
+    capped = orjson.dumps([{"name": "textwave", "latencyMs": 5, "rateLimitPerSec": 100}]).decode()
     await run_worker(
         Channel.SMS, providers_sms=capped, batch_size=20, max_batches_in_flight=2, prefetch=60
     )
