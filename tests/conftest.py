@@ -28,6 +28,8 @@ from pymongo import MongoClient
 from wavecom.api.app import create_app
 from wavecom.constants import Channel, Scope
 from wavecom.keys import Keys
+from wavecom.providers import accounts
+from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.worker import Worker
@@ -246,6 +248,30 @@ TWO_PROVIDERS = orjson.dumps(
         },
     ]
 ).decode()
+
+
+async def put_mock_account(
+    store: Store,
+    name: str,
+    channel: Channel = Channel.EMAIL,
+    *,
+    priority: int = 10,
+    enabled: bool = True,
+    send_rate: float = 0.0,
+    tenants: tuple[str, ...] = (),
+    **mock: Any,
+) -> accounts.Account:
+    """Create or change a mock provider account as the admin CLI does (workers reload it)."""
+    spec = accounts.AccountSpec(
+        channel=channel,
+        driver="mock",
+        priority=priority,
+        enabled=enabled,
+        send_rate_per_second=send_rate,
+        tenants=tenants,
+        settings=mock,
+    )
+    return await accounts.apply(store, Cipher({}, None), name, spec, None, source="admin")
 
 
 class Workers:

@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 import sys
+from pathlib import Path
+
+from pydantic import SecretStr
 
 from wavecom.keys import Keys
+from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.tenants import RateLimit, Tenants
 
 
-def admin(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def admin(
+    settings: Settings, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {
         **os.environ,
         "MONGODB_URL": settings.mongodb_url,
         "MONGODB_DATABASE": settings.mongodb_database,
+        **(env or {}),
     }
     return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
         [sys.executable, "-m", "wavecom.admin", *args],
-        env=env,
+        env=full,
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,3 +82,79 @@ async def test_tenant_limits_are_set_and_listed(settings: Settings, store: Store
     limit = await Tenants(store, RateLimit(1, 1), cache_s=0).limit("acme")
     assert limit == RateLimit(50.0, 500)
     assert "acme: 50/s, burst 500 per key" in admin(settings, "tenants", "list").stdout
+
+
+PROVIDERS_YAML = """
+apiVersion: notify.wavecom.io/v1alpha1
+kind: NotificationProvider
+metadata: {name: bank-sms}
+spec:
+  channel: SMS
+  driver: twilio
+  priority: 5
+  sendRatePerSecond: 30
+  tenants: [acme]
+  settings: {fromNumber: "+15005550006"}
+  credentialsSecretRef: {name: bank-sms-twilio}
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: bank-sms-twilio}
+stringData:
+  accountSid: AC00000000000000000000000000000001
+  authToken: token-that-is-never-printed
+---
+apiVersion: notify.wavecom.io/v1alpha1
+kind: NotificationProvider
+metadata: {name: rehearsal}
+spec: {channel: SMS, driver: mock, priority: 50, settings: {latencyMs: 5}}
+"""
+
+
+async def test_providers_are_applied_listed_and_deleted_from_kubectl_yaml(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    key = base64.b64encode(os.urandom(32)).decode()
+    keyed = settings.model_copy(update={"credentials_key": SecretStr(key)})
+    env = {"CREDENTIALS_KEY": key}
+    manifest = tmp_path / "providers.yaml"
+    manifest.write_text(PROVIDERS_YAML)
+
+    applied = admin(keyed, "providers", "apply", "-f", str(manifest), env=env)
+    assert applied.returncode == 0, applied.stderr
+    assert "notificationprovider/bank-sms applied (revision 1)" in applied.stdout
+    doc = await store.accounts.get("bank-sms")
+    assert doc is not None
+    assert doc["tenants"] == ["acme"]
+    assert doc["sendRatePerSecond"] == 30
+    assert "token-that-is-never-printed" not in str(doc)
+    assert Cipher.of(keyed).open("bank-sms", doc["credentials"])["authToken"] == (
+        "token-that-is-never-printed"
+    )
+
+    listed = admin(keyed, "providers", "list", "--channel", "SMS", env=env)
+    assert listed.returncode == 0, listed.stderr
+    assert "bank-sms" in listed.stdout
+    assert "sealed" in listed.stdout
+    assert "token-that-is-never-printed" not in listed.stdout + listed.stderr
+
+    # a bad file changes nothing, and says which field of which resource
+    manifest.write_text(PROVIDERS_YAML.replace("priority: 50", "priority: -1"))
+    revision = await store.accounts.revision()
+    refused = admin(keyed, "providers", "apply", "-f", str(manifest), env=env)
+    assert refused.returncode == 2
+    assert "provider 'rehearsal': spec.priority" in refused.stderr
+    assert await store.accounts.revision() == revision
+
+    # without the key, credentials are never stored in the clear
+    manifest.write_text(PROVIDERS_YAML)
+    keyless = admin(
+        settings, "providers", "apply", "-f", str(manifest), env={"CREDENTIALS_KEY": ""}
+    )
+    assert keyless.returncode == 2
+    assert "CREDENTIALS_KEY is not set" in keyless.stderr
+
+    deleted = admin(keyed, "providers", "delete", "rehearsal", env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert await store.accounts.get("rehearsal") is None
+    assert admin(keyed, "providers", "delete", "rehearsal", env=env).returncode == 1

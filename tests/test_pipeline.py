@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from wavecom.broker import snap_to_ladder
 from wavecom.constants import DELAY_LADDER_MS, Channel, Priority, Status
 from wavecom.messages import DeliveryJob
-from wavecom.pipeline import Dispatcher
+from wavecom.pipeline import Dispatcher, Route
 from wavecom.providers.mock import MockProvider, MockProviderConfig
 from wavecom.settings import Settings
 
@@ -103,3 +104,52 @@ async def test_an_open_breaker_is_skipped_and_all_open_parks_without_an_attempt(
     assert parked.next_job.attempt == 0
     assert parked.next_job.round == 1
     assert parked.outcome.retry_count == 0
+
+
+def mock(name: str, **config: Any) -> MockProvider:
+    cfg = MockProviderConfig.model_validate({"name": name, "latencyMs": 0, **config})
+    return MockProvider(Channel.EMAIL, cfg)
+
+
+async def test_a_tenant_uses_its_reserved_accounts_first_and_never_anothers() -> None:
+    d = Dispatcher([], Settings(retry_jitter=0.0))
+    shared, mine, theirs = mock("shared"), mock("acme-own"), mock("globex-own")
+    await d.update(
+        [
+            Route(shared, 1),
+            Route(mine, 50, frozenset({"acme"})),
+            Route(theirs, 0, frozenset({"globex"})),
+        ]
+    )
+    assert d.order("acme") == [mine, shared]
+    assert d.order("globex") == [theirs, shared]
+    assert d.order("initech") == [shared]
+    sent = await d.deliver(replace(job(), tenant_id="acme"))
+    assert sent.outcome.provider == "acme-own"
+
+
+async def test_an_unchanged_account_keeps_its_breaker_and_bucket_a_changed_one_starts_afresh() -> (
+    None
+):
+    d = Dispatcher([], Settings(retry_jitter=0.0, breaker_fail_max=1))
+    a, b = mock("a", rules=[DOWN]), mock("b")
+    await d.update([Route(a, 1, revision=1), Route(b, 2, revision=1)])
+    await d.deliver(job("x@x.example"))  # a fails once: its breaker opens
+    assert d.breaker_states() == {"a": "open", "b": "closed"}
+    breaker_b, bucket_b = d.breakers["b"], d.buckets["b"]
+    a2 = mock("a")  # a's account changed (its driver was rebuilt)
+    assert await d.update([Route(a2, 1, revision=2), Route(b, 2, revision=1)]) == ["a"]
+    assert d.breaker_states() == {"a": "closed", "b": "closed"}
+    assert d.breakers["b"] is breaker_b
+    assert d.buckets["b"] is bucket_b
+    assert await d.update([Route(b, 2, revision=1)]) == ["a"]  # a disabled: gone
+    assert d.providers == [b]
+    assert (await d.deliver(job())).outcome.provider == "b"
+
+
+async def test_no_account_for_the_channel_parks_the_job_without_an_attempt() -> None:
+    d = Dispatcher([], Settings())
+    attempted = await d.deliver(job())
+    assert attempted.outcome.status == Status.QUEUED
+    assert attempted.next_job is not None
+    assert attempted.next_job.attempt == 0

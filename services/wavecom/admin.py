@@ -5,6 +5,7 @@ python -m wavecom.admin keys list [--tenant acme]
 python -m wavecom.admin keys revoke <key id>
 python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
 python -m wavecom.admin tenants list
+python -m wavecom.admin providers apply -f providers.yaml | list | delete NAME | rotate
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from wavecom.keys import Keys, parse_scopes
+from wavecom.providers import cli as providers_cli
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
 from wavecom.tenants import RateLimit, Tenants
@@ -22,7 +24,7 @@ from wavecom.tenants import RateLimit, Tenants
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m wavecom.admin", description="Tenants and API keys"
+        prog="python -m wavecom.admin", description="Tenants, API keys and provider accounts"
     )
     nouns = parser.add_subparsers(dest="noun", required=True)
 
@@ -45,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--per-second", type=float, required=True)
     limit.add_argument("--burst", type=int, required=True)
     tenants.add_parser("list", help="tenants with a limit of their own")
+    providers_cli.add_parser(nouns)
     return parser
 
 
@@ -53,6 +56,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         if args.noun == "keys":
             return await _keys(args, Keys(store))
+        if args.noun == "providers":
+            return await providers_cli.run(args, settings, store)
         return await _tenants(args, settings, store)
     finally:
         await store.close()

@@ -105,6 +105,8 @@ PROVIDERS = "providers"  # circuit breaker states reported by the workers
 API_KEYS = "apikeys"  # API keys: only their hashes
 TENANTS = "tenants"  # per-tenant settings (rate limits)
 QUOTAS = "quotas"  # rate-limit state: one GCRA document per API key
+PROVIDER_ACCOUNTS = "provideraccounts"  # provider accounts: driver, settings, sealed credentials
+REVISIONS = "revisions"  # one document per configuration that workers watch (providers)
 LEASES = "leases"  # one document per singleton job (the sweeper): who runs it, until when
 
 # --- tenants and API keys -------------------------------------------------------------------------

@@ -41,6 +41,17 @@ BREAKER_STATE = Gauge(
 BATCH_SIZE = Histogram(
     "worker_batch_size", "Messages per worker batch", buckets=(1, 5, 10, 25, 50, 100, 200, 400)
 )
+PROVIDER_RELOADS = Counter(
+    "worker_provider_reloads_total", "Times a worker rebuilt its provider accounts", ["type"]
+)
+PROVIDER_REVISION = Gauge(
+    "worker_provider_revision", "The provider configuration revision a worker runs on", ["type"]
+)
+PROVIDER_LOAD_ERRORS = Counter(
+    "worker_provider_load_errors_total",
+    "Provider accounts a worker left out because their driver could not be built",
+    ["type"],
+)
 QUEUE_DEPTH = Gauge("queue_depth", "Messages ready in a queue", ["queue"])
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_DURATION = Histogram(

@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import random
 import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from wavecom.broker import snap_to_ladder
 from wavecom.constants import Status
 from wavecom.errors import PermanentProviderError, ProviderError, TransientProviderError
 from wavecom.messages import DeliveryJob
-from wavecom.providers.base import Provider, SendRequest
+from wavecom.providers.base import Provider, Receipt, SendRequest
 from wavecom.ratelimit import TokenBucket
 from wavecom.settings import Settings
 from wavecom.store import Outcome, utcnow
@@ -72,6 +73,10 @@ class _Breaker(pybreaker.CircuitBreakerListener):
             self.breaker.call(replay)
 
 
+def _rank(route: Route) -> tuple[int, str]:
+    return route.priority, route.provider.name
+
+
 @dataclass(frozen=True, slots=True)
 class Attempted:
     """An outcome plus where it goes next: a delay rung (retry/park) or the DLQ."""
@@ -85,20 +90,145 @@ class Attempted:
         return self.outcome.dead_reason
 
 
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A provider account's place in a channel's failover order.
+
+    ``tenants``: the account is reserved for these tenants (empty: shared by every tenant).
+    ``revision`` is the stored account's: an account whose revision changes gets a new driver,
+    breaker and token bucket; an unchanged one keeps all three.
+    """
+
+    provider: Provider
+    priority: int
+    tenants: frozenset[str] = frozenset()
+    revision: int = 0
+    timeout_s: float | None = None  # the account's send timeout (None: PROVIDER_TIMEOUT_S)
+
+
 class Dispatcher:
-    """Delivers one job through a channel's providers in failover order."""
+    """Delivers one job through a channel's providers in failover order.
+
+    A tenant's order is the accounts reserved for it, then the shared ones, each by priority;
+    accounts reserved for other tenants are never used for it. :meth:`update` swaps the
+    accounts while sends are in flight: a send finishes on the account it started with, and a
+    replaced or removed account's driver is closed once its last send is done.
+    """
 
     def __init__(self, providers: Sequence[Provider], settings: Settings) -> None:
-        if not providers:
-            raise ValueError("a channel needs at least one provider")
-        self.providers = list(providers)
         self.settings = settings
-        self.breakers = {p.name: _Breaker(p.name, settings) for p in self.providers}
-        self.buckets = {p.name: TokenBucket(p.send_rate) for p in self.providers}
+        self.routes: dict[str, Route] = {}
+        self.breakers: dict[str, _Breaker] = {}
+        self.buckets: dict[str, TokenBucket] = {}
+        self._orders: dict[str, list[Provider]] = {}
+        self._sending: Counter[int] = Counter()  # sends in flight per driver (by id)
+        self._retired: dict[int, Provider] = {}  # replaced drivers still sending
         self._rng = random.Random(settings.provider_seed)
+        self._changed = asyncio.Event()
+        self._install([Route(p, i) for i, p in enumerate(providers)])
+
+    @property
+    def providers(self) -> list[Provider]:
+        """Every live account's driver (any tenant), in priority order."""
+        return [r.provider for r in sorted(self.routes.values(), key=_rank)]
 
     def breaker_states(self) -> dict[str, str]:
         return {name: b.state for name, b in self.breakers.items()}
+
+    async def update(self, routes: Sequence[Route]) -> list[str]:
+        """Make ``routes`` the channel's accounts; the names whose driver changed or went.
+
+        A route whose provider object is the live one for its name is unchanged and keeps its
+        breaker and bucket (the caller passes the same object for an unchanged revision).
+        """
+        changed = [
+            name
+            for name, live in self.routes.items()
+            if all(r.provider is not live.provider for r in routes)
+        ]
+        old = {name: self.routes[name].provider for name in changed}
+        self._install(routes)
+        for provider in old.values():
+            if self._sending[id(provider)]:
+                self._retired[id(provider)] = provider  # closed when its last send is done
+            else:
+                await provider.close()
+        return changed
+
+    def _install(self, routes: Sequence[Route]) -> None:
+        names = [r.provider.name for r in routes]
+        if len(set(names)) != len(names):
+            raise ValueError("two provider accounts of one channel share a name")
+        previous = self.routes
+        self.routes = {r.provider.name: r for r in routes}
+        for name, route in self.routes.items():
+            before = previous.get(name)
+            if before is None or before.provider is not route.provider:
+                self.breakers[name] = _Breaker(name, self.settings)
+                self.buckets[name] = TokenBucket(route.provider.send_rate)
+        for name in set(self.breakers) - set(self.routes):
+            del self.breakers[name], self.buckets[name]
+            with contextlib.suppress(KeyError):  # another dispatcher in this process
+                metrics.BREAKER_STATE.remove(name)
+        self._orders.clear()
+        self._changed.set()  # jobs waiting for a token look at the new order
+        self._changed = asyncio.Event()
+
+    def order(self, tenant: str) -> list[Provider]:
+        """The tenant's failover order: its reserved accounts, then the shared ones."""
+        found = self._orders.get(tenant)
+        if found is None:
+            ranked = sorted(self.routes.values(), key=_rank)
+            found = [r.provider for r in ranked if tenant in r.tenants]
+            found += [r.provider for r in ranked if not r.tenants]
+            self._orders[tenant] = found
+        return found
+
+    def flush(self) -> None:
+        """Flush what the drivers buffer per batch (the mock providers' ledgers)."""
+        for route in self.routes.values():
+            ledger = getattr(route.provider, "ledger", None)
+            if ledger is not None:
+                ledger.flush()
+
+    async def close(self) -> None:
+        for provider in [*self.providers, *self._retired.values()]:
+            await provider.close()
+        self._retired.clear()
+
+    async def _token(self, bucket: TokenBucket) -> bool:
+        """Wait for a token; False if the accounts changed first (no token was taken)."""
+        if bucket.ready():
+            return True
+        changed = self._changed
+        token = asyncio.ensure_future(bucket.acquire())
+        interrupt = asyncio.ensure_future(changed.wait())
+        try:
+            await asyncio.wait((token, interrupt), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            interrupt.cancel()
+            if not token.done():
+                token.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await token
+        return not token.cancelled()
+
+    async def _send(self, route: Route, request: SendRequest) -> Receipt:
+        provider, key = route.provider, id(route.provider)
+        self._sending[key] += 1
+        try:
+            timeout = route.timeout_s or self.settings.provider_timeout_s
+            return await asyncio.wait_for(provider.send(request), timeout)
+        finally:
+            self._sending[key] -= 1
+            if not self._sending[key]:
+                del self._sending[key]
+                retired = self._retired.pop(key, None)
+                if retired is not None:
+                    ledger = getattr(retired, "ledger", None)
+                    if ledger is not None:
+                        ledger.flush()
+                    await retired.close()
 
     async def deliver(self, job: DeliveryJob) -> Attempted:
         started = utcnow()
@@ -113,55 +243,50 @@ class Dispatcher:
             recovering=job.round > 0,
         )
         last: TransientProviderError | None = None
-        tried = 0
-        for provider in self.providers:
-            breaker = self.breakers[provider.name]
-            if not breaker.allows():
-                continue
-            tried += 1
-            bucket = self.buckets[provider.name]
-            await bucket.acquire()  # the account's send-rate cap: wait, never fail
-            try:
-                receipt = await asyncio.wait_for(
-                    provider.send(request), self.settings.provider_timeout_s
-                )
-            except PermanentProviderError as exc:
-                breaker.record(exc)
-                metrics.PROVIDER_CALLS.labels(provider.name, "permanent").inc()
-                return self._failed(job, started, str(exc), provider.name, "permanent")
-            except TimeoutError:
-                err = TransientProviderError(f"{provider.name}: timed out", provider=provider.name)
-                breaker.record(err)
-                metrics.PROVIDER_CALLS.labels(provider.name, "timeout").inc()
-                last = err
-            except TransientProviderError as exc:
-                if exc.retry_after_s is not None:  # 429: slow down for as long as it asks
-                    bucket.pause(exc.retry_after_s)
-                breaker.record(exc)
-                metrics.PROVIDER_CALLS.labels(provider.name, "transient").inc()
-                last = exc
-            else:
-                breaker.record(None)
-                metrics.PROVIDER_CALLS.labels(provider.name, "sent").inc()
-                done = utcnow()
-                metrics.SENT.labels(job.type.value, provider.name).inc()
-                metrics.PROCESSING.labels(job.type.value).observe((done - started).total_seconds())
-                if job.accepted_ms:
-                    metrics.END_TO_END.labels(job.type.value, job.priority.value).observe(
-                        max(0.0, time.time() - job.accepted_ms / 1000)
+        tried: set[str] = set()
+        changed = True
+        while changed:
+            changed = False
+            for provider in self.order(job.tenant_id):
+                if provider.name in tried:
+                    continue
+                live = self.routes.get(provider.name)
+                if live is None or live.provider is not provider:
+                    continue  # replaced or removed while this job was failing over
+                breaker = self.breakers[provider.name]
+                if not breaker.allows():
+                    continue
+                bucket = self.buckets[provider.name]
+                # the account's send-rate cap: wait, never fail; but if the accounts change
+                # meanwhile, look at the new order (a new first account, a new cap, a
+                # disabled one) instead of waiting out the old one
+                if not await self._token(bucket) or self.routes.get(provider.name) is not live:
+                    changed = True
+                    break
+                tried.add(provider.name)
+                try:
+                    receipt = await self._send(live, request)
+                except PermanentProviderError as exc:
+                    breaker.record(exc)
+                    metrics.PROVIDER_CALLS.labels(provider.name, "permanent").inc()
+                    return self._failed(job, started, str(exc), provider.name, "permanent")
+                except TimeoutError:
+                    err = TransientProviderError(
+                        f"{provider.name}: timed out", provider=provider.name
                     )
-                return Attempted(
-                    Outcome(
-                        job,
-                        Status.SENT,
-                        started,
-                        done,
-                        f"Successfully sent via {provider.name}",
-                        provider=receipt.provider,
-                        provider_message_id=receipt.provider_message_id,
-                    )
-                )
-        if tried == 0:
+                    breaker.record(err)
+                    metrics.PROVIDER_CALLS.labels(provider.name, "timeout").inc()
+                    last = err
+                except TransientProviderError as exc:
+                    if exc.retry_after_s is not None:  # 429: slow down for as long as it asks
+                        bucket.pause(exc.retry_after_s)
+                    breaker.record(exc)
+                    metrics.PROVIDER_CALLS.labels(provider.name, "transient").inc()
+                    last = exc
+                else:
+                    breaker.record(None)
+                    return self._sent(job, started, provider.name, receipt)
+        if not tried:
             return self._parked(job, started)
         assert last is not None
         return self._retry_or_fail(job, started, last)
@@ -204,6 +329,27 @@ class Dispatcher:
             ),
             delay_rung_ms=rung,
             next_job=job.next_attempt(),
+        )
+
+    def _sent(self, job: DeliveryJob, started: datetime, name: str, receipt: Receipt) -> Attempted:
+        metrics.PROVIDER_CALLS.labels(name, "sent").inc()
+        done = utcnow()
+        metrics.SENT.labels(job.type.value, name).inc()
+        metrics.PROCESSING.labels(job.type.value).observe((done - started).total_seconds())
+        if job.accepted_ms:
+            metrics.END_TO_END.labels(job.type.value, job.priority.value).observe(
+                max(0.0, time.time() - job.accepted_ms / 1000)
+            )
+        return Attempted(
+            Outcome(
+                job,
+                Status.SENT,
+                started,
+                done,
+                f"Successfully sent via {name}",
+                provider=receipt.provider,
+                provider_message_id=receipt.provider_message_id,
+            )
         )
 
     def _parked(self, job: DeliveryJob, started: datetime) -> Attempted:

@@ -25,6 +25,10 @@ class TokenBucket:
         self.paused_until = 0.0
         self._lock = asyncio.Lock()
 
+    def ready(self) -> bool:
+        """True if :meth:`acquire` would return at once (no cap, not paused)."""
+        return self.rate <= 0 and self.paused_until <= time.monotonic()
+
     async def acquire(self) -> None:
         if self.rate <= 0 and self.paused_until <= time.monotonic():
             return

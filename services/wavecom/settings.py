@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wavecom.constants import Channel, QueueType, valid_tenant
@@ -105,7 +105,17 @@ class Settings(BaseSettings):
     # fault injection for the fault tests only: exit right after storing, before publishing
     exit_before_publish: bool = False
 
-    # mock providers: JSON list per channel, see wavecom.providers.registry
+    # provider accounts live in the database (python -m wavecom.admin providers, or the
+    # operator's NotificationProvider resources); each worker looks for a new revision this often
+    providers_poll_s: float = Field(default=1.0, gt=0, le=5)
+    # credentials are sealed with AES-256-GCM: the key (32 bytes, base64) and its id; a previous
+    # key is still accepted for reading during a rotation (admin providers rotate)
+    credentials_key: SecretStr = SecretStr("")
+    credentials_key_id: str = Field(default="k1", pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    credentials_previous_key: SecretStr = SecretStr("")
+    credentials_previous_key_id: str = Field(default="k0", pattern=r"^[A-Za-z0-9._-]{1,32}$")
+    # the seed of an empty installation only: a channel with no accounts yet gets these (a JSON
+    # list of mock accounts per channel, see wavecom.providers.seed), or two healthy mocks
     providers_email: str = ""
     providers_sms: str = ""
     providers_push: str = ""
@@ -135,6 +145,11 @@ class Settings(BaseSettings):
             raise ValueError("EXIT_BEFORE_PUBLISH is for fault tests, never for production")
         if self.dev_tenant and self.environment == "production":
             raise ValueError("DEV_TENANT opens the API without keys: never in production")
+        if (
+            self.credentials_previous_key.get_secret_value()
+            and self.credentials_previous_key_id == self.credentials_key_id
+        ):
+            raise ValueError("CREDENTIALS_PREVIOUS_KEY_ID must differ from CREDENTIALS_KEY_ID")
         if self.outbox_grace_s <= self.publish_timeout_s:
             raise ValueError("OUTBOX_GRACE_S must exceed PUBLISH_TIMEOUT_S")
         return self

@@ -32,7 +32,8 @@ from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
 from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
-from wavecom.providers.registry import build_providers
+from wavecom.providers.registry import Registry
+from wavecom.providers.seed import seed
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store, utcnow
 
@@ -57,8 +58,8 @@ class Worker:
         self.store = store
         self.connection = connection
         self.publisher = publisher
-        self.providers = build_providers(settings, channel)
-        self.dispatcher = Dispatcher(self.providers, settings)
+        self.dispatcher = Dispatcher([], settings)
+        self.registry = Registry(store, settings, channel, self.dispatcher)
         self.buffers: dict[Lane, deque[AbstractIncomingMessage]] = {
             Lane.HIGH: deque(),
             Lane.STANDARD: deque(),
@@ -85,7 +86,16 @@ class Worker:
             await store.close()
             raise
         events = await EventPublisher.open(connection)
-        return cls(settings, channel, store, connection, publisher, events)
+        worker = cls(settings, channel, store, connection, publisher, events)
+        try:
+            await seed(store, settings, channel)  # an empty installation's first accounts
+            await worker.registry.refresh()
+        except BaseException:
+            await events.close()
+            await connection.close()
+            await store.close()
+            raise
+        return worker
 
     async def run(self) -> None:
         """Consume until ``stop()``; then finish what is held and give back the rest."""
@@ -102,11 +112,13 @@ class Worker:
             "worker %s consuming %s (providers: %s)",
             self.channel.slug,
             ", ".join(lane_queue(self.channel, lane) for lane in Lane),
-            ", ".join(p.name for p in self.providers),
+            ", ".join(p.name for p in self.dispatcher.providers) or "none yet",
         )
         batcher = asyncio.create_task(self._batch_loop())
         reporter = Periodic("breaker reports", self._report_breakers, s.breaker_report_s)
         reporter.start()
+        reloader = Periodic("provider reloads", self.registry.refresh, s.providers_poll_s)
+        reloader.start()
         await self._stopping.wait()
 
         log.info(
@@ -116,6 +128,7 @@ class Worker:
             with contextlib.suppress(Exception):
                 await queue.cancel(tag)
         await reporter.stop()
+        await reloader.stop()
         batcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await batcher
@@ -125,8 +138,7 @@ class Worker:
             while buf:
                 with contextlib.suppress(Exception):
                     await buf.popleft().nack(requeue=True)
-        for p in self.providers:
-            await p.close()
+        await self.dispatcher.close()
         await self.events.close()
         await self.connection.close()
         await self.store.close()
@@ -229,8 +241,7 @@ class Worker:
         attempted: Sequence[Attempted] = await asyncio.gather(
             *(self.dispatcher.deliver(j) for _, j in jobs if j.id in won)
         )
-        for p in self.providers:
-            p.ledger.flush()
+        self.dispatcher.flush()
         await self._store_outcomes(attempted, token)
         self.events.emit(outcome_event(a.outcome) for a in attempted)
 

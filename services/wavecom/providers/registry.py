@@ -1,42 +1,96 @@
-"""Build each channel's provider accounts, in failover order, from settings."""
+"""A worker's provider accounts: loaded from the database, reloaded when their revision moves.
+
+Why poll a revision document rather than broadcast a change on the broker: the database is
+where an account change is made and kept, so a worker that was disconnected, restarting or
+slow cannot miss one (a fanout message to a worker that is not consuming is lost); and the poll
+is one read of one document by ``_id`` every PROVIDERS_POLL_S (1 s) per worker, nothing beside
+the work itself. A change reaches every worker within PROVIDERS_POLL_S plus one reload.
+"""
 
 from __future__ import annotations
 
-from pydantic import TypeAdapter, ValidationError
+import logging
 
+from wavecom import metrics
 from wavecom.constants import Channel
-from wavecom.errors import WaveComError
-from wavecom.providers.mock import MockProvider, MockProviderConfig
+from wavecom.errors import ProviderConfigError
+from wavecom.pipeline import Dispatcher, Route
+from wavecom.providers.accounts import Account, list_accounts
+from wavecom.providers.credentials import Cipher
+from wavecom.providers.drivers import build_driver
 from wavecom.settings import Settings
+from wavecom.store import Store
 
-_DEFAULTS: dict[Channel, tuple[str, str]] = {
-    Channel.EMAIL: ("mailgrid", "postbox"),
-    Channel.SMS: ("textwave", "smsly"),
-    Channel.PUSH: ("pushfire", "beamer"),
-}
-
-_configs = TypeAdapter(list[MockProviderConfig])
+log = logging.getLogger("wavecom.providers")
 
 
-def provider_configs(settings: Settings, channel: Channel) -> list[MockProviderConfig]:
-    """The channel's accounts: PROVIDERS_<CHANNEL> as a JSON list, or two healthy defaults."""
-    raw = settings.providers_json(channel)
-    if not raw:
-        return [
-            MockProviderConfig(name=name, seed=settings.provider_seed)
-            for name in _DEFAULTS[channel]
-        ]
-    try:
-        configs = _configs.validate_json(raw)
-    except ValidationError as exc:
-        raise WaveComError(f"PROVIDERS_{channel.value} is not valid: {exc}") from exc
-    if not configs:
-        raise WaveComError(f"PROVIDERS_{channel.value} names no provider")
-    return configs
+class Registry:
+    """Keeps a channel's :class:`Dispatcher` on the stored accounts' latest revision."""
 
+    def __init__(
+        self, store: Store, settings: Settings, channel: Channel, dispatcher: Dispatcher
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.channel = channel
+        self.dispatcher = dispatcher
+        self.cipher = Cipher.of(settings)
+        self.revision = -1  # the configuration revision the dispatcher runs on
 
-def build_providers(settings: Settings, channel: Channel) -> list[MockProvider]:
-    return [
-        MockProvider(channel, cfg, ledger_dir=settings.ledger_dir)
-        for cfg in provider_configs(settings, channel)
-    ]
+    async def refresh(self) -> bool:
+        """Reload if the configuration's revision moved; True if the accounts were reloaded."""
+        revision = await self.store.accounts.revision()
+        if revision == self.revision:
+            return False
+        accounts = await list_accounts(self.store, self.channel)
+        live = self.dispatcher.routes
+        routes: list[Route] = []
+        for account in accounts:
+            if not account.spec.enabled:
+                continue
+            current = live.get(account.name)
+            if current is not None and current.revision == account.revision:
+                routes.append(current)  # unchanged: same driver, breaker and bucket
+                continue
+            route = self._build(account)
+            if route is not None:
+                routes.append(route)
+        changed = await self.dispatcher.update(routes)
+        self.revision = revision
+        metrics.PROVIDER_RELOADS.labels(self.channel.value).inc()
+        metrics.PROVIDER_REVISION.labels(self.channel.value).set(revision)
+        log.info(
+            "%s providers at revision %d: %s%s",
+            self.channel.slug,
+            revision,
+            ", ".join(f"{r.provider.name}@{r.revision}" for r in routes) or "none",
+            f" (replaced or removed: {', '.join(changed)})" if changed else "",
+        )
+        return True
+
+    def _build(self, account: Account) -> Route | None:
+        """The account's driver, or None (logged, counted) when it cannot be built here."""
+        spec = account.spec
+        try:
+            credentials = self.cipher.open(account.name, account.sealed) if account.sealed else {}
+            provider = build_driver(
+                account.name,
+                self.channel,
+                spec.driver,
+                spec.settings,
+                credentials,
+                spec.send_rate_per_second,
+                spec.timeout_seconds,
+                ledger_dir=self.settings.ledger_dir,
+            )
+        except ProviderConfigError as exc:
+            metrics.PROVIDER_LOAD_ERRORS.labels(self.channel.value).inc()
+            log.error("provider %s left out: %s", account.name, exc)
+            return None
+        return Route(
+            provider,
+            spec.priority,
+            frozenset(spec.tenants),
+            account.revision,
+            spec.timeout_seconds,
+        )

@@ -7,6 +7,7 @@ The API and the workers share only this (besides the message types and the names
 - ``pending``: the outbox and the schedule, which the relay works through
 - ``counters``: per-tenant statistics (``$inc``)
 - ``breakers``: the circuit breaker states workers report
+- ``accounts``: provider accounts and the revision the workers poll to reload them
 - ``indexes``: every index, created at start-up
 
 Only what MongoDB and FerretDB v2 both support is used: single-document atomic updates
@@ -27,13 +28,16 @@ from wavecom.constants import (
     LOGS,
     NOTIFICATIONS,
     OUTBOX,
+    PROVIDER_ACCOUNTS,
     PROVIDERS,
     QUOTAS,
+    REVISIONS,
     SCHEDULE,
     STATS,
     TENANTS,
 )
 from wavecom.errors import StoreUnavailable
+from wavecom.store.accounts import OwnedElsewhere, ProviderAccounts
 from wavecom.store.breakers import Breakers
 from wavecom.store.counters import Counters, TenantStats
 from wavecom.store.documents import Doc, job_of, log_entry, new_notification, utcnow
@@ -45,6 +49,7 @@ from wavecom.store.rounds import Outcome, Rounds
 __all__ = [
     "Doc",
     "Outcome",
+    "OwnedElsewhere",
     "Page",
     "Store",
     "TenantStats",
@@ -69,6 +74,7 @@ class Store:
         self.outbox = Outbox(self.db[OUTBOX])
         self.schedule = Schedule(self.db[SCHEDULE], self.notifications)
         self.breakers = Breakers(self.db[PROVIDERS])
+        self.accounts = ProviderAccounts(self.db[PROVIDER_ACCOUNTS], self.db[REVISIONS])
         # collections owned by the modules that give them meaning (keys, tenants, quota,
         # idempotency): they read and write them through these handles
         self.api_keys: AsyncCollection[Doc] = self.db[API_KEYS]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.api.routes.test_notifications import assert_error
 from tests.api.test_auth import as_other
 from tests.conftest import RunWorker, wait_for
 from wavecom.constants import Channel
+from wavecom.providers import accounts
+from wavecom.providers.credentials import Cipher
+from wavecom.store import Store
 
 
 async def test_a_created_key_is_shown_once_and_works_with_its_scopes(
@@ -57,14 +62,42 @@ async def test_key_requests_are_validated(client: httpx.AsyncClient) -> None:
     assert_error(await client.delete("/api/admin/keys/0123456789abcdef"), 404, "NOT_FOUND")
 
 
-async def test_providers_show_the_workers_breakers(
-    api: httpx.AsyncClient, run_worker: RunWorker
+async def test_providers_list_accounts_with_breakers_never_credentials(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker
 ) -> None:
     await run_worker(Channel.EMAIL, breaker_report_s=0.1)
+    sealed = Cipher({"t1": bytes(32)}, "t1")
+    secret = accounts.AccountSpec(
+        channel=Channel.SMS,
+        driver="twilio",
+        priority=5,
+        tenants=("acme",),
+        settings={"fromNumber": "+15005550006"},
+        credentials_secret_ref=accounts.SecretRef(name="twilio-creds"),
+    )
+    creds = {"accountSid": "AC" + "1" * 32, "authToken": "tok-never-shown"}
+    await accounts.apply(store, sealed, "acme-sms", secret, creds, source="admin")
 
-    async def reported() -> dict[str, object] | None:
-        data: dict[str, object] = (await api.get("/api/admin/providers")).json()["data"]
-        return data if {"alpha", "beta"} <= set(data) else None
+    async def reported() -> dict[str, Any] | None:
+        r = await api.get("/api/admin/providers")
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()["data"]
+        by_name = {p["name"]: p for p in data["providers"]}
+        alpha = by_name.get("alpha", {})
+        return data if alpha.get("breaker") else None
 
     data = await wait_for(reported, what="the worker's breaker report")
-    assert data["alpha"] == {"channel": "EMAIL", "state": "closed", "workers": 1}
+    by_name = {p["name"]: p for p in data["providers"]}
+    assert set(by_name) == {"alpha", "beta", "acme-sms"}
+    assert data["revision"] == await store.accounts.revision()
+    assert by_name["alpha"]["breaker"] == {"state": "closed", "workers": 1}
+    assert by_name["alpha"]["channel"] == "EMAIL"
+    assert by_name["alpha"]["source"] == "seed"
+    sms_account = by_name["acme-sms"]
+    assert sms_account["breaker"] is None  # no SMS worker runs
+    assert sms_account["hasCredentials"] is True
+    assert sms_account["tenants"] == ["acme"]
+    assert sms_account["credentialsSecretRef"] == {"name": "twilio-creds"}
+    body = (await api.get("/api/admin/providers")).text
+    assert "tok-never-shown" not in body
+    assert "ciphertext" not in body

@@ -17,6 +17,7 @@ from tests.conftest import (
     create,
     email,
     ledger,
+    put_mock_account,
     queue_empty,
     sms,
     wait_for,
@@ -67,7 +68,8 @@ async def test_retry_requeues_once_and_a_fixed_provider_delivers_it(
 ) -> None:
     bounce, _ = await fail_one_bounce_and_one_flaky(api, store, run_worker)
     # the provider account is fixed: the rule that bounced the domain is gone
-    await run_worker(providers_email='[{"name": "alpha", "latencyMs": 5}]')
+    await put_mock_account(store, "alpha", latencyMs=5)
+    await run_worker()
     r = await api.post(f"/api/notifications/{bounce}/retry")
     assert r.status_code == 200, r.text
     assert r.json()["data"]["status"] in {"QUEUED", "PROCESSING", "SENT"}
@@ -87,7 +89,8 @@ async def test_replay_by_filter_twice_sends_each_once(
     api: httpx.AsyncClient, store: Store, run_worker: RunWorker, ledger_dir: Path
 ) -> None:
     bounce, flaky = await fail_one_bounce_and_one_flaky(api, store, run_worker)
-    await run_worker(providers_email='[{"name": "alpha", "latencyMs": 5}]')
+    await put_mock_account(store, "alpha", latencyMs=5)
+    await run_worker()
     first, second = (
         await api.post("/api/dlq/replay", json={"type": "EMAIL"}),
         await api.post("/api/dlq/replay", json={"type": "EMAIL"}),

@@ -130,11 +130,23 @@ async def revoke_key(
     return OrjsonResponse({"success": True, "data": key.as_dict()})
 
 
-@router.get("/admin/providers", summary="Providers and their circuit breakers")
+@router.get("/admin/providers", summary="Provider accounts and their circuit breakers")
 async def providers(store: StoreDep, caller: Admin) -> OrjsonResponse:
-    """Per provider: its channel, the worst breaker state a live worker reports, and how many
-    workers report it (shared by every tenant: the provider accounts are the system's)."""
-    return OrjsonResponse({"success": True, "data": await store.breakers.states()})
+    """Every provider account (never its credentials) with the worst breaker state a live
+    worker reports and how many workers report it, and the configuration's revision (shared
+    by every tenant: the provider accounts are the system's)."""
+    revision = await store.accounts.revision()
+    breakers = await store.breakers.states()
+    listed = []
+    for account in await store.accounts.listed():
+        seen = breakers.get(account["name"])
+        listed.append(
+            {
+                **account,
+                "breaker": {"state": seen["state"], "workers": seen["workers"]} if seen else None,
+            }
+        )
+    return OrjsonResponse({"success": True, "data": {"revision": revision, "providers": listed}})
 
 
 @router.get(
