@@ -12,6 +12,7 @@ import orjson
 import pytest
 
 from tests.conftest import RunWorker, all_terminal, create, email, put_mock_account, wait_for
+from tests.test_admin import admin
 from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -19,6 +20,12 @@ from wavecom.store import Store
 SWITCH_S = 5.0  # the issue's bound: a change shows in the ledger within this
 TOTAL = 3000
 FAST: dict[str, Any] = {"latencyMs": 2, "latencySigma": 0}
+TERTIARY = """
+apiVersion: notify.wavecom.io/v1alpha1
+kind: NotificationProvider
+metadata: {name: tertiary}
+spec: {channel: EMAIL, driver: mock, priority: 1, settings: {latencyMs: 2, latencySigma: 0}}
+"""
 
 
 @pytest.fixture
@@ -42,8 +49,14 @@ async def sent_by(ledger_dir: Path, provider: str, since: float, at_least: int) 
 
 
 async def test_disable_enable_recap_and_add_reach_the_ledger_within_5_s_under_load(
-    api: httpx.AsyncClient, store: Store, run_worker: RunWorker, ledger_dir: Path
+    api: httpx.AsyncClient,
+    store: Store,
+    run_worker: RunWorker,
+    ledger_dir: Path,
+    tmp_path: Path,
+    worker_settings: Settings,
 ) -> None:
+    api_settings = worker_settings
     await put_mock_account(store, "primary", priority=10, send_rate=150, **FAST)
     await put_mock_account(store, "secondary", priority=20, send_rate=150, **FAST)
     await run_worker(Channel.EMAIL)
@@ -88,9 +101,15 @@ async def test_disable_enable_recap_and_add_reach_the_ledger_within_5_s_under_lo
     assert rate_after <= 25, f"{rate_after:.1f}/s after the cap of 25/s (before: {rate_before:.1f})"
     assert rate_before > 40, f"the cap did not bind before: {rate_before:.1f}/s"
 
-    # 4. a new account first in the order: it takes the traffic within 5 s
-    added = time.time()
-    await put_mock_account(store, "tertiary", priority=1, **FAST)
+    # 4. a new account first in the order, added with the admin CLI: it takes the traffic
+    # within 5 s of its write (the stored updatedAt: the CLI's own start-up is not counted)
+    manifest = tmp_path / "tertiary.yaml"
+    manifest.write_text(TERTIARY)
+    applied = admin(api_settings, "providers", "apply", "-f", str(manifest))
+    assert applied.returncode == 0, applied.stderr
+    doc = await store.accounts.get("tertiary")
+    assert doc is not None
+    added = doc["updatedAt"].timestamp()
     await wait_for(
         lambda: all_terminal(store, ids), within=120, interval=0.5, what=f"{TOTAL} to finish"
     )
