@@ -19,8 +19,10 @@ from tests.charts.kube import CHART, KUBE_VERSION, crd_schemas, helm, load_all, 
 CI_SETS = sorted(p.stem.removesuffix("-values") for p in (CHART / "ci").glob("*-values.yaml"))
 RELEASE = "wcn"
 NAMESPACE = "notify"
-# the API groups of the custom resources the chart renders, validated against their CRDs
-CRD_GROUPS = ("keda.sh", "monitoring.coreos.com")
+# the API groups of the custom resources the chart renders (and its examples/), validated
+# against their CRDs; notify.wavecom.io is the chart's own (crds/)
+CRD_GROUPS = ("keda.sh", "monitoring.coreos.com", "notify.wavecom.io")
+OWN_CRDS = CHART / "crds"
 # what a cluster with KEDA and the prometheus-operator serves, for `.Capabilities.APIVersions`
 API_VERSIONS = (
     "keda.sh/v1alpha1",
@@ -111,12 +113,39 @@ def jmespath(obj: Any, path: str) -> Any:
     return obj
 
 
+def json_schema(node: Any) -> Any:
+    """An OpenAPI v3.0 schema (a CRD's) in JSON Schema 2020-12 terms: v3.0's boolean
+    ``exclusiveMinimum``/``exclusiveMaximum`` become the bounds themselves."""
+    if isinstance(node, list):
+        return [json_schema(v) for v in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: json_schema(v) for k, v in node.items()}
+    for bound, exclusive in (("minimum", "exclusiveMinimum"), ("maximum", "exclusiveMaximum")):
+        if out.get(exclusive) is True:
+            out[exclusive] = out.pop(bound)
+        elif out.get(exclusive) is False:
+            del out[exclusive]
+    return out
+
+
 @functools.cache
 def _crds() -> dict[tuple[str, str, str], dict[str, Any]]:
     p = require("share")
-    return {
-        k: strict(v) for k, v in crd_schemas(p.share / "keda-crds.yaml", p.monitoring_crds).items()
-    }
+    files = [p.share / "keda-crds.yaml", p.monitoring_crds, *sorted(OWN_CRDS.glob("*.yaml"))]
+    out = {}
+    for k, v in crd_schemas(*files).items():
+        schema = json_schema(strict(v))
+        # the API server checks ObjectMeta itself; a CRD may only narrow name/generateName
+        if isinstance(schema.get("properties", {}).get("metadata"), dict):
+            schema["properties"]["metadata"].pop("additionalProperties", None)
+        out[k] = schema
+    return out
+
+
+def crd_schema(group: str, version: str, kind: str) -> dict[str, Any]:
+    """The JSON Schema that the API server applies to one custom resource kind."""
+    return _crds()[(group, version, kind)]
 
 
 def validate(docs: list[dict[str, Any]]) -> None:

@@ -3,7 +3,9 @@
 - charts/wavecom-notify/README.md, its values table made from values.yaml's `# --` comments;
 - charts/wavecom-notify/dashboards/, copies of dashboards/grafana/*.json (the source of truth);
 - keda/scaledobjects.yaml, the chart's ScaledObjects and TriggerAuthentication for users who
-  deploy without Helm, rendered with keda/values.yaml.
+  deploy without Helm, rendered with keda/values.yaml;
+- charts/wavecom-notify/crds/notificationproviders.yaml, the operator's CRD
+  (``python -m wavecom.operator crd``, from services/wavecom/operator/crd.py).
 
 `python -m tests.charts.generate --check` changes nothing and exits 1 when any is stale; the
 chart tests do the same comparison.
@@ -22,6 +24,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 
 from tests.charts.kube import CHART, KUBE_VERSION, ROOT, helm
+from wavecom.operator import crd
 
 README = CHART / "README.md"
 README_HEAD = CHART / "README.head.md"
@@ -30,6 +33,7 @@ DASHBOARDS_DST = CHART / "dashboards"
 KEDA_DIR = ROOT / "keda"
 KEDA_VALUES = KEDA_DIR / "values.yaml"
 KEDA_OUT = KEDA_DIR / "scaledobjects.yaml"
+CRD_OUT = CHART / "crds" / "notificationproviders.yaml"
 
 _KEY = re.compile(r"^(?P<indent> *)(?P<key>[A-Za-z0-9_]+):(?P<rest>.*)$")
 _DOC = re.compile(r"^ *# -- ?(?P<text>.*)$")
@@ -172,6 +176,8 @@ def stale() -> list[str]:
         out.append(str(DASHBOARDS_DST.relative_to(ROOT)) + "/")
     if not KEDA_OUT.exists() or KEDA_OUT.read_text() != keda_text():
         out.append(str(KEDA_OUT.relative_to(ROOT)))
+    if not CRD_OUT.exists() or CRD_OUT.read_text() != crd.as_yaml():
+        out.append(str(CRD_OUT.relative_to(ROOT)))
     return out
 
 
@@ -185,6 +191,8 @@ def write() -> None:
     for name, text in want.items():
         (DASHBOARDS_DST / name).write_text(text)
     KEDA_OUT.write_text(keda_text())
+    CRD_OUT.parent.mkdir(exist_ok=True)
+    CRD_OUT.write_text(crd.as_yaml())
 
 
 def main(argv: list[str] | None = None) -> int:

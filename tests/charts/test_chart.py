@@ -95,7 +95,11 @@ def test_every_pod_is_locked_down(ci: str) -> None:
         pod = doc["spec"]["template"]["spec"]
         assert pod["securityContext"]["runAsNonRoot"] is True
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault"
-        assert pod["automountServiceAccountToken"] is False
+        # only the operator calls the Kubernetes API, under its own ServiceAccount
+        operator = doc["metadata"]["name"] == f"{FULL}-operator"
+        assert pod["automountServiceAccountToken"] is operator
+        if operator:
+            assert pod["serviceAccountName"] == f"{FULL}-operator"
         for c in containers(doc):
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True
@@ -109,7 +113,12 @@ def test_every_pod_is_locked_down(ci: str) -> None:
 def test_one_worker_per_enabled_channel_with_its_own_channel() -> None:
     docs = render_chart(merged(URLS, {"workers": {"push": {"enabled": False}}}))
     workers = {d["metadata"]["name"]: d for d in by_kind(docs, "Deployment")}
-    assert set(workers) == {f"{FULL}-api", f"{FULL}-worker-email", f"{FULL}-worker-sms"}
+    assert set(workers) == {
+        f"{FULL}-api",
+        f"{FULL}-worker-email",
+        f"{FULL}-worker-sms",
+        f"{FULL}-operator",
+    }
     for ch in ("email", "sms"):
         c = workers[f"{FULL}-worker-{ch}"]["spec"]["template"]["spec"]["containers"][0]
         assert c["args"][:3] == ["worker", "--channel", ch]
@@ -124,7 +133,14 @@ def test_the_configmap_carries_every_setting() -> None:
     data = docs[0]["data"]
     # in the Secret; a fault-injection switch that must never reach a cluster; PROVIDER_SEED only
     # when set
-    elsewhere = {"AMQP_URL", "MONGODB_URL", "EXIT_BEFORE_PUBLISH", "PROVIDER_SEED"} | PER_WORKER
+    elsewhere = {
+        "AMQP_URL",
+        "MONGODB_URL",
+        "CREDENTIALS_KEY",
+        "CREDENTIALS_PREVIOUS_KEY",
+        "EXIT_BEFORE_PUBLISH",
+        "PROVIDER_SEED",
+    } | PER_WORKER
     fields = {name.upper() for name in Settings.model_fields}
     assert fields - elsewhere - set(data) == set(), "settings the chart cannot set"
     assert set(data) - fields == set(), "ConfigMap keys Settings does not read"
@@ -283,7 +299,11 @@ def test_production_spreads_and_isolates() -> None:
         assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] in name
         assert pod["priorityClassName"] == "wavecom-notify"
     policies = {d["metadata"]["name"]: d for d in by_kind(docs, "NetworkPolicy")}
-    assert set(policies) == {f"{FULL}-api", f"{FULL}-workers"}
+    assert set(policies) == {f"{FULL}-api", f"{FULL}-workers", f"{FULL}-operator"}
+    to_apiserver = {
+        p["port"] for rule in policies[f"{FULL}-operator"]["spec"]["egress"] for p in rule["ports"]
+    }
+    assert {443, 6443, 27017} <= to_apiserver
     egress_ports = {
         p["port"] for rule in policies[f"{FULL}-workers"]["spec"]["egress"] for p in rule["ports"]
     }
@@ -311,7 +331,14 @@ def test_setup_hook_runs_before_install_and_upgrade_and_cleans_up() -> None:
 
 
 def test_disabled_features_render_nothing() -> None:
-    off = merged(URLS, {"api": {"pdb": {"enabled": False}}, "setup": {"enabled": False}})
+    off = merged(
+        URLS,
+        {
+            "api": {"pdb": {"enabled": False}},
+            "setup": {"enabled": False},
+            "operator": {"enabled": False},
+        },
+    )
     for template in (
         "templates/api/ingress.yaml",
         "templates/api/hpa.yaml",
@@ -323,6 +350,9 @@ def test_disabled_features_render_nothing() -> None:
         "templates/setup/job.yaml",
         "templates/workers/pdb.yaml",
         "templates/workers/hpa.yaml",
+        "templates/operator/deployment.yaml",
+        "templates/operator/rbac.yaml",
+        "templates/operator/serviceaccount.yaml",
     ):
         assert render_chart(off, show_only=[template]) == [], template
 

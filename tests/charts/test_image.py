@@ -177,8 +177,6 @@ def test_every_command_is_a_real_entry_point(command: str) -> None:
     assert m, f"the dispatcher has no {command!r}"
     module = m[1]
     spec = importlib.util.find_spec(module)
-    if spec is None and module == "wavecom.operator":
-        pytest.skip("wavecom.operator arrives with the provider-configuration issue")
     assert spec is not None, module
     main_spec = (
         importlib.util.find_spec(f"{module}.__main__") if spec.submodule_search_locations else spec

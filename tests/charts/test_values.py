@@ -126,7 +126,16 @@ def test_an_undocumented_key_is_found(tmp_path: Path) -> None:
             {**GOOD, "config": {"queueDeliveryLimit": 0}}, "queueDeliveryLimit", id="delivery-limit"
         ),
         pytest.param({**GOOD, "keda": {"value": 0}}, "value", id="keda-value"),
-        pytest.param({**GOOD, "operator": {"enabled": True}}, "enabled", id="operator-not-yet"),
+        pytest.param(
+            {**GOOD, "operator": {"watchNamespaces": ["Not_A_Label"]}},
+            "watchNamespaces",
+            id="operator-namespace",
+        ),
+        pytest.param(
+            {**GOOD, "secrets": {**GOOD["secrets"], "credentialsKey": "change-me"}},
+            "credentialsKey",
+            id="credentials-key-not-32-bytes",
+        ),
         pytest.param({**GOOD, "image": {"digest": "latest"}}, "digest", id="digest"),
     ],
 )

@@ -16,7 +16,7 @@ from tests.cluster.conftest import Cluster, wait_until
 RELEASE = "wcn"
 # every kind the chart can render, for the "nothing left behind" check
 KINDS = (
-    "deployments,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,"
+    "deployments,replicasets,pods,services,configmaps,secrets,serviceaccounts,jobs,roles,rolebindings,"
     "poddisruptionbudgets,horizontalpodautoscalers,networkpolicies,ingresses,"
     "scaledobjects.keda.sh,triggerauthentications.keda.sh,"
     "servicemonitors.monitoring.coreos.com,prometheusrules.monitoring.coreos.com"
@@ -123,7 +123,9 @@ def test_install_upgrade_uninstall(cluster: Cluster, namespace: str, ci: str) ->
         within=180,
         what=f"{ci}: every Deployment's pods Running",
     )
-    expected = {f"{RELEASE}-wavecom-notify-{c}" for c in ("api", "worker-email", "worker-sms")}
+    expected = {
+        f"{RELEASE}-wavecom-notify-{c}" for c in ("api", "worker-email", "worker-sms", "operator")
+    }
     assert expected <= set(nodes)
     assert all(n.startswith("kwok-node-") for names in nodes.values() for n in names), nodes
     # the server accepted every object the chart renders (helm would have failed otherwise),
@@ -133,6 +135,11 @@ def test_install_upgrade_uninstall(cluster: Cluster, namespace: str, ci: str) ->
             "-n", namespace, "get", "job", f"{RELEASE}-wavecom-notify-setup", check=False
         ).returncode
         != 0
+    )
+    # helm created the CRD (crds/) before the templates; it outlives the release, as Helm's
+    # CRDs do
+    assert cluster.get("crd", "notificationproviders.notify.wavecom.io")["spec"]["group"] == (
+        "notify.wavecom.io"
     )
     if ci in ("minimal", "production"):
         sos = cluster.get("-n", namespace, "scaledobjects.keda.sh")["items"]

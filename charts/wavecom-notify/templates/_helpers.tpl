@@ -116,7 +116,7 @@ The Secret holding AMQP_URL, MONGODB_URL and the management URL: existingSecret,
 {{/*
 The non-secret settings as environment variables (the ConfigMap's data): one per field of
 wavecom.settings.Settings, except EXIT_BEFORE_PUBLISH (fault tests only), AMQP_URL / MONGODB_URL
-(in the Secret) and the per-worker PREFETCH, BATCH_SIZE, BATCH_WAIT_MS, MAX_BATCHES_IN_FLIGHT
+and CREDENTIALS_KEY / CREDENTIALS_PREVIOUS_KEY (in the Secret) and the per-worker PREFETCH, BATCH_SIZE, BATCH_WAIT_MS, MAX_BATCHES_IN_FLIGHT
 (in each worker's env). Values are strings, as environment variables are.
 */}}
 {{- define "wavecom-notify.configData" -}}
@@ -164,6 +164,9 @@ OUTBOX_GRACE_S: {{ $c.outboxGraceS | toString | quote }}
 SWEEP_AFTER_S: {{ $c.sweepAfterS | toString | quote }}
 SWEEP_INTERVAL_S: {{ $c.sweepIntervalS | toString | quote }}
 SWEEP_LIMIT: {{ $c.sweepLimit | int64 | quote }}
+PROVIDERS_POLL_S: {{ $c.providersPollS | toString | quote }}
+CREDENTIALS_KEY_ID: {{ $c.credentialsKeyId | quote }}
+CREDENTIALS_PREVIOUS_KEY_ID: {{ $c.credentialsPreviousKeyId | quote }}
 PROVIDERS_EMAIL: {{ $c.providers.email | quote }}
 PROVIDERS_SMS: {{ $c.providers.sms | quote }}
 PROVIDERS_PUSH: {{ $c.providers.push | quote }}
@@ -177,7 +180,8 @@ PROVIDER_SEED: {{ $c.providerSeed | int64 | quote }}
 {{- end }}
 
 {{/*
-The chart's Secret data (when no existingSecret): the connection URLs and `secrets.extra`.
+The chart's Secret data (when no existingSecret): the connection URLs, the credentials keys
+when set, and `secrets.extra`.
 */}}
 {{- define "wavecom-notify.secretData" -}}
 {{ .Values.secrets.amqpUrlKey }}: {{ .Values.secrets.amqpUrl | b64enc | quote }}
@@ -185,15 +189,22 @@ The chart's Secret data (when no existingSecret): the connection URLs and `secre
 {{- if .Values.secrets.rabbitmqManagementUrl }}
 {{ .Values.secrets.rabbitmqManagementUrlKey }}: {{ .Values.secrets.rabbitmqManagementUrl | b64enc | quote }}
 {{- end }}
+{{- if .Values.secrets.credentialsKey }}
+{{ .Values.secrets.credentialsKeyKey }}: {{ .Values.secrets.credentialsKey | b64enc | quote }}
+{{- end }}
+{{- if .Values.secrets.credentialsPreviousKey }}
+{{ .Values.secrets.credentialsPreviousKeyKey }}: {{ .Values.secrets.credentialsPreviousKey | b64enc | quote }}
+{{- end }}
 {{- range $k, $v := .Values.secrets.extra }}
 {{ $k }}: {{ $v | toString | b64enc | quote }}
 {{- end }}
 {{- end }}
 
 {{/*
-The environment of every product container: the ConfigMap, then the URLs from the Secret under
-the names Settings reads (the key names may differ in an existingSecret), then the extra secret
-variables. Call with (dict "root" $ "configMap" <name> "secret" <name>).
+The environment of every product container: the ConfigMap, then the URLs and the credentials
+keys from the Secret under the names Settings reads (the key names may differ in an
+existingSecret, where the credentials keys are optional), then the extra secret variables. The
+API, the workers and the operator get the same CREDENTIALS_KEY: what one seals the others open. Call with (dict "root" $ "configMap" <name> "secret" <name>).
 */}}
 {{- define "wavecom-notify.env" -}}
 - name: AMQP_URL
@@ -206,6 +217,27 @@ variables. Call with (dict "root" $ "configMap" <name> "secret" <name>).
     secretKeyRef:
       name: {{ .secret }}
       key: {{ .root.Values.secrets.mongodbUrlKey }}
+{{- $s := .root.Values.secrets }}
+{{- if or $s.existingSecret $s.credentialsKey }}
+- name: CREDENTIALS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ $s.credentialsKeyKey }}
+      {{- if $s.existingSecret }}
+      optional: true
+      {{- end }}
+{{- end }}
+{{- if or $s.existingSecret $s.credentialsPreviousKey }}
+- name: CREDENTIALS_PREVIOUS_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ .secret }}
+      key: {{ $s.credentialsPreviousKeyKey }}
+      {{- if $s.existingSecret }}
+      optional: true
+      {{- end }}
+{{- end }}
 {{- if not .root.Values.secrets.existingSecret }}
 {{- range $k, $v := .root.Values.secrets.extra }}
 - name: {{ $k }}
@@ -226,13 +258,17 @@ security context, priority, scheduling.
 {{- end }}
 
 {{/*
-podCommon with a given ServiceAccount name. Call with (dict "root" $ "serviceAccountName" <name>).
+podCommon with a given ServiceAccount name. Call with (dict "root" $ "serviceAccountName" <name>),
+and "automount" true|false to override serviceAccount.automountServiceAccountToken (the operator
+calls the Kubernetes API: its token is mounted).
 */}}
 {{- define "wavecom-notify.podCommonWith" -}}
 {{- $sa := .serviceAccountName }}
+{{- $automount := .root.Values.serviceAccount.automountServiceAccountToken }}
+{{- if hasKey . "automount" }}{{- $automount = .automount }}{{- end }}
 {{- with .root }}
 serviceAccountName: {{ $sa }}
-automountServiceAccountToken: {{ .Values.serviceAccount.automountServiceAccountToken }}
+automountServiceAccountToken: {{ $automount }}
 {{- with .Values.imagePullSecrets }}
 imagePullSecrets:
   {{- toYaml . | nindent 2 }}
@@ -347,4 +383,25 @@ networkPolicy.backendTo when set, else anywhere).
   to:
     {{- toYaml . | nindent 4 }}
   {{- end }}
+{{- end }}
+
+{{/*
+The operator's ServiceAccount name: operator.serviceAccount.name, else <fullname>-operator when
+the chart creates it, else "default".
+*/}}
+{{- define "wavecom-notify.operatorServiceAccountName" -}}
+{{- if .Values.operator.serviceAccount.create }}
+{{- default (printf "%s-operator" (include "wavecom-notify.fullname" .) | trunc 63 | trimSuffix "-") .Values.operator.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.operator.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/*
+The namespaces the operator serves: operator.watchNamespaces, else the release's, one a line.
+*/}}
+{{- define "wavecom-notify.operatorNamespaces" -}}
+{{- range (.Values.operator.watchNamespaces | default (list .Release.Namespace)) }}
+{{ . }}
+{{- end }}
 {{- end }}
