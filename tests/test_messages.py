@@ -26,6 +26,8 @@ def job() -> DeliveryJob:
 def test_round_trip_keeps_every_field() -> None:
     original = job().next_attempt().parked()
     assert DeliveryJob.decode(original.encode()) == original
+    retaken = original.retake()
+    assert DeliveryJob.decode(retaken.encode()) == retaken
 
 
 def test_lanes_follow_priority() -> None:
@@ -39,6 +41,14 @@ def test_rounds_are_named_by_attempt_and_parks() -> None:
     assert (j.parked().attempt, j.parked().round) == (0, 1)
     assert (j.parked().next_attempt().attempt, j.parked().next_attempt().round) == (1, 1)
     assert (j.next_attempt().replayed().attempt, j.next_attempt().replayed().round) == (0, 1)
+
+
+def test_a_retaken_round_is_marked_until_the_next_attempt_or_a_replay() -> None:
+    r = job().retake()
+    assert (r.attempt, r.round, r.retaken) == (0, 1, True)
+    assert r.parked().retaken  # still the same attempt: the lost send may have happened
+    assert not r.next_attempt().retaken
+    assert not r.replayed().retaken
 
 
 @pytest.mark.parametrize(

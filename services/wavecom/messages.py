@@ -33,6 +33,9 @@ class DeliveryJob:
     # bumped whenever an attempt number must become claimable again: after waiting for a
     # provider breaker (which uses no attempt) and after an operator's replay (attempt 0 again)
     round: int = 0
+    # this round was retaken from a worker lost mid-round: an earlier round of the same attempt
+    # may have reached the provider, so a send now may be a duplicate (counted, and said so)
+    retaken: bool = False
 
     @property
     def lane(self) -> Lane:
@@ -40,15 +43,19 @@ class DeliveryJob:
 
     def replayed(self) -> DeliveryJob:
         """A dead-lettered job given a fresh set of attempts by an operator."""
-        return replace(self, attempt=0, round=self.round + 1)
+        return replace(self, attempt=0, round=self.round + 1, retaken=False)
 
     def next_attempt(self) -> DeliveryJob:
         """The same job, one attempt further on."""
-        return replace(self, attempt=self.attempt + 1)
+        return replace(self, attempt=self.attempt + 1, retaken=False)
 
     def parked(self) -> DeliveryJob:
         """The same attempt, to be tried again after waiting for a provider."""
         return replace(self, round=self.round + 1)
+
+    def retake(self) -> DeliveryJob:
+        """The same attempt under the next round, after its claimer was lost."""
+        return replace(self, round=self.round + 1, retaken=True)
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -65,6 +72,7 @@ class DeliveryJob:
                 "maxRetries": self.max_retries,
                 "acceptedMs": self.accepted_ms,
                 "round": self.round,
+                "retaken": self.retaken,
             }
         )
 
@@ -95,6 +103,7 @@ class DeliveryJob:
                 max_retries=int(raw.get("maxRetries", 3)),
                 accepted_ms=int(raw.get("acceptedMs", 0)),
                 round=int(raw.get("round", 0)),
+                retaken=raw.get("retaken") is True,
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise PoisonMessage(f"malformed job: {exc!r}") from exc

@@ -1,4 +1,10 @@
-"""Prometheus metrics shared by the API and the workers (one registry per process)."""
+"""Prometheus metrics shared by the API and the workers (one registry per process).
+
+Names follow Prometheus's conventions: counters end in ``_total``, durations are histograms in
+seconds (``_seconds``), counts of things are named for the thing (``_messages``,
+``_notifications``). The channel is the label ``type`` everywhere (the API's field name). The
+dashboards and alert rules built on these are in ``dashboards/`` (``docs/observability.md``).
+"""
 
 from __future__ import annotations
 
@@ -35,11 +41,31 @@ END_TO_END = Histogram(
     ["type", "priority"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300),
 )
+ACCEPT_LATENCY = Histogram(
+    "notification_accept_latency_seconds",
+    "Time from a create request reaching intake to its notifications being stored and queued "
+    "(one observation per request and channel and priority it carried)",
+    ["type", "priority"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PROVIDER_SEND = Histogram(
+    "provider_send_duration_seconds",
+    "Time one send call to a provider account took, whatever its result "
+    "(a timed-out call counts at its timeout)",
+    ["type", "provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 BREAKER_STATE = Gauge(
     "provider_breaker_state", "Circuit breaker state (0 closed, 1 half-open, 2 open)", ["provider"]
 )
 BATCH_SIZE = Histogram(
-    "worker_batch_size", "Messages per worker batch", buckets=(1, 5, 10, 25, 50, 100, 200, 400)
+    "worker_batch_messages", "Messages per worker batch", buckets=(1, 5, 10, 25, 50, 100, 200, 400)
+)
+POSSIBLE_DUPLICATES = Counter(
+    "notifications_possible_duplicates_total",
+    "Sends made in a round retaken from a lost worker that the provider did not recognise as "
+    "a repeat: each may be a second copy",
+    ["type", "provider"],
 )
 PROVIDER_RELOADS = Counter(
     "worker_provider_reloads_total", "Times a worker rebuilt its provider accounts", ["type"]
@@ -71,6 +97,11 @@ SWEEPER_REQUEUED = Counter(
     "wavecom_sweeper_requeued_total",
     "Waiting notifications published again because their message was lost (by the sweeper)",
     ["type", "status"],
+)
+SHED = Counter(
+    "api_shed_total",
+    "Notifications refused with 429 by load shedding (their channel's standard lane too deep)",
+    ["type", "priority"],
 )
 ADMISSION_IN_FLIGHT = Gauge(
     "api_admission_in_flight", "Create requests this API process is working on now"

@@ -334,6 +334,15 @@ class Dispatcher:
     def _sent(self, job: DeliveryJob, started: datetime, name: str, receipt: Receipt) -> Attempted:
         metrics.PROVIDER_CALLS.labels(name, "sent").inc()
         done = utcnow()
+        note = ""
+        if job.retaken and not receipt.repeated:
+            # the provider did not recognise the key: if the lost round's send had reached it,
+            # this one went out a second time
+            metrics.POSSIBLE_DUPLICATES.labels(job.type.value, name).inc()
+            note = (
+                " (possible duplicate: this attempt was retaken from a lost worker, whose send "
+                f"may have reached {name} already)"
+            )
         metrics.SENT.labels(job.type.value, name).inc()
         metrics.PROCESSING.labels(job.type.value).observe((done - started).total_seconds())
         if job.accepted_ms:
@@ -346,7 +355,7 @@ class Dispatcher:
                 Status.SENT,
                 started,
                 done,
-                f"Successfully sent via {name}",
+                f"Successfully sent via {name}{note}",
                 provider=receipt.provider,
                 provider_message_id=receipt.provider_message_id,
             )

@@ -15,11 +15,11 @@ HEADROOM = 0.9
 
 
 class TokenBucket:
-    """``rate`` sends a second with bursts of up to one second's worth; 0 means unlimited."""
+    """``rate`` sends a second (less HEADROOM) with bursts of up to one second's worth; 0: none."""
 
     def __init__(self, rate: float) -> None:
         self.rate = rate * HEADROOM
-        self.capacity = max(1.0, rate)
+        self.capacity = max(1.0, self.rate)  # the burst stays under the cap too
         self.tokens = self.capacity
         self.refilled = time.monotonic()
         self.paused_until = 0.0

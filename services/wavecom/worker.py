@@ -3,7 +3,8 @@
 It consumes both lanes of its channel (the high lane first), gathers messages into small
 batches, and for each batch: claims the jobs in the database (conditional updates, so a
 redelivered message is not sent twice), delivers them concurrently through the shared
-pipeline, stores every outcome in one bulk write, publishes retries and dead letters with
+pipeline, stores each outcome right after its answer (grouped writes, see
+``outcomes``), publishes retries and dead letters with
 confirms, and only then acks. A crash anywhere before the ack redelivers the batch.
 """
 
@@ -30,6 +31,7 @@ from wavecom.errors import DependencyUnavailable, PoisonMessage, QueueMismatch
 from wavecom.events import NO_EVENTS, EventPublisher, job_event, outcome_event
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
+from wavecom.outcomes import OutcomeWriter
 from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
 from wavecom.providers.registry import Registry
@@ -238,11 +240,18 @@ class Worker:
         self.events.emit(job_event(j, Status.PROCESSING, now) for _, j in jobs if j.id in won)
         lost = [j for _, j in jobs if j.id not in won]
         retake, later = await self.store.rounds.examine_lost(lost, self.settings.claim_ttl_s)
+        writer = OutcomeWriter(self.store.rounds, token)
+
+        async def deliver(job: DeliveryJob) -> Attempted:
+            attempted = await self.dispatcher.deliver(job)
+            writer.add(attempted.outcome)  # stored right after the answer, grouped
+            return attempted
+
         attempted: Sequence[Attempted] = await asyncio.gather(
-            *(self.dispatcher.deliver(j) for _, j in jobs if j.id in won)
+            *(deliver(j) for _, j in jobs if j.id in won)
         )
         self.dispatcher.flush()
-        await self._store_outcomes(attempted, token)
+        await writer.close()
         self.events.emit(outcome_event(a.outcome) for a in attempted)
 
         delayed = [
@@ -291,20 +300,6 @@ class Worker:
                         "could not release %d claims (%s): they will be retaken", len(jobs), exc
                     )
                     return
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-    async def _store_outcomes(self, attempted: Sequence[Attempted], token: str) -> None:
-        """The sends happened: keep trying to record them rather than redeliver (and resend)."""
-        delay = 0.2
-        while True:
-            try:
-                await self.store.rounds.record_outcomes([a.outcome for a in attempted], token)
-                return
-            except DependencyUnavailable as exc:
-                log.warning(
-                    "storing %d outcomes failed (%s); retrying in %.1fs", len(attempted), exc, delay
-                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 

@@ -138,7 +138,8 @@ async def test_a_round_whose_claimer_died_is_retaken_once(store: Store, other_st
         other_store.rounds.examine_lost([job], claim_ttl_s=0),
     )
     retaken = [r for retake, _ in results for r in retake]
-    assert retaken == [job.parked()]
+    assert retaken == [job.retake()]
+    assert retaken[0].retaken
     assert await store.rounds.claim([job.parked()], "next") == {job.id}
     stats = await store.counters.of("acme")
     assert stats.by_status.get("PROCESSING") == 1

@@ -32,8 +32,12 @@ class SendRequest:
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
+    """A provider accepted the send. ``repeated``: it recognised the idempotency key and sent
+    nothing new (the first receipt comes back)."""
+
     provider: str
     provider_message_id: str
+    repeated: bool = False
 
 
 class Provider(Protocol):

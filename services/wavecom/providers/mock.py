@@ -136,7 +136,7 @@ class MockProvider:
         if request.recovering and request.idempotency_key not in self._sent:
             self._sent.update(self.ledger.sent_before(self.name))
         if (earlier := self._sent.get(request.idempotency_key)) is not None:
-            return Receipt(provider=self.name, provider_message_id=earlier)
+            return Receipt(provider=self.name, provider_message_id=earlier, repeated=True)
         self._take_token()
         if self._in_outage():
             raise TransientProviderError(f"{self.name}: 503 outage", provider=self.name)

@@ -161,7 +161,7 @@ class Rounds:
             )
             if result.matched_count:
                 moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
-                retake.append(j.parked())
+                retake.append(j.retake())
                 log.warning("retaking %s: its claim of round %d is %.0fs old", j.id, j.round, age)
         await self.notifications.counters.add(changes)
         return retake, later
