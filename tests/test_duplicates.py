@@ -50,10 +50,11 @@ class KeepThenHold(Mailbox):
 @pytest.fixture
 async def relay(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SmtpServer]:
     server = SmtpServer(make_tls(tmp_path_factory.mktemp("tls")), "none", auth=False)
-    server.mailbox = KeepThenHold()
+    mailbox = KeepThenHold()
+    server.mailbox = mailbox
     await server.start()
     yield server
-    server.mailbox.released.set()  # type: ignore[attr-defined]
+    mailbox.released.set()
     await server.stop()
 
 
