@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -9,10 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from bson import ObjectId
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
+from tests.providers.servers import make_tls, serving
+from tests.providers.test_fcm import EMAIL as FCM_EMAIL
+from tests.providers.test_fcm import KEY_ID as FCM_KEY_ID
+from tests.providers.test_fcm import PROJECT as FCM_PROJECT
+from tests.providers.test_fcm import FakeGoogle, pem
+from tests.providers.test_smtp import SmtpServer
+from tests.providers.test_twilio import SID as TWILIO_SID
+from tests.providers.test_twilio import TOKEN as TWILIO_TOKEN
+from tests.providers.test_twilio import FakeTwilio
 from tests.system import System
+from tests.test_admin import admin
 from wavecom.settings import Settings
 from wavecom.store import Store
 
@@ -105,3 +119,109 @@ async def test_a_mixed_batch_ends_exactly_as_the_providers_dictate(
     codes = await system.stop()
     # uvicorn shuts down gracefully, then re-raises SIGTERM so its exit status names the signal
     assert codes == {"api": -signal.SIGTERM, "email": 0, "sms": 0, "push": 0}
+
+
+async def test_one_notification_per_channel_goes_out_through_a_real_driver(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """SMTP, Twilio and FCM accounts written with the admin CLI from kubectl's YAML, their
+    credentials sealed; real worker processes deliver through local protocol servers."""
+    (tmp_path / "tls").mkdir()
+    relay = SmtpServer(make_tls(tmp_path / "tls"), "none", auth=False)
+    await relay.start()
+    twilio, service_key = (
+        FakeTwilio(),
+        rsa.generate_private_key(public_exponent=65537, key_size=2048),
+    )
+    google = FakeGoogle(service_key.public_key())
+    app = web.Application()
+    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    app.router.add_post("/token", google.token)
+    app.router.add_post("/v1/projects/{project}/messages:send", google.send)
+    key = base64.b64encode(os.urandom(32)).decode()
+    try:
+        async with serving(app) as base_url, System(settings) as system:
+            google.token_url = f"{base_url}/token"
+            manifest = tmp_path / "providers.yaml"
+            manifest.write_text(
+                real_providers(relay.port, base_url, pem(service_key)), encoding="utf-8"
+            )
+            applied = admin(
+                settings, "providers", "apply", "-f", str(manifest), env={"CREDENTIALS_KEY": key}
+            )
+            assert applied.returncode == 0, applied.stderr
+            system.env["CREDENTIALS_KEY"] = key
+            await system.start()
+            async with system.client(timeout=30) as http:
+                items = [email(1), {**sms(1), "recipient": "+15005550006"}, push(1)]
+                r = await http.post("/api/notifications/batch", json={"notifications": items})
+                assert r.status_code == 201, r.text
+                ids = [x["data"]["_id"] for x in r.json()["data"]["results"]]
+                final = await wait_for(
+                    lambda: all_terminal(store, ids), within=60, what="three real sends"
+                )
+                assert list(final.values()) == ["SENT"] * 3, final
+                docs = {
+                    d["type"]: d
+                    for d in await store.notifications.get_many([ObjectId(i) for i in ids])
+                }
+    finally:
+        await relay.stop()
+
+    (mail,) = relay.mailbox.messages
+    assert mail["To"] == "user1@example.com"
+    assert docs["EMAIL"]["provider"] == "bank-mail"
+    assert docs["EMAIL"]["providerMessageId"] == str(mail["Message-ID"])
+    (form,) = twilio.forms
+    assert (form["To"], form["From"]) == ("+15005550006", "+15005550000")
+    assert docs["SMS"]["providerMessageId"] == f"SM{1:032x}"
+    (message,) = google.messages
+    assert message["token"] == push(1)["recipient"]
+    assert docs["PUSH"]["providerMessageId"].startswith(f"projects/{FCM_PROJECT}/messages/")
+
+
+def real_providers(smtp_port: int, base_url: str, private_key: str) -> str:
+    """One account per channel, each with its Secret, as ``kubectl apply`` would take them."""
+    indented = "\n".join("    " + line for line in private_key.strip().splitlines())
+    return f"""
+apiVersion: notify.wavecom.io/v1alpha1
+kind: NotificationProvider
+metadata: {{name: bank-mail}}
+spec:
+  channel: EMAIL
+  driver: smtp
+  settings: {{host: 127.0.0.1, port: {smtp_port}, security: none, fromAddress: otp@bank.example}}
+---
+apiVersion: notify.wavecom.io/v1alpha1
+kind: NotificationProvider
+metadata: {{name: bank-sms}}
+spec:
+  channel: SMS
+  driver: twilio
+  settings: {{baseUrl: "{base_url}", fromNumber: "+15005550000"}}
+  credentialsSecretRef: {{name: bank-sms-twilio}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: bank-sms-twilio}}
+stringData: {{accountSid: {TWILIO_SID}, authToken: {TWILIO_TOKEN}}}
+---
+apiVersion: notify.wavecom.io/v1alpha1
+kind: NotificationProvider
+metadata: {{name: bank-push}}
+spec:
+  channel: PUSH
+  driver: fcm
+  settings: {{baseUrl: "{base_url}", tokenUri: "{base_url}/token"}}
+  credentialsSecretRef: {{name: bank-push-fcm}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: bank-push-fcm}}
+stringData:
+  project_id: {FCM_PROJECT}
+  private_key_id: {FCM_KEY_ID}
+  client_email: {FCM_EMAIL}
+  private_key: |
+{indented}
+"""
