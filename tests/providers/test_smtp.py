@@ -424,3 +424,30 @@ async def test_a_refused_login_fails_over_to_the_next_account(
         assert attempted.outcome.provider == "secondary"
     assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
     assert len(server.mailbox.messages) == 3
+
+
+async def test_a_relay_going_away_mid_run_opens_its_breaker_and_fails_over_losing_nothing(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    first, second = await servers("none"), await servers("none")
+    primary = providers(first.port, name="primary", timeout_s=2.0)
+    secondary = providers(second.port, name="secondary", timeout_s=2.0)
+    dispatcher = Dispatcher([primary, secondary], Settings(breaker_fail_max=2))
+    outcomes = []
+    for i in range(12):
+        if i == 4:
+            await first.stop()  # the primary relay goes away mid-run
+        job = DeliveryJob(
+            id=f"n{i}",
+            tenant_id="acme",
+            type=Channel.EMAIL,
+            recipient="ada@example.com",
+            message="Your code is 123456",
+            priority=Priority.HIGH,
+        )
+        outcomes.append((await dispatcher.deliver(job)).outcome)
+    assert [o.status for o in outcomes] == [Status.SENT] * 12  # nothing lost, no retry needed
+    assert [o.provider for o in outcomes] == ["primary"] * 4 + ["secondary"] * 8
+    assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
+    assert len(first.mailbox.messages) == 4
+    assert len(second.mailbox.messages) == 8
