@@ -113,6 +113,7 @@ test('every page works at 390 px wide: no page-wide overflow, every control labe
       ['/send/', 'Send a notification', 'send-390.png'],
       ['/notifications/?status=SENT', 'Notifications', 'notifications-390.png'],
       ['/dead-letters/', 'Dead letters', 'dead-letters-390.png'],
+      ['/providers/', 'Providers', 'providers-390.png'],
       ['/burst/', 'Burst', 'burst-390.png'],
     ]) {
       await page.goto(path);

@@ -115,6 +115,7 @@ test('a read-only key: sending and dead letters are not offered; revoking it sig
     const nav = page.getByRole('navigation', { name: 'Main' });
     await nav.getByRole('link', { name: 'Overview' }).waitFor();
     assert.equal(await nav.getByRole('link', { name: 'Dead letters' }).count(), 0, 'no Dead letters without the admin scope');
+    assert.equal(await nav.getByRole('link', { name: 'Providers' }).count(), 0, 'no Providers without the admin scope');
 
     // Send and Burst: disabled, and why.
     await page.goto('/send/');
@@ -128,6 +129,10 @@ test('a read-only key: sending and dead letters are not offered; revoking it sig
     await page.goto('/dead-letters/');
     await page.getByTestId('needs-admin').waitFor({ timeout: 15_000 });
     assert.ok(!requested.some((p) => p.startsWith('/api/dlq')), 'no /api/dlq request without the admin scope');
+    // Providers opened by URL: the same.
+    await page.goto('/providers/');
+    await page.getByTestId('needs-admin').waitFor({ timeout: 15_000 });
+    assert.ok(!requested.some((p) => p.startsWith('/api/admin/providers')), 'no /api/admin/providers request without the admin scope');
 
     // Revoked while the Overview is open: the next call answers 401 and the page signs out.
     await page.goto('/');

@@ -77,6 +77,19 @@ describe('api client', () => {
     expect(unauthorized).toEqual([]);
   });
 
+  it('lists the provider accounts with GET /api/admin/providers and the stored key', async () => {
+    const data = {
+      revision: 12,
+      providers: [{ name: 'mailgrid', channel: 'EMAIL', priority: 10, breaker: { state: 'closed', workers: 1 } }],
+    };
+    answer = () => ok(data);
+    const client = createApiClient({ baseUrl: base, getApiKey: () => 'k-admin' });
+    expect(await client.listProviders()).toEqual(data);
+    expect(seen[0]!.method).toBe('GET');
+    expect(seen[0]!.url).toBe('/api/admin/providers');
+    expect(seen[0]!.headers.authorization).toBe('Bearer k-admin');
+  });
+
   it('reports a 401 with the stored key (revoked) and not a 403', async () => {
     const unauthorized: string[] = [];
     let status = 401;

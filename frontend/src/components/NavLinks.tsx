@@ -9,6 +9,7 @@ const LINKS: { href: string; label: string; scope?: Scope }[] = [
   { href: '/send/', label: 'Send' },
   { href: '/notifications/', label: 'Notifications' },
   { href: '/dead-letters/', label: 'Dead letters', scope: 'admin' },
+  { href: '/providers/', label: 'Providers', scope: 'admin' },
   { href: '/burst/', label: 'Burst' },
 ];
 

@@ -18,6 +18,7 @@ import type {
   NotificationCreate,
   NotificationPage,
   NotificationWithLogs,
+  ProviderList,
   ReplayRequest,
   SystemStats,
 } from './types';
@@ -224,6 +225,9 @@ export function createApiClient(options: ApiClientOptions = {}) {
 
     replayDeadLetters: (body: ReplayRequest) =>
       request<{ replayed: number }>('POST', '/api/dlq/replay', { body }),
+
+    /** Every provider account (admin scope), its breaker as the live workers report it. */
+    listProviders: (o: CallOptions = {}) => request<ProviderList>('GET', '/api/admin/providers', o),
   };
 }
 

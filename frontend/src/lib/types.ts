@@ -92,6 +92,46 @@ export interface ProviderState {
   state: BreakerState;
 }
 
+/** The worst breaker state the live workers report for an account, and how many report it. */
+export interface ProviderBreaker {
+  state: BreakerState;
+  workers: number;
+}
+
+/**
+ * One provider account of GET /api/admin/providers (never its credentials: `hasCredentials`
+ * only says whether sealed ones are stored).
+ */
+export interface ProviderAccount {
+  name: string;
+  channel: Channel;
+  driver: string;
+  /** lower is tried first within the channel */
+  priority: number;
+  enabled: boolean;
+  /** 0: no cap */
+  sendRatePerSecond: number;
+  timeoutSeconds?: number;
+  /** driver settings (never secrets; the dashboard only counts the keys) */
+  settings?: Record<string, unknown>;
+  credentialsSecretRef?: { name: string } | null;
+  /** empty: shared by every tenant */
+  tenants: string[];
+  hasCredentials: boolean;
+  revision: number;
+  /** "seed", "admin" or "kubernetes:<namespace>/<name>" */
+  source: string;
+  updatedAt?: string | null;
+  /** null when no live worker reports the account */
+  breaker: ProviderBreaker | null;
+}
+
+/** GET /api/admin/providers: the accounts and the configuration's revision. */
+export interface ProviderList {
+  revision: number;
+  providers: ProviderAccount[];
+}
+
 export interface SystemStats {
   total: number;
   byStatus: Partial<Record<Status, number>>;
