@@ -15,12 +15,10 @@ is still compared on every request (the cache holds the stored hash, never a tok
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import re
 import secrets
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +26,7 @@ from typing import Any
 
 from pymongo.errors import PyMongoError
 
+from wavecom.cache import TtlCache
 from wavecom.constants import Scope, valid_tenant
 from wavecom.errors import StoreUnavailable
 from wavecom.store import Doc, Store, utcnow
@@ -94,19 +93,14 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-# at most this many keys' documents are cached per process (the oldest go first)
-_CACHE_ENTRIES = 10_000
-
-
 class Keys:
     """The ``apikeys`` collection, read through a per-process cache of ``cache_s``."""
 
     def __init__(self, store: Store, *, cache_s: float = 1.0) -> None:
         self.collection = store.api_keys
         self.cache_s = cache_s
-        # key id -> (monotonic time read, its document or None when unknown)
-        self._cache: dict[str, tuple[float, Doc | None]] = {}
-        self._reading: dict[str, asyncio.Task[Doc | None]] = {}
+        # key id -> its document (None when unknown), at most 10,000 keys per process
+        self._cache: TtlCache[Doc | None] = TtlCache(self._read, cache_s)
 
     async def create(
         self, tenant: str, scopes: Iterable[Scope], name: str = ""
@@ -138,36 +132,17 @@ class Keys:
         if match is None:
             return None
         key_id, secret = match.groups()
-        doc = await self._document(key_id)
+        doc = await self._cache.get(key_id)
         if doc is None or not hmac.compare_digest(doc["hash"], _digest(secret)):
             return None
         key = ApiKey.of(doc)
         return None if key.revoked else key
 
-    async def _document(self, key_id: str) -> Doc | None:
-        """The key's stored document, from the cache while it is younger than ``cache_s``."""
-        cached = self._cache.get(key_id)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
-            return cached[1]
-        reading = self._reading.get(key_id)
-        if reading is None:
-            # a task of its own, shared by every request of this key until it is read: a
-            # request that is cancelled meanwhile does not cancel the others' read
-            reading = asyncio.create_task(self._read(key_id))
-            self._reading[key_id] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(key_id, None))
-        return await asyncio.shield(reading)
-
     async def _read(self, key_id: str) -> Doc | None:
-        read_at = time.monotonic()
         try:
-            doc = await self.collection.find_one({"_id": key_id})
+            return await self.collection.find_one({"_id": key_id})
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not check the key: {exc}") from exc
-        if len(self._cache) >= _CACHE_ENTRIES:
-            del self._cache[next(iter(self._cache))]
-        self._cache[key_id] = (read_at, doc)
-        return doc
 
     async def list(self, tenant: str | None = None) -> list[ApiKey]:
         query = {} if tenant is None else {"tenantId": tenant}
@@ -187,5 +162,5 @@ class Keys:
             await self.collection.update_one(
                 {"_id": key_id}, {"$set": {"revokedAt": doc["revokedAt"]}}
             )
-        self._cache.pop(key_id, None)  # this process refuses it from the next request on
+        self._cache.forget(key_id)  # this process refuses it from the next request on
         return ApiKey.of(doc)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
+from wavecom.cache import TtlCache
 from wavecom.store import Store, utcnow
 
 
@@ -35,30 +34,16 @@ class Tenants:
         self.collection = store.tenants
         self.default = default
         self.cache_s = cache_s
-        self._cache: dict[str, tuple[float, RateLimit]] = {}
-        self._reading: dict[str, asyncio.Task[RateLimit]] = {}
+        self._cache: TtlCache[RateLimit] = TtlCache(self._read, cache_s)
 
     async def limit(self, tenant: str) -> RateLimit:
-        cached = self._cache.get(tenant)
-        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
-            return cached[1]
-        # one read per tenant at a time, shared: when the entry expires under load, the
-        # hundreds of requests in flight must not each read the same document
-        reading = self._reading.get(tenant)
-        if reading is None:
-            reading = asyncio.create_task(self._read(tenant))
-            self._reading[tenant] = reading
-            reading.add_done_callback(lambda _: self._reading.pop(tenant, None))
-        return await asyncio.shield(reading)
+        return await self._cache.get(tenant)
 
     async def _read(self, tenant: str) -> RateLimit:
-        read_at = time.monotonic()
         doc = await self.collection.find_one({"_id": tenant})
-        limit = self.default
         if doc is not None and doc.get("rateLimit"):
-            limit = RateLimit.of(doc["rateLimit"])
-        self._cache[tenant] = (read_at, limit)
-        return limit
+            return RateLimit.of(doc["rateLimit"])
+        return self.default
 
     async def set_limit(self, tenant: str, limit: RateLimit) -> None:
         if limit.per_second <= 0 or limit.burst < 1:
@@ -68,7 +53,7 @@ class Tenants:
             {"$set": {"rateLimit": limit.as_dict(), "updatedAt": utcnow()}},
             upsert=True,
         )
-        self._cache.pop(tenant, None)
+        self._cache.forget(tenant)
 
     async def configured(self) -> dict[str, RateLimit]:
         """Tenants with a limit of their own."""
