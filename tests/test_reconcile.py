@@ -12,7 +12,7 @@ import httpx
 from bson import ObjectId
 
 from tests.conftest import TENANT, RunWorker, all_terminal, create, email, sms, wait_for
-from wavecom.reconcile import Report, Window, reconcile, reconcile_steps
+from wavecom.reconcile import Report, Window, export_stuck, reconcile, reconcile_steps
 from wavecom.store import Store, utcnow
 
 
@@ -60,6 +60,23 @@ async def test_stuck_notifications_and_double_sends_are_reported(
     assert [s["_id"] for s in report.stuck] == [stuck]
     assert report.ledger_problems == ["n1 sent 2 times"]
     assert report.balanced  # in flight, but accounted for
+
+
+async def test_the_api_exports_the_stuck_notifications_every_tenant_has(
+    api: httpx.AsyncClient, store: Store
+) -> None:
+    """What the WavecomNotificationsStuck alert reads: each API process sets reconcile_stuck
+    every STUCK_CHECK_S from reconcile's scan (every tenant), capped at ``limit``."""
+    ids = await create(api, [sms(i) for i in range(3)])  # queued; no worker takes them
+    assert await export_stuck(store) == 0  # untouched for seconds only
+    assert "reconcile_stuck 0.0" in (await api.get("/api/metrics")).text
+    await store.notifications.collection.update_many(
+        {"_id": {"$in": [ObjectId(i) for i in ids[:2]]}},
+        {"$set": {"updatedAt": utcnow() - timedelta(minutes=10)}},
+    )
+    assert await export_stuck(store) == 2
+    assert "reconcile_stuck 2.0" in (await api.get("/api/metrics")).text
+    assert await export_stuck(store, limit=1) == 1
 
 
 async def _settled(store: Store, ledger_dir: Path) -> Report | None:

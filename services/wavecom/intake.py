@@ -97,9 +97,13 @@ class Intake:
         try:
             # shielded: a request that is cancelled (its client went away) does not cancel
             # the commit its notifications may already be part of
-            return await asyncio.shield(request.answer)
+            confirmed = await asyncio.shield(request.answer)
         finally:
             self._in_flight -= len(docs)
+        accepted_in = time.monotonic() - request.arrived
+        for channel, priority in {(d["type"], d["priority"]) for d in docs}:
+            metrics.ACCEPT_LATENCY.labels(channel, priority).observe(accepted_in)
+        return confirmed
 
     async def close(self) -> None:
         """Finish the commit under way and what follows the answers (at shutdown, after the

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
 from tests.conftest import serve, sms
@@ -52,6 +53,7 @@ async def test_the_api_refuses_creates_past_its_bound_and_stores_none_of_them(
     settings: Settings,
 ) -> None:
     async with serve(settings.model_copy(update={"admission_max_in_flight": 4})) as http:
+        before = _create_503s()
         answers = await asyncio.gather(
             *(http.post("/api/notifications", json=sms(i)) for i in range(60))
         )
@@ -64,3 +66,14 @@ async def test_the_api_refuses_creates_past_its_bound_and_stores_none_of_them(
         store = http.app.state.store  # type: ignore[attr-defined]
         stored = await store.notifications.collection.count_documents({})
         assert stored == codes.count(201)
+        # refused before routing, still counted as the create route's 503 (the accept alerts)
+        assert _create_503s() - before == codes.count(503)
+
+
+def _create_503s() -> float:
+    """503s of POST /api/notifications in this process's http_requests_total."""
+    value = REGISTRY.get_sample_value(
+        "http_requests_total",
+        {"method": "POST", "route": "/api/notifications", "status": "503"},
+    )
+    return value or 0.0

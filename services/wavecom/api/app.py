@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wavecom import __version__, metrics
 from wavecom.api import errors
-from wavecom.api.admission import Admission
+from wavecom.api.admission import GUARDED, Admission
 from wavecom.api.auth import Auth, ratelimit_headers
 from wavecom.api.errors import envelope
 from wavecom.api.live import EventHub
@@ -33,6 +33,7 @@ from wavecom.events import EventPublisher
 from wavecom.intake import Intake
 from wavecom.keys import Keys
 from wavecom.periodic import Periodic
+from wavecom.reconcile import STUCK_CHECK_S, export_stuck
 from wavecom.scheduler import Scheduler
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
@@ -130,6 +131,8 @@ class Observe:
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
+            if route is None and scope["path"] in GUARDED:
+                path = scope["path"]  # refused by admission before routing: still a create
             metrics.HTTP_REQUESTS.labels(scope["method"], path, str(status)).inc()
             metrics.HTTP_DURATION.labels(scope["method"], path).observe(time.perf_counter() - start)
 
@@ -192,6 +195,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         Periodic("load shedding", shedder.sample, 1.0),
         Periodic("sweeper", sweeper.tick, settings.sweep_interval_s),
+        # the reconcile ledger's stuck notifications as a metric, for the alert
+        Periodic("stuck notifications", lambda: export_stuck(store), STUCK_CHECK_S),
     ]
     for loop in loops:
         loop.start()

@@ -10,6 +10,7 @@ from bson.errors import InvalidId
 from fastapi import APIRouter, Header, Path, Request
 from pydantic import TypeAdapter, ValidationError
 
+from wavecom import metrics
 from wavecom.api import views
 from wavecom.api.auth import Admin, BatchSender, Reader, Sender
 from wavecom.api.deps import (
@@ -110,6 +111,7 @@ async def create_notification(
 
     async def handle() -> OrjsonResponse:
         if refused := shedder.refuses(body.type, body.priority):
+            metrics.SHED.labels(body.type.value, body.priority.value).inc()
             raise _overloaded(refused, settings)
         doc = _document(body, caller.tenant, settings, datetime.now(UTC))
         confirmed = await intake.accept([doc])
@@ -181,6 +183,7 @@ async def _create_batch(
             )
             continue
         if refused := shedder.refuses(item.type, item.priority):
+            metrics.SHED.labels(item.type.value, item.priority.value).inc()
             shed += 1
             results.append(
                 {"index": index, "success": False, "error": error_body("OVERLOADED", refused)}

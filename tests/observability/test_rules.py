@@ -1,0 +1,295 @@
+"""The alert rules: ``promtool check rules`` and, per alert, ``promtool test rules`` cases that
+show it firing when it should and silent when it should not.
+
+promtool compares annotations exactly, so the cases run against a copy of the rules without
+them (expressions, ``for`` and labels are the committed ones); ``promtool check rules``
+checks the annotation templates, and test_live.py renders them in a real Prometheus.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml  # type: ignore[import-untyped]
+
+from tests.observability.rules import ROOT, RULE_FILES, alerts, write_variant
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is installed by `make test` (Debian's prometheus)"
+)
+
+CREATE_OK = 'http_requests_total{method="POST",route="/api/notifications",status="201"}'
+CREATE_5XX = 'http_requests_total{method="POST",route="/api/notifications",status="503"}'
+BATCH_5XX = 'http_requests_total{method="POST",route="/api/notifications/batch",status="500"}'
+DLQ = 'rabbitmq_detailed_queue_messages{vhost="/",queue="wavecom.dlq"}'
+
+
+def ready(queue: str) -> str:
+    return f'rabbitmq_detailed_queue_messages_ready{{vhost="/",queue="{queue}"}}'
+
+
+def case(
+    name: str, series: dict[str, str], eval_time: str, alert: str, fired: list[dict[str, str]]
+) -> dict[str, Any]:
+    """One promtool test: ``series`` from 0 at one sample a minute, the alerts ``alert``
+    expected at ``eval_time`` (their labels; an empty list: silent)."""
+    return {
+        "name": name,
+        "interval": "1m",
+        "input_series": [{"series": s, "values": v} for s, v in series.items()],
+        "alert_rule_test": [
+            {
+                "eval_time": eval_time,
+                "alertname": alert,
+                "exp_alerts": [{"exp_labels": labels} for labels in fired],
+            }
+        ],
+    }
+
+
+CRITICAL = {"severity": "critical"}
+WARNING = {"severity": "warning"}
+SLO = {"slo": "accept-availability"}
+
+CASES: dict[str, list[dict[str, Any]]] = {
+    "WavecomAcceptErrorBudgetBurnFast": [
+        # 10 creates a second, 1 a second of them 503 (9 %): 1 h and 5 min both burn > 14.4x
+        case(
+            "9 % errors for 70 min fire",
+            {CREATE_OK: "0+600x80", CREATE_5XX: "0+60x80"},
+            "70m",
+            "WavecomAcceptErrorBudgetBurnFast",
+            [{**CRITICAL, **SLO}],
+        ),
+        # the same burst for an hour, then 35 clean minutes: the long windows still see it,
+        # the short ones (5 and 30 min) say it is over
+        case(
+            "a burst that ended 35 min ago is silent",
+            {CREATE_OK: "0+600x100", CREATE_5XX: "0+60x60 3600x40"},
+            "95m",
+            "WavecomAcceptErrorBudgetBurnFast",
+            [],
+        ),
+        # 0.1 % errors: inside the budget
+        case(
+            "errors within the budget are silent",
+            {CREATE_OK: "0+600x80", CREATE_5XX: "0+0.6x80"},
+            "70m",
+            "WavecomAcceptErrorBudgetBurnFast",
+            [],
+        ),
+    ],
+    "WavecomAcceptErrorBudgetBurnSlow": [
+        # 0.5 % for 3 h: 1 d and 2 h windows burn > 3x, below the fast alert's 6x
+        case(
+            "0.5 % errors for 3 h fire",
+            {CREATE_OK: "0+597x200", CREATE_5XX: "0+3x200"},
+            "3h",
+            "WavecomAcceptErrorBudgetBurnSlow",
+            [{**WARNING, **SLO}],
+        ),
+        case(
+            "0.05 % errors are silent",
+            {CREATE_OK: "0+599.7x200", CREATE_5XX: "0+0.3x200"},
+            "3h",
+            "WavecomAcceptErrorBudgetBurnSlow",
+            [],
+        ),
+    ],
+    "WavecomAcceptErrors": [
+        case(
+            "10 % of batch creates failing for 10 min fire",
+            {CREATE_OK: "0+540x15", BATCH_5XX: "0+60x15"},
+            "12m",
+            "WavecomAcceptErrors",
+            [CRITICAL],
+        ),
+        case(
+            "1 % failing is silent",
+            {CREATE_OK: "0+594x15", BATCH_5XX: "0+6x15"},
+            "12m",
+            "WavecomAcceptErrors",
+            [],
+        ),
+        case(
+            "no 5xx series at all is silent",
+            {CREATE_OK: "0+600x15"},
+            "12m",
+            "WavecomAcceptErrors",
+            [],
+        ),
+    ],
+    "WavecomNotificationsStuck": [
+        case(
+            "stuck for 6 min fire",
+            {
+                'reconcile_stuck{instance="api-0"}': "0 0 3x10",
+                'reconcile_stuck{instance="api-1"}': "0x12",
+            },
+            "8m",
+            "WavecomNotificationsStuck",
+            [CRITICAL],
+        ),
+        case(
+            "stuck for 2 min, then moving again, is silent",
+            {'reconcile_stuck{instance="api-0"}': "0 0 3 3 0x10"},
+            "8m",
+            "WavecomNotificationsStuck",
+            [],
+        ),
+    ],
+    "WavecomDeadLettersGrowing": [
+        case(
+            "5 new dead letters fire",
+            {DLQ: "0 0 0 5x10"},
+            "5m",
+            "WavecomDeadLettersGrowing",
+            [{**WARNING, "vhost": "/"}],
+        ),
+        case(
+            "a DLQ that stopped growing 15 min ago is silent",
+            {DLQ: "0 5x30"},
+            "20m",
+            "WavecomDeadLettersGrowing",
+            [],
+        ),
+    ],
+    "WavecomBacklogGrowing": [
+        case(
+            "a lane growing by 100 a minute for 20 min fire",
+            {ready("wavecom.sms.standard"): "1000+100x30", ready("wavecom.sms.high"): "0x30"},
+            "20m",
+            "WavecomBacklogGrowing",
+            [{**WARNING, "vhost": "/", "queue": "wavecom.sms.standard"}],
+        ),
+        case(
+            "a deep backlog that is not growing, a small one that is, a delay queue: silent",
+            {
+                ready("wavecom.email.standard"): "5000x30",
+                ready("wavecom.push.high"): "0+10x30",
+                ready("wavecom.delay.250ms"): "1000+100x30",
+            },
+            "20m",
+            "WavecomBacklogGrowing",
+            [],
+        ),
+        case(
+            "growing for 8 min only is silent",
+            {ready("wavecom.sms.standard"): "5000x12 5000+100x8"},
+            "20m",
+            "WavecomBacklogGrowing",
+            [],
+        ),
+    ],
+    "WavecomProviderBreakerOpen": [
+        case(
+            "open in one worker for 6 min fire",
+            {
+                'provider_breaker_state{instance="w0",provider="textwave"}': "0 0 2x10",
+                'provider_breaker_state{instance="w1",provider="textwave"}': "0x12",
+                'provider_breaker_state{instance="w0",provider="smsly"}': "0x12",
+            },
+            "8m",
+            "WavecomProviderBreakerOpen",
+            [{**WARNING, "provider": "textwave"}],
+        ),
+        case(
+            "open for 3 min, then closed, is silent",
+            {'provider_breaker_state{instance="w0",provider="textwave"}': "2 2 2 0x10"},
+            "8m",
+            "WavecomProviderBreakerOpen",
+            [],
+        ),
+    ],
+    "WavecomChannelWithoutWorker": [
+        case(
+            "no push worker for 10 min fire",
+            {
+                'worker_provider_revision{instance="w0",type="EMAIL"}': "1x12",
+                'worker_provider_revision{instance="w1",type="SMS"}': "1x12",
+            },
+            "10m",
+            "WavecomChannelWithoutWorker",
+            [{**CRITICAL, "type": "PUSH"}],
+        ),
+        case(
+            "a worker per channel is silent",
+            {
+                'worker_provider_revision{instance="w0",type="EMAIL"}': "1x12",
+                'worker_provider_revision{instance="w1",type="SMS"}': "1x12",
+                'worker_provider_revision{instance="w2",type="PUSH"}': "3x12",
+            },
+            "10m",
+            "WavecomChannelWithoutWorker",
+            [],
+        ),
+    ],
+}
+
+
+def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run(  # noqa: S603 - Debian's promtool, our own files
+        [PROMTOOL, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@needs_promtool
+@pytest.mark.parametrize("path", RULE_FILES, ids=[p.name for p in RULE_FILES])
+def test_promtool_accepts_the_rule_files(path: Path) -> None:
+    done = promtool("check", "rules", path)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_every_alert_has_a_firing_and_a_silent_case() -> None:
+    assert set(CASES) == set(alerts())
+    for name, cases in CASES.items():
+        outcomes = [bool(c["alert_rule_test"][0]["exp_alerts"]) for c in cases]
+        assert True in outcomes, f"{name}: no case where it fires"
+        assert False in outcomes, f"{name}: no case where it stays silent"
+
+
+def test_every_alert_says_what_happened_and_where_its_runbook_is() -> None:
+    readme_anchors = _anchors()
+    for name, rule in alerts().items():
+        notes = rule.get("annotations", {})
+        assert notes.get("summary"), name
+        assert notes.get("description"), name
+        assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
+        assert notes["runbook_url"] == f"README.md#{name.lower()}", name
+        assert name.lower() in readme_anchors, f"no runbook section for {name}"
+
+
+def _anchors() -> set[str]:
+    """GitHub's anchors of the headings of the README and the section waiting to join it."""
+    texts = [ROOT / "README.md", ROOT / "docs" / "observability-section.md"]
+    anchors = set()
+    for path in texts:
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            if line.startswith("#"):
+                title = line.lstrip("#").strip().lower()
+                anchors.add("".join(c for c in title.replace(" ", "-") if c.isalnum() or c in "-_"))
+    return anchors
+
+
+@needs_promtool
+@pytest.mark.parametrize("alert", sorted(CASES))
+def test_the_alert_fires_when_it_should_and_is_silent_otherwise(alert: str, tmp_path: Path) -> None:
+    (source,) = [p for p in RULE_FILES if alert in p.read_text()]
+    rules = write_variant(source, tmp_path / "rules.yml", annotations=False)
+    tests = tmp_path / "tests.yml"
+    tests.write_text(
+        yaml.safe_dump(
+            {"rule_files": [str(rules)], "evaluation_interval": "1m", "tests": CASES[alert]},
+            sort_keys=False,
+        )
+    )
+    done = promtool("test", "rules", tests)
+    assert done.returncode == 0, done.stdout + done.stderr
