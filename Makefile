@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack kube charts test test-faults lint bench bench-singles vegeta bench-reads verify venv frontend frontend-check browser
+.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads verify venv frontend frontend-check browser prometheus-bin
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -50,6 +50,11 @@ browser: ## Debian's Chromium for the dashboard's browser tests
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null 2>&1 || \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; }
 
+prometheus-bin: ## Debian's Prometheus 2.42 and promtool (alert and dashboard tests, make up PROMETHEUS=1)
+	@test -x /usr/bin/prometheus -a -x /usr/bin/promtool || { echo "[make] installing prometheus (Debian)"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; }
+
 stack: venv ## start (or reuse) RabbitMQ and FerretDB
 	@$(STACK) up
 
@@ -59,8 +64,11 @@ kube: ## build the Kubernetes control plane the chart's tests use (once; cached 
 charts: venv kube ## regenerate the chart's README, dashboards copy and keda/scaledobjects.yaml
 	@$(PY) -m tests.charts.generate
 
-up: stack frontend ## run the whole system in the foreground (Ctrl-C stops it)
-	@$(PY) services/devstack/run.py
+dashboards: venv ## regenerate dashboards/grafana/*.json from tests/observability/dashboards.py (then make charts)
+	@$(PY) -m tests.observability.dashboards
+
+up: stack frontend $(if $(PROMETHEUS),prometheus-bin) ## run the whole system in the foreground (Ctrl-C stops it); PROMETHEUS=1: Prometheus too, on :9095
+	@PROMETHEUS=$(PROMETHEUS) $(PY) services/devstack/run.py
 
 down: ## stop what `make up` / `make test` started (API, workers, RabbitMQ, FerretDB)
 	@if [ -f .state/run.pid ]; then kill "$$(cat .state/run.pid)" 2>/dev/null || true; fi
@@ -72,7 +80,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
+test: lint frontend-check frontend browser prometheus-bin stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
 	@$(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PIDFILE = ROOT / ".state" / "run.pid"
 KEYFILE = ROOT / ".state" / "api-key"
 DEMO_TENANT = "demo"
-COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32"}
+COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32", "prom": "34"}
 GRACE_S = 30.0
 
 
@@ -42,6 +42,8 @@ def commands() -> dict[str, list[str]]:
             "--metrics-port",
             str(port),
         ]
+    if os.environ.get("PROMETHEUS"):  # make up PROMETHEUS=1: scrapes the above and RabbitMQ
+        cmds["prom"] = [py, "-m", "tests.observability.prometheus", "serve"]
     return cmds
 
 
@@ -94,6 +96,9 @@ async def main() -> int:
         '(curl -H "Authorization: Bearer $(cat .state/api-key)" ...)',
         flush=True,
     )
+    if "prom" in procs:
+        port = env.get("PROMETHEUS_PORT", "9095")
+        print(f"Prometheus on http://127.0.0.1:{port} (alerts at /alerts)", flush=True)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
