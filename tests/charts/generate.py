@@ -2,6 +2,8 @@
 
 - charts/wavecom-notify/README.md, its values table made from values.yaml's `# --` comments;
 - charts/wavecom-notify/dashboards/, copies of dashboards/grafana/*.json (the source of truth);
+- charts/wavecom-notify/rules/, copies of dashboards/prometheus/rules/*.yml (the alert rules the
+  PrometheusRule ships);
 - keda/scaledobjects.yaml, the chart's ScaledObjects and TriggerAuthentication for users who
   deploy without Helm, rendered with keda/values.yaml;
 - charts/wavecom-notify/crds/notificationproviders.yaml, the operator's CRD
@@ -30,6 +32,8 @@ README = CHART / "README.md"
 README_HEAD = CHART / "README.head.md"
 DASHBOARDS_SRC = ROOT / "dashboards" / "grafana"
 DASHBOARDS_DST = CHART / "dashboards"
+RULES_SRC = ROOT / "dashboards" / "prometheus" / "rules"
+RULES_DST = CHART / "rules"
 KEDA_DIR = ROOT / "keda"
 KEDA_VALUES = KEDA_DIR / "values.yaml"
 KEDA_OUT = KEDA_DIR / "scaledobjects.yaml"
@@ -139,6 +143,11 @@ def dashboards() -> dict[str, str]:
     return {p.name: p.read_text() for p in sorted(DASHBOARDS_SRC.glob("*.json"))}
 
 
+def rules() -> dict[str, str]:
+    """The chart's copy of each Prometheus rule file: file name -> content."""
+    return {p.name: p.read_text() for p in sorted(RULES_SRC.glob("*.yml"))}
+
+
 def keda_text() -> str:
     """The ScaledObjects and TriggerAuthentication as a plain manifest (keda/values.yaml)."""
     res = helm(
@@ -174,6 +183,8 @@ def stale() -> list[str]:
     have = {p.name: p.read_text() for p in sorted(DASHBOARDS_DST.glob("*.json"))}
     if want != have:
         out.append(str(DASHBOARDS_DST.relative_to(ROOT)) + "/")
+    if rules() != {p.name: p.read_text() for p in sorted(RULES_DST.glob("*.yml"))}:
+        out.append(str(RULES_DST.relative_to(ROOT)) + "/")
     if not KEDA_OUT.exists() or KEDA_OUT.read_text() != keda_text():
         out.append(str(KEDA_OUT.relative_to(ROOT)))
     if not CRD_OUT.exists() or CRD_OUT.read_text() != crd.as_yaml():
@@ -190,6 +201,12 @@ def write() -> None:
             p.unlink()
     for name, text in want.items():
         (DASHBOARDS_DST / name).write_text(text)
+    RULES_DST.mkdir(exist_ok=True)
+    for p in RULES_DST.glob("*.yml"):
+        if p.name not in rules():
+            p.unlink()
+    for name, text in rules().items():
+        (RULES_DST / name).write_text(text)
     KEDA_OUT.write_text(keda_text())
     CRD_OUT.parent.mkdir(exist_ok=True)
     CRD_OUT.write_text(crd.as_yaml())

@@ -24,6 +24,8 @@ from tests.charts.chart import (
     validate,
 )
 from tests.charts.kube import CHART, KUBE_VERSION, helm
+from tests.observability.rules import alerts, rule_records
+from tests.observability.test_rules import promtool
 from wavecom.settings import Settings
 
 FULL = f"{RELEASE}-wavecom-notify"
@@ -289,6 +291,32 @@ def test_monitoring_needs_the_prometheus_operator_api() -> None:
     without = render_chart(values_files=prod, api_versions=["keda.sh/v1alpha1"])
     assert by_kind(without, "ServiceMonitor") == []
     assert by_kind(without, "PrometheusRule") == []
+
+
+def test_the_prometheus_rule_ships_the_repositorys_alert_rules(tmp_path: Path) -> None:
+    """Every alert of dashboards/prometheus/rules/ with its expression, ``for``, labels and
+    annotation templates unchanged (Helm does not expand them), runbook URLs prefixed, and
+    promtool accepts the groups as rendered. Off by default."""
+    base = "https://git.example/wavecom-notify/blob/main/"
+    on = {"monitoring": {"prometheusRule": {"enabled": True, "runbookBaseUrl": base}}}
+    rule = one(render_chart(merged(URLS, on)), "PrometheusRule", FULL)
+    groups = rule["spec"]["groups"]
+    shipped = {r["alert"]: r for g in groups for r in g["rules"] if "alert" in r}
+    records = {r["record"] for g in groups for r in g["rules"] if "record" in r}
+    assert records == {r["record"] for r in rule_records()}
+    for name, source in alerts().items():
+        got = shipped[name]
+        assert got["expr"] == source["expr"], name
+        assert got.get("for") == source.get("for"), name
+        assert got["labels"] == source["labels"], name
+        notes = dict(source["annotations"], runbook_url=base + source["annotations"]["runbook_url"])
+        assert got["annotations"] == notes, name
+    if shutil.which("promtool"):
+        rendered = tmp_path / "rendered.yml"
+        rendered.write_text(yaml.safe_dump({"groups": groups}))
+        done = promtool("check", "rules", rendered)
+        assert done.returncode == 0, done.stdout + done.stderr
+    assert by_kind(render_chart(URLS), "PrometheusRule") == []
 
 
 def test_production_spreads_and_isolates() -> None:

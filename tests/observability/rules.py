@@ -30,6 +30,17 @@ def alerts() -> dict[str, dict[str, Any]]:
     return found
 
 
+def rule_records() -> list[dict[str, Any]]:
+    """Every recording rule of every rule file."""
+    return [
+        rule
+        for path in RULE_FILES
+        for group in load(path)["groups"]
+        for rule in group["rules"]
+        if "record" in rule
+    ]
+
+
 def write_variant(
     path: Path, out: Path, *, for_: dict[str, str] | None = None, annotations: bool = True
 ) -> Path:
