@@ -195,6 +195,12 @@ class Record:
     sent_upto: tuple[int, int] = (0, 0)  # what a worker has reported already
     workers_in_flight: dict[str, tuple[int, int]] = field(default_factory=dict)
 
+    def reset(self) -> None:
+        self.requests.clear()
+        self.ids.clear()
+        self.sent_upto = (0, 0)
+        self.workers_in_flight.clear()
+
 
 RECORD = Record()
 
@@ -386,6 +392,12 @@ class Run:
     greenlet: gevent.Greenlet | None = None
     errors: list[str] = field(default_factory=list)
     cpu: Callable[[], dict[str, float]] | None = None  # CPU per component, on this machine
+    verdict: dict[str, Any] | None = None
+
+    def reset(self) -> None:
+        """A new run (the web UI starts several in one process)."""
+        self.load_end, self.samples, self.drain, self.peak_users = None, [], {}, 0
+        self.errors, self.verdict = [], None
 
     def read(self) -> dict[str, float] | None:
         """The tenant's counters and the queue depths (the API), the workers' counters."""
@@ -556,8 +568,10 @@ def _on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
 
 
 def _on_test_start(environment: Environment, **_: Any) -> None:
+    RECORD.reset()
     if RUN is None or _is_worker(environment):
         return
+    RUN.reset()
     base = RUN.read()
     if base is None:
         raise SystemExit(f"[locust] cannot read the API's stats at {RUN.host}: {RUN.errors[-1:]}")
@@ -605,6 +619,7 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     if RUN.greenlet is not None:
         RUN.greenlet.kill()
     print(f"[locust] drain: {reason} after {RUN.drain['seconds']} s", flush=True)
+    _finish(environment)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -746,25 +761,22 @@ def gate(run: Run, failure_ratio: float) -> dict[str, Any]:
     return out
 
 
-def _on_quitting(environment: Environment, **_: Any) -> None:
-    if RUN is None or _is_worker(environment) or not RUN.wall0:
-        return
-    if RUN.load_end is None:  # stopped before test_stop ran (Ctrl-C)
-        _on_test_stop(environment)
+def _finish(environment: Environment) -> None:
+    """After the drain: the gate's verdict, the report where it can be written, both printed."""
+    assert RUN is not None
     total = environment.stats.total
     ratio = total.num_failures / total.num_requests if total.num_requests else 0.0
     verdict = gate(RUN, ratio)
-    report_note = ""
     if CONFIG.report:
         try:
             from loadtest import locust_report  # noqa: PLC0415 - only in a checkout
 
-            report_note = locust_report.write(RUN, RECORD, CONFIG, verdict, environment)
+            note = locust_report.write(RUN, RECORD, CONFIG, verdict, environment)
         except ImportError:
-            report_note = "no report: the loadtest package is not here"
+            note = "no report: the loadtest package is not here"
         except Exception as exc:  # the gate's verdict stands without the report
-            report_note = f"no report: {type(exc).__name__}: {exc}"
-    print(f"[locust] {report_note}" if report_note else "", flush=True)
+            note = f"no report: {type(exc).__name__}: {exc}"
+        print(f"[locust] {note}", flush=True)
     print(
         f"[locust] gate: delivered {verdict['deliveredPerSecond']:g}/s (target "
         f"{verdict['targetPerSecond']:g}/s), not final after the drain "
@@ -774,10 +786,18 @@ def _on_quitting(environment: Environment, **_: Any) -> None:
     )
     if verdict["pass"]:
         print("[locust] GATE PASS", flush=True)
-        environment.process_exit_code = 0
     else:
         print("[locust] GATE FAIL: " + "; ".join(verdict["reasons"]), flush=True)
-        environment.process_exit_code = 1
+    RUN.verdict = verdict
+
+
+def _on_quitting(environment: Environment, **_: Any) -> None:
+    """The exit code is the gate's: 1 when the last run failed it."""
+    if RUN is None or _is_worker(environment) or not RUN.wall0:
+        return
+    if RUN.load_end is None:  # stopped before test_stop ran (Ctrl-C)
+        _on_test_stop(environment)
+    environment.process_exit_code = 0 if RUN.verdict and RUN.verdict["pass"] else 1
 
 
 def _listen(hook: Any, handler: Callable[..., None]) -> None:
