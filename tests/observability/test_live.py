@@ -14,6 +14,8 @@ labelled so in its header, whose only change is that alert's ``for`` cut to 10 s
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import orjson
 import pytest
 
 from tests.conftest import all_terminal, create, email, free_port, push, sms, wait_for
+from tests.observability.dashboards import OUT
 from tests.observability.prometheus import Prometheus, Targets, available
 from tests.observability.rules import RULE_FILES, alerts, write_variant
 from tests.observability.test_dashboards import GRAFANA_VARIABLES, grafana_expand, queries
@@ -63,6 +66,7 @@ class Live:
     prom: Prometheus
     outage: Path  # while this file exists, every SMS provider answers 503
     ports: dict[str, int]  # each worker's metrics port
+    vhost: str
 
 
 @pytest.fixture
@@ -93,7 +97,7 @@ async def live(settings: Settings, vhost: str, tmp_path: Path) -> AsyncIterator[
         async with Prometheus(
             tmp_path / "prometheus", free_port(), targets, rule_files=[rules]
         ) as prom:
-            yield Live(system, prom, outage, ports)
+            yield Live(system, prom, outage, ports, vhost)
 
 
 async def spawn_worker(system: System, channel: str, port: int) -> None:
@@ -173,6 +177,11 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
     empty, pending = await _panels_without_data(prom, began, time.time())
     assert not empty, "\n".join(empty)
 
+    # the dashboards' vhost variable (label_values(metric, label)) offers this test's vhost
+    for metric, label in _label_values_variables():
+        values = await prom.api(f"label/{label}/values", **{"match[]": metric})
+        assert live.vhost in values, (metric, label, values)
+
     # every rule's expression evaluates, and Prometheus's own evaluation reports no error
     for rule in alerts().values():
         await prom.instant(rule["expr"])  # raises PrometheusError naming a bad one
@@ -213,3 +222,14 @@ async def _panels_without_data(
         elif not result:
             empty.append(f"{dashboard} / {panel}: no series for {promql}")
     return empty, pending
+
+
+def _label_values_variables() -> set[tuple[str, str]]:
+    """(metric, label) of every ``label_values(metric, label)`` variable of the dashboards."""
+    found = set()
+    for path in sorted(OUT.glob("*.json")):
+        for variable in json.loads(path.read_text())["templating"]["list"]:
+            if m := re.fullmatch(r"label_values\((\w+), *(\w+)\)", variable.get("definition", "")):
+                found.add((m[1], m[2]))
+    assert found, "the dashboards have a vhost variable"
+    return found
