@@ -153,6 +153,11 @@ def secret(name: str, **values: str) -> str:
     )
 
 
+def apply(cluster: Cluster, namespace: str, *manifests: str) -> None:
+    for manifest in manifests:
+        cluster.kubectl("-n", namespace, "apply", "-f", "-", stdin=manifest)
+
+
 def resource(cluster: Cluster, namespace: str, name: str) -> dict[str, Any] | None:
     res = cluster.kubectl("-n", namespace, "get", "nprov", name, "-o", "json", check=False)
     return json.loads(res.stdout) if res.returncode == 0 else None
@@ -180,9 +185,11 @@ async def account(store: Store, name: str) -> accounts.Account | None:
     return next((a for a in await accounts.list_accounts(store) if a.name == name), None)
 
 
-def apply_gateway(cluster: Cluster, value: str) -> None:
-    cluster.apply(secret("gw-credentials", secret=value))
-    cluster.apply(
+def apply_gateway(cluster: Cluster, namespace: str, value: str) -> None:
+    apply(
+        cluster,
+        namespace,
+        secret("gw-credentials", secret=value),
         provider(
             "gw",
             channel="SMS",
@@ -190,7 +197,7 @@ def apply_gateway(cluster: Cluster, value: str) -> None:
             priority=10,
             settings={"url": "https://gateway.example/send"},
             credentialsSecretRef={"name": "gw-credentials"},
-        )
+        ),
     )
 
 
@@ -199,7 +206,7 @@ async def test_a_provider_is_applied_patched_and_deleted_with_kubectl(
 ) -> None:
     ns = namespace
     value = webhook_secret()
-    apply_gateway(cluster, value)
+    apply_gateway(cluster, ns, value)
     ready = until_condition(cluster, ns, "gw", "True", "Applied")
     assert ready["observedGeneration"] == 1
     creds = condition(cluster, ns, "gw", "CredentialsResolved")
@@ -253,13 +260,13 @@ async def test_changes_of_the_secret_reapply_or_say_what_is_wrong(
     ns = namespace
     cipher = Cipher.of(keyed)
     first, second, third = webhook_secret(), webhook_secret(), webhook_secret()
-    apply_gateway(cluster, first)
+    apply_gateway(cluster, ns, first)
     until_condition(cluster, ns, "gw", "True", "Applied")
     applied = await account(store, "gw")
     assert applied is not None
 
     # 1. the Secret changes: the account is re-applied with the new value
-    cluster.apply(secret("gw-credentials", secret=second))
+    apply(cluster, ns, secret("gw-credentials", secret=second))
 
     async def holds(value: str) -> accounts.Account | None:
         a = await account(store, "gw")
@@ -274,7 +281,7 @@ async def test_changes_of_the_secret_reapply_or_say_what_is_wrong(
     # 2. the Secret loses the driver's key: not Ready, and says which key (never a value);
     # the last good account keeps working meanwhile
     cluster.kubectl("-n", ns, "delete", "secret", "gw-credentials")
-    cluster.apply(secret("gw-credentials", token="not-the-drivers-key"))  # noqa: S106
+    apply(cluster, ns, secret("gw-credentials", token="not-the-drivers-key"))  # noqa: S106
     until_condition(cluster, ns, "gw", "False", "SecretKeyInvalid", "CredentialsResolved")
     bad = until_condition(cluster, ns, "gw", "False", "SecretKeyInvalid")
     assert "credentials.secret" in bad["message"]
@@ -297,7 +304,7 @@ async def test_changes_of_the_secret_reapply_or_say_what_is_wrong(
     missing = until_condition(cluster, ns, "gw", "False", "SecretNotFound")
     assert "gw-credentials-v2" in missing["message"]
     assert condition(cluster, ns, "gw", "CredentialsResolved")["reason"] == "SecretNotFound"
-    cluster.apply(secret("gw-credentials-v2", secret=third))
+    apply(cluster, ns, secret("gw-credentials-v2", secret=third))
     until_condition(cluster, ns, "gw", "True", "Applied")
     assert await holds(third) is not None
 
@@ -311,7 +318,11 @@ async def test_an_invalid_spec_past_the_schema_is_not_ready_and_not_retried(
     cluster: Cluster, namespace: str, operator: Operator, store: Store
 ) -> None:
     # the CRD's schema cannot judge a driver's settings: the operator does, once
-    cluster.apply(provider("gw", channel="SMS", driver="webhook", settings={"url": "not a url"}))
+    apply(
+        cluster,
+        namespace,
+        provider("gw", channel="SMS", driver="webhook", settings={"url": "not a url"}),
+    )
     bad = until_condition(cluster, namespace, "gw", "False", "InvalidSpec")
     assert "settings.url" in bad["message"]
     assert await account(store, "gw") is None
@@ -368,7 +379,9 @@ async def test_a_kubectl_patch_reaches_a_running_worker_within_5_s(
 ) -> None:
     fast = {"latencyMs": 2, "latencySigma": 0}
     for name, priority in (("sms-primary", 10), ("sms-backup", 20)):
-        cluster.apply(
+        apply(
+            cluster,
+            namespace,
             provider(
                 name,
                 channel="SMS",
@@ -376,7 +389,7 @@ async def test_a_kubectl_patch_reaches_a_running_worker_within_5_s(
                 priority=priority,
                 sendRatePerSecond=100,
                 settings=fast,
-            )
+            ),
         )
         until_condition(cluster, namespace, name, "True", "Applied")
     await run_worker(Channel.SMS)
