@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads verify venv frontend frontend-check browser prometheus-bin
+.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -80,7 +80,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser prometheus-bin stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
+test: lint frontend-check frontend browser graphviz prometheus-bin stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
 	@$(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)
@@ -104,3 +104,15 @@ bench-singles: stack vegeta ## single creates at a constant arrival rate (vegeta
 
 bench-reads: stack ## reads at scale: 1,000,000 notifications, p99 of every read endpoint
 	@$(PY) -m loadtest.bench_reads $(BENCH_ARGS)
+
+loadtest: stack ## locust, headless, gated on delivered notifications: 833/s for 150 s (loadtest/README.md)
+	@$(PY) -m loadtest.locust_run $(LOADTEST_ARGS)
+
+graphviz: ## Debian's graphviz (dot) for the diagrams and their test
+	@docs/diagrams.sh --install
+
+diagrams: graphviz ## regenerate docs/*.svg from docs/*.dot
+	@docs/diagrams.sh
+
+postman: venv ## regenerate the Postman collection in docs/postman/ from the OpenAPI spec
+	@$(PY) docs/postman/generate.py
