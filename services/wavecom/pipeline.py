@@ -218,7 +218,8 @@ class Dispatcher:
         self._sending[key] += 1
         try:
             timeout = route.timeout_s or self.settings.provider_timeout_s
-            return await asyncio.wait_for(provider.send(request), timeout)
+            with metrics.PROVIDER_SEND.labels(request.channel.value, provider.name).time():
+                return await asyncio.wait_for(provider.send(request), timeout)
         finally:
             self._sending[key] -= 1
             if not self._sending[key]:
