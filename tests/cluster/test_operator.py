@@ -326,6 +326,17 @@ async def test_an_invalid_spec_past_the_schema_is_not_ready_and_not_retried(
     bad = until_condition(cluster, namespace, "gw", "False", "InvalidSpec")
     assert "settings.url" in bad["message"]
     assert await account(store, "gw") is None
+
+    # and kubectl describe shows why, as an event of the resource (kopf's type: Error)
+    def warned() -> list[dict[str, Any]]:
+        events = cluster.get(
+            "-n", namespace, "events", "--field-selector", "involvedObject.name=gw"
+        )
+        return [
+            e for e in events["items"] if e["type"] != "Normal" and "settings.url" in e["message"]
+        ]
+
+    wait_until(warned, within=WITHIN, what="a Warning event naming the field")
     # fixed: applied
     cluster.kubectl(
         "-n",

@@ -92,7 +92,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # a watch that silently stops is restarted at least this often
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.posting.level = logging.INFO
+    # kopf's own per-resource messages become Events (kubectl describe) from warnings up: a
+    # handler that failed, and why; successes stay in the log, or every Secret and provider
+    # event would add Events too
+    settings.posting.loggers = True
+    settings.posting.level = logging.WARNING
 
 
 def source_of(namespace: str, name: str) -> str:
