@@ -415,3 +415,4 @@ def test_notes_tell_how_to_reach_the_api_and_make_the_first_key(tmp_path: Path) 
     assert "python -m wavecom.admin keys create" in text
     assert f"deploy/{FULL}-api" in text
     assert "Workers: email sms push" in text
+    assert "get nprov" in text
