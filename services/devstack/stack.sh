@@ -227,7 +227,7 @@ run_logged() { # name function args...
 # a fresh scratch directory in the cache, in $SCRATCH_DIR: on the same file system, so a finished
 # build is one rename, and removed when the script exits (an interrupted build leaves no result)
 new_scratch() {
-  SCRATCH_DIR=$(mktemp -d "$CACHE/.build-$1.XXXXXX")
+  SCRATCH_DIR=$(mktemp -d "$CACHE/.build-db-$1.XXXXXX")
   SCRATCH+=("$SCRATCH_DIR")
 }
 
@@ -377,7 +377,9 @@ ensure_database() {
   mkdir -p "$CACHE"
   exec 9>"$CACHE/.build.lock"
   flock 9 # another checkout may be building the same thing
-  rm -rf "$CACHE"/.build-* # scratch of a build that was killed
+  # scratch of a database build that was killed (under this lock, so none is running); not
+  # .build-kube-*: kube.sh builds under its own lock and may be running right now
+  rm -rf "$CACHE"/.build-db-*
   db_paths
   ensure_db_packages
   local need=()
