@@ -266,8 +266,8 @@ def test_every_alert_says_what_happened_and_where_its_runbook_is() -> None:
 
 
 def _anchors() -> set[str]:
-    """GitHub's anchors of the headings of the README and the section waiting to join it."""
-    texts = [ROOT / "README.md", ROOT / "docs" / "observability-section.md"]
+    """GitHub's anchors of the headings of the README."""
+    texts = [ROOT / "README.md"]
     anchors = set()
     for path in texts:
         if not path.exists():
