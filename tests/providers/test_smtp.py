@@ -403,6 +403,17 @@ async def test_a_repeated_send_carries_the_same_message_id(
     assert ids == ["<wavecom.n1.0@bank.example>"] * 2 + ["<wavecom.n1.1@bank.example>"]
 
 
+def otp_job(i: int) -> DeliveryJob:
+    return DeliveryJob(
+        id=f"n{i}",
+        tenant_id="acme",
+        type=Channel.EMAIL,
+        recipient="ada@example.com",
+        message="Your code is 123456",
+        priority=Priority.CRITICAL,
+    )
+
+
 async def test_a_refused_login_fails_over_to_the_next_account(
     servers: Callable[..., Any], providers: Callable[..., Provider]
 ) -> None:
@@ -411,15 +422,7 @@ async def test_a_refused_login_fails_over_to_the_next_account(
     secondary = providers(server.port, "starttls", password=PASSWORD, name="secondary")
     dispatcher = Dispatcher([primary, secondary], Settings(breaker_fail_max=2))
     for i in range(3):
-        job = DeliveryJob(
-            id=f"n{i}",
-            tenant_id="acme",
-            type=Channel.EMAIL,
-            recipient="ada@example.com",
-            message="Your code is 123456",
-            priority=Priority.CRITICAL,
-        )
-        attempted = await dispatcher.deliver(job)
+        attempted = await dispatcher.deliver(otp_job(i))
         assert attempted.outcome.status == Status.SENT
         assert attempted.outcome.provider == "secondary"
     assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
@@ -437,15 +440,7 @@ async def test_a_relay_going_away_mid_run_opens_its_breaker_and_fails_over_losin
     for i in range(12):
         if i == 4:
             await first.stop()  # the primary relay goes away mid-run
-        job = DeliveryJob(
-            id=f"n{i}",
-            tenant_id="acme",
-            type=Channel.EMAIL,
-            recipient="ada@example.com",
-            message="Your code is 123456",
-            priority=Priority.HIGH,
-        )
-        outcomes.append((await dispatcher.deliver(job)).outcome)
+        outcomes.append((await dispatcher.deliver(otp_job(i))).outcome)
     assert [o.status for o in outcomes] == [Status.SENT] * 12  # nothing lost, no retry needed
     assert [o.provider for o in outcomes] == ["primary"] * 4 + ["secondary"] * 8
     assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
