@@ -243,16 +243,22 @@ def _create(
     RECORD.requests.append((kind, started, time.time(), status, accepted, rejected, error))
 
 
+_USER_INDEX = itertools.count()
+
+
 class Mix(TaskSet):
-    """The weighted tasks, run in a shuffled fixed cycle (the exact mix every cycle, so a short
-    run offers its planned rate too); ``--tags write`` / ``--tags read`` select a part."""
+    """The weighted tasks in one shuffled fixed cycle, each user starting at its own place in it
+    (user k of N at k/N of the way), so that at any moment the users together run the exact mix
+    and even a short run offers its planned rate; ``--tags write`` / ``--tags read`` select a
+    part."""
 
     user: NotifyUser
 
     def on_start(self) -> None:
         n = len(self.tasks)
-        order = random.Random(id(self)).sample(range(n), n)
-        self._cycle = itertools.cycle([self.tasks[i] for i in order])
+        order = [self.tasks[i] for i in random.Random(7).sample(range(n), n)]
+        start = next(_USER_INDEX) * n // max(CONFIG.users, 1) % n
+        self._cycle = itertools.islice(itertools.cycle(order), start, None)
 
     def get_next_task(self) -> TaskSet | Callable[..., Any]:
         return next(self._cycle)
@@ -703,7 +709,9 @@ def gate(run: Run, failure_ratio: float) -> dict[str, Any]:
     c = CONFIG
     load_end = run.load_end or 0.0
     load = [s for s in run.samples if s["t"] <= load_end + 0.5]
-    steady = [s for s in load if s["t"] >= c.warmup]
+    # the rates' window: after the warm-up, until the shape's end (the users stop after it)
+    end = load_end if c.shape == "none" else min(load_end, load_seconds())
+    steady = [s for s in load if c.warmup <= s["t"] < end - 0.1]
     reasons: list[str] = []
     out: dict[str, Any] = _rates(run, steady)
     if len(steady) < 2:

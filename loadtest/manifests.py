@@ -44,7 +44,7 @@ def render() -> str:
         },
         "data": {"locustfile.py": _Literal(LOCUSTFILE.read_text(encoding="utf-8"))},
     }
-    return HEADER + yaml.safe_dump(configmap, sort_keys=False, width=1000)
+    return HEADER + str(yaml.safe_dump(configmap, sort_keys=False, width=1000))
 
 
 def main(argv: list[str] | None = None) -> int:
