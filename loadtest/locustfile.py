@@ -292,8 +292,8 @@ class Mix(TaskSet):
             u.client.get(
                 f"/api/notifications/{random.choice(u.recent)}", name="/api/notifications/[id]"
             )
-        else:
-            u.client.get("/api/notifications/stats/system", name="/api/notifications/stats/system")
+        else:  # nothing of ours accepted yet: the newest one instead
+            u.client.get("/api/notifications?page=1&limit=1", name="/api/notifications?list")
 
     @tag("read")
     @task(CONFIG.task_weights[4])
@@ -396,6 +396,8 @@ class Run:
     drain: dict[str, Any] = field(default_factory=dict)
     peak_users: int = 0
     greenlet: gevent.Greenlet | None = None
+    stats_greenlet: gevent.Greenlet | None = None
+    stats_now: dict[str, float] | None = None  # the API's latest answer
     errors: list[str] = field(default_factory=list)
     cpu: Callable[[], dict[str, float]] | None = None  # CPU per component, on this machine
     verdict: dict[str, Any] | None = None
@@ -405,9 +407,8 @@ class Run:
         self.load_end, self.samples, self.drain, self.peak_users = None, [], {}, 0
         self.errors, self.verdict = [], None
 
-    def read(self) -> dict[str, float] | None:
-        """The tenant's counters and the queue depths (the API), the workers' counters."""
-        out: dict[str, float] = {}
+    def read_stats(self) -> dict[str, float] | None:
+        """The tenant's counters and the queue depths, from the API."""
         try:
             stats = _get_json(
                 f"{self.host.rstrip('/')}/api/notifications/stats/system",
@@ -417,35 +418,54 @@ class Run:
             self.errors.append(f"stats: {exc}")
             return None
         by_status = stats["byStatus"]
-        out["total"] = float(stats["total"])
+        out = {"total": float(stats["total"])}
         for s in (*FINAL, *WAITING):
             out[s] = float(by_status.get(s, 0))
         depth = stats.get("queueDepth") or {}
         out["queued"] = float(sum(v for k, v in depth.items() if k not in ("retry", "wavecom.dlq")))
         out["delayed"] = float(depth.get("retry", 0))
         out["dlq"] = float(depth.get("wavecom.dlq", 0))
-        if CONFIG.worker_metrics:
-            sent = failed = 0.0
-            try:
-                for url in CONFIG.worker_metrics:
-                    with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310
-                        text = r.read().decode()
-                    sent += _counter_sum(text, "notifications_sent_total")
-                    failed += _counter_sum(text, "notifications_failed_total")
-            except (urllib.error.URLError, OSError) as exc:
-                self.errors.append(f"worker metrics: {exc}")
-                return None
-            out["workerSent"], out["workerFailed"] = sent, failed
         return out
 
+    def read_workers(self) -> dict[str, float] | None:
+        """The workers' delivered and failed counters (exact), when their URLs are known."""
+        sent = failed = 0.0
+        try:
+            for url in CONFIG.worker_metrics:
+                with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310
+                    text = r.read().decode()
+                sent += _counter_sum(text, "notifications_sent_total")
+                failed += _counter_sum(text, "notifications_failed_total")
+        except (urllib.error.URLError, OSError) as exc:
+            self.errors.append(f"worker metrics: {exc}")
+            return None
+        return {"workerSent": sent, "workerFailed": failed}
+
+    def read(self) -> dict[str, float] | None:
+        """Both sources at once (the baseline)."""
+        stats = self.read_stats()
+        workers = self.read_workers() if CONFIG.worker_metrics else {}
+        return None if stats is None or workers is None else {**stats, **workers}
+
+    def stats_loop(self) -> None:
+        """The API's stats as often as it answers (at most once a second): under load it can
+        take seconds, and the once-a-second samples must not wait for it."""
+        while True:
+            started = time.time()
+            stats = self.read_stats()
+            if stats is not None:
+                self.stats_now = stats
+            gevent.sleep(max(0.0, started + 1 - time.time()))
+
     def sample(self, runner_users: int) -> None:
-        now = self.read()
-        if now is None:
+        workers = self.read_workers() if CONFIG.worker_metrics else {}
+        if self.stats_now is None or workers is None:
             return
+        now = {**self.stats_now, **workers}
         b = self.baseline
-        workers = "workerSent" in now
-        sent = now["workerSent"] - b["workerSent"] if workers else now["SENT"] - b["SENT"]
-        failed = now["workerFailed"] - b["workerFailed"] if workers else now["FAILED"] - b["FAILED"]
+        exact = "workerSent" in now
+        sent = now["workerSent"] - b["workerSent"] if exact else now["SENT"] - b["SENT"]
+        failed = now["workerFailed"] - b["workerFailed"] if exact else now["FAILED"] - b["FAILED"]
         accepted = len(RECORD.ids)
         in_flight, items = RECORD.in_flight, RECORD.in_flight_items
         for f, i in RECORD.workers_in_flight.values():
@@ -456,7 +476,7 @@ class Run:
                 "acceptedClient": accepted,
                 "inFlight": in_flight,
                 "inFlightItems": items,
-                "source": "workers" if workers else "stats",
+                "source": "workers" if exact else "stats",
                 "sent": int(sent),
                 "failed": int(failed),
                 "backlog": int(accepted + items - sent - failed),
@@ -593,6 +613,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
         f"{CONFIG.drain:g} s",
         flush=True,
     )
+    RUN.stats_now = {k: v for k, v in base.items() if not k.startswith("worker")}
+    RUN.stats_greenlet = gevent.spawn(RUN.stats_loop)
     RUN.greenlet = gevent.spawn(RUN.loop, environment)
 
 
@@ -622,8 +644,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
             break
     RUN.drain = {"seconds": round(time.time() - start, 1), "reason": reason}
     gevent.sleep(max(0.0, RUN.wall0 + len(RUN.samples) + 1.2 - time.time()))
-    if RUN.greenlet is not None:
-        RUN.greenlet.kill()
+    for greenlet in (RUN.greenlet, RUN.stats_greenlet):
+        if greenlet is not None:
+            greenlet.kill()
     print(f"[locust] drain: {reason} after {RUN.drain['seconds']} s", flush=True)
     _finish(environment)
 
