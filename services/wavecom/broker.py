@@ -44,8 +44,10 @@ from aio_pika.abc import (
 )
 from aio_pika.robust_connection import RobustConnection
 from aiormq.exceptions import AMQPError, ChannelPreconditionFailed, DeliveryError, PublishError
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from yarl import URL
 
+from wavecom import telemetry
 from wavecom.constants import (
     ALL_LANE_QUEUES,
     DELAY_EXCHANGE,
@@ -270,12 +272,39 @@ def snap_to_ladder(delay_ms: float) -> int:
 
 @dataclass(frozen=True, slots=True)
 class _Publish:
-    """One message to publish: the exchange, the routing key, and whether it must be routed."""
+    """One message to publish: the exchange, the routing key, and whether it must be routed;
+    traced, the PRODUCER span whose context its headers carry (ended once confirmed)."""
 
     exchange: str
     message: aio_pika.Message
     routing_key: str
     mandatory: bool = True
+    span: Span = INVALID_SPAN
+
+
+def _job_publish(exchange: str, job: DeliveryJob, routing_key: str) -> _Publish:
+    """A job's publish; traced, under a PRODUCER span that continues ``job.trace`` (else the
+    current span), whose W3C context goes into the message's headers for the worker."""
+    if not telemetry.enabled():
+        return _Publish(exchange, _message(job), routing_key)
+    span = telemetry.start_span(
+        f"publish {exchange}",
+        kind=SpanKind.PRODUCER,
+        parent=telemetry.parent(job.trace),
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "send",
+            "messaging.operation.name": "publish",
+            "messaging.destination.name": exchange,
+            "messaging.rabbitmq.destination.routing_key": routing_key,
+            "messaging.message.id": f"{job.id}:{job.attempt}",
+            "wavecom.notification.id": job.id,
+            "wavecom.attempt": job.attempt,
+        },
+    )
+    headers: dict[str, Any] = {}
+    telemetry.inject(headers, span)
+    return _Publish(exchange, _message(job, headers or None), routing_key, span=span)
 
 
 class Publisher:
@@ -322,16 +351,13 @@ class Publisher:
     async def publish_jobs(self, jobs: Sequence[DeliveryJob]) -> None:
         """Queue first deliveries on their lanes; returns once the broker confirmed every one."""
         await self._confirm_all(
-            [_Publish(WORK_EXCHANGE, _message(j), lane_key(j.type, j.lane)) for j in jobs]
+            [_job_publish(WORK_EXCHANGE, j, lane_key(j.type, j.lane)) for j in jobs]
         )
 
     async def publish_delayed(self, items: Sequence[tuple[DeliveryJob, int]]) -> None:
         """Queue (job, rung_ms) pairs on delay queues; each comes back to its lane after rung_ms."""
         await self._confirm_all(
-            [
-                _Publish(DELAY_EXCHANGE, _message(j), delay_key(rung, j.type, j.lane))
-                for j, rung in items
-            ]
+            [_job_publish(DELAY_EXCHANGE, j, delay_key(rung, j.type, j.lane)) for j, rung in items]
         )
 
     async def publish_dead(self, items: Sequence[tuple[bytes, dict[str, Any]]]) -> None:
@@ -356,6 +382,19 @@ class Publisher:
     async def _confirm_all(self, publishes: list[_Publish]) -> None:
         if not publishes:
             return
+        if not telemetry.enabled():
+            await self._confirm(publishes)
+            return
+        try:
+            await self._confirm(publishes)
+        except BaseException as exc:
+            for p in publishes:
+                telemetry.end(p.span, exc)
+            raise
+        for p in publishes:
+            p.span.end()
+
+    async def _confirm(self, publishes: list[_Publish]) -> None:
         nacked = await self._publish(publishes)
         if nacked:
             # a fresh channel, and once more (see the class doc): a stale client is mended,
@@ -426,9 +465,10 @@ async def _publish_channel(connection: AbstractRobustConnection) -> AbstractChan
     return await connection.channel(publisher_confirms=True, on_return_raises=True)
 
 
-def _message(job: DeliveryJob) -> aio_pika.Message:
+def _message(job: DeliveryJob, headers: dict[str, Any] | None = None) -> aio_pika.Message:
     return aio_pika.Message(
         job.encode(),
+        headers=headers,
         delivery_mode=DeliveryMode.PERSISTENT,
         content_type="application/json",
         message_id=f"{job.id}:{job.attempt}",

@@ -68,3 +68,8 @@ class ProviderConfigError(WaveComError):
 
     The message names the account and each bad field, never a value: values may be secrets.
     """
+
+
+class TracingMisconfigured(WaveComError):
+    """Raised at start-up when the OTEL_* variables ask for an exporter this build does not
+    have (OTLP over gRPC, say); the message says what to set instead."""

@@ -10,6 +10,11 @@ answered only after its own notifications are stored and confirmed by the broker
 group's guarantees are each request's: a failure fails every request of the group with
 nothing of it left written, except a broker refusal (a lane at its bound), which is decided
 per request by committing each member again alone.
+
+Traces: each request has its own ``intake.accept`` span (its wait and its commit, in the
+request's trace), and its notifications' PRODUCER spans are children of it. A commit serves
+many requests, so it is a span of its own trace, ``intake.commit``, linking to the
+``intake.accept`` span of each request it carries; its database commands are its children.
 """
 
 from __future__ import annotations
@@ -23,12 +28,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from wavecom import metrics
+from opentelemetry.trace import Link, Span
+
+from wavecom import metrics, telemetry
 from wavecom.broker import Publisher
 from wavecom.constants import Status
 from wavecom.errors import BrokerUnavailable, DependencyUnavailable, Overloaded, PublishRejected
 from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
-from wavecom.store import Doc, Store, job_of, utcnow
+from wavecom.messages import DeliveryJob
+from wavecom.store import Doc, Store, job_of, traced, utcnow
 
 log = logging.getLogger("wavecom.intake")
 
@@ -39,6 +47,7 @@ GROUP_LIMIT = 500
 @dataclass
 class _Request:
     docs: Sequence[Doc]
+    link: Link | None = None  # to its intake.accept span, for the commit's span
     arrived: float = field(default_factory=time.monotonic)
     answer: asyncio.Future[bool] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
@@ -85,7 +94,17 @@ class Intake:
             return True
         if not self.publisher.ready:
             raise BrokerUnavailable("RabbitMQ is not connected")
+        with telemetry.span(
+            "intake.accept", attributes={"wavecom.notifications": len(docs)}
+        ) as span:
+            return await self._accept(docs, span)
+
+    async def _accept(self, docs: Sequence[Doc], span: Span) -> bool:
         request = _Request(docs)
+        if telemetry.enabled():
+            request.link = telemetry.link_to(span)
+            for d in docs:
+                traced(d, telemetry.traceparent(span))
         self._waiting.append(request)
         self._in_flight += len(docs)
         if len(self._committers) < self.commit_concurrency:
@@ -149,12 +168,23 @@ class Intake:
     async def _commit_group(self, group: list[_Request]) -> None:
         docs = [d for r in group for d in r.docs]
         metrics.INTAKE_GROUP.observe(len(docs))
+        span = telemetry.start_root(
+            "intake.commit",
+            [r.link for r in group if r.link is not None],
+            attributes={"wavecom.requests": len(group), "wavecom.notifications": len(docs)},
+        )
+        with telemetry.current(span):
+            error = await self._commit_members(group, docs)
+        telemetry.end(span, error)
+
+    async def _commit_members(self, group: list[_Request], docs: list[Doc]) -> Exception | None:
+        """Commit ``docs`` and answer every request of ``group``; the group's error, if any."""
         try:
             confirmed = await self.commit(docs)
         except PublishRejected as exc:
             if len(group) == 1:
                 _answer(group[0], exc)
-                return
+                return exc
             # a lane at its bound refused part of it, and all of it was undone: decide each
             # request alone, so that only the requests for a full lane are refused
             for request in group:
@@ -162,12 +192,14 @@ class Intake:
                     _answer(request, await self.commit(request.docs))
                 except Exception as alone:  # it is the request's answer
                     _answer(request, alone)
+            return exc
         except Exception as exc:  # every request of the group gets it
             for request in group:
                 _answer(request, exc)
-        else:
-            for request in group:
-                _answer(request, confirmed)
+            return exc
+        for request in group:
+            _answer(request, confirmed)
+        return None
 
     async def commit(self, docs: Sequence[Doc]) -> bool:
         """Store ``docs`` (one round trip) and queue or schedule them.
@@ -228,9 +260,10 @@ class Intake:
 
         Each is replayed at most once per call and only while FAILED, so replaying twice does
         not send twice. If the broker does not confirm, they are FAILED again and the error
-        propagates.
+        propagates. Traced, each replay is an ``intake.replay`` span in the replaying request's
+        trace that links to the notification's earlier trace; its new deliveries continue it.
         """
-        jobs = [job for d in docs if (job := await self.store.notifications.replay(d)) is not None]
+        jobs = [job for d in docs if (job := await self._replay(d)) is not None]
         try:
             await self.publisher.publish_jobs(jobs)
         except DependencyUnavailable as exc:
@@ -242,6 +275,21 @@ class Intake:
         now = utcnow()
         self.events.emit(job_event(j, Status.QUEUED, now) for j in jobs)
         return [j.id for j in jobs]
+
+    async def _replay(self, doc: Doc) -> DeliveryJob | None:
+        if not telemetry.enabled():
+            return await self.store.notifications.replay(doc)
+        earlier = telemetry.link(doc.get("traceparent", ""))
+        span = telemetry.start_span(
+            "intake.replay",
+            links=[earlier] if earlier is not None else (),
+            attributes={"wavecom.notification.id": str(doc["_id"])},
+        )
+        try:
+            with telemetry.current(span):
+                return await self.store.notifications.replay(doc, telemetry.traceparent(span))
+        finally:
+            span.end()
 
     async def _undo(self, docs: Sequence[Doc], entry: str | None) -> None:
         ids = [d["_id"] for d in docs]

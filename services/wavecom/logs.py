@@ -1,10 +1,18 @@
-"""Readable, one-line logs for every process; recipients never appear in full, keys never."""
+"""One-line logs for every process, readable (``LOG_FORMAT=text``) or one JSON object a line
+(``LOG_FORMAT=json``); recipients never appear in full, keys never. A line logged while a span
+is current carries its trace and span ids (``trace_id``/``span_id`` in JSON, ``trace=`` in
+text), so a log line leads to its trace and a trace to its log lines."""
 
 from __future__ import annotations
 
 import logging
 import re
 import sys
+from datetime import UTC, datetime
+
+import orjson
+
+from wavecom import telemetry
 
 _EMAIL = re.compile(r"([A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9.\-]+)")
 _PHONE = re.compile(r"\+\d{3,}(\d{2})")
@@ -21,17 +29,47 @@ def mask(text: str) -> str:
 
 class _MaskingFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        ids = telemetry.current_ids()
+        record.trace = f" trace={ids[0]}" if ids is not None else ""
         return mask(super().format(record))
 
 
-def setup_logging(level: str, process: str) -> None:
-    """Log lines like ``12:00:01.123 INFO  api        message`` to stderr."""
+class _JsonFormatter(logging.Formatter):
+    """``{"time", "level", "process", "logger", "message", "trace_id", "span_id", "exception"}``"""
+
+    def __init__(self, process: str) -> None:
+        super().__init__()
+        self.process = process
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, str] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "process": self.process,
+            "logger": record.name,
+            "message": mask(record.getMessage()),
+        }
+        ids = telemetry.current_ids()
+        if ids is not None:
+            line["trace_id"], line["span_id"] = ids
+        if record.exc_info:
+            line["exception"] = mask(self.formatException(record.exc_info))
+        return orjson.dumps(line).decode()
+
+
+def setup_logging(level: str, process: str, fmt: str = "text") -> None:
+    """Log lines like ``12:00:01.123 INFO  api        message`` to stderr (``fmt="json"``:
+    one JSON object a line)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        _MaskingFormatter(
-            f"%(asctime)s.%(msecs)03d %(levelname)-5s {process:<12} %(message)s", "%H:%M:%S"
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter(process))
+    else:
+        handler.setFormatter(
+            _MaskingFormatter(
+                f"%(asctime)s.%(msecs)03d %(levelname)-5s {process:<12} %(message)s%(trace)s",
+                "%H:%M:%S",
+            )
         )
-    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

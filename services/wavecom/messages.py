@@ -36,6 +36,10 @@ class DeliveryJob:
     # this round was retaken from a worker lost mid-round: an earlier round of the same attempt
     # may have reached the provider, so a send now may be a duplicate (counted, and said so)
     retaken: bool = False
+    # the W3C traceparent of the span this job's next publish continues ("" untraced). Not in
+    # the body: a published message carries its PRODUCER span's context in its AMQP headers,
+    # and the worker sets this from its own span for the retry it may publish
+    trace: str = field(default="", compare=False)
 
     @property
     def lane(self) -> Lane:

@@ -5,6 +5,10 @@ round to be retaken, and a provider that does not honour idempotency keys then s
 Storing each outcome right after its answer shrinks that window from a batch's whole delivery
 (seconds, behind a slow provider or a send-rate cap) to one database write: one bulk write at a
 time, carrying every outcome that arrived while the previous one was being written.
+
+Traces: each outcome has an ``outcome.write`` span in its message's trace, from its answer to
+its write; each bulk write is an ``outcomes.write`` span of its own linking to those (the same
+shape as intake's group commit).
 """
 
 from __future__ import annotations
@@ -12,6 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from opentelemetry.trace import Span
+
+from wavecom import telemetry
 from wavecom.errors import DependencyUnavailable
 from wavecom.store.rounds import Outcome, Rounds
 
@@ -24,12 +31,15 @@ class OutcomeWriter:
     def __init__(self, rounds: Rounds, token: str) -> None:
         self.rounds = rounds
         self.token = token
-        self._pending: list[Outcome] = []
+        self._pending: list[tuple[Outcome, Span]] = []
         self._writing: asyncio.Task[None] | None = None
 
     def add(self, outcome: Outcome) -> None:
         """Queue an outcome; a write starts at once unless one is under way."""
-        self._pending.append(outcome)
+        span = telemetry.start_span(
+            "outcome.write", attributes={"wavecom.status": outcome.status.value}
+        )
+        self._pending.append((outcome, span))
         if self._writing is None or self._writing.done():
             self._writing = asyncio.create_task(self._drain())
 
@@ -41,7 +51,25 @@ class OutcomeWriter:
     async def _drain(self) -> None:
         while self._pending:
             group, self._pending = self._pending, []
-            await self._store(group)
+            if not telemetry.enabled():
+                await self._store([o for o, _ in group])
+                continue
+            write = telemetry.start_root(
+                "outcomes.write",
+                [link for _, s in group if (link := telemetry.link_to(s)) is not None],
+                attributes={"wavecom.outcomes": len(group)},
+            )
+            error: BaseException | None = None
+            try:
+                with telemetry.current(write):
+                    await self._store([o for o, _ in group])
+            except BaseException as exc:
+                error = exc
+                raise
+            finally:
+                for _, s in group:
+                    telemetry.end(s, error)
+                telemetry.end(write, error)
 
     async def _store(self, group: list[Outcome]) -> None:
         """The sends happened: keep trying to record them rather than redeliver (and resend)."""

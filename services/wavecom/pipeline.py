@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pybreaker
+from opentelemetry.trace import SpanKind
 
-from wavecom import metrics
+from wavecom import metrics, telemetry
 from wavecom.broker import snap_to_ladder
 from wavecom.constants import Status
 from wavecom.errors import PermanentProviderError, ProviderError, TransientProviderError
@@ -71,6 +72,17 @@ class _Breaker(pybreaker.CircuitBreakerListener):
         # the error was already handled by the caller; the breaker only needs to count it
         with contextlib.suppress(pybreaker.CircuitBreakerError, ProviderError, TimeoutError):
             self.breaker.call(replay)
+
+
+def _outcome_of(error: BaseException) -> str:
+    """A failed send's result, as ``provider_calls_total`` names it."""
+    if isinstance(error, asyncio.CancelledError):
+        return "cancelled"
+    if isinstance(error, PermanentProviderError):
+        return "permanent"
+    if isinstance(error, TimeoutError):
+        return "timeout"
+    return "transient"
 
 
 def _rank(route: Route) -> tuple[int, str]:
@@ -218,8 +230,27 @@ class Dispatcher:
         self._sending[key] += 1
         try:
             timeout = route.timeout_s or self.settings.provider_timeout_s
-            with metrics.PROVIDER_SEND.labels(request.channel.value, provider.name).time():
-                return await asyncio.wait_for(provider.send(request), timeout)
+            with (
+                metrics.PROVIDER_SEND.labels(request.channel.value, provider.name).time(),
+                telemetry.span(
+                    f"send {provider.name}",
+                    kind=SpanKind.CLIENT,
+                    attributes={
+                        "wavecom.channel": request.channel.value,
+                        "wavecom.provider.account": provider.name,
+                        "wavecom.notification.id": request.notification_id,
+                        "wavecom.attempt": request.attempt,
+                    },
+                ) as span,
+            ):
+                try:
+                    receipt = await asyncio.wait_for(provider.send(request), timeout)
+                except BaseException as exc:
+                    span.set_attribute("wavecom.outcome", _outcome_of(exc))
+                    raise
+                span.set_attribute("wavecom.outcome", "sent")
+                span.set_attribute("wavecom.provider.message_id", receipt.provider_message_id)
+                return receipt
         finally:
             self._sending[key] -= 1
             if not self._sending[key]:

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
 
     environment: Literal["development", "test", "production"] = "development"
     log_level: str = "INFO"
+    # text: readable lines; json: one object a line (trace_id/span_id while a span is current)
+    log_format: Literal["text", "json"] = "text"
 
     # connections; AMQP_URL may list a cluster's nodes, comma-separated: the processes connect
     # to the first that answers and fail over to the next when it goes away

@@ -6,6 +6,12 @@ redelivered message is not sent twice), delivers them concurrently through the s
 pipeline, stores each outcome right after its answer (grouped writes, see
 ``outcomes``), publishes retries and dead letters with
 confirms, and only then acks. A crash anywhere before the ack redelivers the batch.
+
+Traces: a batch is a CONSUMER span of its own trace, ``process <channel> batch``, linking to
+the context each message carries (the claim, the retries' publishes and the dead letters are
+its children). Each message gets a CONSUMER span continuing its own context,
+``process <queue>``: its provider sends, its outcome's write and the publish of its retry are
+children of it, so a notification's trace runs from the API request through every attempt.
 """
 
 from __future__ import annotations
@@ -19,15 +25,23 @@ import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
+from dataclasses import replace
 
 import uvloop
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 from prometheus_client import start_http_server
 
-from wavecom import metrics
+from wavecom import metrics, telemetry
 from wavecom.broker import Publisher, QueueShape, connect, declare_topology, snap_to_ladder
 from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue
-from wavecom.errors import DependencyUnavailable, PoisonMessage, QueueMismatch
+from wavecom.errors import (
+    DependencyUnavailable,
+    PoisonMessage,
+    QueueMismatch,
+    TracingMisconfigured,
+)
 from wavecom.events import NO_EVENTS, EventPublisher, job_event, outcome_event
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
@@ -198,7 +212,10 @@ class Worker:
 
     async def _run_batch(self, messages: list[AbstractIncomingMessage]) -> None:
         try:
-            await self._process(messages)
+            if telemetry.enabled():
+                await self._process_traced(messages)
+            else:
+                await self._process(messages)
         except Exception:
             log.exception("batch of %d failed; returning it to the queue", len(messages))
             for m in messages:
@@ -207,23 +224,58 @@ class Worker:
         finally:
             self._slots.release()
 
-    async def _process(self, messages: list[AbstractIncomingMessage]) -> None:
+    async def _process_traced(self, messages: list[AbstractIncomingMessage]) -> None:
+        """:meth:`_process` inside the batch's span, each message inside its own."""
+        contexts = [telemetry.extract(m.headers) for m in messages]
+        links = [
+            link
+            for ctx in contexts
+            if ctx is not None and (link := telemetry.link_to(trace.get_current_span(ctx)))
+        ]
+        batch = telemetry.start_root(
+            f"process {self.channel.slug} batch",
+            links,
+            kind=SpanKind.CONSUMER,
+            attributes={
+                "messaging.system": "rabbitmq",
+                "messaging.operation.type": "process",
+                "messaging.batch.message_count": len(messages),
+            },
+        )
+        spans: dict[int, Span] = {}
+        for m, ctx in zip(messages, contexts, strict=True):
+            queue = lane_queue(self.channel, _lane(m))
+            spans[id(m)] = telemetry.start_span(
+                f"process {queue}",
+                kind=SpanKind.CONSUMER,
+                parent=ctx,
+                attributes={
+                    "messaging.system": "rabbitmq",
+                    "messaging.operation.type": "process",
+                    "messaging.destination.name": queue,
+                    "messaging.message.id": m.message_id or "",
+                    "messaging.rabbitmq.destination.routing_key": m.routing_key or "",
+                },
+            )
+        error: BaseException | None = None
+        try:
+            with telemetry.current(batch):
+                await self._process(messages, spans)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            for span in spans.values():
+                telemetry.end(span, error)
+            telemetry.end(batch, error)
+
+    async def _process(
+        self, messages: list[AbstractIncomingMessage], spans: dict[int, Span] | None = None
+    ) -> None:
+        """Claim, deliver, store, publish what follows, ack. ``spans``: each message's span
+        (by ``id`` of the message) when traced."""
         metrics.BATCH_SIZE.observe(len(messages))
-        jobs: list[tuple[AbstractIncomingMessage, DeliveryJob]] = []
-        copies: list[AbstractIncomingMessage] = []  # a second copy of a job in this batch
-        poison: list[tuple[AbstractIncomingMessage, str]] = []
-        seen: set[str] = set()
-        for m in messages:
-            try:
-                job = DeliveryJob.decode(m.body)
-            except PoisonMessage as exc:
-                poison.append((m, str(exc)))
-                continue
-            if job.id in seen:
-                copies.append(m)
-            else:
-                seen.add(job.id)
-                jobs.append((m, job))
+        jobs, copies, poison = _decode(messages, spans)
         if poison:
             await self._dead_letter_poison(poison)
 
@@ -242,13 +294,16 @@ class Worker:
         retake, later = await self.store.rounds.examine_lost(lost, self.settings.claim_ttl_s)
         writer = OutcomeWriter(self.store.rounds, token)
 
-        async def deliver(job: DeliveryJob) -> Attempted:
-            attempted = await self.dispatcher.deliver(job)
-            writer.add(attempted.outcome)  # stored right after the answer, grouped
+        async def deliver(m: AbstractIncomingMessage, job: DeliveryJob) -> Attempted:
+            span = spans[id(m)] if spans is not None else INVALID_SPAN
+            with telemetry.current(span):
+                attempted = await self.dispatcher.deliver(job)
+                writer.add(attempted.outcome)  # stored right after the answer, grouped
+            span.set_attribute("wavecom.outcome", attempted.outcome.status.value)
             return attempted
 
         attempted: Sequence[Attempted] = await asyncio.gather(
-            *(deliver(j) for _, j in jobs if j.id in won)
+            *(deliver(m, j) for m, j in jobs if j.id in won)
         )
         self.dispatcher.flush()
         await writer.close()
@@ -271,6 +326,8 @@ class Worker:
                     "x-reason": a.dead_reason,
                     "x-error": a.outcome.error or "",
                     "x-notification-id": a.outcome.job.id,
+                    # the trace the notification was delivered in, for whoever reads the DLQ
+                    **({"traceparent": a.outcome.job.trace} if a.outcome.job.trace else {}),
                 },
             )
             for a in attempted
@@ -331,7 +388,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     settings = get_settings()
-    setup_logging(settings.log_level, f"worker-{args.channel}")
+    setup_logging(settings.log_level, f"worker-{args.channel}", settings.log_format)
+    try:
+        telemetry.setup("wavecom-worker", **{"wavecom.channel": args.channel})
+    except TracingMisconfigured as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(78) from exc  # EX_CONFIG
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="127.0.0.1")
 
@@ -351,6 +413,47 @@ def main(argv: Sequence[str] | None = None) -> None:
         # a configuration error: restarting cannot mend it, so say what to do and stop
         log.error("cannot start: %s", exc)
         raise SystemExit(78) from exc  # EX_CONFIG
+
+
+def _decode(
+    messages: list[AbstractIncomingMessage], spans: dict[int, Span] | None
+) -> tuple[
+    list[tuple[AbstractIncomingMessage, DeliveryJob]],
+    list[AbstractIncomingMessage],
+    list[tuple[AbstractIncomingMessage, str]],
+]:
+    """A batch's jobs, the second copies of a job in it, and what cannot be decoded (with why).
+
+    Traced (``spans``), each job continues its message's span: its retry is published under it
+    and its timeline entries name that trace.
+    """
+    jobs: list[tuple[AbstractIncomingMessage, DeliveryJob]] = []
+    copies: list[AbstractIncomingMessage] = []
+    poison: list[tuple[AbstractIncomingMessage, str]] = []
+    seen: set[str] = set()
+    for m in messages:
+        try:
+            job = DeliveryJob.decode(m.body)
+        except PoisonMessage as exc:
+            poison.append((m, str(exc)))
+            continue
+        if job.id in seen:
+            copies.append(m)
+            continue
+        seen.add(job.id)
+        if spans is not None:
+            span = spans[id(m)]
+            span.set_attribute("wavecom.notification.id", job.id)
+            span.set_attribute("wavecom.attempt", job.attempt)
+            job = replace(job, trace=telemetry.traceparent(span))
+        jobs.append((m, job))
+    return jobs, copies, poison
+
+
+def _lane(m: AbstractIncomingMessage) -> Lane:
+    """The lane a message came from, by its routing key (``<channel>.<lane>`` or
+    ``delay.<ms>.<channel>.<lane>``)."""
+    return Lane.HIGH if (m.routing_key or "").endswith(Lane.HIGH.value) else Lane.STANDARD
 
 
 if __name__ == "__main__":

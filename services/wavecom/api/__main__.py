@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from types import FrameType
 
 import uvicorn
 
+from wavecom import telemetry
 from wavecom.api.app import create_app
 from wavecom.api.live import EventHub
+from wavecom.errors import TracingMisconfigured
 from wavecom.logs import setup_logging
 from wavecom.settings import get_settings
+
+log = logging.getLogger("wavecom.api")
 
 
 class Server(uvicorn.Server):
@@ -27,7 +32,12 @@ class Server(uvicorn.Server):
 
 def main() -> None:
     settings = get_settings()
-    setup_logging(settings.log_level, "api")
+    setup_logging(settings.log_level, "api", settings.log_format)
+    try:
+        telemetry.setup("wavecom-api")
+    except TracingMisconfigured as exc:
+        log.error("cannot start: %s", exc)
+        raise SystemExit(78) from exc  # EX_CONFIG
     app = create_app(settings)
     config = uvicorn.Config(
         app,

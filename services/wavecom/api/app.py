@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wavecom import __version__, metrics
+from wavecom import __version__, metrics, telemetry
 from wavecom.api import errors
 from wavecom.api.admission import GUARDED, Admission
 from wavecom.api.auth import Auth, ratelimit_headers
@@ -268,6 +268,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    telemetry.instrument_app(app)  # request spans, when tracing is on
     return app
 
 

@@ -201,6 +201,9 @@ class LogPublic(BaseModel):
     message: str
     timestamp: datetime
     metadata: dict[str, Any] | None = None
+    traceId: str | None = Field(
+        default=None, description="the step's trace (32 hex), when tracing is on"
+    )
 
 
 class NotificationPublic(BaseModel):
@@ -223,6 +226,10 @@ class NotificationPublic(BaseModel):
     provider: str | None = None
     providerMessageId: str | None = None
     processingTimeMs: int | None = None
+    traceId: str | None = Field(
+        default=None,
+        description="the trace it was accepted (or last replayed) in (32 hex), when tracing is on",
+    )
     createdAt: datetime
     updatedAt: datetime
 

@@ -54,6 +54,9 @@ def notification(doc: Doc) -> dict[str, Any]:
         value = doc.get(key)
         if value is not None:
             out[key] = _plain(value)
+    traceparent = doc.get("traceparent")
+    if traceparent:  # the trace it was accepted (or last replayed) in
+        out["traceId"] = traceparent[3:35]
     return out
 
 
@@ -70,6 +73,8 @@ def logs(doc: Doc) -> list[dict[str, Any]]:
         }
         if step.get("metadata"):
             entry["metadata"] = step["metadata"]
+        if step.get("traceId"):
+            entry["traceId"] = step["traceId"]
         entries.append(entry)
     return entries
 

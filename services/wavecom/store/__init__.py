@@ -40,7 +40,7 @@ from wavecom.errors import StoreUnavailable
 from wavecom.store.accounts import OwnedElsewhere, ProviderAccounts
 from wavecom.store.breakers import Breakers
 from wavecom.store.counters import Counters, TenantStats
-from wavecom.store.documents import Doc, job_of, log_entry, new_notification, utcnow
+from wavecom.store.documents import Doc, job_of, log_entry, new_notification, traced, utcnow
 from wavecom.store.indexes import ensure_indexes
 from wavecom.store.notifications import Notifications, Page
 from wavecom.store.pending import Outbox, Schedule
@@ -56,6 +56,7 @@ __all__ = [
     "job_of",
     "log_entry",
     "new_notification",
+    "traced",
     "utcnow",
 ]
 

@@ -24,16 +24,38 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def log_entry(log_id: str, status: Status, message: str, at: datetime, **extra: Any) -> Doc:
+def log_entry(
+    log_id: str,
+    status: Status,
+    message: str,
+    at: datetime,
+    *,
+    trace: str = "",
+    **extra: Any,
+) -> Doc:
     """One step of a notification's timeline; the same document goes to notificationlogs.
 
     Log ids are deterministic (notification id, then the claim or intake step), so writing a
-    step twice, after a crash or a redelivery, leaves one log entry.
+    step twice, after a crash or a redelivery, leaves one log entry. ``trace``: the W3C
+    traceparent of the step's span, whose trace id the entry keeps as ``traceId``.
     """
     entry: Doc = {"_id": log_id, "status": status.value, "message": message, "timestamp": at}
     if extra:
         entry["metadata"] = extra
+    if trace:
+        entry["traceId"] = trace[3:35]
     return entry
+
+
+def traced(doc: Doc, traceparent: str) -> None:
+    """Record on a new notification the trace it was accepted in: the document keeps the
+    traceparent (a relay's publish and a replay continue or link to it) and each timeline
+    entry the trace id. Nothing when untraced."""
+    if not traceparent:
+        return
+    doc["traceparent"] = traceparent
+    for entry in doc["timeline"]:
+        entry["traceId"] = traceparent[3:35]
 
 
 def processing_step(job: DeliveryJob, token: str, at: datetime) -> Doc:
@@ -43,6 +65,7 @@ def processing_step(job: DeliveryJob, token: str, at: datetime) -> Doc:
         Status.PROCESSING,
         "Worker started processing",
         at,
+        trace=job.trace,
         attempt=job.attempt,
     )
 
@@ -113,4 +136,5 @@ def job_of(doc: Doc) -> DeliveryJob:
         max_retries=int(doc.get("maxRetries", 3)),
         accepted_ms=int(created.timestamp() * 1000),
         round=int(doc.get("round", 0)),
+        trace=doc.get("traceparent", ""),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from bson import ObjectId
@@ -219,32 +219,39 @@ class Notifications:
         before["timeline"].append(step)
         return before, None
 
-    async def replay(self, doc: Doc) -> DeliveryJob | None:
+    async def replay(self, doc: Doc, trace: str = "") -> DeliveryJob | None:
         """Give a FAILED notification a fresh set of attempts; return its job to publish.
 
         None if it is not FAILED (anymore). The job names a new round, so even two replays
         racing each other produce one delivery: only one of them moves the document.
+        ``trace``: the replay's traceparent, which the notification keeps from now on.
         """
         if doc["status"] != Status.FAILED.value:
             return None
         job = job_of(doc).replayed()
+        if trace:
+            job = replace(job, trace=trace)
         now = utcnow()
         step = log_entry(
             f"{doc['_id']}:replay:{job.round}",
             Status.QUEUED,
             "Replayed from the dead-letter queue",
             now,
+            trace=trace,
         )
+        fields: Doc = {
+            "status": Status.QUEUED.value,
+            "retryCount": 0,
+            "round": job.round,
+            "updatedAt": now,
+            "replayedAt": now,
+        }
+        if trace:
+            fields["traceparent"] = trace
         result = await self.collection.update_one(
             {"_id": doc["_id"], "status": Status.FAILED.value, "round": doc.get("round", 0)},
             {
-                "$set": {
-                    "status": Status.QUEUED.value,
-                    "retryCount": 0,
-                    "round": job.round,
-                    "updatedAt": now,
-                    "replayedAt": now,
-                },
+                "$set": fields,
                 "$unset": {"deadLetter": "", "failedAt": "", "error": ""},
                 "$push": {"timeline": step},
             },

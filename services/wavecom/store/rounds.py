@@ -246,7 +246,9 @@ def _outcome_step(o: Outcome, token: str) -> Doc:
         extra["provider"] = o.provider
     if o.error:
         extra["error"] = o.error
-    return log_entry(f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, **extra)
+    return log_entry(
+        f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, trace=o.job.trace, **extra
+    )
 
 
 def _outcome_fields(o: Outcome) -> Doc:
