@@ -6,7 +6,10 @@ with ``OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url``; ``receiver.spans`` is everyth
 
 from __future__ import annotations
 
+import asyncio
 import gzip
+import signal
+import sys
 
 from aiohttp import web
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -79,3 +82,40 @@ class Receiver:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+async def _sink(port: int) -> None:
+    """Receive and count, never keep: a stand-in collector for the benchmark's traced runs."""
+    counted = {"requests": 0, "spans": 0}
+
+    async def traces(request: web.Request) -> web.Response:
+        body = await request.read()
+        if request.headers.get("Content-Encoding") == "gzip":
+            body = gzip.decompress(body)
+        export = ExportTraceServiceRequest.FromString(body)
+        counted["requests"] += 1
+        counted["spans"] += sum(
+            len(ss.spans) for rs in export.resource_spans for ss in rs.scope_spans
+        )
+        return web.Response(
+            body=ExportTraceServiceResponse().SerializeToString(),
+            content_type="application/x-protobuf",
+        )
+
+    app = web.Application()
+    app.router.add_post("/v1/traces", traces)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"OTLP/HTTP sink on http://127.0.0.1:{port} (SIGINT or SIGTERM stops it)", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    await stop.wait()
+    print(f"received {counted['spans']} spans in {counted['requests']} exports", flush=True)
+    await runner.cleanup()
+
+
+if __name__ == "__main__":
+    # python -m tests.telemetry.otlp [port]: the sink the benchmark's traced runs export to
+    asyncio.run(_sink(int(sys.argv[1]) if len(sys.argv) > 1 else 4318))

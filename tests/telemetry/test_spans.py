@@ -36,6 +36,7 @@ async def test_one_trace_runs_from_the_request_through_every_attempt_to_the_outc
     nid = r.json()["data"]["_id"]
     await wait_for(lambda: all_terminal(store, [nid]), what="the flaky email to fail for good")
     trace_id, data = await _trace_of(traced_api, nid)
+    assert r.json()["data"]["traceId"] == trace_id  # the create's answer names it already
 
     async def attempts_ended() -> list[Span] | None:
         spans = in_trace(finished(), trace_id)
