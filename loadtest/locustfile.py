@@ -247,17 +247,18 @@ _USER_INDEX = itertools.count()
 
 
 class Mix(TaskSet):
-    """The weighted tasks in one shuffled fixed cycle, each user starting at its own place in it
-    (user k of N at k/N of the way), so that at any moment the users together run the exact mix
-    and even a short run offers its planned rate; ``--tags write`` / ``--tags read`` select a
-    part."""
+    """The weighted tasks in one shuffled fixed cycle, each user starting at its own place in it,
+    so that at any moment the users together run (nearly) the exact mix and even a short run
+    offers its planned rate; ``--tags write`` / ``--tags read`` select a part."""
 
     user: NotifyUser
 
     def on_start(self) -> None:
         n = len(self.tasks)
         order = [self.tasks[i] for i in random.Random(7).sample(range(n), n)]
-        start = next(_USER_INDEX) * n // max(CONFIG.users, 1) % n
+        # k x the golden ratio, mod 1: the first m users are spread evenly for every m (the
+        # knee's first step has a quarter of them, a spike three times as many)
+        start = int(n * (next(_USER_INDEX) * 0.6180339887498949 % 1.0))
         self._cycle = itertools.islice(itertools.cycle(order), start, None)
 
     def get_next_task(self) -> TaskSet | Callable[..., Any]:
