@@ -63,7 +63,8 @@ class Snippet:
 
 
 def snippets() -> list[Snippet]:
-    """Shell lines of fenced blocks (continuations joined), inline code spans and link targets."""
+    """Shell lines of ```bash/sh blocks (continuations joined), inline code spans, link targets
+    and the lines of text that name a local URL or port."""
     out: list[Snippet] = []
     lines = README.read_text(encoding="utf-8").splitlines()
     fence: str | None = None
@@ -74,7 +75,7 @@ def snippets() -> list[Snippet]:
             fence = None if fence is not None else (stripped[3:].strip() or "text")
             continue
         if fence is not None:
-            if fence not in ("bash", "sh", "shell", "console", "text"):
+            if fence not in ("bash", "sh", "shell", "console"):  # not diagrams and layouts
                 continue
             if pending:
                 start, text = pending
@@ -155,8 +156,8 @@ def check_python(words: list[str], s: Snippet) -> list[str]:
     if "-m" not in words:
         return []
     i = words.index("-m")
-    if i + 1 >= len(words):
-        return [f"{s.where()}: `-m` without a module"]
+    if i + 1 >= len(words):  # prose naming the form ("`python -m` modules"), not a command
+        return [] if s.kind == "inline" else [f"{s.where()}: `-m` without a module"]
     module = words[i + 1]
     if module in ("pip", "venv", "pytest", "locust"):
         return []
