@@ -623,9 +623,9 @@ def _on_test_stop(environment: Environment, **_: Any) -> None:
     """The load is over: wait (bounded) until every accepted notification is final."""
     if RUN is None or _is_worker(environment) or RUN.load_end is not None or not RUN.wall0:
         return
+    RUN.load_end = time.time() - RUN.wall0
     if isinstance(environment.runner, MasterRunner):
         gevent.sleep(4)  # the workers' last stats reports (every 3 s) carry their last ids
-    RUN.load_end = time.time() - RUN.wall0
     start = time.time()
     reason = "time limit"
     last, last_change = -1, start
