@@ -123,6 +123,7 @@ and CREDENTIALS_KEY / CREDENTIALS_PREVIOUS_KEY (in the Secret) and the per-worke
 {{- $c := .Values.config -}}
 ENVIRONMENT: {{ $c.environment | quote }}
 LOG_LEVEL: {{ $c.logLevel | quote }}
+LOG_FORMAT: {{ $c.logFormat | quote }}
 MONGODB_DATABASE: {{ $c.mongodbDatabase | quote }}
 DEV_TENANT: {{ $c.devTenant | quote }}
 API_HOST: "0.0.0.0"

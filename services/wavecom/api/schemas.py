@@ -91,6 +91,8 @@ class NotificationCreate(BaseModel):
             normalised(text)  # no NUL, no lone surrogate, in keys and values
         if not _finite(v):  # 1e999 parses as infinity; no database stores it
             raise ValueError("numbers must be finite")
+        if not _int64(v):  # BSON (and orjson) stop at 64-bit integers
+            raise ValueError("integers must fit in 64 bits (-2^63 to 2^63-1)")
         if len(orjson.dumps(v)) > settings.max_metadata_bytes:
             raise ValueError(f"must be at most {settings.max_metadata_bytes} bytes as JSON")
         if _depth(v) > settings.max_metadata_depth:
@@ -164,6 +166,18 @@ def _finite(value: Any) -> bool:
         return all(_finite(v) for v in value.values())
     if isinstance(value, list):
         return all(_finite(v) for v in value)
+    return True
+
+
+def _int64(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return -(2**63) <= value < 2**63
+    if isinstance(value, dict):
+        return all(_int64(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_int64(v) for v in value)
     return True
 
 

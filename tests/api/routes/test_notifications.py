@@ -108,6 +108,8 @@ async def test_critical_lands_on_the_high_lane(client: httpx.AsyncClient, queue_
         ({**sms(), "metadata": {"k": ["v\u0000"]}}, "metadata"),
         ({**sms(), "metadata": {"k": "\udc00"}}, "metadata"),
         ({**sms(), "metadata": {"k": float("inf")}}, "metadata"),
+        ({**sms(), "metadata": {"k": [-9999999999999999999]}}, "metadata"),  # beyond int64
+        ({**sms(), "metadata": {"k": 2**63}}, "metadata"),
         ({**sms(), "colour": "blue"}, "colour"),
     ],
 )
