@@ -9,7 +9,7 @@ API serves it at ``GET /api/admin/reconcile`` and exports it as metrics.
 Counting every document costs about 8 µs each on FerretDB v2 (0.8 s for a tenant of 100,000,
 measured), so it grows with the data. A tenant's documents are counted in windows of
 ``createdAt``, newest first, each sized from the previous one's density to hold about
-``WINDOW_DOCS`` (20,000), and the last one takes everything older, so no document is missed
+``WINDOW_DOCS`` (10,000), and the last one takes everything older, so no document is missed
 whatever the counters say. Asked for ``application/x-ndjson``, the API streams one line per
 window as it is counted (the first within milliseconds; an operator, or a proxy with an idle
 timeout, sees progress) and the report last; otherwise it answers the report as one JSON body,
@@ -46,7 +46,7 @@ NOTIFICATIONS = Gauge(
     ["tenant", "channel", "state"],
 )
 # documents a counting window of one tenant aims at (the last one takes everything older)
-WINDOW_DOCS = 20_000
+WINDOW_DOCS = 10_000
 _FIRST_SPAN = timedelta(minutes=10)
 _OLDEST = datetime(2000, 1, 1, tzinfo=UTC)  # no notification is older: the last window starts
 
@@ -223,7 +223,7 @@ async def _windows(
         counted += window.documents
         # aim the next window at WINDOW_DOCS from this one's density (bounded steps)
         ratio = window_docs / window.documents if window.documents else 4.0
-        span *= min(4.0, max(0.25, ratio))
+        span *= min(2.0, max(0.25, ratio))  # growing slowly: an overshoot is a long gap
         until = since
     yield await _count(store, {"tenantId": tenant, "createdAt": {"$lt": until}}, None, until)
 
