@@ -77,15 +77,9 @@ class Intake:
         self._waiting: deque[_Request] = deque()
         self._committers: set[asyncio.Task[None]] = set()
         self.commit_concurrency = commit_concurrency
-        self._in_flight = 0
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
         self._recording: set[asyncio.Task[None]] = set()
-
-    @property
-    def in_flight(self) -> int:
-        """Notifications of requests not yet answered (waiting for a commit, or in one)."""
-        return self._in_flight
 
     async def accept(self, docs: Sequence[Doc]) -> bool:
         """Store ``docs`` and queue or schedule them, committed together with whatever other
@@ -106,19 +100,15 @@ class Intake:
             for d in docs:
                 traced(d, telemetry.traceparent(span))
         self._waiting.append(request)
-        self._in_flight += len(docs)
         if len(self._committers) < self.commit_concurrency:
             # a commit's round trips wait on the database and the broker in turn: a few
             # commits under way at once keep both busy (each takes what has gathered)
             committer = asyncio.create_task(self._commit_waiting())
             self._committers.add(committer)
             committer.add_done_callback(self._committers.discard)
-        try:
-            # shielded: a request that is cancelled (its client went away) does not cancel
-            # the commit its notifications may already be part of
-            confirmed = await asyncio.shield(request.answer)
-        finally:
-            self._in_flight -= len(docs)
+        # shielded: a request that is cancelled (its client went away) does not cancel the
+        # commit its notifications may already be part of
+        confirmed = await asyncio.shield(request.answer)
         accepted_in = time.monotonic() - request.arrived
         for channel, priority in {(d["type"], d["priority"]) for d in docs}:
             metrics.ACCEPT_LATENCY.labels(channel, priority).observe(accepted_in)
