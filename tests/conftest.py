@@ -49,13 +49,18 @@ def _management() -> httpx.Client:
 def create_vhost(prefix: str = "wavecom-test") -> str:
     """A fresh RabbitMQ virtual host that guest may use; delete it with ``delete_vhost``."""
     name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+    put_vhost(name)
+    return name
+
+
+def put_vhost(name: str) -> None:
+    """Create (or re-create) a virtual host that guest may use."""
     with _management() as m:
         m.put(f"/api/vhosts/{quote(name, safe='')}").raise_for_status()
         m.put(
             f"/api/permissions/{quote(name, safe='')}/guest",
             json={"configure": ".*", "write": ".*", "read": ".*"},
         ).raise_for_status()
-    return name
 
 
 def delete_vhost(name: str) -> None:

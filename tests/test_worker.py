@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -14,12 +16,16 @@ from tests.conftest import (
     RunWorker,
     all_terminal,
     create,
+    delete_vhost,
     email,
+    free_port,
     ledger,
+    put_vhost,
     queue_empty,
     sms,
     wait_for,
 )
+from tests.system import System
 from wavecom.constants import DLQ, WORK_EXCHANGE, Channel, Lane, lane_key, lane_queue
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -213,3 +219,43 @@ async def test_a_send_rate_cap_slows_delivery_instead_of_failing_it(
     sent = sorted(d["sentAt"] for d in docs)
     # a burst of 18, then 18 a second (90 % of the cap): the last 32 take about 1.8 s
     assert (sent[-1] - sent[0]).total_seconds() >= 1.3
+
+
+async def test_a_worker_process_is_ready_only_while_it_consumes(
+    worker_settings: Settings, vhost: str
+) -> None:
+    """/readyz follows the broker connection (the vhost deleted and re-created under a running
+    worker), /healthz only the event loop, and SIGTERM still ends the process cleanly."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+
+    async def probe(path: str) -> httpx.Response | None:
+        try:
+            async with httpx.AsyncClient(timeout=5) as http:
+                return await http.get(url + path)
+        except httpx.TransportError:
+            return None
+
+    async def answer(path: str, status: int, text: str) -> bool:
+        r = await probe(path)
+        return r is not None and r.status_code == status and text in r.text
+
+    async with System(worker_settings) as system:
+        await system.spawn(
+            "email", ["-m", "wavecom.worker", "--channel", "email", "--metrics-port", str(port)], {}
+        )
+        await wait_for(lambda: answer("/readyz", 200, "ready"), within=60, what="ready")
+
+        delete_vhost(vhost)  # the broker closes the worker's connection
+        await wait_for(
+            lambda: answer("/readyz", 503, "broker connection lost"), within=30, what="not ready"
+        )
+        assert await answer("/healthz", 200, "ok")
+        put_vhost(vhost)
+        await wait_for(
+            lambda: answer("/readyz", 200, "ready"), within=60, what="ready after the reconnect"
+        )
+
+        worker = system.procs["email"]
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(worker.wait(), 30) == 0

@@ -31,7 +31,6 @@ import uvloop
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
-from prometheus_client import start_http_server
 
 from wavecom import metrics, telemetry
 from wavecom.broker import Publisher, QueueShape, connect, declare_topology, snap_to_ladder
@@ -48,6 +47,7 @@ from wavecom.messages import DeliveryJob
 from wavecom.outcomes import OutcomeWriter
 from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
+from wavecom.probes import ProbeServer
 from wavecom.providers.registry import Registry
 from wavecom.providers.seed import seed
 from wavecom.settings import Settings, get_settings
@@ -85,6 +85,7 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_batches_in_flight)
         self.processed = 0
+        self._consuming = False
         self._instance = uuid.uuid4().hex[:12]  # names this process in breaker reports
 
     @classmethod
@@ -124,6 +125,7 @@ class Worker:
             queue = queues[lane_queue(self.channel, lane)]
             tag = await queue.consume(self._on_message(lane), no_ack=False)
             consumers.append((queue, tag))
+        self._consuming = True
         log.info(
             "worker %s consuming %s (providers: %s)",
             self.channel.slug,
@@ -168,6 +170,16 @@ class Worker:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def readiness(self) -> str | None:
+        """Why this worker is not consuming now (its readiness probe), or None when it is."""
+        if self._stopping.is_set():
+            return "stopping: finishing what it holds"
+        if not self._consuming:
+            return "declaring its queues"
+        if self.connection.is_closed or not self.connection.connected.is_set():
+            return "broker connection lost: reconnecting"
+        return None
 
     def _on_message(self, lane: Lane):  # type: ignore[no-untyped-def]
         async def handle(message: AbstractIncomingMessage) -> None:
@@ -384,7 +396,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="WaveCom Notify channel worker")
     parser.add_argument("--channel", required=True, choices=[c.slug for c in Channel])
     parser.add_argument(
-        "--metrics-port", type=int, default=0, help="serve Prometheus metrics on this port (0: off)"
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve /metrics, /healthz and /readyz on this port (0: off)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of that port (0.0.0.0 in a pod, so Prometheus and the kubelet reach it)",
     )
     args = parser.parse_args(argv)
     settings = get_settings()
@@ -394,15 +414,23 @@ def main(argv: Sequence[str] | None = None) -> None:
     except TracingMisconfigured as exc:
         log.error("cannot start: %s", exc)
         raise SystemExit(78) from exc  # EX_CONFIG
-    if args.metrics_port:
-        start_http_server(args.metrics_port, addr="127.0.0.1")
 
     async def run() -> None:
-        worker = await Worker.start(settings, Channel(args.channel.upper()))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, worker.stop)
-        await worker.run()
+        started: list[Worker] = []
+        probes = ProbeServer(
+            lambda: started[0].readiness() if started else "connecting to the database and broker"
+        )
+        if args.metrics_port:
+            await probes.start(args.metrics_host, args.metrics_port)
+        try:
+            worker = await Worker.start(settings, Channel(args.channel.upper()))
+            started.append(worker)
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, worker.stop)
+            await worker.run()
+        finally:
+            await probes.close()
 
     try:
         uvloop.run(run())
