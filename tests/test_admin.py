@@ -7,9 +7,13 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import quote
 
+import httpx
 from pydantic import SecretStr
 
+from tests.conftest import GUEST, MANAGEMENT_URL, free_port
+from wavecom.constants import Channel, Lane, lane_queue
 from wavecom.keys import Keys
 from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
@@ -158,3 +162,32 @@ async def test_providers_are_applied_listed_and_deleted_from_kubectl_yaml(
     assert deleted.returncode == 0, deleted.stderr
     assert await store.accounts.get("rehearsal") is None
     assert admin(keyed, "providers", "delete", "rehearsal", env=env).returncode == 1
+
+
+async def test_setup_creates_indexes_and_the_topology_and_refuses_a_queue_type_change(
+    settings: Settings, store: Store, vhost: str
+) -> None:
+    """The chart's pre-install/pre-upgrade hook: `admin setup`, run twice like two upgrades."""
+    env = {"AMQP_URL": settings.amqp_url}
+    for _ in range(2):  # idempotent
+        done = admin(settings, "setup", env=env)
+        assert done.returncode == 0, done.stderr
+        assert "database: indexes present" in done.stdout
+        assert "lane queues (quorum) and their exchanges declared" in done.stdout
+    indexes = [i["name"] async for i in await store.notifications.collection.list_indexes()]
+    assert len(indexes) > 1  # more than _id_
+    async with httpx.AsyncClient(base_url=MANAGEMENT_URL, auth=GUEST, timeout=10) as m:
+        queues = (await m.get(f"/api/queues/{quote(vhost, safe='')}")).raise_for_status().json()
+    types = {q["name"]: q["type"] for q in queues}
+    assert types[lane_queue(Channel.EMAIL, Lane.HIGH)] == "quorum"
+
+    # a queue type cannot change in place: the upgrade fails here, with what to do
+    changed = admin(settings, "setup", env={**env, "QUEUE_TYPE": "classic"})
+    assert changed.returncode == 78
+    assert "RabbitMQ cannot change a queue's type" in changed.stderr
+
+    unreachable = admin(
+        settings, "setup", env={"AMQP_URL": f"amqp://guest:guest@127.0.0.1:{free_port()}/"}
+    )
+    assert unreachable.returncode == 2
+    assert "RabbitMQ unreachable" in unreachable.stderr

@@ -6,6 +6,7 @@ python -m wavecom.admin keys revoke <key id>
 python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
 python -m wavecom.admin tenants list
 python -m wavecom.admin providers apply -f providers.yaml | list | delete NAME | rotate
+python -m wavecom.admin setup    # the database's indexes and the broker's topology (idempotent)
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from wavecom.broker import QueueShape, connect, declare_topology
+from wavecom.errors import DependencyUnavailable, QueueMismatch
 from wavecom.keys import Keys, parse_scopes
 from wavecom.providers import cli as providers_cli
 from wavecom.settings import Settings, get_settings
@@ -48,12 +51,19 @@ def _parser() -> argparse.ArgumentParser:
     limit.add_argument("--burst", type=int, required=True)
     tenants.add_parser("list", help="tenants with a limit of their own")
     providers_cli.add_parser(nouns)
+    nouns.add_parser(
+        "setup",
+        help="create the database's indexes and declare the broker's queues (idempotent; "
+        "the chart's pre-install/pre-upgrade hook)",
+    )
     return parser
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
     store = Store.connect(settings.mongodb_url, settings.mongodb_database)
     try:
+        if args.noun == "setup":
+            return await _setup(settings, store)
         if args.noun == "keys":
             return await _keys(args, Keys(store))
         if args.noun == "providers":
@@ -61,6 +71,28 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
         return await _tenants(args, settings, store)
     finally:
         await store.close()
+
+
+async def _setup(settings: Settings, store: Store) -> int:
+    """What the API and the workers also do at start, done first: a wrong URL or a queue of
+    another type fails an install or upgrade here instead of in every new pod."""
+    try:
+        await store.ensure_indexes()
+        print("database: indexes present")
+        connection = await connect(settings.amqp_url, name="setup")
+        try:
+            queues = await declare_topology(await connection.channel(), QueueShape.of(settings))
+        finally:
+            await connection.close()
+    except QueueMismatch as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 78  # EX_CONFIG: a new run cannot mend it
+    except DependencyUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    kind = settings.queue_type.value
+    print(f"broker: {len(queues)} lane queues ({kind}) and their exchanges declared")
+    return 0
 
 
 async def _keys(args: argparse.Namespace, keys: Keys) -> int:
