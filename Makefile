@@ -15,7 +15,7 @@ export PYTHONDONTWRITEBYTECODE := 1
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 
-.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman
+.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -104,6 +104,9 @@ bench-singles: stack vegeta ## single creates at a constant arrival rate (vegeta
 
 bench-reads: stack ## reads at scale: 1,000,000 notifications, p99 of every read endpoint
 	@$(PY) -m loadtest.bench_reads $(BENCH_ARGS)
+
+bench-writes: stack ## the database's CPU per notification, phase by phase of the write path
+	@$(PY) -m loadtest.bench_writes $(BENCH_ARGS)
 
 loadtest: stack ## locust, headless, gated on delivered notifications: 833/s for 150 s (loadtest/README.md)
 	@$(PY) -m loadtest.locust_run $(LOADTEST_ARGS)
