@@ -3,7 +3,8 @@
 Group commit: requests that arrive while commits are under way (at most
 ``commit_concurrency``, 4, at once) wait for the next one, and that commit writes all of them
 together: one outbox entry, one ``insert_many``, one burst of
-confirmed publishes, one write of the audit log and one of the counters. Under load, dozens of
+confirmed publishes; the audit log, the counters and the outbox removal follow the answers,
+gathered across commits (``records``). Under load, dozens of
 single-notification requests share what one request used to pay; alone, a request pays what it
 did before (the first commit starts at once, nothing waits on a timer). Each request is still
 answered only after its own notifications are stored and confirmed by the broker, and the
@@ -36,6 +37,7 @@ from wavecom.constants import Status
 from wavecom.errors import BrokerUnavailable, DependencyUnavailable, Overloaded, PublishRejected
 from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
 from wavecom.messages import DeliveryJob
+from wavecom.records import IntakeRecords
 from wavecom.store import Doc, Store, job_of, traced, utcnow
 
 log = logging.getLogger("wavecom.intake")
@@ -79,7 +81,7 @@ class Intake:
         self.commit_concurrency = commit_concurrency
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
-        self._recording: set[asyncio.Task[None]] = set()
+        self.records = IntakeRecords(store)
 
     async def accept(self, docs: Sequence[Doc]) -> bool:
         """Store ``docs`` and queue or schedule them, committed together with whatever other
@@ -118,7 +120,7 @@ class Intake:
         """Finish the commit under way and what follows the answers (at shutdown, after the
         server stopped taking requests)."""
         await asyncio.gather(*self._committers, return_exceptions=True)
-        await asyncio.gather(*self._recording, return_exceptions=True)
+        await self.records.close()
 
     async def _commit_waiting(self) -> None:
         group: list[_Request] = []
@@ -233,17 +235,10 @@ class Intake:
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
         self.events.emit(doc_event(d) for d in docs)
-        # after the answer, not before it: the audit log and the counters are records about
-        # notifications that are stored and queued already (the timeline inside each document
-        # has the same entries), and a stale outbox entry only makes the relay publish a copy
-        # that the claims drop. Unconfirmed: the outbox entry stays for the relay.
-        task = asyncio.create_task(self._after(docs, entry if confirmed else None))
-        self._recording.add(task)
-        task.add_done_callback(self._recording.discard)
+        # after the answer, not before it (see ``records``); unconfirmed, the outbox entry
+        # stays for the relay
+        self.records.add(docs, entry if confirmed else None)
         return confirmed
-
-    async def _after(self, docs: Sequence[Doc], entry: str | None) -> None:
-        await asyncio.gather(self._record(docs), self.store.outbox.forget(entry))
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
         """Queue FAILED notifications again with fresh attempts; return the ids replayed.
@@ -290,17 +285,6 @@ class Intake:
         except Exception:
             # what stays behind is in the outbox: the relay publishes it, claims dedupe it
             log.exception("could not remove %d notifications after a failed publish", len(ids))
-
-    async def _record(self, docs: Sequence[Doc]) -> None:
-        """Audit logs and counters; the notifications are already queued, so retry, then warn."""
-        for delay in (0.0, 0.2, 1.0):
-            await asyncio.sleep(delay)
-            try:
-                await self.store.notifications.record_intake(docs)
-                return
-            except Exception as exc:  # they are queued already: never fail the request now
-                log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
-        log.error("intake logs and counters of %d notifications were not recorded", len(docs))
 
 
 def _answer(request: _Request, outcome: bool | BaseException) -> None:

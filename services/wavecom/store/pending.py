@@ -54,6 +54,15 @@ class Outbox:
                 # harmless: the relay would publish them again, and claims drop the copies
                 log.warning("could not clear outbox entry %s: %s", entry, exc)
 
+    async def forget_many(self, entries: Sequence[str]) -> None:
+        """Several requests' publishes were confirmed: one delete for all their entries."""
+        if entries:
+            try:
+                await self.collection.delete_many({"_id": {"$in": list(entries)}})
+            except PyMongoError as exc:
+                # harmless, as in forget()
+                log.warning("could not clear %d outbox entries: %s", len(entries), exc)
+
     async def due(self, now: datetime, limit: int) -> list[Doc]:
         """Outbox entries whose publish was never confirmed within the grace."""
         cursor = self.collection.find({"dueAt": {"$lte": now}}).sort("dueAt", 1).limit(limit)

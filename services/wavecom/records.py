@@ -1,0 +1,75 @@
+"""What intake writes after its answers, gathered across commits.
+
+A commit's audit-log entries, its counters and the removal of its outbox entry are records
+about notifications that are stored and queued already (each document's timeline has the same
+entries; a stale outbox entry only makes the relay publish a copy the claims drop), so they
+are written after the answer. Written per commit they were three database commands for every
+commit, and at low concurrency a commit carries one or two notifications: those three commands
+then cost the database more than the notification itself (``make bench-writes``,
+``loadtest/results/writes-20261202T104014Z.json``: 1.1 ms of PostgreSQL and FerretDB per
+notification for them alone, 0.18 ms in groups of 20). Here everything answered within one
+``linger`` (20 ms) shares one insert of log entries, one counters update and one outbox
+delete, at any load.
+
+A process that dies within that window loses the audit-log entries and counter increments of
+what it answered in it, as it did before between an answer and its writes (the timelines keep
+them; ``make verify`` recounts).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+from wavecom.store import Doc, Store
+
+log = logging.getLogger("wavecom.records")
+
+LINGER_S = 0.02
+RETRIES_S = (0.0, 0.2, 1.0)
+
+
+class IntakeRecords:
+    """Audit logs, counters and outbox removals of answered commits, written together."""
+
+    def __init__(self, store: Store, linger_s: float = LINGER_S) -> None:
+        self.store = store
+        self.linger_s = linger_s
+        self._docs: list[Doc] = []
+        self._entries: list[str] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def add(self, docs: Sequence[Doc], entry: str | None) -> None:
+        """Record ``docs`` (answered) and forget their outbox ``entry`` (None: keep it, the
+        relay publishes what the broker did not confirm)."""
+        self._docs.extend(docs)
+        if entry is not None:
+            self._entries.append(entry)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain())
+
+    async def close(self) -> None:
+        """Return once everything added so far is written (or given up on)."""
+        while self._writer is not None and not self._writer.done():
+            await self._writer
+
+    async def _drain(self) -> None:
+        while self._docs or self._entries:
+            await asyncio.sleep(self.linger_s)  # gather what else is answered meanwhile
+            docs, self._docs = self._docs, []
+            entries, self._entries = self._entries, []
+            await asyncio.gather(self._record(docs), self.store.outbox.forget_many(entries))
+
+    async def _record(self, docs: Sequence[Doc]) -> None:
+        """Audit logs and counters; the notifications are queued already: retry, then warn."""
+        if not docs:
+            return
+        for delay in RETRIES_S:
+            await asyncio.sleep(delay)
+            try:
+                await self.store.notifications.record_intake(docs)
+                return
+            except Exception as exc:  # they are queued already: never fail anything now
+                log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
+        log.error("intake logs and counters of %d notifications were not recorded", len(docs))

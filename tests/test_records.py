@@ -1,0 +1,94 @@
+"""``wavecom.records``: what intake writes after its answers, on the real database."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from pymongo import AsyncMongoClient, monitoring
+
+from wavecom.constants import LOGS, OUTBOX, Channel, Priority
+from wavecom.records import IntakeRecords
+from wavecom.settings import Settings
+from wavecom.store import Doc, Store, new_notification
+
+
+class Writes(monitoring.CommandListener):
+    """Write commands by (command, collection)."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("insert", "update", "delete"):
+            self.seen[(event.command_name, str(event.command[event.command_name]))] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+def notifications(n: int, tenant: str) -> list[Doc]:
+    now = datetime.now(UTC)
+    return [
+        new_notification(
+            tenant_id=tenant,
+            channel=Channel.SMS,
+            recipient=f"+1555{i:07d}",
+            subject=None,
+            message="Your code is 123456",
+            priority=Priority.CRITICAL,
+            metadata={},
+            max_retries=3,
+            scheduled_at=None,
+            now=now,
+        )
+        for i in range(n)
+    ]
+
+
+async def test_commits_answered_together_share_one_write_of_each_kind(settings: Settings) -> None:
+    writes = Writes()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[writes]
+    )
+    store = Store(client, settings.mongodb_database)
+    try:
+        commits = [notifications(n, "acme") for n in (1, 2, 3)]
+        grace = timedelta(seconds=30)
+        entries = [await store.outbox.add(docs, grace) for docs in commits]
+        unconfirmed = await store.outbox.add(notifications(1, "acme"), grace)
+        writes.seen.clear()
+
+        records = IntakeRecords(store, linger_s=0.5)  # long enough for three commits to meet
+        for docs, entry in zip(commits, entries, strict=True):
+            records.add(docs, entry)
+            await asyncio.sleep(0)  # each commit answered on its own turn of the loop
+        await records.close()
+
+        # one insert of the six notifications' 12 log entries, one counters update, one delete
+        assert writes.seen[("insert", LOGS)] == 1
+        assert writes.seen[("delete", OUTBOX)] == 1
+        assert sum(n for (cmd, coll), n in writes.seen.items() if cmd == "update") == 1
+        ids = [d["_id"] for docs in commits for d in docs]
+        logged = await store.db[LOGS].count_documents({"notificationId": {"$in": ids}})
+        assert logged == 2 * len(ids)  # PENDING and QUEUED of each
+        stats = await store.counters.of("acme")
+        assert stats.total == len(ids)
+        left = [e["_id"] async for e in store.db[OUTBOX].find({})]
+        assert left == [unconfirmed]  # what the broker did not confirm stays for the relay
+    finally:
+        await store.close()
+
+
+async def test_close_writes_what_was_added_last(store: Store) -> None:
+    records = IntakeRecords(store, linger_s=0.05)
+    first, second = notifications(2, "globex"), notifications(3, "globex")
+    records.add(first, None)
+    await asyncio.sleep(0)
+    records.add(second, None)
+    await records.close()
+    assert (await store.counters.of("globex")).total == 5
