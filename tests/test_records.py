@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from pymongo import AsyncMongoClient, monitoring
 
-from wavecom.constants import LOGS, OUTBOX, Channel, Priority
+from tests.store.test_rounds import doc
+from wavecom.constants import LOGS, OUTBOX
 from wavecom.records import IntakeRecords
 from wavecom.settings import Settings
-from wavecom.store import Doc, Store, new_notification
+from wavecom.store import Doc, Store
 
 
 class Writes(monitoring.CommandListener):
@@ -31,23 +32,8 @@ class Writes(monitoring.CommandListener):
         pass
 
 
-def notifications(n: int, tenant: str) -> list[Doc]:
-    now = datetime.now(UTC)
-    return [
-        new_notification(
-            tenant_id=tenant,
-            channel=Channel.SMS,
-            recipient=f"+1555{i:07d}",
-            subject=None,
-            message="Your code is 123456",
-            priority=Priority.CRITICAL,
-            metadata={},
-            max_retries=3,
-            scheduled_at=None,
-            now=now,
-        )
-        for i in range(n)
-    ]
+def notifications(n: int) -> list[Doc]:
+    return [doc(i) for i in range(n)]
 
 
 async def test_commits_answered_together_share_one_write_of_each_kind(settings: Settings) -> None:
@@ -57,10 +43,10 @@ async def test_commits_answered_together_share_one_write_of_each_kind(settings: 
     )
     store = Store(client, settings.mongodb_database)
     try:
-        commits = [notifications(n, "acme") for n in (1, 2, 3)]
+        commits = [notifications(n) for n in (1, 2, 3)]
         grace = timedelta(seconds=30)
         entries = [await store.outbox.add(docs, grace) for docs in commits]
-        unconfirmed = await store.outbox.add(notifications(1, "acme"), grace)
+        unconfirmed = await store.outbox.add(notifications(1), grace)
         writes.seen.clear()
 
         records = IntakeRecords(store, linger_s=0.5)  # long enough for three commits to meet
@@ -86,9 +72,9 @@ async def test_commits_answered_together_share_one_write_of_each_kind(settings: 
 
 async def test_close_writes_what_was_added_last(store: Store) -> None:
     records = IntakeRecords(store, linger_s=0.05)
-    first, second = notifications(2, "globex"), notifications(3, "globex")
+    first, second = notifications(2), notifications(3)
     records.add(first, None)
     await asyncio.sleep(0)
     records.add(second, None)
     await records.close()
-    assert (await store.counters.of("globex")).total == 5
+    assert (await store.counters.of("acme")).total == 5
