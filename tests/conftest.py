@@ -23,7 +23,7 @@ import httpx
 import orjson
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient
+from pymongo import MongoClient, monitoring
 
 from wavecom.api.app import create_app
 from wavecom.constants import Channel, Scope
@@ -211,6 +211,23 @@ async def wait_for(
             return last
         await asyncio.sleep(interval)  # polling interval of a deadline-bounded wait
     pytest.fail(f"timed out after {within}s waiting for {what} (last: {last!r})")
+
+
+class Commands(monitoring.CommandListener):
+    """Database commands a client sent, by (command, collection): pass it in
+    ``event_listeners`` of the client under test."""
+
+    def __init__(self) -> None:
+        self.seen: Counter[tuple[str, str]] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.seen[(event.command_name, str(event.command.get(event.command_name)))] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
 
 
 def email(i: int = 0, domain: str = "example.com") -> dict[str, Any]:

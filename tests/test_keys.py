@@ -6,9 +6,9 @@ import asyncio
 import time
 
 import pytest
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
-from tests.conftest import wait_for
+from tests.conftest import Commands, wait_for
 from wavecom.constants import Scope
 from wavecom.keys import Keys, parse_scopes
 from wavecom.settings import Settings
@@ -92,23 +92,9 @@ async def test_a_key_revoked_by_another_process_is_refused_within_the_cache_boun
 async def test_concurrent_requests_of_a_key_share_one_read(settings: Settings) -> None:
     """A hundred requests of one key whose entry expired read its document once."""
 
-    class Finds(monitoring.CommandListener):
-        def __init__(self) -> None:
-            self.count = 0
-
-        def started(self, event: monitoring.CommandStartedEvent) -> None:
-            if event.command_name == "find" and event.command.get("find") == "apikeys":
-                self.count += 1
-
-        def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-            pass
-
-        def failed(self, event: monitoring.CommandFailedEvent) -> None:
-            pass
-
-    finds = Finds()
+    commands = Commands()
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[finds]
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
     )
     watched = Store(client, settings.mongodb_database)
     try:
@@ -116,7 +102,7 @@ async def test_concurrent_requests_of_a_key_share_one_read(settings: Settings) -
         _, token = await keys.create("acme", {Scope.SEND})
         results = await asyncio.gather(*(keys.verify(token) for _ in range(100)))
         assert all(r is not None for r in results)
-        assert finds.count == 1
+        assert commands.seen[("find", "apikeys")] == 1
     finally:
         await watched.close()
 

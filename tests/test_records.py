@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from datetime import timedelta
 
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient
 
+from tests.conftest import Commands
 from tests.store.test_rounds import doc
 from wavecom.constants import LOGS, OUTBOX
 from wavecom.records import IntakeRecords
@@ -15,29 +15,12 @@ from wavecom.settings import Settings
 from wavecom.store import Doc, Store
 
 
-class Writes(monitoring.CommandListener):
-    """Write commands by (command, collection)."""
-
-    def __init__(self) -> None:
-        self.seen: Counter[tuple[str, str]] = Counter()
-
-    def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if event.command_name in ("insert", "update", "delete"):
-            self.seen[(event.command_name, str(event.command[event.command_name]))] += 1
-
-    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
-
-    def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
-
-
 def notifications(n: int) -> list[Doc]:
     return [doc(i) for i in range(n)]
 
 
 async def test_commits_answered_together_share_one_write_of_each_kind(settings: Settings) -> None:
-    writes = Writes()
+    writes = Commands()
     client: AsyncMongoClient[Doc] = AsyncMongoClient(
         settings.mongodb_url, tz_aware=True, event_listeners=[writes]
     )

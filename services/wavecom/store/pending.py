@@ -47,21 +47,16 @@ class Outbox:
 
     async def forget(self, entry: str | None) -> None:
         """The request's publish was confirmed: the relay has nothing to do for it."""
-        if entry is not None:
-            try:
-                await self.collection.delete_one({"_id": entry})
-            except PyMongoError as exc:
-                # harmless: the relay would publish them again, and claims drop the copies
-                log.warning("could not clear outbox entry %s: %s", entry, exc)
+        await self.forget_many([] if entry is None else [entry])
 
     async def forget_many(self, entries: Sequence[str]) -> None:
-        """Several requests' publishes were confirmed: one delete for all their entries."""
+        """These requests' publishes were confirmed: one delete for all their entries."""
         if entries:
             try:
                 await self.collection.delete_many({"_id": {"$in": list(entries)}})
             except PyMongoError as exc:
-                # harmless, as in forget()
-                log.warning("could not clear %d outbox entries: %s", len(entries), exc)
+                # harmless: the relay would publish them again, and claims drop the copies
+                log.warning("could not clear outbox entries %s: %s", list(entries), exc)
 
     async def due(self, now: datetime, limit: int) -> list[Doc]:
         """Outbox entries whose publish was never confirmed within the grace."""
