@@ -23,7 +23,7 @@ import httpx
 import orjson
 import pytest
 from bson import ObjectId
-from pymongo import MongoClient, monitoring
+from pymongo import AsyncMongoClient, MongoClient, monitoring
 
 from wavecom.api.app import create_app
 from wavecom.constants import Channel, Scope
@@ -31,7 +31,7 @@ from wavecom.keys import Keys
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
-from wavecom.store import Store
+from wavecom.store import Doc, Store
 from wavecom.worker import Worker
 
 T = TypeVar("T")
@@ -131,6 +131,23 @@ def settings(vhost: str, database: str, ledger_dir: Path) -> Settings:
 async def store(settings: Settings) -> AsyncIterator[Store]:
     s = Store.connect(settings.mongodb_url, settings.mongodb_database)
     await s.ensure_indexes()
+    yield s
+    await s.close()
+
+
+@pytest.fixture
+def commands() -> Commands:
+    """The database commands ``watched_store`` sends."""
+    return Commands()
+
+
+@pytest.fixture
+async def watched_store(settings: Settings, commands: Commands) -> AsyncIterator[Store]:
+    """A store of the test's database whose client reports every command to ``commands``."""
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
+    )
+    s = Store(client, settings.mongodb_database)
     yield s
     await s.close()
 

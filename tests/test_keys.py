@@ -6,13 +6,11 @@ import asyncio
 import time
 
 import pytest
-from pymongo import AsyncMongoClient
 
 from tests.conftest import Commands, wait_for
 from wavecom.constants import Scope
 from wavecom.keys import Keys, parse_scopes
-from wavecom.settings import Settings
-from wavecom.store import Doc, Store
+from wavecom.store import Store
 
 
 async def test_a_key_is_stored_only_as_a_hash_and_verifies(store: Store) -> None:
@@ -89,22 +87,15 @@ async def test_a_key_revoked_by_another_process_is_refused_within_the_cache_boun
     assert await here.verify(other_token) is None
 
 
-async def test_concurrent_requests_of_a_key_share_one_read(settings: Settings) -> None:
+async def test_concurrent_requests_of_a_key_share_one_read(
+    watched_store: Store, commands: Commands
+) -> None:
     """A hundred requests of one key whose entry expired read its document once."""
-
-    commands = Commands()
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[commands]
-    )
-    watched = Store(client, settings.mongodb_database)
-    try:
-        keys = Keys(watched, cache_s=60)
-        _, token = await keys.create("acme", {Scope.SEND})
-        results = await asyncio.gather(*(keys.verify(token) for _ in range(100)))
-        assert all(r is not None for r in results)
-        assert commands.seen[("find", "apikeys")] == 1
-    finally:
-        await watched.close()
+    keys = Keys(watched_store, cache_s=60)
+    _, token = await keys.create("acme", {Scope.SEND})
+    results = await asyncio.gather(*(keys.verify(token) for _ in range(100)))
+    assert all(r is not None for r in results)
+    assert commands.seen[("find", "apikeys")] == 1
 
 
 def test_scopes_are_parsed_strictly() -> None:

@@ -5,13 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from pymongo import AsyncMongoClient
-
 from tests.conftest import Commands
 from tests.store.test_rounds import doc
 from wavecom.constants import LOGS, OUTBOX
 from wavecom.records import IntakeRecords
-from wavecom.settings import Settings
 from wavecom.store import Doc, Store
 
 
@@ -19,38 +16,33 @@ def notifications(n: int) -> list[Doc]:
     return [doc(i) for i in range(n)]
 
 
-async def test_commits_answered_together_share_one_write_of_each_kind(settings: Settings) -> None:
-    writes = Commands()
-    client: AsyncMongoClient[Doc] = AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, event_listeners=[writes]
-    )
-    store = Store(client, settings.mongodb_database)
-    try:
-        commits = [notifications(n) for n in (1, 2, 3)]
-        grace = timedelta(seconds=30)
-        entries = [await store.outbox.add(docs, grace) for docs in commits]
-        unconfirmed = await store.outbox.add(notifications(1), grace)
-        writes.seen.clear()
+async def test_commits_answered_together_share_one_write_of_each_kind(
+    watched_store: Store, commands: Commands
+) -> None:
+    store = watched_store
+    commits = [notifications(n) for n in (1, 2, 3)]
+    grace = timedelta(seconds=30)
+    entries = [await store.outbox.add(docs, grace) for docs in commits]
+    unconfirmed = await store.outbox.add(notifications(1), grace)
+    commands.seen.clear()
 
-        records = IntakeRecords(store, linger_s=0.5)  # long enough for three commits to meet
-        for docs, entry in zip(commits, entries, strict=True):
-            records.add(docs, entry)
-            await asyncio.sleep(0)  # each commit answered on its own turn of the loop
-        await records.close()
+    records = IntakeRecords(store, linger_s=0.5)  # long enough for three commits to meet
+    for docs, entry in zip(commits, entries, strict=True):
+        records.add(docs, entry)
+        await asyncio.sleep(0)  # each commit answered on its own turn of the loop
+    await records.close()
 
-        # one insert of the six notifications' 12 log entries, one counters update, one delete
-        assert writes.seen[("insert", LOGS)] == 1
-        assert writes.seen[("delete", OUTBOX)] == 1
-        assert sum(n for (cmd, coll), n in writes.seen.items() if cmd == "update") == 1
-        ids = [d["_id"] for docs in commits for d in docs]
-        logged = await store.db[LOGS].count_documents({"notificationId": {"$in": ids}})
-        assert logged == 2 * len(ids)  # PENDING and QUEUED of each
-        stats = await store.counters.of("acme")
-        assert stats.total == len(ids)
-        left = [e["_id"] async for e in store.db[OUTBOX].find({})]
-        assert left == [unconfirmed]  # what the broker did not confirm stays for the relay
-    finally:
-        await store.close()
+    # one insert of the six notifications' 12 log entries, one counters update, one delete
+    assert commands.seen[("insert", LOGS)] == 1
+    assert commands.seen[("delete", OUTBOX)] == 1
+    assert sum(n for (cmd, coll), n in commands.seen.items() if cmd == "update") == 1
+    ids = [d["_id"] for docs in commits for d in docs]
+    logged = await store.db[LOGS].count_documents({"notificationId": {"$in": ids}})
+    assert logged == 2 * len(ids)  # PENDING and QUEUED of each
+    stats = await store.counters.of("acme")
+    assert stats.total == len(ids)
+    left = [e["_id"] async for e in store.db[OUTBOX].find({})]
+    assert left == [unconfirmed]  # what the broker did not confirm stays for the relay
 
 
 async def test_close_writes_what_was_added_last(store: Store) -> None:
