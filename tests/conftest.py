@@ -310,7 +310,9 @@ async def put_mock_account(
         tenants=tenants,
         settings=mock,
     )
-    return await accounts.apply(store, Cipher({}, None), name, spec, None, source="admin")
+    return await accounts.apply(
+        store, Cipher({}, None), name, spec, None, source="admin", environment="test"
+    )
 
 
 class Workers:

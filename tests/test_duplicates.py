@@ -86,7 +86,9 @@ async def test_a_worker_killed_mid_smtp_send_duplicates_exactly_what_the_metric_
             "poolSize": 4,
         },
     )
-    await accounts.apply(store, Cipher({}, None), "relay", spec, None, source="admin")
+    await accounts.apply(
+        store, Cipher({}, None), "relay", spec, None, source="admin", environment="test"
+    )
     async with System(settings) as system:
         # one batch of 4 at a time, the pool holds 4 sessions: every claimed send reaches DATA
         env = {"BATCH_SIZE": "4", "MAX_BATCHES_IN_FLIGHT": "1", "CLAIM_TTL_S": "3"}

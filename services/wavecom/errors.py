@@ -70,6 +70,11 @@ class ProviderConfigError(WaveComError):
     """
 
 
+class MockRefused(ProviderConfigError):
+    """Raised when a mock provider account is applied or loaded with ENVIRONMENT=production:
+    a mock marks notifications SENT and delivers nothing. The message names the account."""
+
+
 class TracingMisconfigured(WaveComError):
     """Raised at start-up when the OTEL_* variables ask for an exporter this build does not
     have (OTLP over gRPC, say); the message says what to set instead."""

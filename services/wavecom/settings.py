@@ -12,13 +12,17 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from wavecom.constants import Channel, QueueType, valid_tenant
 
+# production refuses what only a development or test installation may have: DEV_TENANT, fault
+# injection, and mock provider accounts (they mark notifications SENT and deliver nothing)
+Environment = Literal["development", "test", "production"]
+
 
 class Settings(BaseSettings):
     """Every knob of the system; read from the environment (prefix-free names, e.g. AMQP_URL)."""
 
     model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
 
-    environment: Literal["development", "test", "production"] = "development"
+    environment: Environment = "development"
     log_level: str = "INFO"
     # text: readable lines; json: one object a line (trace_id/span_id while a span is current)
     log_format: Literal["text", "json"] = "text"
@@ -116,8 +120,9 @@ class Settings(BaseSettings):
     credentials_key_id: str = Field(default="k1", pattern=r"^[A-Za-z0-9._-]{1,32}$")
     credentials_previous_key: SecretStr = SecretStr("")
     credentials_previous_key_id: str = Field(default="k0", pattern=r"^[A-Za-z0-9._-]{1,32}$")
-    # the seed of an empty installation only: a channel with no accounts yet gets these (a JSON
-    # list of mock accounts per channel, see wavecom.providers.seed), or two healthy mocks
+    # the seed of an empty development or test installation only (never in production, where
+    # the mock driver is refused): a channel with no accounts yet gets these (a JSON list of
+    # mock accounts per channel, see wavecom.providers.seed), or two healthy mocks
     providers_email: str = ""
     providers_sms: str = ""
     providers_push: str = ""

@@ -58,4 +58,10 @@ def secrets() -> Secrets:
 
 @pytest.fixture
 def context(keyed_settings: Settings, store: Store, secrets: Secrets) -> Context:
-    return Context(store, Cipher.of(keyed_settings), secrets, secret_retry_s=1.0)
+    return Context(
+        store,
+        Cipher.of(keyed_settings),
+        secrets,
+        secret_retry_s=1.0,
+        environment=keyed_settings.environment,
+    )

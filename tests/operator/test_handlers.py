@@ -7,6 +7,7 @@ import base64
 import logging
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, cast
 
 import kopf
@@ -220,6 +221,7 @@ async def test_an_account_another_source_manages_is_a_conflict_and_survives_dele
         AccountSpec.model_validate(mock_spec()),
         None,
         source="kubernetes:other/sms-primary",
+        environment="test",
     )
     out = await apply(context, "sms-primary", mock_spec(priority=1))
     assert isinstance(out.error, kopf.PermanentError)
@@ -288,3 +290,14 @@ def test_kopf_carries_our_finalizer_and_prefix() -> None:
     assert isinstance(diffbase, kopf.AnnotationsDiffBaseStorage)
     assert progress.prefix == diffbase.prefix == "notify.wavecom.io"
     assert settings.scanning.disabled is True
+
+
+async def test_production_refuses_a_mock_provider_naming_it(context: Context, store: Store) -> None:
+    production = replace(context, environment="production")
+    out = await apply(production, "sms-rehearsal", mock_spec())
+    assert isinstance(out.error, kopf.PermanentError)
+    assert "'sms-rehearsal'" in str(out.error)
+    ready = out.condition(READY)
+    assert (ready["status"], ready["reason"]) == ("False", "InvalidSpec")
+    assert "ENVIRONMENT=production" in ready["message"]
+    assert await accounts.list_accounts(store) == []

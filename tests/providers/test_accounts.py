@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import put_mock_account
 from wavecom.constants import Channel
-from wavecom.errors import ProviderConfigError
+from wavecom.errors import MockRefused, ProviderConfigError
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.manifests import parse, secret_values
@@ -31,7 +31,9 @@ SMTP_CREDS = {"username": "ops", "password": "pw-never-stored-plain"}
 
 async def test_apply_seals_credentials_and_bumps_both_revisions(store: Store) -> None:
     start = await store.accounts.revision()
-    first = await accounts.apply(store, CIPHER, "relay", SMTP, SMTP_CREDS, source="admin")
+    first = await accounts.apply(
+        store, CIPHER, "relay", SMTP, SMTP_CREDS, source="admin", environment="test"
+    )
     assert first.revision == 1
     assert first.sealed is not None
     doc = await store.accounts.get("relay")
@@ -39,7 +41,13 @@ async def test_apply_seals_credentials_and_bumps_both_revisions(store: Store) ->
     assert "pw-never-stored-plain" not in str(doc)
     assert CIPHER.open("relay", doc["credentials"]) == SMTP_CREDS
     again = await accounts.apply(
-        store, CIPHER, "relay", SMTP.model_copy(update={"priority": 7}), SMTP_CREDS, source="admin"
+        store,
+        CIPHER,
+        "relay",
+        SMTP.model_copy(update={"priority": 7}),
+        SMTP_CREDS,
+        source="admin",
+        environment="test",
     )
     assert again.revision == 2
     assert again.spec.priority == 7
@@ -63,7 +71,7 @@ async def test_a_bad_account_is_refused_with_its_field_and_nothing_is_written(
     store: Store, name: str, spec: accounts.AccountSpec, creds: dict[str, Any] | None, message: str
 ) -> None:
     with pytest.raises(ProviderConfigError, match=message) as err:
-        await accounts.apply(store, CIPHER, name, spec, creds, source="admin")
+        await accounts.apply(store, CIPHER, name, spec, creds, source="admin", environment="test")
     assert "pw-never-stored-plain" not in str(err.value)
     assert await store.accounts.all() == []
     assert await store.accounts.revision() == 0
@@ -77,9 +85,11 @@ async def test_an_account_has_one_owner_except_what_the_seed_wrote(
     assert {a.source for a in seeded.values()} == {"seed"}
     # the operator takes over a seeded account; then the admin CLI cannot change it
     spec = seeded["alpha"].spec
-    await accounts.apply(store, CIPHER, "alpha", spec, None, source="kubernetes:ns/alpha")
+    await accounts.apply(
+        store, CIPHER, "alpha", spec, None, source="kubernetes:ns/alpha", environment="test"
+    )
     with pytest.raises(accounts.AccountConflict, match="kubernetes:ns/alpha"):
-        await accounts.apply(store, CIPHER, "alpha", spec, None, source="admin")
+        await accounts.apply(store, CIPHER, "alpha", spec, None, source="admin", environment="test")
     assert not await accounts.remove(store, "alpha", source="admin")
     assert await accounts.remove(store, "alpha", source="kubernetes:ns/alpha")
     assert "alpha" not in {a.name for a in await accounts.list_accounts(store)}
@@ -137,3 +147,23 @@ stringData: {{username: ops}}
         parse([text.split("---", maxsplit=1)[0], text.split("---", maxsplit=1)[0]])
     with pytest.raises(ProviderConfigError, match="not base64"):
         secret_values({"data": {"password": "***"}})
+
+
+async def test_production_refuses_a_mock_by_name_and_seeds_nothing(
+    settings: Settings, store: Store
+) -> None:
+    production = settings.model_copy(update={"environment": "production"})
+    mock = accounts.AccountSpec(channel=Channel.SMS, driver="mock", enabled=False)
+    with pytest.raises(MockRefused, match=r"'rehearsal'.*ENVIRONMENT=production"):
+        await accounts.apply(
+            store, CIPHER, "rehearsal", mock, None, source="admin", environment="production"
+        )
+    for channel in Channel:
+        assert not await seed(store, production, channel)
+    assert await store.accounts.all() == []
+    assert await store.accounts.revision() == 0
+    # a real driver is applied in production as anywhere
+    await accounts.apply(
+        store, CIPHER, "relay", SMTP, SMTP_CREDS, source="admin", environment="production"
+    )
+    assert [a.name for a in await accounts.list_accounts(store)] == ["relay"]

@@ -74,7 +74,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
             clusterwide=args.all_namespaces,
             namespaces=() if args.all_namespaces else namespaces,
             liveness_endpoint=args.liveness,
-            memo=kopf.Memo(context=Context(store, cipher, api, args.secret_retry_s)),
+            memo=kopf.Memo(
+                context=Context(store, cipher, api, args.secret_retry_s, settings.environment)
+            ),
         )
     finally:
         await api.close()

@@ -43,6 +43,7 @@ from wavecom.operator.kube import KubeError
 from wavecom.operator.kube import login as kube_login
 from wavecom.providers import accounts, manifests
 from wavecom.providers.credentials import Cipher
+from wavecom.settings import Environment
 from wavecom.store import Store
 
 log = logging.getLogger("wavecom.operator")
@@ -75,6 +76,9 @@ class Context:
     kube: Kubernetes
     # a missing Secret is looked for again this often (and at once when it is created)
     secret_retry_s: float = 10.0
+    # ENVIRONMENT: production refuses mock accounts (Ready False, InvalidSpec, naming it);
+    # the strict one by default, so a context built without it cannot let a mock through
+    environment: Environment = "production"
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -221,6 +225,7 @@ async def apply_provider(
             account_spec,
             credentials,
             source=source_of(ns, name),
+            environment=ctx.environment,
         )
     except accounts.AccountConflict as exc:
         fail(Condition(READY, "False", Reason.CONFLICT, str(exc)), resolved)

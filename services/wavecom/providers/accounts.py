@@ -18,9 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from wavecom.constants import Channel, valid_tenant
-from wavecom.errors import ProviderConfigError
+from wavecom.errors import MockRefused, ProviderConfigError
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.drivers import build_driver
+from wavecom.settings import Environment
 from wavecom.store import Doc, OwnedElsewhere, Store
 
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a DNS label, as Kubernetes names
@@ -115,9 +116,32 @@ def check_name(name: str) -> None:
         )
 
 
-async def validate(name: str, spec: AccountSpec, credentials: dict[str, Any] | None) -> None:
-    """Build the account's driver once, so a bad field is refused before anything is written."""
+def refuse_mock(name: str, driver: str, environment: Environment) -> None:
+    """Raise :class:`MockRefused` for a mock account in production.
+
+    The one check every way an account is written or loaded goes through (the admin CLI and the
+    operator by :func:`validate`, the workers by :class:`~wavecom.providers.registry.Registry`):
+    a mock answers "sent" and delivers nothing, so in production it would turn OTPs that never
+    arrive into SENT notifications. A disabled one is refused too: enabling it is one field.
+    """
+    if driver == "mock" and environment == "production":
+        raise MockRefused(
+            f"provider {name!r} (driver 'mock'): refused with ENVIRONMENT=production, a mock "
+            "delivers nothing; use smtp, twilio, fcm or webhook"
+        )
+
+
+async def validate(
+    name: str,
+    spec: AccountSpec,
+    credentials: dict[str, Any] | None,
+    *,
+    environment: Environment,
+) -> None:
+    """Build the account's driver once, so a bad field is refused before anything is written
+    (and a mock in production, see :func:`refuse_mock`)."""
     check_name(name)
+    refuse_mock(name, spec.driver, environment)
     if spec.credentials_secret_ref is not None and credentials is None:
         raise ProviderConfigError(
             f"provider {name!r}: credentialsSecretRef {spec.credentials_secret_ref.name!r} "
@@ -143,13 +167,15 @@ async def apply(
     credentials: dict[str, Any] | None,
     *,
     source: str,
+    environment: Environment,
 ) -> Account:
     """Validate and write one account (its revision and the configuration's revision bump).
 
-    Raises :class:`ProviderConfigError` naming each bad field (nothing is written), or
-    :class:`AccountConflict` when another source manages an account of that name.
+    Raises :class:`ProviderConfigError` naming each bad field (nothing is written), its
+    :class:`MockRefused` for a mock in production, or :class:`AccountConflict` when another
+    source manages an account of that name.
     """
-    await validate(name, spec, credentials)
+    await validate(name, spec, credentials, environment=environment)
     sealed = cipher.seal(name, credentials) if credentials else None
     try:
         doc = await store.accounts.put(name, {**spec.document(), "credentials": sealed}, source)

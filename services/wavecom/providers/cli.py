@@ -72,7 +72,7 @@ async def _apply(files: list[str], settings: Settings, store: Store) -> int:
     cipher = Cipher.of(settings)
     # everything is checked before anything is written: a bad file changes nothing
     for r in resources:
-        await accounts.validate(r.name, r.spec, r.credentials)
+        await accounts.validate(r.name, r.spec, r.credentials, environment=settings.environment)
         if r.credentials and cipher.current is None:
             cipher.seal(r.name, r.credentials)  # raises: CREDENTIALS_KEY is not set
         existing = await store.accounts.get(r.name)
@@ -81,7 +81,15 @@ async def _apply(files: list[str], settings: Settings, store: Store) -> int:
                 f"provider {r.name!r} is managed by {existing.get('source')}"
             )
     for r in resources:
-        account = await accounts.apply(store, cipher, r.name, r.spec, r.credentials, source=SOURCE)
+        account = await accounts.apply(
+            store,
+            cipher,
+            r.name,
+            r.spec,
+            r.credentials,
+            source=SOURCE,
+            environment=settings.environment,
+        )
         print(f"notificationprovider/{account.name} applied (revision {account.revision})")
     return 0
 

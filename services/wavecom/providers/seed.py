@@ -1,6 +1,8 @@
-"""The accounts of an empty installation: PROVIDERS_<CHANNEL> (a JSON list of mock accounts) or
-two healthy mock accounts per channel. Written once per channel; later changes go through the
-operator or the admin CLI."""
+"""The accounts of an empty development or test installation: PROVIDERS_<CHANNEL> (a JSON list
+of mock accounts) or two healthy mock accounts per channel. Written once per channel; later
+changes go through the operator or the admin CLI. Never in production: there the mock driver is
+refused (:func:`wavecom.providers.accounts.refuse_mock`), and a channel waits, not ready, until
+a real account is applied."""
 
 from __future__ import annotations
 
@@ -60,5 +62,8 @@ def seed_documents(settings: Settings, channel: Channel) -> list[dict[str, Any]]
 
 
 async def seed(store: Store, settings: Settings, channel: Channel) -> bool:
-    """Write the channel's seed if it never had accounts; True if it was written now."""
+    """Write the channel's seed if it never had accounts; True if it was written now (never in
+    production)."""
+    if settings.environment == "production":
+        return False
     return await store.accounts.seed(channel.value, seed_documents(settings, channel))

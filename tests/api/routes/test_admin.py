@@ -76,7 +76,9 @@ async def test_providers_list_accounts_with_breakers_never_credentials(
         credentials_secret_ref=accounts.SecretRef(name="twilio-creds"),
     )
     creds = {"accountSid": "AC" + "1" * 32, "authToken": "tok-never-shown"}
-    await accounts.apply(store, sealed, "acme-sms", secret, creds, source="admin")
+    await accounts.apply(
+        store, sealed, "acme-sms", secret, creds, source="admin", environment="test"
+    )
 
     async def reported() -> dict[str, Any] | None:
         r = await api.get("/api/admin/providers")
