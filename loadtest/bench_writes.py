@@ -8,10 +8,10 @@ in each phase:
 
 - ``outbox``   ``Outbox.add``: the accept path's outbox entry, one per group
 - ``insert``   ``Notifications.insert``: the notifications (``insert_many`` of a group)
-- ``intake``   ``record_intake`` and ``Outbox.forget``: two audit-log entries per notification,
-               the counters, the outbox entry removed (written after the API's answer)
-- ``claim``    ``Rounds.claim``: a worker's conditional update, its log entry, counters
-- ``outcome``  ``Rounds.record_outcomes``: the SENT update, its log entry, counters
+- ``intake``   ``count_intake`` and ``Outbox.forget``: the counters, the outbox entry removed
+               (written after the API's answer)
+- ``claim``    ``Rounds.claim``: a worker's conditional update (its timeline step inside), counters
+- ``outcome``  ``Rounds.record_outcomes``: the SENT update (its timeline step inside), counters
 
 A case is a group size (``--groups``: 1 is a lone single request, larger ones what group commit
 and worker batches make of concurrent work) with ``--concurrency`` groups in flight, on one of
@@ -186,7 +186,7 @@ async def run_case(
             await store.notifications.insert(groups[i])
 
         async def intake(i: int) -> None:
-            await store.notifications.record_intake(groups[i])
+            await store.notifications.count_intake(groups[i])
             await store.outbox.forget(entries[i])
 
         async def claim(i: int) -> None:

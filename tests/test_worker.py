@@ -46,8 +46,9 @@ async def test_happy_path_sends_each_once_with_the_full_timeline(
     assert n["processingTimeMs"] >= 0
     assert "sentAt" in n
     assert [e["status"] for e in doc["logs"]] == ["PENDING", "QUEUED", "PROCESSING", "SENT"]
-    logs = await store.notifications.logs.find({"notificationId": ObjectId(ids[0])}).to_list()
-    assert sorted(e["status"] for e in logs) == ["PENDING", "PROCESSING", "QUEUED", "SENT"]
+    stored = await store.notifications.collection.find_one({"_id": ObjectId(ids[0])})
+    assert stored is not None
+    assert [e["status"] for e in stored["timeline"]] == ["PENDING", "QUEUED", "PROCESSING", "SENT"]
     stats = (await api.get("/api/notifications/stats/system")).json()["data"]
     assert stats["byStatus"]["SENT"] == 30
     assert stats["byStatus"]["QUEUED"] == 0

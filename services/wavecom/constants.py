@@ -96,7 +96,6 @@ ALL_LANE_QUEUES: tuple[str, ...] = tuple(lane_queue(c, lane) for c in Channel fo
 # --- MongoDB ------------------------------------------------------------------------------------
 
 NOTIFICATIONS = "notifications"
-LOGS = "notificationlogs"
 STATS = "stats"
 SCHEDULE = "schedule"  # SCHEDULED notifications until they are due
 OUTBOX = "outbox"  # stored notifications until the broker confirmed their publish

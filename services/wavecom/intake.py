@@ -3,7 +3,7 @@
 Group commit: requests that arrive while commits are under way (at most
 ``commit_concurrency``, 4, at once) wait for the next one, and that commit writes all of them
 together: one outbox entry, one ``insert_many``, one burst of
-confirmed publishes; the audit log, the counters and the outbox removal follow the answers,
+confirmed publishes; the counters and the outbox removal follow the answers,
 gathered across commits (``records``). Under load, dozens of
 single-notification requests share what one request used to pay; alone, a request pays what it
 did before (the first commit starts at once, nothing waits on a timer). Each request is still

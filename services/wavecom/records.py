@@ -1,19 +1,16 @@
 """What intake writes after its answers, gathered across commits.
 
-A commit's audit-log entries, its counters and the removal of its outbox entry are records
-about notifications that are stored and queued already (each document's timeline has the same
-entries; a stale outbox entry only makes the relay publish a copy the claims drop), so they
-are written after the answer. Written per commit they were three database commands for every
-commit, and at low concurrency a commit carries one or two notifications: those three commands
-then cost the database more than the notification itself (``make bench-writes``,
-``loadtest/results/writes-20261202T104014Z.json``: 1.1 ms of PostgreSQL and FerretDB per
-notification for them alone, 0.18 ms in groups of 20). Here everything answered within one
-``linger`` (20 ms) shares one insert of log entries, one counters update and one outbox
-delete, at any load.
+A commit's counters and the removal of its outbox entry are records about notifications that
+are stored and queued already (a stale outbox entry only makes the relay publish a copy the
+claims drop), so they are written after the answer. Written per commit they were database
+commands for every commit, and at low concurrency a commit carries one or two notifications:
+those commands then cost the database more than the notification itself (``make
+bench-writes``). Here everything answered within one ``linger`` (20 ms) shares one counters
+update and one outbox delete, at any load.
 
-A process that dies within that window loses the audit-log entries and counter increments of
-what it answered in it, as it did before between an answer and its writes (the timelines keep
-them; ``make verify`` recounts).
+A process that dies within that window loses the counter increments of what it answered in
+it, as it did before between an answer and its writes (the documents are the truth;
+``make verify`` reports the counters' drift from them).
 """
 
 from __future__ import annotations
@@ -31,7 +28,7 @@ RETRIES_S = (0.0, 0.2, 1.0)
 
 
 class IntakeRecords:
-    """Audit logs, counters and outbox removals of answered commits, written together."""
+    """Counters and outbox removals of answered commits, written together."""
 
     def __init__(self, store: Store, linger_s: float = LINGER_S) -> None:
         self.store = store
@@ -62,14 +59,14 @@ class IntakeRecords:
             await asyncio.gather(self._record(docs), self.store.outbox.forget_many(entries))
 
     async def _record(self, docs: Sequence[Doc]) -> None:
-        """Audit logs and counters; the notifications are queued already: retry, then warn."""
+        """Counters; the notifications are queued already: retry, then warn."""
         if not docs:
             return
         for delay in RETRIES_S:
             await asyncio.sleep(delay)
             try:
-                await self.store.notifications.record_intake(docs)
+                await self.store.notifications.count_intake(docs)
                 return
             except Exception as exc:  # they are queued already: never fail anything now
                 log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
-        log.error("intake logs and counters of %d notifications were not recorded", len(docs))
+        log.error("intake counters of %d notifications were not recorded", len(docs))

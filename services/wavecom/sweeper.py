@@ -219,9 +219,6 @@ class Sweeper:
             except PyMongoError as exc:
                 raise StoreUnavailable(f"could not read re-queued notifications: {exc}") from exc
             marked = [d for d in docs if d["_id"] in ours]
-        await self.store.notifications.log(
-            [{"notificationId": d["_id"], **entries[d["_id"]]} for d in marked]
-        )
         return marked
 
 

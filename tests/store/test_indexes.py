@@ -109,9 +109,6 @@ async def seed(store: Store) -> None:
     tenants = [f"t{i}" for i in range(9)] + ["acme"]
     docs = [_document(rng, tenants[i % 10], now - timedelta(seconds=5000 - i)) for i in range(5000)]
     await store.notifications.insert(docs)
-    await store.notifications.logs.insert_many(
-        [{"notificationId": d["_id"], **e} for d in docs[:2000] for e in d["timeline"]]
-    )
     db = store.db
     later = now + timedelta(days=1)
     await db.outbox.insert_many(

@@ -43,7 +43,7 @@ async def test_two_workers_claiming_the_same_jobs_at_once_win_each_once(
 ) -> None:
     docs = [doc(i) for i in range(50)]
     await store.notifications.insert(docs)
-    await store.notifications.record_intake(docs)
+    await store.notifications.count_intake(docs)
     jobs = [job_of(d) for d in docs]
     won_a, won_b = await asyncio.gather(
         store.rounds.claim(jobs, "a"), other_store.rounds.claim(jobs, "b")
@@ -172,7 +172,7 @@ async def test_counters_from_many_writers_add_up(store: Store, other_store: Stor
     await store.notifications.insert(docs)
     await asyncio.gather(
         *(
-            s.notifications.record_intake(docs[i : i + 5])
+            s.notifications.count_intake(docs[i : i + 5])
             for i, s in zip(range(0, 40, 5), [store, other_store] * 4, strict=True)
         )
     )

@@ -87,8 +87,9 @@ async def test_one_trace_runs_from_the_request_through_every_attempt_to_the_outc
     # every step of the timeline names the trace, so the API's answer leads to it
     assert [e["status"] for e in data["logs"]][-1] == "FAILED"
     assert {e.get("traceId") for e in data["logs"]} == {trace_id}
-    stored = await store.notifications.logs.find({"notificationId": ObjectId(nid)}).to_list()
-    assert {e.get("traceId") for e in stored} == {trace_id}
+    stored = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
+    assert stored is not None
+    assert {e.get("traceId") for e in stored["timeline"]} == {trace_id}
 
 
 async def test_group_commits_batches_and_outcome_writes_link_to_each_notification(

@@ -2,7 +2,7 @@
 
 The API and the workers share only this (besides the message types and the names):
 - ``documents``: notification documents and timeline entries (pure functions)
-- ``notifications``: the documents, their audit log, the API's reads, cancel and replay
+- ``notifications``: the documents (each with its timeline), the API's reads, cancel and replay
 - ``rounds``: a worker's claim of a delivery round and the outcome it stores
 - ``pending``: the outbox and the schedule, which the relay works through
 - ``counters``: per-tenant statistics (``$inc``)
@@ -25,7 +25,6 @@ from pymongo.errors import PyMongoError
 from wavecom.constants import (
     API_KEYS,
     IDEMPOTENCY,
-    LOGS,
     NOTIFICATIONS,
     OUTBOX,
     PROVIDER_ACCOUNTS,
@@ -68,9 +67,7 @@ class Store:
         self.client = client
         self.db: AsyncDatabase[Doc] = client[database]
         self.counters = Counters(self.db[STATS])
-        self.notifications = Notifications(
-            self.db[NOTIFICATIONS], self.db[LOGS], self.counters, self.db[SCHEDULE]
-        )
+        self.notifications = Notifications(self.db[NOTIFICATIONS], self.counters, self.db[SCHEDULE])
         self.rounds = Rounds(self.notifications)
         self.outbox = Outbox(self.db[OUTBOX])
         self.schedule = Schedule(self.db[SCHEDULE], self.notifications)

@@ -1,7 +1,7 @@
 """Notification documents and their timeline entries, as intake and the workers write them.
 
-Pure functions: no database access. The document holds the notification's current state and
-its whole timeline; the same timeline entries go to the ``notificationlogs`` audit collection.
+Pure functions: no database access. The document is the notification's whole record: its
+current state and its timeline (the API's ``logs``).
 """
 
 from __future__ import annotations
@@ -33,10 +33,10 @@ def log_entry(
     trace: str = "",
     **extra: Any,
 ) -> Doc:
-    """One step of a notification's timeline; the same document goes to notificationlogs.
+    """One step of a notification's timeline.
 
-    Log ids are deterministic (notification id, then the claim or intake step), so writing a
-    step twice, after a crash or a redelivery, leaves one log entry. ``trace``: the W3C
+    Step ids are deterministic (notification id, then the claim or intake step), so a step
+    can be named again: a released claim pulls its PROCESSING step by id. ``trace``: the W3C
     traceparent of the step's span, whose trace id the entry keeps as ``traceId``.
     """
     entry: Doc = {"_id": log_id, "status": status.value, "message": message, "timestamp": at}
@@ -59,7 +59,7 @@ def traced(doc: Doc, traceparent: str) -> None:
 
 
 def processing_step(job: DeliveryJob, token: str, at: datetime) -> Doc:
-    """The PROCESSING step of a claimed round (the same entry in the logs and the timeline)."""
+    """The PROCESSING step of a claimed round."""
     return log_entry(
         f"{job.id}:{token}:p",
         Status.PROCESSING,

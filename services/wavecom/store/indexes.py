@@ -11,7 +11,7 @@ from __future__ import annotations
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from wavecom.constants import API_KEYS, LOGS, NOTIFICATIONS, OUTBOX, PROVIDERS, SCHEDULE
+from wavecom.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, SCHEDULE
 from wavecom.store.documents import Doc
 
 # the list index for a filter on each field ("" for no filter): page() names it as a hint
@@ -47,11 +47,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # reconcile across every tenant (make verify) and the relay's sweeps
         IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="status_updated"),
-    ],
-    LOGS: [
-        IndexModel(
-            [("notificationId", ASCENDING), ("timestamp", ASCENDING)], name="by_notification"
-        )
     ],
     SCHEDULE: [IndexModel([("dueAt", ASCENDING)], name="due")],
     OUTBOX: [IndexModel([("dueAt", ASCENDING)], name="due")],

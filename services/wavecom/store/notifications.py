@@ -1,5 +1,5 @@
-"""Notification documents, their timeline and audit log, the reads the API serves, and the
-operator's transitions (cancel, replay)."""
+"""Notification documents (each the whole record: its state and its timeline), the reads the
+API serves, and the operator's transitions (cancel, replay)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Changes, Counters, moved
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
 from wavecom.store.indexes import BY_FIELD
-from wavecom.store.writes import insert_all, insert_new
+from wavecom.store.writes import insert_all
 
 # the order of every list: newest first, the id breaking ties between equal timestamps
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
@@ -44,17 +44,20 @@ class Page:
 
 
 class Notifications:
-    """The ``notifications`` collection and its ``notificationlogs`` audit trail."""
+    """The ``notifications`` collection: one document per notification, its timeline inside.
+
+    No other collection repeats the timeline: each step is a ``$push`` in the same update that
+    moves the state, so a delivered notification is three row versions (created, claimed,
+    outcome) and nothing else.
+    """
 
     def __init__(
         self,
         collection: AsyncCollection[Doc],
-        logs: AsyncCollection[Doc],
         counters: Counters,
         schedule: AsyncCollection[Doc],
     ) -> None:
         self.collection = collection
-        self.logs = logs
         self.counters = counters
         self.schedule = schedule  # a cancelled SCHEDULED notification leaves the schedule
 
@@ -72,9 +75,9 @@ class Notifications:
             except PyMongoError as exc:
                 raise StoreUnavailable(f"could not remove notifications: {exc}") from exc
 
-    async def record_intake(self, docs: Sequence[Doc]) -> None:
-        """Audit logs and counters of notifications that are stored and queued or scheduled."""
-        entries: list[Doc] = []
+    async def count_intake(self, docs: Sequence[Doc]) -> None:
+        """Count notifications that are stored and queued or scheduled (one ``$inc`` per
+        tenant)."""
         inc: Changes = {}
         for d in docs:
             tenant = inc.setdefault(d["tenantId"], Counter())
@@ -82,14 +85,7 @@ class Notifications:
             tenant[f"byType.{d['type']}"] += 1
             tenant[f"byPriority.{d['priority']}"] += 1
             tenant[f"byStatus.{d['status']}"] += 1
-            entries.extend({"notificationId": d["_id"], **entry} for entry in d["timeline"])
-        await self.log(entries)
         await self.counters.add(inc)
-
-    async def log(self, entries: list[Doc]) -> None:
-        """Append audit log entries; their ids are deterministic, so a replayed step is not
-        logged twice."""
-        await insert_new(self.logs, entries)
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -209,7 +205,6 @@ class Notifications:
                 return doc, f"a {doc['status']} notification cannot be cancelled"
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not cancel {oid}: {exc}") from exc
-        await self.log([{"notificationId": oid, **step}])
         if before["status"] == Status.SCHEDULED.value:
             await self.schedule.delete_one({"_id": oid})
         changes: Changes = {}
@@ -258,7 +253,6 @@ class Notifications:
         )
         if result.matched_count == 0:
             return None
-        await self.log([{"notificationId": doc["_id"], **step}])
         changes: Changes = {}
         moved(changes, doc["tenantId"], Status.FAILED.value, Status.QUEUED.value)
         await self.counters.add(changes)

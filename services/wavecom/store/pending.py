@@ -108,9 +108,6 @@ class Schedule:
         changes: Changes = {}
         for d in released:
             moved(changes, d["tenantId"], Status.SCHEDULED.value, Status.QUEUED.value)
-        await self.notifications.log(
-            [{"notificationId": d["_id"], **d["timeline"][-1]} for d in released]
-        )
         await self.notifications.counters.add(changes)
         return released
 

@@ -97,9 +97,6 @@ class Rounds:
         for j in jobs:
             if j.id in won:
                 moved(changes, j.tenant_id, waiting_status(j).value, Status.PROCESSING.value)
-        await self.notifications.log(
-            [{"notificationId": ObjectId(i), **steps[i]} for i in sorted(won)]
-        )
         await self.notifications.counters.add(changes)
         return won
 
@@ -206,11 +203,11 @@ class Rounds:
         return {str(d["_id"]) for d in docs}
 
     async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
-        """Store what each claimed round ended in: state, timeline step, audit log, counters."""
+        """Store what each claimed round ended in: state and timeline step (one update each, in
+        one bulk), then the counters."""
         if not outcomes:
             return
         ops: list[UpdateOne] = []
-        entries: list[Doc] = []
         changes: Changes = {}
         for o in outcomes:
             oid = ObjectId(o.job.id)
@@ -225,7 +222,6 @@ class Rounds:
                     },
                 )
             )
-            entries.append({"notificationId": oid, **step})
             moved(changes, o.job.tenant_id, Status.PROCESSING.value, o.status.value)
             if o.status is Status.SENT:
                 c = changes[o.job.tenant_id]
@@ -236,7 +232,6 @@ class Rounds:
             log.error(
                 "%d of %d outcomes found their round no longer held", len(ops) - matched, len(ops)
             )
-        await self.notifications.log(entries)
         await self.notifications.counters.add(changes)
 
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError, PyMongoError
+from pymongo.errors import PyMongoError
 
 from wavecom.errors import StoreUnavailable
 from wavecom.store.documents import Doc
@@ -35,19 +35,5 @@ async def insert_all(coll: AsyncCollection[Doc], docs: Sequence[Doc]) -> None:
     try:
         for i in range(0, len(docs), CHUNK):
             await coll.insert_many(docs[i : i + CHUNK], ordered=False)
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"could not write to {coll.name}: {exc}") from exc
-
-
-async def insert_new(coll: AsyncCollection[Doc], docs: Sequence[Doc]) -> None:
-    """Insert ``docs`` whose ids are deterministic; one already there is left as it is."""
-    try:
-        for i in range(0, len(docs), CHUNK):
-            try:
-                await coll.insert_many(docs[i : i + CHUNK], ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
     except PyMongoError as exc:
         raise StoreUnavailable(f"could not write to {coll.name}: {exc}") from exc
