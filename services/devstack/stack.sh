@@ -121,6 +121,11 @@ rabbit_env() {
   export RABBITMQ_ENABLED_PLUGINS_FILE="$STATE/rabbitmq/enabled_plugins"
   export RABBITMQ_PID_FILE="$STATE/rabbitmq/rabbit.pid"
   export RABBITMQ_CONFIG_FILE="$STATE/rabbitmq/rabbitmq.conf"
+  # Erlang's schedulers spin (busy-wait) before they sleep: on a shared host that is CPU taken
+  # from every other process for no work. With `none` they sleep at once; at a trickle of
+  # traffic the node idles instead of keeping a core busy (docs/ and the README's RabbitMQ
+  # settings for production say the same)
+  export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="+sbwt none +sbwtdcpu none +sbwtdio none"
 }
 
 ensure_rabbitmq_installed() {

@@ -2,7 +2,10 @@
 
 Each API process consumes ``wavecom.events`` through its own exclusive queue, bounded at
 10,000 messages (the oldest are dropped when the process falls behind), and hands each message
-to the subscriptions of its tenant. A subscription keeps only the newest state per
+to the subscriptions of its tenant. The queue is bound to a tenant's routing key only while
+that tenant has a stream open on this process: with nobody watching, the broker routes status
+events to no queue and the process receives nothing (a trickle of work costs no event
+traffic here). A subscription keeps only the newest state per
 notification until its stream flushes, at most once per ``EVENTS_FLUSH_MS``: at 1,000 changes a
 second a client still gets two messages a second. A subscription that overflows, or that was
 open while the broker connection was lost, is told to ``resync`` (read again what it shows).
@@ -14,13 +17,18 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import aio_pika
 import orjson
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import (
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
 
 from wavecom import metrics
 from wavecom.constants import EVENTS_EXCHANGE
@@ -70,21 +78,43 @@ class EventHub:
     def __init__(self) -> None:
         self._subs: dict[str, set[Subscription]] = {}
         self.closing = asyncio.Event()
+        self._queue: AbstractQueue | None = None
+        self._exchange: AbstractExchange | None = None
+        self._bound: set[str] = set()  # tenants whose routing key the queue is bound to
+        self._binding = asyncio.Lock()  # binds and unbinds, one at a time, in order
 
     async def start(self, connection: AbstractRobustConnection) -> None:
         channel = await connection.channel()
-        exchange = await channel.declare_exchange(
+        self._exchange = await channel.declare_exchange(
             EVENTS_EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
         )
-        queue = await channel.declare_queue(
+        self._queue = await channel.declare_queue(
             f"wavecom.events.{uuid.uuid4().hex[:12]}",
             exclusive=True,
             auto_delete=True,
             arguments={"x-max-length": 10_000, "x-overflow": "drop-head"},
         )
-        await queue.bind(exchange, "#")
-        await queue.consume(self._on_message, no_ack=True)
+        await self._queue.consume(self._on_message, no_ack=True)
         connection.reconnect_callbacks.add(self._on_reconnect)
+
+    @property
+    def bound(self) -> frozenset[str]:
+        """The tenants this process receives status events of now."""
+        return frozenset(self._bound)
+
+    async def _rebind(self) -> None:
+        """Bind the queue to exactly the tenants with an open stream (the robust queue
+        restores its bindings after a reconnect)."""
+        async with self._binding:
+            if self._queue is None or self._exchange is None:
+                return
+            wanted = set(self._subs)
+            for tenant in sorted(wanted - self._bound):
+                await self._queue.bind(self._exchange, tenant)
+                self._bound.add(tenant)
+            for tenant in sorted(self._bound - wanted):
+                await self._queue.unbind(self._exchange, tenant)
+                self._bound.discard(tenant)
 
     def _on_reconnect(self, *_: Any) -> None:
         for subs in self._subs.values():
@@ -106,12 +136,15 @@ class EventHub:
         for sub in subs:
             sub.offer(events)
 
-    @contextmanager
-    def subscribe(self, tenant: str) -> Iterator[Subscription]:
+    @asynccontextmanager
+    async def subscribe(self, tenant: str) -> AsyncIterator[Subscription]:
+        """A subscription to ``tenant``'s changes, entered once the broker routes them here."""
         sub = Subscription(tenant)
         self._subs.setdefault(tenant, set()).add(sub)
         metrics.LIVE_STREAMS.inc()
         try:
+            if tenant not in self._bound:
+                await self._rebind()
             yield sub
         finally:
             metrics.LIVE_STREAMS.dec()
@@ -120,6 +153,15 @@ class EventHub:
                 subs.discard(sub)
                 if not subs:
                     del self._subs[tenant]
+                    if not self.closing.is_set():
+                        await self._unbind_later()
+
+    async def _unbind_later(self) -> None:
+        # shielded: a stream ends when its client goes away, which cancels this generator
+        try:
+            await asyncio.shield(self._rebind())
+        except Exception as exc:  # an unbind that failed only leaves events flowing here
+            log.debug("could not unbind status events: %r", exc)
 
     def close(self) -> None:
         """End every stream (the process is shutting down; clients reconnect elsewhere)."""
@@ -136,7 +178,7 @@ def _frame(event: str, data: Any) -> bytes:
 async def stream(hub: EventHub, tenant: str, flush_ms: int) -> AsyncIterator[bytes]:
     """The body of one ``GET /api/events``: a ready event, then coalesced changes."""
     flush_s = flush_ms / 1000
-    with hub.subscribe(tenant) as sub:
+    async with hub.subscribe(tenant) as sub:
         yield b"retry: 3000\n" + _frame("ready", {"tenantId": tenant, "flushMs": flush_ms})
         last_flush = 0.0
         while not hub.closing.is_set():

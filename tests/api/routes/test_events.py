@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import orjson
@@ -16,10 +17,10 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import EVERY_SCOPE, RunWorker, email, free_port, wait_for
+from tests.conftest import EVERY_SCOPE, RunWorker, _management, email, free_port, wait_for
 from wavecom.api.app import create_app
 from wavecom.broker import connect
-from wavecom.constants import Channel
+from wavecom.constants import EVENTS_EXCHANGE, Channel
 from wavecom.events import EventPublisher
 from wavecom.settings import Settings
 
@@ -222,3 +223,40 @@ async def test_a_stream_needs_the_read_scope(settings: Settings, scopes: set[str
             r = await http.get("/api/events", headers={"X-API-Key": token})
             assert r.status_code == 403
             assert r.json()["error"]["code"] == "FORBIDDEN"
+
+
+def _event_bindings(vhost: str) -> set[str]:
+    """The routing keys of the status-event exchange's bindings, as the broker has them."""
+    with _management() as m:
+        r = m.get(f"/api/exchanges/{quote(vhost, safe='')}/{EVENTS_EXCHANGE}/bindings/source")
+        r.raise_for_status()
+        return {b["routing_key"] for b in r.json()}
+
+
+async def test_a_process_receives_events_only_of_tenants_it_streams(
+    settings: Settings, vhost: str
+) -> None:
+    async with serving(settings) as live:
+        hub = live.app.state.hub
+        assert _event_bindings(vhost) == set()  # nobody watches: no event reaches this process
+        acme, again = await live.client("acme"), await live.client("acme")
+        first, second = Stream(acme), Stream(again)
+        await wait_for(lambda: first.has("ready"), what="the first stream")
+        await wait_for(lambda: second.has("ready"), what="the second stream")
+        assert _event_bindings(vhost) == {"acme"}  # bound before `ready` was sent
+        await first.close()
+
+        async def only_second_left() -> bool:
+            return hub.bound == {"acme"} and len(hub._subs.get("acme", ())) == 1
+
+        await wait_for(only_second_left, what="the first stream to leave")
+        assert _event_bindings(vhost) == {"acme"}  # still watched by the second one
+        await second.close()
+
+        async def unbound() -> bool:
+            return _event_bindings(vhost) == set()
+
+        await wait_for(unbound, what="the binding to go with the last stream")
+        assert hub.bound == frozenset()
+        await acme.aclose()
+        await again.aclose()
