@@ -14,8 +14,9 @@ export PYTHONDONTWRITEBYTECODE := 1
 
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
+PEER_STAMP    := loadtest/peer/node_modules/.installed-$(shell sha256sum loadtest/peer/package-lock.json | cut -c1-12)
 
-.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman
+.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -35,6 +36,14 @@ $(FRONTEND_STAMP): frontend/package-lock.json
 	@echo "[make] installing the dashboard's dependencies (npm ci)"
 	@cd frontend && npm ci --no-audit --no-fund --loglevel=error
 	@rm -f frontend/node_modules/.installed-* && touch $@
+
+$(PEER_STAMP): loadtest/peer/package-lock.json
+	@command -v npm >/dev/null || { echo "Node.js 20 with npm is required for the benchmark's peer"; exit 1; }
+	@echo "[make] installing the peer's dependencies (npm ci in loadtest/peer)"
+	@cd loadtest/peer && npm ci --no-audit --no-fund --loglevel=error
+	@rm -f loadtest/peer/node_modules/.installed-* && touch $@
+
+peer: $(PEER_STAMP) ## the seed-style peer's Node dependencies (npm ci, cached), for bench-steps
 
 frontend/out/index.html: $(FRONTEND_STAMP) $(FRONTEND_SRC)
 	@echo "[make] building the dashboard (static export in frontend/out)"
@@ -80,7 +89,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser graphviz prometheus-bin stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
+test: lint frontend-check frontend browser graphviz prometheus-bin peer vegeta stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
 	@$(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)
@@ -101,6 +110,9 @@ vegeta: $(VEGETA) ## the open-model load generator for the single-request benchm
 
 bench-singles: stack vegeta ## single creates at a constant arrival rate (vegeta), see loadtest/README.md
 	@$(PY) -m loadtest.bench --driver vegeta --single-fraction 1 --rate 833 --api-procs 2 $(BENCH_ARGS)
+
+bench-steps: stack vegeta peer ## ours against the seed-style peer (loadtest/peer/), rate by rate, one at a time
+	@$(PY) -m loadtest.steps $(BENCH_ARGS)
 
 bench-reads: stack ## reads at scale: 1,000,000 notifications, p99 of every read endpoint
 	@$(PY) -m loadtest.bench_reads $(BENCH_ARGS)
