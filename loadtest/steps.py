@@ -38,7 +38,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from io import BytesIO
 from pathlib import Path
@@ -97,6 +97,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         type=float,
         default=120.0,
         help="after each step, seconds to wait at most for every accepted notification to be final",
+    )
+    p.add_argument(
+        "--idle-seconds",
+        type=float,
+        default=10.0,
+        help="before the steps, seconds of the system up and idle whose CPU is measured (0: no)",
     )
     p.add_argument("--min-2xx", type=float, default=99.9, help="sustained: percent 2xx at least")
     p.add_argument("--max-p99-ms", type=float, default=250.0, help="sustained: p99 at most")
@@ -454,46 +460,46 @@ async def verify(
     return {"finalStatus": dict(by_status), "lost": sum(lost.values()), "lostByStatus": lost}
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class Cpu:
+    """The machine's CPU over one window, and its split by process group (percent of a core)."""
+
+    seconds: float
+    busy_pct: float
+    split: dict[str, float]
+
+    def ms_each(self, pct: float, accepted: int) -> float | None:
+        """``pct`` of a core over the window, in ms per accepted notification."""
+        return round(pct / 100 * self.seconds * 1000 / accepted, 2) if accepted else None
+
+
+@dataclass(frozen=True, slots=True)
 class Window:
-    """CPU over the load window: two /proc snapshots and this process's reaped children."""
+    """Opened at a /proc snapshot; closing it takes the second one."""
 
     meter: CpuMeter
-    a: CpuSnapshot
+    start: CpuSnapshot
     children0: float
-    b: CpuSnapshot | None = None
-    children: float = 0.0
-    busy_pct: float = 0.0
-    split: dict[str, float] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, groups: dict[str, list[int]]) -> Window:
-        meter = CpuMeter(groups)
+    def open(cls, meter: CpuMeter) -> Window:
         return cls(meter, meter.snapshot(), _children_cpu_s())
 
-    def close(self) -> float:
-        self.b = self.meter.snapshot()
-        self.children = _children_cpu_s() - self.children0
-        wall = self.b.wall - self.a.wall
-        pct = self.meter.percent(self.a, self.b)
-        self.busy_pct = pct.get("total", 0.0)
-        self.split = cpu_split(pct, 100 * self.children / wall if wall > 0 else 0.0)
-        return wall
+    def close(self) -> Cpu:
+        end = self.meter.snapshot()
+        seconds = end.wall - self.start.wall
+        children_pct = 100 * (_children_cpu_s() - self.children0) / seconds if seconds else 0.0
+        pct = self.meter.percent(self.start, end)
+        return Cpu(seconds, pct.get("total", 0.0), cpu_split(pct, children_pct))
 
 
-def step_report(
-    rate: float, seconds: float, load: LoadResult, window: Window, wall: float
-) -> dict[str, Any]:
+def step_report(rate: float, seconds: float, load: LoadResult, cpu: Cpu) -> dict[str, Any]:
     """The figures of one step (before the drain)."""
     reqs = load.requests
     sent = max(load.planned, len(reqs))
     ok = sum(1 for r in reqs if 200 <= r.status < 300)
     refused = Counter(str(r.status) for r in reqs if not 200 <= r.status < 300)
     accepted = load.accepted
-
-    def ms_each(pct: float) -> float | None:
-        return round(pct / 100 * wall * 1000 / accepted, 2) if accepted else None
-
     return {
         "offeredPerSecond": rate,
         "seconds": seconds,
@@ -507,17 +513,18 @@ def step_report(
         "latencyMs": summary_ms([r.latency for r in reqs]),
         "acceptedLatencyMs": summary_ms([r.latency for r in reqs if 200 <= r.status < 300]),
         "cpu": {
-            "windowSeconds": round(wall, 2),
-            "machineBusyPercent": window.busy_pct,
-            "machineMsPerAccepted": ms_each(window.busy_pct),
-            "percentByGroup": window.split,
-            "msPerAcceptedByGroup": {g: ms_each(v) for g, v in window.split.items()},
+            "windowSeconds": round(cpu.seconds, 2),
+            "machineBusyPercent": cpu.busy_pct,
+            "machineMsPerAccepted": cpu.ms_each(cpu.busy_pct, accepted),
+            "percentByGroup": cpu.split,
+            "msPerAcceptedByGroup": {g: cpu.ms_each(v, accepted) for g, v in cpu.split.items()},
         },
     }
 
 
 async def run_step(
     system: System,
+    meter: CpuMeter,
     coll: AsyncCollection[dict[str, Any]],
     bodies: Bodies,
     a: argparse.Namespace,
@@ -531,12 +538,23 @@ async def run_step(
         timeout_s=a.timeout,
         api_key=system.api_key,
     )
-    window = Window.open(system.groups())
+    window = Window.open(meter)
     load = await gen.run(time.monotonic())
-    wall = window.close()
-    result = step_report(rate, a.seconds, load, window, wall)
+    cpu = window.close()
+    result = step_report(rate, a.seconds, load, cpu)
     ids = set(load.ids)
+    window = Window.open(meter)
     result["drain"] = await drain(coll, ids, system.final, a.drain)
+    after = window.close()
+    # what the backlog left after the window cost too (plus the drain's own polling)
+    both_ms = cpu.busy_pct * cpu.seconds + after.busy_pct * after.seconds
+    result["cpu"]["drain"] = {
+        "windowSeconds": round(after.seconds, 2),
+        "machineBusyPercent": after.busy_pct,
+        "machineMsPerAcceptedWithDrain": round(both_ms * 10 / load.accepted, 2)
+        if load.accepted
+        else None,
+    }
     result.update(await verify(coll, ids, system.final))
     result["loadAverage"] = [round(x, 2) for x in _loadavg()]
     return result
@@ -577,9 +595,20 @@ async def run_system(system: System, a: argparse.Namespace, bodies: Bodies) -> d
     )
     try:
         coll = client[system.database][NOTIFICATIONS]
+        meter = CpuMeter(system.groups())
+        if a.idle_seconds > 0:
+            window = Window.open(meter)
+            await asyncio.sleep(a.idle_seconds)  # a measurement window, not a wait for work
+            idle = window.close()
+            out["idle"] = {
+                "windowSeconds": round(idle.seconds, 2),
+                "machineBusyPercent": idle.busy_pct,
+                "percentByGroup": idle.split,
+            }
+            _p(f"{system.name}: idle, the machine is {idle.busy_pct} % busy")
         for rate in a.rate_list:
             _p(f"{system.name}: {rate:g}/s for {a.seconds:g} s")
-            s = await run_step(system, coll, bodies, a, rate)
+            s = await run_step(system, meter, coll, bodies, a, rate)
             out["steps"].append(s)
             _p(
                 f"{system.name}: {rate:g}/s -> accepted {s['acceptedPerSecond']:g}/s, "
@@ -651,6 +680,10 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "machineBusyPercent": "/proc/stat over the load window, all CPUs (200 = two cores "
             "busy), whatever ran on the machine",
             "machineMsPerAccepted": "machine CPU over the load window / notifications accepted",
+            "machineMsPerAcceptedWithDrain": "machine CPU over the load window and the drain "
+            "after it (the backlog delivered late, plus the drain's own polling of the database) "
+            "/ notifications accepted",
+            "idle": "the machine's CPU with the system started and no load, before the steps",
             "percentByGroup": "percent of one core per process group over the load window; "
             "loadgen is vegeta (reaped children) plus this process; other is the rest of the "
             "machine",
@@ -738,7 +771,9 @@ def table(report: dict[str, Any]) -> str:
         sus = systems[n]["sustained"]
         lost = sum(s["lost"] for s in systems[n]["steps"])
         rate = "none" if sus["rate"] is None else f"{sus['rate']:g}/s"
-        lines.append(f"- {n}: sustained {rate} (p99 {sus['p99Ms']} ms); lost {lost}")
+        idle = systems[n].get("idle")
+        idle_text = f"; idle, the machine {idle['machineBusyPercent']:g} % busy" if idle else ""
+        lines.append(f"- {n}: sustained {rate} (p99 {sus['p99Ms']} ms); lost {lost}{idle_text}")
     if "oursOverPeerSustained" in report:
         lines.append(f"- ours / peer, sustained: {report['oursOverPeerSustained']:g}x")
     lines.append("")

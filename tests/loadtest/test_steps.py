@@ -90,6 +90,7 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
             "--rates", str(RATE),
             "--seconds", str(SECONDS),
             "--drain", "60",
+            "--idle-seconds", "1",
             "--keep",  # the test reads both databases itself, then drops them
             "--amqp-url", f"amqp://guest:guest@{AMQP_HOST}/",
             "--mongodb-url", MONGODB_URL,
@@ -121,6 +122,9 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
             assert sum(cpu["percentByGroup"].values()) >= cpu["machineBusyPercent"] - 1.0
             for group in ("api", "workers", "postgres", "rabbitmq"):  # each did work
                 assert cpu["percentByGroup"][group] > 0, (name, group)
+            assert cpu["drain"]["machineMsPerAcceptedWithDrain"] >= cpu["machineMsPerAccepted"]
+            assert system["idle"]["machineBusyPercent"] > 0
+            assert list(system["idle"]["percentByGroup"]) == list(steps.SPLIT)
             assert step["drain"]["reason"] == "every accepted notification is final"
             assert step["lost"] == 0
             # what the report says, read again from the system's own database
