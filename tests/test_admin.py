@@ -88,6 +88,35 @@ async def test_tenant_limits_are_set_and_listed(settings: Settings, store: Store
     assert "acme: 50/s, burst 500 per key" in admin(settings, "tenants", "list").stdout
 
 
+async def test_a_tenant_without_shared_fallback_is_set_and_listed(
+    settings: Settings, store: Store
+) -> None:
+    r = admin(settings, "tenants", "set-shared-fallback", "acme", "off")
+    assert r.returncode == 0, r.stderr
+    tenants = Tenants(store, RateLimit(1, 1))
+    assert await tenants.without_shared_fallback() == {"acme"}
+    assert "acme: shared fallback off" in admin(settings, "tenants", "list").stdout
+    assert admin(settings, "tenants", "set-shared-fallback", "acme", "on").returncode == 0
+    assert await tenants.without_shared_fallback() == frozenset()
+    bad = admin(settings, "tenants", "set-shared-fallback", "no such tenant", "off")
+    assert bad.returncode == 2
+    assert "not a tenant id" in bad.stderr
+
+
+async def test_production_refuses_a_mock_provider_naming_it(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    manifest = tmp_path / "providers.yaml"
+    manifest.write_text(PROVIDERS_YAML)
+    key = base64.b64encode(os.urandom(32)).decode()
+    env = {"CREDENTIALS_KEY": key, "ENVIRONMENT": "production"}
+    refused = admin(settings, "providers", "apply", "-f", str(manifest), env=env)
+    assert refused.returncode == 2
+    assert "'rehearsal'" in refused.stderr
+    assert "ENVIRONMENT=production" in refused.stderr
+    assert await store.accounts.all() == []  # the real account beside it is not written either
+
+
 PROVIDERS_YAML = """
 apiVersion: notify.wavecom.io/v1alpha1
 kind: NotificationProvider

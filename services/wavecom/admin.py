@@ -4,6 +4,7 @@ python -m wavecom.admin keys create --tenant acme --scope send,read [--name ci]
 python -m wavecom.admin keys list [--tenant acme]
 python -m wavecom.admin keys revoke <key id>
 python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
+python -m wavecom.admin tenants set-shared-fallback acme off   # only acme's reserved accounts
 python -m wavecom.admin tenants list
 python -m wavecom.admin providers apply -f providers.yaml | list | delete NAME | rotate
 python -m wavecom.admin setup    # the database's indexes and the broker's topology (idempotent)
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from wavecom.broker import QueueShape, connect, declare_topology
+from wavecom.constants import valid_tenant
 from wavecom.errors import DependencyUnavailable, QueueMismatch
 from wavecom.keys import Keys, parse_scopes
 from wavecom.providers import cli as providers_cli
@@ -42,14 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     revoke = keys.add_parser("revoke", help="revoke a key at once")
     revoke.add_argument("key_id")
 
-    tenants = nouns.add_parser("tenants", help="tenant limits").add_subparsers(
+    tenants = nouns.add_parser("tenants", help="tenant settings").add_subparsers(
         dest="verb", required=True
     )
     limit = tenants.add_parser("set-limit", help="the rate limit of each of a tenant's keys")
     limit.add_argument("tenant")
     limit.add_argument("--per-second", type=float, required=True)
     limit.add_argument("--burst", type=int, required=True)
-    tenants.add_parser("list", help="tenants with a limit of their own")
+    fallback = tenants.add_parser(
+        "set-shared-fallback",
+        help="off: the tenant's notifications use only the accounts reserved for it and wait "
+        "when none is usable, never going to a shared account; on (the default): shared "
+        "accounts after its own",
+    )
+    fallback.add_argument("tenant")
+    fallback.add_argument("state", choices=("on", "off"))
+    tenants.add_parser("list", help="tenants with settings of their own")
     providers_cli.add_parser(nouns)
     nouns.add_parser(
         "setup",
@@ -129,6 +139,13 @@ async def _keys(args: argparse.Namespace, keys: Keys) -> int:
 async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -> int:
     default = RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst)
     tenants = Tenants(store, default)
+    if args.verb == "set-shared-fallback":
+        if not valid_tenant(args.tenant):
+            print(f"error: {args.tenant!r} is not a tenant id", file=sys.stderr)
+            return 2
+        await tenants.set_shared_fallback(args.tenant, args.state == "on")
+        print(f"{args.tenant}: shared fallback {args.state}")
+        return 0
     if args.verb == "set-limit":
         try:
             await tenants.set_limit(args.tenant, RateLimit(args.per_second, args.burst))
@@ -140,6 +157,8 @@ async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -
     print(f"default: {default.per_second:g}/s, burst {default.burst} per key")
     for name, limit in sorted((await tenants.configured()).items()):
         print(f"{name}: {limit.per_second:g}/s, burst {limit.burst} per key")
+    for name in sorted(await tenants.without_shared_fallback()):
+        print(f"{name}: shared fallback off (only the accounts reserved for it)")
     return 0
 
 

@@ -78,6 +78,12 @@ PROVIDER_LOAD_ERRORS = Counter(
     "Provider accounts a worker left out because their driver could not be built",
     ["type"],
 )
+USABLE_ACCOUNTS = Gauge(
+    "channel_usable_accounts",
+    "Provider accounts a worker can deliver its channel through (enabled, built, never a mock "
+    "in production); 0: the worker does not consume and the channel's notifications wait",
+    ["type"],
+)
 QUEUE_DEPTH = Gauge("queue_depth", "Messages ready in a queue", ["queue"])
 HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests", ["method", "route", "status"])
 HTTP_DURATION = Histogram(

@@ -121,8 +121,10 @@ class Route:
 class Dispatcher:
     """Delivers one job through a channel's providers in failover order.
 
-    A tenant's order is the accounts reserved for it, then the shared ones, each by priority;
-    accounts reserved for other tenants are never used for it. :meth:`update` swaps the
+    A tenant's order is the accounts reserved for it, then the shared ones, each by priority
+    (not the shared ones for a tenant in :attr:`no_shared`); accounts reserved for other tenants
+    are never used for it. A job whose tenant has no account in its order waits, parked,
+    without using an attempt. :meth:`update` swaps the
     accounts while sends are in flight: a send finishes on the account it started with, and a
     replaced or removed account's driver is closed once its last send is done.
     """
@@ -137,6 +139,7 @@ class Dispatcher:
         self._retired: dict[int, Provider] = {}  # replaced drivers still sending
         self._rng = random.Random(settings.provider_seed)
         self._changed = asyncio.Event()
+        self.no_shared: frozenset[str] = frozenset()  # tenants that never use a shared account
         self._install([Route(p, i) for i, p in enumerate(providers)])
 
     @property
@@ -186,13 +189,21 @@ class Dispatcher:
         self._changed.set()  # jobs waiting for a token look at the new order
         self._changed = asyncio.Event()
 
+    def set_no_shared(self, tenants: frozenset[str]) -> None:
+        """The tenants whose notifications must never go to a shared account."""
+        if tenants != self.no_shared:
+            self.no_shared = tenants
+            self._orders.clear()
+
     def order(self, tenant: str) -> list[Provider]:
-        """The tenant's failover order: its reserved accounts, then the shared ones."""
+        """The tenant's failover order: its reserved accounts, then the shared ones (unless
+        it is in :attr:`no_shared`)."""
         found = self._orders.get(tenant)
         if found is None:
             ranked = sorted(self.routes.values(), key=_rank)
             found = [r.provider for r in ranked if tenant in r.tenants]
-            found += [r.provider for r in ranked if not r.tenants]
+            if tenant not in self.no_shared:
+                found += [r.provider for r in ranked if not r.tenants]
             self._orders[tenant] = found
         return found
 
@@ -319,6 +330,8 @@ class Dispatcher:
                     breaker.record(None)
                     return self._sent(job, started, provider.name, receipt)
         if not tried:
+            if not self.order(job.tenant_id):
+                return self._parked(job, started, self._no_account(job))
             return self._parked(job, started)
         assert last is not None
         return self._retry_or_fail(job, started, last)
@@ -393,21 +406,36 @@ class Dispatcher:
             )
         )
 
-    def _parked(self, job: DeliveryJob, started: datetime) -> Attempted:
-        """Every breaker is open: wait a while without using up an attempt."""
+    def _no_account(self, job: DeliveryJob) -> str:
+        """Why no account can take ``job`` at all (its tenant's order is empty)."""
+        if job.tenant_id in self.no_shared:
+            return (
+                f"no {job.type.value} account is reserved for tenant {job.tenant_id}, "
+                "which never uses shared accounts"
+            )
+        return f"no usable {job.type.value} provider account"
+
+    def _parked(self, job: DeliveryJob, started: datetime, no_account: str = "") -> Attempted:
+        """No account can take the job now: every breaker is open, or (``no_account`` says
+        why) there is none for its tenant. Wait a while without using up an attempt; never
+        FAILED for it, that is the configuration's fault, not the notification's."""
         done = utcnow()
         rung = snap_to_ladder(self.settings.breaker_reset_s * 1000)
         metrics.PARKED.labels(job.type.value).inc()
         waiting = Status.QUEUED if job.attempt == 0 else Status.RETRYING
+        if no_account:
+            why, error = no_account[0].upper() + no_account[1:], no_account
+        else:
+            why = f"Every {job.type.value} provider is unavailable"
+            error = "all providers' circuit breakers open"
         return Attempted(
             Outcome(
                 job,
                 waiting,
                 started,
                 done,
-                f"Every {job.type.value} provider is unavailable; waiting {rung / 1000:g}s "
-                "without using an attempt",
-                error="all providers' circuit breakers open",
+                f"{why}; waiting {rung / 1000:g}s without using an attempt",
+                error=error,
                 retry_at=done + timedelta(milliseconds=rung),
                 retry_count=job.attempt,
                 next_round=job.round + 1,

@@ -1,4 +1,5 @@
-"""Per-tenant settings: the rate limit of each of the tenant's API keys."""
+"""Per-tenant settings: the rate limit of each of the tenant's API keys, and whether the
+tenant's notifications may fall back to shared provider accounts."""
 
 from __future__ import annotations
 
@@ -54,6 +55,22 @@ class Tenants:
             upsert=True,
         )
         self._cache.forget(tenant)
+
+    async def set_shared_fallback(self, tenant: str, allowed: bool) -> None:
+        """Whether the tenant's notifications may go to shared accounts (the default) or only
+        to accounts reserved for it (``tenants:`` of a NotificationProvider): with none of
+        those usable they wait in the queue, never reaching a shared account. The workers
+        follow a change within PROVIDERS_POLL_S."""
+        await self.collection.update_one(
+            {"_id": tenant},
+            {"$set": {"sharedFallback": allowed, "updatedAt": utcnow()}},
+            upsert=True,
+        )
+
+    async def without_shared_fallback(self) -> frozenset[str]:
+        """The tenants whose notifications never go to a shared account."""
+        docs = await self.collection.find({"sharedFallback": False}, {"_id": 1}).to_list(None)
+        return frozenset(str(d["_id"]) for d in docs)
 
     async def configured(self) -> dict[str, RateLimit]:
         """Tenants with a limit of their own."""

@@ -7,6 +7,9 @@ pipeline, stores each outcome right after its answer (grouped writes, see
 ``outcomes``), publishes retries and dead letters with
 confirms, and only then acks. A crash anywhere before the ack redelivers the batch.
 
+It consumes only while its channel has a usable provider account (:meth:`Worker.follow_accounts`):
+with none, its notifications wait in their lanes and its readiness says why.
+
 Traces: a batch is a CONSUMER span of its own trace, ``process <channel> batch``, linking to
 the context each message carries (the claim, the retries' publishes and the dead letters are
 its children). Each message gets a CONSUMER span continuing its own context,
@@ -28,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 import uvloop
-from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
@@ -85,7 +88,9 @@ class Worker:
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(settings.max_batches_in_flight)
         self.processed = 0
-        self._consuming = False
+        self._queues: dict[Lane, AbstractQueue] = {}  # declared, consumed or not
+        self._consumers: dict[Lane, str] = {}  # consumer tags while consuming
+        self._declared_once = False  # the queues are declared and the first gate ran
         self._instance = uuid.uuid4().hex[:12]  # names this process in breaker reports
 
     @classmethod
@@ -105,7 +110,8 @@ class Worker:
         events = await EventPublisher.open(connection)
         worker = cls(settings, channel, store, connection, publisher, events)
         try:
-            await seed(store, settings, channel)  # an empty installation's first accounts
+            # an empty installation's first accounts (mocks: never in production)
+            await seed(store, settings, channel)
             await worker.registry.refresh()
         except BaseException:
             await events.close()
@@ -117,36 +123,25 @@ class Worker:
     async def run(self) -> None:
         """Consume until ``stop()``; then finish what is held and give back the rest."""
         s = self.settings
-        consumers = []
         for lane in (Lane.HIGH, Lane.STANDARD):
             ch = await self.connection.channel()
             await ch.set_qos(prefetch_count=s.prefetch)
             queues = await declare_topology(ch, QueueShape.of(s))
-            queue = queues[lane_queue(self.channel, lane)]
-            tag = await queue.consume(self._on_message(lane), no_ack=False)
-            consumers.append((queue, tag))
-        self._consuming = True
-        log.info(
-            "worker %s consuming %s (providers: %s)",
-            self.channel.slug,
-            ", ".join(lane_queue(self.channel, lane) for lane in Lane),
-            ", ".join(p.name for p in self.dispatcher.providers) or "none yet",
-        )
+            self._queues[lane] = queues[lane_queue(self.channel, lane)]
+        await self._gate()
         batcher = asyncio.create_task(self._batch_loop())
         reporter = Periodic("breaker reports", self._report_breakers, s.breaker_report_s)
         reporter.start()
-        reloader = Periodic("provider reloads", self.registry.refresh, s.providers_poll_s)
+        reloader = Periodic("provider reloads", self.follow_accounts, s.providers_poll_s)
         reloader.start()
         await self._stopping.wait()
 
         log.info(
             "worker %s stopping: finishing %d batches", self.channel.slug, len(self._in_flight)
         )
-        for queue, tag in consumers:
-            with contextlib.suppress(Exception):
-                await queue.cancel(tag)
+        await reloader.stop()  # before the consumers go: it could start them again
+        await self._stop_consuming()
         await reporter.stop()
-        await reloader.stop()
         batcher.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await batcher
@@ -162,6 +157,54 @@ class Worker:
         await self.store.close()
         log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
 
+    async def follow_accounts(self) -> None:
+        """Reload the provider accounts; consume while at least one is usable, not otherwise.
+
+        Why stop consuming rather than take the messages and hand them back: a message
+        rejected with requeue comes straight back to this worker (or another as stuck), so
+        the loop would spin the CPU and the broker, and a quorum queue counts every return
+        towards QUEUE_DELIVERY_LIMIT, past which it dead-letters the message; parking each
+        one (a delay queue, no attempt used) would write every notification again every
+        BREAKER_RESET_S. Not consuming costs nothing and loses nothing: the messages stay
+        ready in their lanes, in order, nothing is claimed, SENT or FAILED, and the first
+        usable account (seen within PROVIDERS_POLL_S) starts the consumers again. What this
+        worker held when its last account went is parked by the pipeline without using an
+        attempt (:meth:`wavecom.pipeline.Dispatcher.deliver`).
+        """
+        await self.registry.refresh()
+        await self._gate()
+
+    async def _gate(self) -> None:
+        usable = self.registry.usable > 0
+        if usable and not self._consumers and not self._stopping.is_set():
+            for lane, queue in self._queues.items():
+                self._consumers[lane] = await queue.consume(self._on_message(lane), no_ack=False)
+            log.info(
+                "worker %s consuming %s (providers: %s)",
+                self.channel.slug,
+                ", ".join(q.name for q in self._queues.values()),
+                ", ".join(p.name for p in self.dispatcher.providers),
+            )
+        elif not usable and (self._consumers or not self._declared_once):
+            await self._stop_consuming()
+            log.error(
+                "worker %s: no usable %s provider account: not consuming, its notifications "
+                "wait in %s (apply an account: python -m wavecom.admin providers apply, or a "
+                "NotificationProvider)",
+                self.channel.slug,
+                self.channel.value,
+                ", ".join(q.name for q in self._queues.values()),
+            )
+        self._declared_once = True
+
+    async def _stop_consuming(self) -> None:
+        for lane, tag in list(self._consumers.items()):
+            # a robust queue forgets the consumer before the call, so even a cancel that
+            # fails on a lost connection is not restored by the reconnect
+            with contextlib.suppress(Exception):
+                await self._queues[lane].cancel(tag)
+            del self._consumers[lane]
+
     async def _report_breakers(self) -> None:
         """Tell the API (through the database) how this worker sees its providers."""
         await self.store.breakers.report(
@@ -175,10 +218,15 @@ class Worker:
         """Why this worker is not consuming now (its readiness probe), or None when it is."""
         if self._stopping.is_set():
             return "stopping: finishing what it holds"
-        if not self._consuming:
+        if not self._declared_once:
             return "declaring its queues"
         if self.connection.is_closed or not self.connection.connected.is_set():
             return "broker connection lost: reconnecting"
+        if not self._consumers:
+            return (
+                f"no usable {self.channel.value} provider account: not consuming, its "
+                "notifications wait in the queue"
+            )
         return None
 
     def _on_message(self, lane: Lane):  # type: ignore[no-untyped-def]

@@ -229,6 +229,26 @@ CASES: dict[str, list[dict[str, Any]]] = {
             [],
         ),
     ],
+    "WavecomChannelWithoutAccount": [
+        case(
+            "SMS workers without an account for 3 min fire",
+            {
+                'channel_usable_accounts{instance="w0",type="EMAIL"}': "2x6",
+                'channel_usable_accounts{instance="w1",type="SMS"}': "0x6",
+                'channel_usable_accounts{instance="w2",type="SMS"}': "0x6",
+            },
+            "3m",
+            "WavecomChannelWithoutAccount",
+            [{**CRITICAL, "type": "SMS"}],
+        ),
+        case(
+            "an account back within a minute is silent",
+            {'channel_usable_accounts{instance="w1",type="SMS"}': "0 1x6"},
+            "3m",
+            "WavecomChannelWithoutAccount",
+            [],
+        ),
+    ],
 }
 
 

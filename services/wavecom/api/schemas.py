@@ -337,11 +337,35 @@ class StatsEnvelope(BaseModel):
     data: SystemStats
 
 
+class ChannelAccounts(BaseModel):
+    """What a channel can deliver through, by its stored provider accounts."""
+
+    usableAccounts: int = Field(
+        description="enabled accounts; with ENVIRONMENT=production mock accounts are refused "
+        "and not counted. 0: the channel's workers do not consume, its notifications wait"
+    )
+    mockOnly: bool = Field(
+        description="every usable account is a mock (development and test only): "
+        "notifications become SENT and reach no one"
+    )
+
+
 class Health(BaseModel):
-    status: Literal["healthy", "unhealthy"]
+    status: Literal["healthy", "unhealthy"] = Field(
+        description="the API's own dependencies (503 when one is down); a channel without a "
+        "usable account does not make the API unhealthy: it still accepts, the channel waits"
+    )
     timestamp: datetime
     services: dict[str, Literal["connected", "disconnected"]]
     uptime: float
+    channels: dict[Channel, ChannelAccounts] | None = Field(
+        default=None, description="per channel; null while the database does not answer"
+    )
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="plain sentences for an operator: a channel delivering only to mocks, a "
+        "channel with no usable account, a mock account refused in production",
+    )
 
 
 def _error(description: str) -> dict[str, Any]:

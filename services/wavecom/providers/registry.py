@@ -4,7 +4,15 @@ Why poll a revision document rather than broadcast a change on the broker: the d
 where an account change is made and kept, so a worker that was disconnected, restarting or
 slow cannot miss one (a fanout message to a worker that is not consuming is lost); and the poll
 is one read of one document by ``_id`` every PROVIDERS_POLL_S (1 s) per worker, nothing beside
-the work itself. A change reaches every worker within PROVIDERS_POLL_S plus one reload.
+the work itself. A change reaches every worker within PROVIDERS_POLL_S plus one reload. Each
+poll also reads the tenants that never fall back to shared accounts (``admin tenants
+set-shared-fallback``; a query of the small ``tenants`` collection), so that setting follows
+within the same bound.
+
+With ``ENVIRONMENT=production`` a mock account is left out like any account whose driver cannot
+be built (logged with its name, counted in ``worker_provider_load_errors_total``): see
+:func:`wavecom.providers.accounts.refuse_mock`. ``channel_usable_accounts`` says how many are
+left; with none the worker stops consuming (see :meth:`wavecom.worker.Worker.follow_accounts`).
 """
 
 from __future__ import annotations
@@ -15,11 +23,12 @@ from wavecom import metrics
 from wavecom.constants import Channel
 from wavecom.errors import ProviderConfigError
 from wavecom.pipeline import Dispatcher, Route
-from wavecom.providers.accounts import Account, list_accounts
+from wavecom.providers.accounts import Account, list_accounts, refuse_mock
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.drivers import build_driver
 from wavecom.settings import Settings
 from wavecom.store import Store
+from wavecom.tenants import RateLimit, Tenants
 
 log = logging.getLogger("wavecom.providers")
 
@@ -35,10 +44,19 @@ class Registry:
         self.channel = channel
         self.dispatcher = dispatcher
         self.cipher = Cipher.of(settings)
+        self.tenants = Tenants(
+            store, RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst)
+        )
         self.revision = -1  # the configuration revision the dispatcher runs on
+
+    @property
+    def usable(self) -> int:
+        """How many accounts the channel can deliver through now (any tenant's)."""
+        return len(self.dispatcher.routes)
 
     async def refresh(self) -> bool:
         """Reload if the configuration's revision moved; True if the accounts were reloaded."""
+        self.dispatcher.set_no_shared(await self.tenants.without_shared_fallback())
         revision = await self.store.accounts.revision()
         if revision == self.revision:
             return False
@@ -59,6 +77,7 @@ class Registry:
         self.revision = revision
         metrics.PROVIDER_RELOADS.labels(self.channel.value).inc()
         metrics.PROVIDER_REVISION.labels(self.channel.value).set(revision)
+        metrics.USABLE_ACCOUNTS.labels(self.channel.value).set(len(routes))
         log.info(
             "%s providers at revision %d: %s%s",
             self.channel.slug,
@@ -72,6 +91,7 @@ class Registry:
         """The account's driver, or None (logged, counted) when it cannot be built here."""
         spec = account.spec
         try:
+            refuse_mock(account.name, spec.driver, self.settings.environment)
             credentials = self.cipher.open(account.name, account.sealed) if account.sealed else {}
             provider = build_driver(
                 account.name,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from pathlib import Path
 
 import httpx
@@ -9,7 +11,12 @@ import httpx
 from tests.api.routes.test_notifications import assert_error
 from tests.conftest import MONGODB_URL, serve, sms
 from wavecom.api.app import create_app
+from wavecom.constants import Channel
+from wavecom.providers import accounts
+from wavecom.providers.credentials import Cipher
+from wavecom.providers.seed import seed
 from wavecom.settings import Settings
+from wavecom.store import Store
 
 
 async def test_health_reports_each_dependency(client: httpx.AsyncClient) -> None:
@@ -97,3 +104,33 @@ async def test_the_dashboard_export_is_served_at_the_root(
         assert_error(await http.get("/api/nothing-here"), 404, "NOT_FOUND")
         assert_error(await http.delete("/api/notifications"), 405, "METHOD_NOT_ALLOWED")
         assert (await http.get("/api/health")).status_code == 200
+
+
+async def test_health_says_when_a_channel_delivers_only_to_mocks(
+    settings: Settings, store: Store
+) -> None:
+    await seed(store, settings, Channel.EMAIL)  # what a development worker's first start writes
+    async with serve(settings) as http:
+        body = (await http.get("/api/health")).json()
+        assert body["status"] == "healthy"
+        assert body["channels"]["EMAIL"] == {"usableAccounts": 2, "mockOnly": True}
+        assert body["channels"]["SMS"] == {"usableAccounts": 0, "mockOnly": False}
+        assert (
+            "EMAIL delivers only to mock accounts: its notifications are marked SENT and reach "
+            "no one" in body["warnings"]
+        )
+        assert any(w.startswith("SMS has no usable provider account") for w in body["warnings"])
+
+        relay = accounts.AccountSpec(
+            channel=Channel.EMAIL,
+            driver="webhook",
+            settings={"url": "https://gateway.example/send"},
+        )
+        secret = {"secret": "whsec_" + base64.b64encode(os.urandom(32)).decode()}
+        cipher = Cipher({"k1": os.urandom(32)}, "k1")
+        await accounts.apply(
+            store, cipher, "gateway", relay, secret, source="admin", environment="test"
+        )
+        body = (await http.get("/api/health")).json()
+        assert body["channels"]["EMAIL"] == {"usableAccounts": 3, "mockOnly": False}
+        assert not [w for w in body["warnings"] if w.startswith("EMAIL")]

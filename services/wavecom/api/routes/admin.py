@@ -17,7 +17,8 @@ from wavecom.api.errors import ApiError, error_body
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import PROTECTED, ErrorEnvelope
 from wavecom.constants import Scope
-from wavecom.errors import DependencyUnavailable
+from wavecom.errors import DependencyUnavailable, MockRefused
+from wavecom.providers.accounts import refuse_mock
 from wavecom.reconcile import Report, Window, reconcile_steps
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=PROTECTED)
@@ -131,19 +132,26 @@ async def revoke_key(
 
 
 @router.get("/admin/providers", summary="Provider accounts and their circuit breakers")
-async def providers(store: StoreDep, caller: Admin) -> OrjsonResponse:
+async def providers(store: StoreDep, settings: SettingsDep, caller: Admin) -> OrjsonResponse:
     """Every provider account (never its credentials) with the worst breaker state a live
     worker reports and how many workers report it, and the configuration's revision (shared
-    by every tenant: the provider accounts are the system's)."""
+    by every tenant: the provider accounts are the system's). `refused` says why no worker
+    uses an account whatever its state (a mock with ENVIRONMENT=production), else null."""
     revision = await store.accounts.revision()
     breakers = await store.breakers.states()
     listed = []
     for account in await store.accounts.listed():
         seen = breakers.get(account["name"])
+        try:
+            refuse_mock(account["name"], str(account.get("driver")), settings.environment)
+            refused = None
+        except MockRefused as exc:
+            refused = str(exc)
         listed.append(
             {
                 **account,
                 "breaker": {"state": seen["state"], "workers": seen["workers"]} if seen else None,
+                "refused": refused,
             }
         )
     return OrjsonResponse({"success": True, "data": {"revision": revision, "providers": listed}})
