@@ -20,6 +20,8 @@ the ``--variants`` of the notifications' indexes, each in a fresh database:
 - ``all``   the store's indexes (``wavecom.store.indexes``)
 - ``lean``  without the ``?type=`` and ``?priority=`` list indexes
 - ``bare``  ``_id`` only: the floor any index change could reach
+- ``per-field`` the store's indexes without ``enableCompositeTerm`` (DocumentDB's default:
+            one index term per field), as they were before composite terms
 
 The machine's idle CPU (PostgreSQL's cron jobs, other processes) is measured first and taken
 off. The report goes to ``loadtest/results/writes-<UTC timestamp>.json`` with the command.
@@ -49,6 +51,7 @@ from wavecom.constants import NOTIFICATIONS, Channel, Priority, Status
 from wavecom.messages import DeliveryJob
 from wavecom.store import Doc, Outcome, Store
 from wavecom.store.documents import job_of, new_notification
+from wavecom.store.indexes import INDEXES
 
 RESULTS = ROOT / "loadtest" / "results"
 PHASES = ("outbox", "insert", "intake", "claim", "outcome")
@@ -56,6 +59,7 @@ DROPPED = {
     "all": (),
     "lean": ("tenant_type_created", "tenant_priority_created"),
     "bare": "*",
+    "per-field": (),  # the store's indexes with DocumentDB's default per-field terms
 }
 MEASURED = ("postgres", "ferretdb", "bench")
 
@@ -69,7 +73,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--notifications", type=int, default=4000, help="per case")
     p.add_argument("--groups", default="1,20", help="group sizes, comma-separated")
     p.add_argument("--concurrency", type=int, default=8, help="groups in flight at once")
-    p.add_argument("--variants", default="all,lean,bare", help=f"of: {', '.join(DROPPED)}")
+    p.add_argument(
+        "--variants", default="all,per-field,lean,bare", help=f"of: {', '.join(DROPPED)}"
+    )
     p.add_argument("--idle-seconds", type=float, default=5.0, help="idle CPU measured first")
     p.add_argument(
         "--mongodb-url", default=os.environ.get("MONGODB_URL", "mongodb://127.0.0.1:27017/")
@@ -146,6 +152,10 @@ async def _prepare(store: Store, variant: str) -> None:
     await store.ensure_indexes()
     dropped = DROPPED[variant]
     coll = store.db[NOTIFICATIONS]
+    if variant == "per-field":  # as they were before composite terms (the same on MongoDB)
+        await coll.drop_indexes()
+        await coll.create_indexes(INDEXES[NOTIFICATIONS])
+        return
     if dropped == "*":
         await coll.drop_indexes()
         return

@@ -23,9 +23,10 @@ from pymongo import MongoClient, monitoring
 from loadtest.bench_reads import _document
 from tests.conftest import MONGODB_URL, RunWorker, all_terminal, create, email, wait_for
 from wavecom.broker import Publisher, QueueShape, connect
-from wavecom.constants import LEASES
+from wavecom.constants import LEASES, NOTIFICATIONS
 from wavecom.settings import Settings
 from wavecom.store import Store
+from wavecom.store.indexes import INDEXES, is_documentdb
 from wavecom.sweeper import Sweeper
 
 # commands that carry a query, and where their filter is
@@ -240,3 +241,23 @@ async def test_every_query_the_product_sends_uses_an_index(
         client.close()
     assert len(seen) >= 15, seen  # the workload did reach the queries
     assert not offenders, "\n".join(offenders)
+
+
+async def test_documentdb_indexes_have_one_composite_term_and_changed_ones_are_rebuilt(
+    store: Store,
+) -> None:
+    documentdb = await is_documentdb(store.db)
+    coll = store.db[NOTIFICATIONS]
+    await coll.drop_indexes()
+    # as an installation made before composite terms has it: same name, per-field terms
+    await coll.create_indexes(INDEXES[NOTIFICATIONS][:1])
+    await store.ensure_indexes()
+
+    info = await coll.index_information()
+    for model in INDEXES[NOTIFICATIONS]:
+        name = model.document["name"]
+        assert info[name]["key"] == list(model.document["key"].items())
+        # FerretDB names the option in the index; MongoDB would refuse it, so it never gets it
+        assert bool(info[name].get("enableCompositeTerm")) is documentdb
+    await store.ensure_indexes()  # idempotent: nothing to rebuild the second time
+    assert await coll.index_information() == info

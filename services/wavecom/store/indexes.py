@@ -4,12 +4,26 @@ Each entry names the queries it serves. ``tests/store/test_indexes.py`` records 
 the API, the relay and a worker send and fails on any query a collection scan answers.
 Unique ``_id`` lookups (keys, tenants, idempotency records, counters, quota buckets, claims
 read back by id) need no entry.
+
+On DocumentDB (FerretDB v2) every index is created with ``enableCompositeTerm``: one ordered
+index term per document instead of one per field, which is what a compound index means on
+MongoDB. DocumentDB never makes a HOT update (every index is on the ``document`` column that
+each update rewrites), so every row version writes every index's terms: with per-field terms
+the five indexes below wrote 14 terms per version, with composite terms five. Measured on the
+development stack (``python -m loadtest.bench_writes --variants all,all-per-field``), the
+database's CPU per delivered notification (insert, claim, outcome) fell from 3.2 ms to
+0.8 ms in groups of 20 and from 4.1 to 1.8 ms alone. MongoDB refuses the option, so it is
+sent only to DocumentDB; an index that exists with other options is built again.
 """
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from wavecom.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, SCHEDULE
 from wavecom.store.documents import Doc
@@ -55,7 +69,54 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
+log = logging.getLogger("wavecom.store.indexes")
+
+# DocumentDB's option for one composite term per document (MongoDB's compound-index meaning)
+COMPOSITE = {"enableCompositeTerm": True}
+# the index exists under this name with other keys or options
+_INDEX_OPTIONS_CONFLICT = (85, 86)
+
+
+async def is_documentdb(db: AsyncDatabase[Doc]) -> bool:
+    """True when the server is FerretDB on DocumentDB (its buildInfo says so)."""
+    info: Doc = await db.client.admin.command("buildInfo")
+    return "ferretdb" in info
+
+
+def models_for(collection: str, *, documentdb: bool) -> list[IndexModel]:
+    """The collection's indexes as this server should have them."""
+    models = INDEXES[collection]
+    if not documentdb:
+        return models
+    return [IndexModel(m.document["key"].items(), **_options(m), **COMPOSITE) for m in models]
+
+
+def _options(model: IndexModel) -> dict[str, Any]:
+    return {k: v for k, v in model.document.items() if k != "key"}
+
+
 async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
-    """Create what is missing; idempotent (an existing index of the same keys is kept)."""
-    for collection, models in INDEXES.items():
-        await db[collection].create_indexes(models)
+    """Create what is missing; idempotent. An index that exists under the same name with other
+    keys or options (an upgrade changed it) is dropped and built again."""
+    documentdb = await is_documentdb(db)
+    for collection in INDEXES:
+        wanted = models_for(collection, documentdb=documentdb)
+        try:
+            await db[collection].create_indexes(wanted)
+        except OperationFailure as exc:
+            if exc.code not in _INDEX_OPTIONS_CONFLICT:
+                raise
+            for model in wanted:
+                await _rebuild(db, collection, model)
+
+
+async def _rebuild(db: AsyncDatabase[Doc], collection: str, model: IndexModel) -> None:
+    try:
+        await db[collection].create_indexes([model])
+    except OperationFailure as exc:
+        if exc.code not in _INDEX_OPTIONS_CONFLICT:
+            raise
+        name = model.document["name"]
+        log.warning("index %s.%s changed: building it again", collection, name)
+        await db[collection].drop_index(name)
+        await db[collection].create_indexes([model])
