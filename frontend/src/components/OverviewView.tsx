@@ -8,6 +8,7 @@ import { api, errorMessage } from '@/lib/api';
 import { applyEvents } from '@/lib/live';
 import { pushSample, ratesOf, sampleOf, type StatsSample } from '@/lib/stats';
 import type { Notification, NotificationEvent, SystemStats } from '@/lib/types';
+import { AccountWarnings } from './AccountWarnings';
 import { BacklogTable } from './BacklogTable';
 import { ErrorBanner } from './ErrorBanner';
 import { NotificationTable } from './NotificationTable';
@@ -72,6 +73,7 @@ export function OverviewView() {
   return (
     <div className="stack">
       <h1>Overview</h1>
+      <AccountWarnings />
       <ErrorBanner error={statsError} title="Statistics" />
       <StatusCounters stats={stats} />
       <div className="grid-2">

@@ -124,6 +124,8 @@ export interface ProviderAccount {
   updatedAt?: string | null;
   /** null when no live worker reports the account */
   breaker: ProviderBreaker | null;
+  /** Why no worker uses the account whatever its state (a mock in production), else null. */
+  refused?: string | null;
 }
 
 /** GET /api/admin/providers: the accounts and the configuration's revision. */
@@ -145,11 +147,23 @@ export interface SystemStats {
   providers?: Record<string, ProviderState>;
 }
 
+/** What a channel delivers through, by its stored provider accounts (GET /api/health). */
+export interface ChannelAccounts {
+  /** Enabled accounts; in production mocks are refused and not counted. 0: the channel waits. */
+  usableAccounts: number;
+  /** Every usable account is a mock: notifications become SENT and reach no one. */
+  mockOnly: boolean;
+}
+
 export interface Health {
   status: 'healthy' | 'unhealthy';
   timestamp: string;
   services: Record<string, 'connected' | 'disconnected'>;
   uptime: number;
+  /** Per channel; null while the database does not answer (absent from older APIs). */
+  channels?: Record<string, ChannelAccounts> | null;
+  /** Plain sentences for an operator (absent from older APIs). */
+  warnings?: string[];
 }
 
 /** The body of POST /api/notifications (and one item of a batch). */
