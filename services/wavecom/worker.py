@@ -161,8 +161,8 @@ class Worker:
         """Reload the provider accounts; consume while at least one is usable, not otherwise.
 
         Why stop consuming rather than take the messages and hand them back: a message
-        rejected with requeue comes straight back to this worker (or another as stuck), so
-        the loop would spin the CPU and the broker, and a quorum queue counts every return
+        rejected with requeue comes straight back (to this worker or another idle one), so the
+        loop would spin the CPU and the broker, and a quorum queue counts every return
         towards QUEUE_DELIVERY_LIMIT, past which it dead-letters the message; parking each
         one (a delay queue, no attempt used) would write every notification again every
         BREAKER_RESET_S. Not consuming costs nothing and loses nothing: the messages stay
@@ -175,9 +175,12 @@ class Worker:
         await self._gate()
 
     async def _gate(self) -> None:
+        """Start the lanes' consumers if an account is usable, cancel them if none is."""
         usable = self.registry.usable > 0
-        if usable and not self._consumers and not self._stopping.is_set():
-            for lane, queue in self._queues.items():
+        missing = [lane for lane in self._queues if lane not in self._consumers]
+        if usable and missing and not self._stopping.is_set():
+            for lane in missing:  # both lanes, or the one whose consume failed last time
+                queue = self._queues[lane]
                 self._consumers[lane] = await queue.consume(self._on_message(lane), no_ack=False)
             log.info(
                 "worker %s consuming %s (providers: %s)",
