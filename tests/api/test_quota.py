@@ -9,7 +9,7 @@ import httpx
 
 from tests.conftest import free_port, wait_for
 from tests.system import System
-from wavecom.api.quota import Quota
+from wavecom.api.quota import Quota, lease_size
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.tenants import RateLimit, Tenants
@@ -118,3 +118,47 @@ async def test_a_limit_holds_across_two_api_processes(settings: Settings, store:
         assert allowed <= int(elapsed) + 1, (allowed, elapsed)
     finally:
         await system.stop()
+
+
+async def test_a_busy_key_is_charged_in_memory_from_leases(store: Store) -> None:
+    """At the default 1,000/s a lease holds 100 tokens: 500 requests cost a handful of writes,
+    and every one of them was charged to the shared bucket first."""
+    quota = Quota(store)
+    limit = RateLimit(per_second=1000.0, burst=2000)
+    assert lease_size(limit) == 100
+    started = time.monotonic()
+    decisions = [await quota.charge("busy", 1, limit) for _ in range(500)]
+    refilled = int((time.monotonic() - started) * limit.per_second) + 1
+    assert all(d.allowed for d in decisions)
+    state = await store.quotas.find_one({"_id": "busy"})
+    assert state is not None
+    assert state["seq"] <= 500 // 100 + 1  # one write per lease, not one per request
+    assert decisions[-1].remaining <= 2000 - 500 + refilled  # the lease counts as spent here
+    await quota.close()
+
+
+async def test_leases_never_admit_more_than_the_shared_bucket_and_refuse_early_by_a_bound(
+    store: Store,
+) -> None:
+    """Four processes on one key: together they admit no more than the bucket gives, and
+    refuse early by at most one unspent lease each."""
+    limit = RateLimit(per_second=100.0, burst=100)
+    size = lease_size(limit)
+    assert size == 10
+    quotas = [Quota(store) for _ in range(4)]
+    started = time.monotonic()
+    decisions = await asyncio.gather(
+        *(quotas[i % 4].charge("shared-leases", 1, limit) for i in range(400))
+    )
+    elapsed = time.monotonic() - started
+    allowed = sum(d.allowed for d in decisions)
+    refilled = int(elapsed * limit.per_second) + 1
+    assert allowed <= limit.burst + refilled
+    assert allowed >= limit.burst - len(quotas) * size
+    for q in quotas:
+        await q.close()
+
+
+async def test_a_slow_limit_gets_no_lease(store: Store) -> None:
+    assert lease_size(SLOW) == 0
+    assert lease_size(RateLimit(per_second=9.0, burst=1000)) == 0
