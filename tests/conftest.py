@@ -124,6 +124,9 @@ def settings(vhost: str, database: str, ledger_dir: Path) -> Settings:
         ledger_dir=str(ledger_dir),
         provider_seed=7,
         scheduler_interval_s=0.2,
+        # no shedding on event-loop lag: a busy test machine stalls a process for hundreds of
+        # ms; tests/api/test_admission.py tests it with a loop it blocks itself
+        admission_max_lag_ms=0,
     )
 
 

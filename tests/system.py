@@ -49,6 +49,9 @@ class System:
             "RETRY_MULTIPLIER": "2",
             # the always-failing recipients must not trip the breakers here (tested elsewhere)
             "BREAKER_FAIL_MAX": "1000",
+            # a busy test machine stalls processes for hundreds of ms: shedding on event-loop
+            # lag is tested on its own (tests/api/test_admission.py), not in every system test
+            "ADMISSION_MAX_LAG_MS": str(settings.admission_max_lag_ms),
             "PROVIDERS_EMAIL": _providers(
                 "mailgrid", "postbox", bounce="@bounce.example", flaky="@flaky.example"
             ),

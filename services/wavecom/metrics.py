@@ -116,6 +116,11 @@ ADMISSION_REFUSED = Counter(
     "api_admission_refused_total",
     "Create requests refused at once (503) because this process had its bound in flight",
 )
+LOOP_LAG = Gauge(
+    "api_event_loop_lag_seconds",
+    "How late this API process's event loop last ran a timer (admission refuses creates above "
+    "ADMISSION_MAX_LAG_MS)",
+)
 INTAKE_GROUP = Histogram(
     "api_intake_group_notifications",
     "Notifications committed together by one group commit of the intake (one write each)",

@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     # and a create that waited this long for the intake's next group commit is refused (503)
     # rather than stored: what is accepted under overload is answered within about this
     admission_queue_deadline_s: float = Field(default=0.5, gt=0, le=30)
+    # and while the event loop runs this late (ms; 0: never), creates are refused the same way:
+    # the count bounds the work in progress, this bounds the time before a request is counted
+    admission_max_lag_ms: int = Field(default=200, ge=0, le=10_000)
     # live updates: the longest a status change waits before it is streamed (coalescing)
     events_flush_ms: int = Field(default=500, ge=20, le=10_000)
     # the dashboard's static export, served at / when it has been built

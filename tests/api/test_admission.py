@@ -4,13 +4,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import httpx
 from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
-from tests.conftest import serve, sms
-from wavecom.api.admission import Admission
+from tests.conftest import serve, sms, wait_for
+from wavecom.api.admission import Admission, LoopLag
 from wavecom.settings import Settings
 
 
@@ -77,3 +78,43 @@ def _create_503s() -> float:
         {"method": "POST", "route": "/api/notifications", "status": "503"},
     )
     return value or 0.0
+
+
+def _block_loop(seconds: float) -> None:
+    """Hold the event loop like a burst of request parsing would (busy, not sleeping)."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        pass
+
+
+async def test_while_the_event_loop_lags_a_create_is_refused_at_once_and_after_it_admitted() -> (
+    None
+):
+    async def created(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    lag = LoopLag(sample_s=0.02)
+    app = Admission(created, max_in_flight=100, retry_after_s=2, max_lag_ms=100, lag=lag)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
+        assert (await http.post("/api/notifications", json={})).status_code == 201  # watching
+        asyncio.get_running_loop().call_soon(_block_loop, 0.3)
+
+        async def lagging() -> bool:
+            return lag.lag_s > 0.1
+
+        await wait_for(lagging, within=10, interval=0.01, what="the loop's lag to be seen")
+        refused = await http.post("/api/notifications", json={})
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "2"
+        error = refused.json()["error"]
+        assert error["code"] == "OVERLOADED"
+        assert "ms behind its work" in error["message"]
+        assert (await http.get("/api/notifications")).status_code != 503  # reads pass
+
+        async def admitted() -> bool:
+            return (await http.post("/api/notifications", json={})).status_code == 201
+
+        # the next samples find the loop on time again: admitted without anyone's help
+        await wait_for(admitted, within=10, interval=0.02, what="creates to be admitted again")

@@ -141,6 +141,7 @@ KEY_CACHE_S: {{ $c.keyCacheS | toString | quote }}
 ADMISSION_MAX_IN_FLIGHT: {{ $c.admissionMaxInFlight | int64 | quote }}
 ADMISSION_RETRY_AFTER_S: {{ $c.admissionRetryAfterS | int64 | quote }}
 ADMISSION_QUEUE_DEADLINE_S: {{ $c.admissionQueueDeadlineS | toString | quote }}
+ADMISSION_MAX_LAG_MS: {{ $c.admissionMaxLagMs | int64 | quote }}
 EVENTS_FLUSH_MS: {{ $c.eventsFlushMs | int64 | quote }}
 DASHBOARD_DIR: "/app/frontend/out"
 QUEUE_TYPE: {{ $c.queueType | quote }}

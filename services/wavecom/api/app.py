@@ -265,6 +265,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         Admission,
         max_in_flight=settings.admission_max_in_flight,
         retry_after_s=settings.admission_retry_after_s,
+        max_lag_ms=settings.admission_max_lag_ms,
     )
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
