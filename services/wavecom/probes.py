@@ -5,7 +5,8 @@
                   own loop, so a loop blocked or wedged fails the probe and the kubelet restarts
                   the pod; a broker or database outage does not (restarting would not mend it).
 ``GET /readyz``   readiness: 200 while the worker consumes its lanes, 503 with the reason while
-                  it starts, has lost its broker connection, or drains after SIGTERM. With
+                  it starts, has lost its broker connection, has no usable provider account
+                  for its channel (it does not consume then), or drains after SIGTERM. With
                   ``maxUnavailable: 0`` a rollout waits for the new pod to consume before it
                   stops an old one.
 
