@@ -39,6 +39,9 @@ class System:
     def __init__(self, settings: Settings) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # the API's Prometheus metrics, on their own port as in a pod (--metrics-port)
+        self.metrics_port = free_port()
+        self.metrics_url = f"http://127.0.0.1:{self.metrics_port}"
         self.env = {
             **os.environ,
             "AMQP_URL": settings.amqp_url,
@@ -80,11 +83,15 @@ class System:
     async def spawn_api(
         self, name: str = "api", *, port: int | None = None, wait: bool = True, **env: str
     ) -> str:
-        """Start an API process (on ``port``, else the system's) and return its URL."""
+        """Start an API process (on ``port``, else the system's, then with its metrics on
+        ``metrics_port``) and return its URL."""
         if not self.key:  # the key its clients sign in with
             self.key = await new_key(self.settings)
+        args = ["-m", "wavecom.api"]
+        if port is None:
+            args += ["--metrics-port", str(self.metrics_port)]
         port = port or self.port
-        await self.spawn(name, ["-m", "wavecom.api"], {"API_PORT": str(port), **env})
+        await self.spawn(name, args, {"API_PORT": str(port), **env})
         url = f"http://127.0.0.1:{port}"
         if wait:
             await self.wait_healthy(name, url)

@@ -187,8 +187,8 @@ async def test_b_the_broker_loses_everything_and_the_sweeper_requeues_each_once(
             {"timeline.message": REQUEUED_MESSAGE}
         )
         assert marked == 2000  # each one re-queued, and its timeline says so
-        async with httpx.AsyncClient(base_url=system.url) as http:
-            text = (await http.get("/api/metrics")).text
+        async with httpx.AsyncClient(base_url=system.metrics_url) as http:
+            text = (await http.get("/metrics")).text
         [line] = [t for t in text.splitlines() if t.startswith("wavecom_sweeper_requeued_total{")]
         assert float(line.split()[-1]) >= 2000
     await SOLO.stop()

@@ -31,7 +31,7 @@ GRACE_S = 30.0
 
 def commands() -> dict[str, list[str]]:
     py = sys.executable
-    cmds = {"api": [py, "-m", "wavecom.api"]}
+    cmds = {"api": [py, "-m", "wavecom.api", "--metrics-port", "9100"]}
     for port, channel in enumerate(("email", "sms", "push"), start=9101):
         cmds[channel] = [
             py,
@@ -91,7 +91,8 @@ async def main() -> int:
     pipes = [asyncio.create_task(pipe(n, p.stdout)) for n, p in procs.items() if p.stdout]
     print(
         f"API on http://127.0.0.1:{env.get('API_PORT', '8000')} (docs at /docs, "
-        "dashboard at /); worker metrics on :9101-9103. Ctrl-C stops everything.\n"
+        "dashboard at /); API metrics on :9100, worker metrics on :9101-9103. "
+        "Ctrl-C stops everything.\n"
         f"API key of the tenant '{DEMO_TENANT}' (every scope): {KEYFILE.relative_to(ROOT)} "
         '(curl -H "Authorization: Bearer $(cat .state/api-key)" ...)',
         flush=True,

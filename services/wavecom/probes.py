@@ -1,4 +1,5 @@
-"""A worker's own HTTP endpoint: Prometheus metrics and the kubelet's probes.
+"""A process's own HTTP endpoint: Prometheus metrics and the kubelet's probes (every worker's,
+and the API's metrics port, where only /metrics and /healthz are served).
 
 ``GET /metrics``  the process's Prometheus registry.
 ``GET /healthz``  liveness: 200 whenever the event loop answers. The server runs on the worker's
@@ -25,7 +26,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 log = logging.getLogger("wavecom.probes")
 
-# why the worker is not ready, or None when it is
+# why the process is not ready, or None when it is
 Readiness = Callable[[], str | None]
 
 _MAX_HEAD = 8192  # bytes of request line and headers read before giving up
@@ -35,10 +36,12 @@ _REASONS[503] = "Service Unavailable"
 
 
 class ProbeServer:
-    """Serves /metrics, /healthz and /readyz on ``host:port`` from the running loop."""
+    """Serves /metrics, /healthz and /readyz on ``host:port`` from the running loop; without
+    ``readiness``, /readyz is not served (the API's readiness is on its own port)."""
 
-    def __init__(self, readiness: Readiness) -> None:
+    def __init__(self, readiness: Readiness | None = None) -> None:
         self.readiness = readiness
+        self.targets = (b"/metrics", b"/healthz") + ((b"/readyz",) if readiness else ())
         self._server: asyncio.Server | None = None
 
     async def start(self, host: str, port: int) -> int:
@@ -79,15 +82,15 @@ class ProbeServer:
         if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
             return 400, "text/plain", b"bad request line\n"
         method, target = parts[0], parts[1].split(b"?", 1)[0]
-        if target not in (b"/metrics", b"/healthz", b"/readyz"):
-            return 404, "text/plain", b"not found: try /metrics, /healthz or /readyz\n"
+        if target not in self.targets:
+            return 404, "text/plain", b"not found: try " + b" or ".join(self.targets) + b"\n"
         if method not in (b"GET", b"HEAD"):
             return 405, "text/plain", b"only GET\n"
         if target == b"/metrics":
             return 200, CONTENT_TYPE_LATEST, generate_latest(REGISTRY)
         if target == b"/healthz":
             return 200, "text/plain", b"ok\n"
-        reason = self.readiness()
+        reason = self.readiness() if self.readiness else None
         if reason is None:
             return 200, "text/plain", b"ready\n"
         return 503, "text/plain", f"not ready: {reason}\n".encode()

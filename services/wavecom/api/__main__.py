@@ -1,8 +1,13 @@
-"""``python -m wavecom.api``: serve the API with uvicorn."""
+"""``python -m wavecom.api [--metrics-port N]``: serve the API with uvicorn, and its Prometheus
+metrics on a port of their own (as the workers do), so that the Ingress, which routes only the
+API's port, never exposes them and the NetworkPolicy can admit Prometheus to that port alone."""
 
 from __future__ import annotations
 
+import argparse
 import logging
+import socket
+from collections.abc import Sequence
 from types import FrameType
 
 import uvicorn
@@ -12,6 +17,7 @@ from wavecom.api.app import create_app
 from wavecom.api.live import EventHub
 from wavecom.errors import TracingMisconfigured
 from wavecom.logs import setup_logging
+from wavecom.probes import ProbeServer
 from wavecom.settings import get_settings
 
 log = logging.getLogger("wavecom.api")
@@ -19,18 +25,44 @@ log = logging.getLogger("wavecom.api")
 
 class Server(uvicorn.Server):
     """uvicorn, ending the live streams as soon as it is told to stop: it waits for open
-    connections before it shuts down, and a stream would otherwise hold it for the grace."""
+    connections before it shuts down, and a stream would otherwise hold it for the grace.
+    With ``metrics`` (host, port), /metrics and /healthz are served there from the same loop."""
 
-    def __init__(self, config: uvicorn.Config, hub: EventHub) -> None:
+    def __init__(
+        self, config: uvicorn.Config, hub: EventHub, metrics: tuple[str, int] | None = None
+    ) -> None:
         super().__init__(config)
         self.hub = hub
+        self.metrics = metrics
+
+    async def serve(self, sockets: list[socket.socket] | None = None) -> None:
+        probes = ProbeServer()
+        if self.metrics:
+            await probes.start(*self.metrics)
+        try:
+            await super().serve(sockets)
+        finally:
+            await probes.close()
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         super().handle_exit(sig, frame)
         self.hub.close()
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="WaveCom Notify API")
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        default=0,
+        help="serve Prometheus's /metrics (and /healthz) on this port (0: off)",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        help="address of that port (0.0.0.0 in a pod, so Prometheus reaches it)",
+    )
+    args = parser.parse_args(argv)
     settings = get_settings()
     setup_logging(settings.log_level, "api", settings.log_format)
     try:
@@ -49,7 +81,8 @@ def main() -> None:
         access_log=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
-    Server(config, app.state.hub).run()
+    metrics = (args.metrics_host, args.metrics_port) if args.metrics_port else None
+    Server(config, app.state.hub, metrics).run()
 
 
 if __name__ == "__main__":

@@ -21,6 +21,8 @@ from wavecom import __version__, metrics, telemetry
 from wavecom.api import errors
 from wavecom.api.admission import GUARDED, Admission
 from wavecom.api.auth import Auth, ratelimit_headers
+from wavecom.api.depths import TICK_S as DEPTH_TICK_S
+from wavecom.api.depths import QueueDepths
 from wavecom.api.errors import envelope
 from wavecom.api.live import EventHub
 from wavecom.api.quota import Quota
@@ -180,12 +182,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         queue_deadline_s=settings.admission_queue_deadline_s,
         retry_after_s=settings.admission_retry_after_s,
     )
-    shedder = LoadShedder(
-        await connection.channel(),
-        low=settings.shed_low_backlog,
-        medium=settings.shed_medium_backlog,
+    # the one sampler of queue depths: load shedding and the queue_depth gauge read it
+    depths = QueueDepths(await connection.channel())
+    app.state.depths = depths
+    app.state.shedder = LoadShedder(
+        depths, low=settings.shed_low_backlog, medium=settings.shed_medium_backlog
     )
-    app.state.shedder = shedder
     sweeper = Sweeper(store, publisher, await connection.channel(), settings)
     loops = [
         Periodic(
@@ -193,7 +195,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             Scheduler(store, publisher, status_events).tick,
             settings.scheduler_interval_s,
         ),
-        Periodic("load shedding", shedder.sample, 1.0),
+        Periodic("queue depths", depths.sample, DEPTH_TICK_S),
         Periodic("sweeper", sweeper.tick, settings.sweep_interval_s),
         # the reconcile ledger's stuck notifications as a metric, for the alert
         Periodic("stuck notifications", lambda: export_stuck(store), STUCK_CHECK_S),

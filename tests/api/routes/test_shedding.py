@@ -11,7 +11,7 @@ from bson import ObjectId
 
 from tests.api.routes.test_notifications import assert_error
 from tests.conftest import RunWorker, all_terminal, serve, sms, wait_for
-from wavecom.api.shedding import LoadShedder
+from wavecom.api.depths import QueueDepths
 from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -22,7 +22,7 @@ async def shed_api(worker_settings: Settings) -> AsyncIterator[tuple[httpx.Async
     async with serve(
         worker_settings.model_copy(update={"shed_low_backlog": 30, "shed_medium_backlog": 60})
     ) as http:
-        yield http, http.app.state.shedder  # type: ignore[attr-defined]
+        yield http, http.app.state.depths  # type: ignore[attr-defined]
 
 
 def lows(n: int, start: int = 0) -> dict[str, Any]:
@@ -30,9 +30,9 @@ def lows(n: int, start: int = 0) -> dict[str, Any]:
 
 
 async def test_lower_priorities_are_refused_first_and_nothing_accepted_is_dropped(
-    shed_api: tuple[httpx.AsyncClient, LoadShedder], store: Store, run_worker: RunWorker
+    shed_api: tuple[httpx.AsyncClient, QueueDepths], store: Store, run_worker: RunWorker
 ) -> None:
-    http, shedder = shed_api
+    http, depths = shed_api
     accepted: list[str] = []
 
     async def post(body: dict[str, Any]) -> httpx.Response:
@@ -42,8 +42,8 @@ async def test_lower_priorities_are_refused_first_and_nothing_accepted_is_droppe
         return r
 
     assert (await post(lows(40))).status_code == 201
-    await shedder.sample()
-    assert shedder.backlog[Channel.SMS] == 40
+    await depths.sample()  # the background tick, at once
+    assert depths.standard(Channel.SMS) == 40
 
     refused = await http.post("/api/notifications", json={**sms(100), "priority": "LOW"})
     assert_error(refused, 429, "OVERLOADED")
@@ -52,7 +52,7 @@ async def test_lower_priorities_are_refused_first_and_nothing_accepted_is_droppe
     mediums = {"notifications": [{**sms(300 + i), "priority": "MEDIUM"} for i in range(25)]}
     assert (await post(mediums)).status_code == 201
 
-    await shedder.sample()  # 65 waiting: MEDIUM is refused too
+    await depths.sample()  # 65 waiting: MEDIUM is refused too
     medium = await http.post("/api/notifications", json={**sms(400), "priority": "MEDIUM"})
     assert_error(medium, 429, "OVERLOADED")
     mixed = await post(

@@ -1,4 +1,5 @@
-"""/api/health and /api/metrics."""
+"""/api/health. The API's Prometheus metrics are not on this port: ``--metrics-port`` serves
+them on a port of their own (``wavecom.api.__main__``), which the Ingress does not route."""
 
 from __future__ import annotations
 
@@ -7,14 +8,11 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from fastapi import APIRouter, Request
 from pymongo.errors import PyMongoError
 
-from wavecom import metrics
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import Health
-from wavecom.broker import queue_depths
 from wavecom.constants import Channel
 from wavecom.errors import DependencyUnavailable
 from wavecom.settings import Environment
@@ -96,19 +94,3 @@ def _channels(docs: list[Doc], environment: Environment) -> tuple[dict[str, Any]
                 "marked SENT and reach no one"
             )
     return channels, warnings
-
-
-@router.get(
-    "/metrics",
-    response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {}}, "description": "Prometheus text"}},
-    summary="Prometheus metrics",
-)
-async def prometheus_metrics(request: Request) -> Response:
-    try:
-        depths = await asyncio.wait_for(queue_depths(request.app.state.admin_channel), 3)
-    except Exception:  # metrics must answer even while the broker is away
-        depths = {}
-    for queue, depth in depths.items():
-        metrics.QUEUE_DEPTH.labels(queue).set(depth)
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
