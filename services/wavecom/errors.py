@@ -50,13 +50,22 @@ class ProviderError(WaveComError):
 
 
 class TransientProviderError(ProviderError):
-    """Raised when a send may succeed later: timeout, connection error, 5xx, 429."""
+    """Raised when a send may succeed later: timeout, connection error, 5xx, a refused login.
+    The account's breaker counts it: it may be the account that fails."""
 
     def __init__(
         self, message: str, *, provider: str = "", retry_after_s: float | None = None
     ) -> None:
         super().__init__(message, provider=provider)
         self.retry_after_s = retry_after_s
+
+
+class SendDeferred(TransientProviderError):
+    """Raised when a send may succeed later and the answer says nothing of the account's
+    health: the provider asks to slow down (HTTP 429, FCM's ``QUOTA_EXCEEDED`` for one device)
+    or one mailbox cannot take it now (SMTP 450/452 to RCPT TO). Retried like any transient
+    error, after its Retry-After; the account's breaker does not count it, so one busy device
+    or one 429 never moves a healthy account's traffic elsewhere."""
 
 
 class PermanentProviderError(ProviderError):

@@ -77,6 +77,38 @@ async def test_a_bad_account_is_refused_with_its_field_and_nothing_is_written(
     assert await store.accounts.revision() == 0
 
 
+async def test_a_webhook_secret_outside_24_to_64_bytes_is_refused_naming_the_account(
+    store: Store,
+) -> None:
+    spec = accounts.AccountSpec(
+        channel=Channel.SMS,
+        driver="webhook",
+        settings={"url": "https://gw.bank.example/sms"},
+        credentials_secret_ref=accounts.SecretRef(name="gw-creds"),
+    )
+    for size in (16, 23, 65):
+        secret = "whsec_" + base64.b64encode(os.urandom(size)).decode()
+        with pytest.raises(ProviderConfigError) as err:
+            await accounts.apply(
+                store,
+                CIPHER,
+                "sms-gw",
+                spec,
+                {"secret": secret},
+                source="admin",
+                environment="test",
+            )
+        assert str(err.value).startswith("provider 'sms-gw'")
+        assert f"decodes to {size} bytes; Standard Webhooks asks for 24 to 64" in str(err.value)
+        assert secret.removeprefix("whsec_") not in str(err.value)
+    assert await store.accounts.all() == []
+    for size in (24, 64):
+        secret = "whsec_" + base64.b64encode(os.urandom(size)).decode()
+        await accounts.apply(
+            store, CIPHER, "sms-gw", spec, {"secret": secret}, source="admin", environment="test"
+        )
+
+
 async def test_an_account_has_one_owner_except_what_the_seed_wrote(
     store: Store, worker_settings: Settings
 ) -> None:

@@ -124,6 +124,21 @@ async def test_each_driver_is_built_from_its_settings() -> None:
             "credentials.secret: Value error, the secret is not base64",
         ),
         (
+            "webhook",
+            Channel.SMS,
+            {"url": "https://gw.example"},
+            {"secret": "whsec_" + base64.b64encode(b"hunter2-" * 2).decode()},
+            "credentials.secret: Value error, the secret decodes to 16 bytes; "
+            "Standard Webhooks asks for 24 to 64",
+        ),
+        (
+            "webhook",
+            Channel.SMS,
+            {"url": "https://gw.example"},
+            {"secret": "whsec_" + base64.b64encode(b"hunter2-" * 8 + b"!").decode()},
+            "credentials.secret: Value error, the secret decodes to 65 bytes",
+        ),
+        (
             "fcm",
             Channel.PUSH,
             {},

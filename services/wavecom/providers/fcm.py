@@ -28,7 +28,7 @@ from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator
 from pydantic.alias_generators import to_camel
 
 from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
 from wavecom.providers.base import DriverModel, Receipt, SendRequest
 
@@ -39,22 +39,25 @@ REFRESH_MARGIN_S = 60.0  # mint a new token this long before the old one expires
 
 # FCM's error codes (``details[].errorCode``, else the error's ``status``). Permanent ones are
 # about this message or this device token; transient ones about FCM or this account, so the
-# breaker counts them and failover moves on.
+# breaker counts them and failover moves on; deferred ones (a device's, a topic's or the
+# project's message rate) are retried later, and the breaker does not count them.
 PERMANENT_CODES: dict[str, str] = {
     "UNREGISTERED": "the device token is no longer registered (404)",
     "INVALID_ARGUMENT": "the token or the message is invalid (400)",
     "SENDER_ID_MISMATCH": "the token belongs to another sender (403)",
 }
+DEFERRED_CODES: dict[str, str] = {
+    "QUOTA_EXCEEDED": "sending too fast to this device, topic or project (429)",
+}
 TRANSIENT_CODES: dict[str, str] = {
-    "QUOTA_EXCEEDED": "sending too fast (429)",
     "UNAVAILABLE": "FCM is overloaded (503)",
     "INTERNAL": "FCM failed (500)",
     "THIRD_PARTY_AUTH_ERROR": "the APNs or web push credential was refused (401)",
     "UNAUTHENTICATED": "the access token was refused (401)",
     "PERMISSION_DENIED": "the service account may not send for this project (403)",
 }
-# an answer with neither code listed: these statuses are transient, anything else permanent
-TRANSIENT_STATUS = frozenset({401, 403, 408, 429, *range(500, 600)})
+# an answer with no code listed: 429 is deferred, these statuses transient, others permanent
+TRANSIENT_STATUS = frozenset({401, 403, 408, *range(500, 600)})
 _FCM_ERROR_TYPE = "type.googleapis.com/google.firebase.fcm.v1.FcmError"
 
 
@@ -176,6 +179,10 @@ class FcmProvider:
             text += f" {code}: {error.get('message', '')}"
         if code in PERMANENT_CODES:
             return PermanentProviderError(text, provider=self.name)
+        if code in DEFERRED_CODES or (code not in TRANSIENT_CODES and status == 429):
+            return SendDeferred(
+                text, provider=self.name, retry_after_s=http.retry_after_s(response.headers)
+            )
         if code in TRANSIENT_CODES or status in TRANSIENT_STATUS:
             return TransientProviderError(
                 text, provider=self.name, retry_after_s=http.retry_after_s(response.headers)

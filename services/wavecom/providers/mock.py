@@ -23,7 +23,7 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers.base import Receipt, SendRequest
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -180,7 +180,7 @@ class MockProvider:
         self._tokens = min(rate, self._tokens + (now - self._refilled) * rate)
         self._refilled = now
         if self._tokens < 1:
-            raise TransientProviderError(
+            raise SendDeferred(
                 f"{self.name}: 429 too many requests",
                 provider=self.name,
                 retry_after_s=(1 - self._tokens) / rate,

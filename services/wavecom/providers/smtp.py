@@ -35,7 +35,12 @@ import aiosmtplib
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, ProviderError, TransientProviderError
+from wavecom.errors import (
+    PermanentProviderError,
+    ProviderError,
+    SendDeferred,
+    TransientProviderError,
+)
 from wavecom.providers.base import DriverModel, Receipt, SendRequest
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -221,6 +226,9 @@ class SmtpProvider:
     def _answered(
         self, exc: aiosmtplib.SMTPResponseException
     ) -> TransientProviderError | PermanentProviderError:
+        """A 5xx to RCPT TO or DATA is the message's (permanent); a 4xx other than 421 to RCPT TO
+        is that mailbox's for now (deferred: the breaker does not count it); anything else
+        the account's or the server's (transient)."""
         stage = {
             aiosmtplib.SMTPSenderRefused: "MAIL FROM",
             aiosmtplib.SMTPRecipientRefused: "RCPT TO",
@@ -229,6 +237,8 @@ class SmtpProvider:
         text = f"{self.name}: {stage} answered {exc.code} {exc.message}"
         if 500 <= exc.code < 600 and stage in ("RCPT TO", "DATA"):
             return PermanentProviderError(text, provider=self.name)
+        if 400 <= exc.code < 500 and exc.code != 421 and stage == "RCPT TO":
+            return SendDeferred(text, provider=self.name)
         return TransientProviderError(text, provider=self.name)
 
     def _compose(self, request: SendRequest, message_id: str) -> bytes:

@@ -19,16 +19,18 @@ import orjson
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 
 from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
 from wavecom.providers.base import DriverModel, Receipt, SendRequest
 
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
+MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64  # the spec's bounds on the signing key
 
-# Anything 2xx is sent. These answers are transient (retried; the breaker counts them), every
-# other one is permanent. 401 is the gateway refusing the signature: a wrong secret fails every
-# send of the account, so it must open the breaker and fail over, not fail each notification.
-TRANSIENT_STATUS = frozenset({401, 408, 429, *range(500, 600)})
+# Anything 2xx is sent. These answers are transient (retried; the breaker counts them), a 429
+# is deferred (retried after its Retry-After; the breaker does not count it), every other one
+# is permanent. 401 is the gateway refusing the signature: a wrong secret fails every send of
+# the account, so it must open the breaker and fail over, not fail each notification.
+TRANSIENT_STATUS = frozenset({401, 408, *range(500, 600)})
 
 
 class WebhookSettings(DriverModel):
@@ -56,8 +58,11 @@ def signing_key(secret: str) -> bytes:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("the secret is not base64 after its whsec_ prefix") from exc
-    if len(key) < 16:
-        raise ValueError("the secret decodes to fewer than 16 bytes")
+    if not MIN_KEY_BYTES <= len(key) <= MAX_KEY_BYTES:
+        raise ValueError(
+            f"the secret decodes to {len(key)} bytes; Standard Webhooks asks for "
+            f"{MIN_KEY_BYTES} to {MAX_KEY_BYTES}"
+        )
     return key
 
 
@@ -110,6 +115,10 @@ class WebhookProvider:
                 return Receipt(provider=self.name, provider_message_id=str(message_id))
             return Receipt(provider=self.name, provider_message_id=webhook_id)
         error = f"{self.name}: HTTP {status} {response.reason_phrase}".rstrip()
+        if status == 429:
+            raise SendDeferred(
+                error, provider=self.name, retry_after_s=http.retry_after_s(response.headers)
+            )
         if status in TRANSIENT_STATUS:
             raise TransientProviderError(
                 error, provider=self.name, retry_after_s=http.retry_after_s(response.headers)
