@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import time
 from collections import Counter
@@ -20,12 +21,20 @@ from opentelemetry.trace import SpanKind
 from wavecom import metrics, telemetry
 from wavecom.broker import snap_to_ladder
 from wavecom.constants import Status
-from wavecom.errors import PermanentProviderError, ProviderError, TransientProviderError
+from wavecom.errors import (
+    PermanentProviderError,
+    ProviderError,
+    SendDeferred,
+    TransientProviderError,
+)
+from wavecom.logs import mask
 from wavecom.messages import DeliveryJob
 from wavecom.providers.base import Provider, Receipt, SendRequest
 from wavecom.ratelimit import TokenBucket
 from wavecom.settings import Settings
 from wavecom.store import Outcome, utcnow
+
+log = logging.getLogger("wavecom.pipeline")
 
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 
@@ -43,7 +52,8 @@ class _Breaker(pybreaker.CircuitBreakerListener):
         self.breaker = pybreaker.CircuitBreaker(
             fail_max=settings.breaker_fail_max,
             reset_timeout=settings.breaker_reset_s,
-            exclude=[PermanentProviderError],  # a bad recipient says nothing of provider health
+            # a bad recipient, a busy device or a 429 says nothing of the account's health
+            exclude=[PermanentProviderError, SendDeferred],
             listeners=[self],
             name=provider,
         )
@@ -72,6 +82,17 @@ class _Breaker(pybreaker.CircuitBreakerListener):
         # the error was already handled by the caller; the breaker only needs to count it
         with contextlib.suppress(pybreaker.CircuitBreakerError, ProviderError, TimeoutError):
             self.breaker.call(replay)
+
+
+def _redact(error: ProviderError, request: SendRequest) -> None:
+    """Mask ``error``'s text for ``request``: a provider's answer often quotes the
+    recipient (Twilio's "The 'To' number +234... is not valid", an SMTP server's "<jane@...>:
+    mailbox unavailable") or the message. Its cause is dropped, never printed: the driver's
+    own exception (aiosmtplib's, httpx's) carries the same text unmasked."""
+    private = (request.message, request.subject or "")
+    error.args = (mask(str(error), recipient=request.recipient, private=private),)
+    error.__cause__ = None
+    error.__suppress_context__ = True
 
 
 def _outcome_of(error: BaseException) -> str:
@@ -256,6 +277,18 @@ class Dispatcher:
             ):
                 try:
                     receipt = await asyncio.wait_for(provider.send(request), timeout)
+                except ProviderError as exc:
+                    outcome = _outcome_of(exc)
+                    span.set_attribute("wavecom.outcome", outcome)
+                    _redact(exc, request)  # before the span records it as its exception
+                    log.info(
+                        "send %s via %s failed (%s): %s",
+                        request.idempotency_key,
+                        provider.name,
+                        outcome,
+                        exc,
+                    )
+                    raise exc from None
                 except BaseException as exc:
                     span.set_attribute("wavecom.outcome", _outcome_of(exc))
                     raise

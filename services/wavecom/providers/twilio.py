@@ -3,29 +3,26 @@
 One form-encoded ``POST {base_url}/2010-04-01/Accounts/{AccountSid}/Messages.json`` per send,
 with HTTP basic auth (AccountSid:AuthToken) and ``To``, ``Body`` and either ``From`` or
 ``MessagingServiceSid``. Twilio answers ``201 Created`` with the Message resource; its ``sid``
-(``SM...``) is the receipt's message id. Errors carry a JSON body with Twilio's own ``code``,
-``message`` and ``more_info``, kept in the error text.
+(``SM...``) is the receipt's message id. Errors carry a JSON body with Twilio's own ``code``
+and ``message``, kept in the error text.
 
 Twilio's Messages API takes no idempotency key: a send repeated after a crash is a second SMS.
 """
 
 from __future__ import annotations
 
-import logging
-
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
 from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
 from wavecom.providers.base import DriverModel, Receipt, SendRequest
 
-log = logging.getLogger("wavecom.providers.twilio")
-
 # HTTP statuses that are transient (retried; the breaker counts them). 401 is Twilio refusing
 # the account's credentials (error 20003): every send of this account would fail the same way,
-# so it must open the breaker and fail over rather than fail each notification.
-TRANSIENT_STATUS = frozenset({401, 429, *range(500, 600)})
+# so it must open the breaker and fail over rather than fail each notification. A 429 (20429,
+# or 14107 for one number's rate) asks to slow down: retried, the breaker does not count it.
+TRANSIENT_STATUS = frozenset({401, *range(500, 600)})
 
 # Twilio error codes, answered with 400, that are about the account and not the message: the
 # sender is misconfigured, so another account may well deliver. Every other 4xx is permanent.
@@ -103,14 +100,14 @@ class TwilioProvider:
         code = body.get("code")
         error = f"{self.name}: HTTP {status}"
         if code is not None:
+            # Twilio's message often quotes the To number: the pipeline masks it (and the body)
+            # before the error reaches a log line, a span or the notification's record
             error += f", Twilio error {code}: {body.get('message', '')}"
-        more_info = body.get("more_info", "none")
+        retry_after_s = http.retry_after_s(response.headers)
+        if status == 429:
+            raise SendDeferred(error, provider=self.name, retry_after_s=retry_after_s)
         if status in TRANSIENT_STATUS or code in ACCOUNT_ERROR_CODES:
-            log.warning("%s (more info: %s)", error, more_info)
-            raise TransientProviderError(
-                error, provider=self.name, retry_after_s=http.retry_after_s(response.headers)
-            )
-        log.info("%s (more info: %s)", error, more_info)
+            raise TransientProviderError(error, provider=self.name, retry_after_s=retry_after_s)
         raise PermanentProviderError(error, provider=self.name)
 
     async def close(self) -> None:
