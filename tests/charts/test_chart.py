@@ -260,7 +260,7 @@ def test_worker_grace_outlasts_shutdown_grace() -> None:
 def test_api_probes_resources_and_pdb() -> None:
     docs = render_chart(URLS)
     api = containers(one(docs, "Deployment", f"{FULL}-api"))[0]
-    assert api["args"] == ["api"]
+    assert api["args"] == ["api", "--metrics-port", "9100", "--metrics-host", "0.0.0.0"]
     assert api["startupProbe"]["httpGet"]["path"] == "/api/health"
     assert api["readinessProbe"]["httpGet"]["path"] == "/api/health"
     assert "tcpSocket" in api["livenessProbe"]
@@ -303,6 +303,7 @@ def test_monitoring_needs_the_prometheus_operator_api() -> None:
         f"{FULL}-worker-email",
         f"{FULL}-worker-sms",
         f"{FULL}-worker-push",
+        f"{FULL}-rabbitmq",
     }
     rule = one(with_api, "PrometheusRule", FULL)
     assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"

@@ -1,7 +1,7 @@
 """A real Prometheus (Debian's ``prometheus`` 2.42) on loopback, scraping the API, the workers
 and RabbitMQ, with the alert rules loaded: the tests' and ``make up PROMETHEUS=1``'s.
 
-    python -m tests.observability.prometheus serve   # make up's: ports 8000, 9101-9103, 15692
+    python -m tests.observability.prometheus serve   # make up's: ports 9100, 9101-9103, 15692
 
 ``make test`` and ``make up PROMETHEUS=1`` install the package (``make prometheus-bin``); the
 packaged service is not used: each run has its own configuration and data directory.
@@ -40,9 +40,11 @@ class Targets:
 
 
 def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[str, Any]:
-    """A Prometheus configuration: the API (/api/metrics), the workers (/metrics), RabbitMQ's
-    per-queue metrics (queue_coarse_metrics) and its aggregated ones, and ``rule_files``."""
-    detailed: dict[str, list[str]] = {"family": ["queue_coarse_metrics"]}
+    """A Prometheus configuration: the API's and the workers' metrics ports (/metrics),
+    RabbitMQ's per-queue metrics and its aggregated ones, and ``rule_files``. RabbitMQ's
+    per-queue endpoint is the one the chart's RabbitMQ ServiceMonitor scrapes (its values)."""
+    path, params = rabbitmq_detailed()
+    detailed = dict(params)
     if targets.vhost:
         detailed["vhost"] = [targets.vhost]
     return {
@@ -51,7 +53,7 @@ def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[
         "scrape_configs": [
             {
                 "job_name": "wavecom-api",
-                "metrics_path": "/api/metrics",
+                "metrics_path": "/metrics",
                 "static_configs": [{"targets": [targets.api]}],
             },
             {
@@ -60,7 +62,7 @@ def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[
             },
             {
                 "job_name": "rabbitmq-queues",
-                "metrics_path": "/metrics/detailed",
+                "metrics_path": path,
                 "params": detailed,
                 "static_configs": [{"targets": [targets.rabbitmq]}],
             },
@@ -71,6 +73,14 @@ def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[
             },
         ],
     }
+
+
+def rabbitmq_detailed() -> tuple[str, dict[str, list[str]]]:
+    """The path and parameters of RabbitMQ's per-queue metrics, as the chart ships them
+    (``monitoring.rabbitmq`` in its values.yaml): what the dashboards and alerts read."""
+    values = yaml.safe_load((ROOT / "charts" / "wavecom-notify" / "values.yaml").read_text())
+    rabbitmq = values["monitoring"]["rabbitmq"]
+    return str(rabbitmq["detailedPath"]), {k: list(v) for k, v in rabbitmq["params"].items()}
 
 
 def available() -> bool:
@@ -189,7 +199,7 @@ def serve(argv: Sequence[str]) -> None:
     """``make up``'s Prometheus in the foreground (exec'd: signals go straight to it)."""
     parser = argparse.ArgumentParser(prog="python -m tests.observability.prometheus serve")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PROMETHEUS_PORT", "9095")))
-    parser.add_argument("--api", default=f"127.0.0.1:{os.environ.get('API_PORT', '8000')}")
+    parser.add_argument("--api", default="127.0.0.1:9100", help="the API's --metrics-port")
     parser.add_argument(
         "--workers", default="127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103", help="host:port,…"
     )

@@ -87,7 +87,7 @@ async def live(settings: Settings, vhost: str, tmp_path: Path) -> AsyncIterator[
             rule_file, tmp_path / "rules-test-only.yml", for_={BREAKER_ALERT: "10s"}
         )
         targets = Targets(
-            f"127.0.0.1:{system.port}",
+            f"127.0.0.1:{system.metrics_port}",
             [f"127.0.0.1:{p}" for p in ports.values()],
             vhost=vhost,
         )
@@ -117,7 +117,7 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
     system, prom, outage, ports = live.system, live.prom, live.outage, live.ports
     began = time.time()
     await wait_for(
-        lambda: _up(prom, [system.port, ports["email"], ports["sms"]]),
+        lambda: _up(prom, [system.metrics_port, ports["email"], ports["sms"]]),
         within=60,
         interval=0.5,
         what="Prometheus to scrape the API, the email and sms workers and RabbitMQ",

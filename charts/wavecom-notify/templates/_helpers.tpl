@@ -176,6 +176,20 @@ LEDGER_DIR: {{ $c.ledgerDir | quote }}
 {{- if not (kindIs "invalid" $c.providerSeed) }}
 PROVIDER_SEED: {{ $c.providerSeed | int64 | quote }}
 {{- end }}
+{{- with .Values.tracing }}
+{{- if .otlpEndpoint }}
+OTEL_EXPORTER_OTLP_ENDPOINT: {{ .otlpEndpoint | quote }}
+OTEL_EXPORTER_OTLP_PROTOCOL: "http/protobuf"
+OTEL_TRACES_SAMPLER: {{ .sampler | quote }}
+OTEL_TRACES_SAMPLER_ARG: {{ .samplerArg | quote }}
+{{- with .resourceAttributes }}
+OTEL_RESOURCE_ATTRIBUTES: {{ . | quote }}
+{{- end }}
+{{- range $k, $v := .extraEnv }}
+{{ $k }}: {{ $v | toString | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
 {{- range $k, $v := $c.extraEnv }}
 {{ $k }}: {{ $v | toString | quote }}
 {{- end }}
@@ -370,6 +384,38 @@ kill work in flight instead of draining it). Call with (dict "root" $ "what" "ap
 Egress rules every component needs: DNS, and RabbitMQ/MongoDB on their ports (to
 networkPolicy.backendTo when set, else anywhere).
 */}}
+{{/*
+The `from` of a metrics port's ingress rule: the monitoring namespace only
+(networkPolicy.monitoringNamespace), or nothing (any source) when that is empty.
+*/}}
+{{- define "wavecom-notify.monitoringFrom" -}}
+{{- with .Values.networkPolicy.monitoringNamespace }}
+from:
+  - namespaceSelector:
+      matchLabels:
+        kubernetes.io/metadata.name: {{ . | quote }}
+{{- end }}
+{{- end }}
+
+{{/*
+Egress to the OpenTelemetry collector (tracing.collectorPorts, to tracing.collectorTo), only
+while traces are exported (tracing.otlpEndpoint).
+*/}}
+{{- define "wavecom-notify.egressCollector" -}}
+{{- if .Values.tracing.otlpEndpoint }}
+# the OpenTelemetry collector (traces)
+- ports:
+    {{- range .Values.tracing.collectorPorts }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+  {{- with .Values.tracing.collectorTo }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+{{- end }}
+{{- end }}
+
 {{- define "wavecom-notify.egressDnsAndBackend" -}}
 - ports:
     - port: 53
