@@ -386,5 +386,6 @@ class CommandSpans(monitoring.CommandListener):
         if found is not None:
             code = str(event.failure.get("codeName") or event.failure.get("code") or "error")
             found.set_attribute("error.type", code)
-            found.set_status(Status(StatusCode.ERROR, str(event.failure.get("errmsg", code))))
+            # the code only: errmsg may quote a document (a duplicate key's value: a recipient)
+            found.set_status(Status(StatusCode.ERROR, code))
             found.end()
