@@ -324,7 +324,7 @@ def instrument_app(app: Any) -> None:
         tracer_provider=_provider,
         # the HTTP metrics are Prometheus's (wavecom.metrics); none twice
         meter_provider=NoOpMeterProvider(),
-        excluded_urls="/api/health,/api/metrics",
+        excluded_urls="/api/health,/api/ready,/api/metrics",
         # one span per request, not three (the ASGI receive and send events get none)
         exclude_spans=["receive", "send"],
     )

@@ -7,15 +7,28 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
+from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wavecom.api.responses import OrjsonResponse
 from wavecom.errors import DependencyUnavailable, Overloaded
 
 log = logging.getLogger("wavecom.api")
+
+# a dependency's own exceptions that reached no route's handling (a channel closed while the
+# broker restarts, a database that stopped answering): the same 503 as DependencyUnavailable,
+# never a bare 500
+DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
+    DependencyUnavailable,
+    ConnectionFailure,  # PyMongo: AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError
+    AMQPError,  # aiormq/aio-pika: a closed connection or channel, a refused operation
+    ChannelInvalidStateError,
+    ConnectionError,
+)
 
 _HTTP_CODES = {
     400: "BAD_REQUEST",
@@ -144,9 +157,8 @@ def install(app: FastAPI) -> None:
             headers={"Retry-After": str(exc.retry_after_s)},
         )
 
-    @app.exception_handler(DependencyUnavailable)
-    async def _unavailable(_: Request, exc: DependencyUnavailable) -> OrjsonResponse:
-        log.warning("dependency unavailable: %s", exc)
+    async def _unavailable(_: Request, exc: Exception) -> OrjsonResponse:
+        log.warning("dependency unavailable: %s: %s", type(exc).__name__, exc)
         return envelope(
             503,
             "SERVICE_UNAVAILABLE",
@@ -154,6 +166,9 @@ def install(app: FastAPI) -> None:
             "nothing was accepted. Retry later.",
             headers={"Retry-After": "5"},
         )
+
+    for dependency_error in DEPENDENCY_ERRORS:
+        app.add_exception_handler(dependency_error, _unavailable)
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> OrjsonResponse:

@@ -37,7 +37,6 @@ from wavecom.api.schemas import (
     StatsEnvelope,
 )
 from wavecom.api.shedding import LoadShedder
-from wavecom.broker import queue_depths
 from wavecom.constants import Channel, Priority, Status
 from wavecom.events import doc_event
 from wavecom.intake import Intake
@@ -226,7 +225,9 @@ async def system_stats(request: Request, store: StoreDep, caller: Reader) -> Orj
     """Counts by status, type and priority (the caller's tenant), queue depths from the broker
     (system-wide: the queues are shared), mean processing time and success rate."""
     stats = await store.counters.of(caller.tenant)
-    depths = await queue_depths(request.app.state.admin_channel)
+    # the background sample (wavecom.api.depths): no broker round trip here, so none that
+    # waits on a channel the broker closed (a restart answered a bare 500 or hung before)
+    depths = dict(request.app.state.depths.depths)
     sent = stats.by_status.get(Status.SENT.value, 0)
     failed = stats.by_status.get(Status.FAILED.value, 0)
     data = {

@@ -22,6 +22,18 @@ router = APIRouter(prefix="/api", tags=["system"])
 
 
 @router.get(
+    "/ready",
+    summary="Readiness of this API process: it serves HTTP and its event loop runs",
+)
+async def ready() -> OrjsonResponse:
+    """200 whenever this process answers: what the pod itself can do. Not the broker's or the
+    database's state (that is ``/api/health``): an outage of either must not take every API
+    pod out of the Service at once; meanwhile each endpoint answers 503 with the error
+    envelope and Retry-After, and the rest (health, the dashboard, cached keys) keep working."""
+    return OrjsonResponse({"status": "ready"})
+
+
+@router.get(
     "/health",
     response_model=Health,
     responses={503: {"model": Health, "description": "A dependency is down"}},
