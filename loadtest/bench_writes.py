@@ -107,6 +107,7 @@ def _documents(n: int, now: datetime) -> list[Doc]:
             max_retries=3,
             scheduled_at=None,
             now=now,
+            recipient_hash=f"h{i}",
         )
         for i in range(n)
     ]

@@ -107,6 +107,7 @@ QUOTAS = "quotas"  # rate-limit state: one GCRA document per API key
 PROVIDER_ACCOUNTS = "provideraccounts"  # provider accounts: driver, settings, sealed credentials
 REVISIONS = "revisions"  # one document per configuration that workers watch (providers)
 LEASES = "leases"  # one document per singleton job (the sweeper): who runs it, until when
+INSTALLATION = "installation"  # values made once per installation (the recipient-hash key)
 
 # --- tenants and API keys -------------------------------------------------------------------------
 

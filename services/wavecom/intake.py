@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from bson import ObjectId
 from opentelemetry.trace import Link, Span
 
 from wavecom import metrics, telemetry
@@ -46,12 +47,22 @@ log = logging.getLogger("wavecom.intake")
 GROUP_LIMIT = 500
 
 
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A commit's answer: whether the broker confirmed the publish (unconfirmed ones are
+    accepted too: the relay publishes them), and the notifications that were refused because
+    their tenant already used their ``reference`` (not stored, nothing of them left)."""
+
+    confirmed: bool = True
+    taken: frozenset[ObjectId] = frozenset()
+
+
 @dataclass
 class _Request:
     docs: Sequence[Doc]
     link: Link | None = None  # to its intake.accept span, for the commit's span
     arrived: float = field(default_factory=time.monotonic)
-    answer: asyncio.Future[bool] = field(
+    answer: asyncio.Future[Accepted] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
 
@@ -83,11 +94,11 @@ class Intake:
         self.retry_after_s = retry_after_s
         self.records = IntakeRecords(store)
 
-    async def accept(self, docs: Sequence[Doc]) -> bool:
+    async def accept(self, docs: Sequence[Doc]) -> Accepted:
         """Store ``docs`` and queue or schedule them, committed together with whatever other
         requests arrive meanwhile (see the module's doc); the answer is :meth:`commit`'s."""
         if not docs:
-            return True
+            return Accepted()
         if not self.publisher.ready:
             raise BrokerUnavailable("RabbitMQ is not connected")
         with telemetry.span(
@@ -95,7 +106,7 @@ class Intake:
         ) as span:
             return await self._accept(docs, span)
 
-    async def _accept(self, docs: Sequence[Doc], span: Span) -> bool:
+    async def _accept(self, docs: Sequence[Doc], span: Span) -> Accepted:
         request = _Request(docs)
         if telemetry.enabled():
             request.link = telemetry.link_to(span)
@@ -110,11 +121,11 @@ class Intake:
             committer.add_done_callback(self._committers.discard)
         # shielded: a request that is cancelled (its client went away) does not cancel the
         # commit its notifications may already be part of
-        confirmed = await asyncio.shield(request.answer)
+        accepted = await asyncio.shield(request.answer)
         accepted_in = time.monotonic() - request.arrived
         for channel, priority in {(d["type"], d["priority"]) for d in docs}:
             metrics.ACCEPT_LATENCY.labels(channel, priority).observe(accepted_in)
-        return confirmed
+        return accepted
 
     async def close(self) -> None:
         """Finish the commit under way and what follows the answers (at shutdown, after the
@@ -172,7 +183,7 @@ class Intake:
     async def _commit_members(self, group: list[_Request], docs: list[Doc]) -> Exception | None:
         """Commit ``docs`` and answer every request of ``group``; the group's error, if any."""
         try:
-            confirmed = await self.commit(docs)
+            accepted = await self.commit(docs)
         except PublishRejected as exc:
             if len(group) == 1:
                 _answer(group[0], exc)
@@ -190,10 +201,10 @@ class Intake:
                 _answer(request, exc)
             return exc
         for request in group:
-            _answer(request, confirmed)
+            _answer(request, accepted)
         return None
 
-    async def commit(self, docs: Sequence[Doc]) -> bool:
+    async def commit(self, docs: Sequence[Doc]) -> Accepted:
         """Store ``docs`` (one round trip) and queue or schedule them.
 
         Immediate notifications are first recorded in the outbox, then stored, then published
@@ -201,12 +212,15 @@ class Intake:
         every one, False when the publish ended without an answer (timeout, lost connection):
         then they stay recorded and the relay (``Scheduler``) publishes them once the outbox
         grace has passed (a copy that did reach the broker is dropped by the claims). They are
-        accepted either way. Raises DependencyUnavailable, with nothing left behind, when
-        the broker is known to be down before anything is written, when the database fails,
-        or when the broker refuses the publish (a nack: it certainly holds no copy).
+        accepted either way. A notification whose ``reference`` its tenant already used is
+        not stored (the unique index decides, also between two commits racing), is left out
+        of the publish, and is named in the answer's ``taken``. Raises DependencyUnavailable,
+        with nothing left behind, when the broker is known to be down before anything is
+        written, when the database fails, or when the broker refuses the publish (a nack: it
+        certainly holds no copy).
         """
         if not docs:
-            return True
+            return Accepted()
         if not self.publisher.ready:
             raise BrokerUnavailable("RabbitMQ is not connected")
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
@@ -214,10 +228,15 @@ class Intake:
         entry = await self.store.outbox.add(immediate, self.outbox_grace)
         try:
             await self.store.schedule.add(scheduled)
-            await self.store.notifications.insert(docs)
+            taken = await self.store.notifications.insert(docs)
+            if taken:
+                await self.store.schedule.remove(taken)
         except DependencyUnavailable:
             await self._undo(docs, entry)
             raise
+        if taken:  # not stored: nothing of them is published, counted or streamed
+            docs = [d for d in docs if d["_id"] not in taken]
+            immediate = [d for d in immediate if d["_id"] not in taken]
         if self.exit_before_publish:  # fault injection: die between the write and the publish
             log.critical("EXIT_BEFORE_PUBLISH is set: exiting after storing %d", len(docs))
             os._exit(137)
@@ -238,7 +257,7 @@ class Intake:
         # after the answer, not before it (see ``records``); unconfirmed, the outbox entry
         # stays for the relay
         self.records.add(docs, entry if confirmed else None)
-        return confirmed
+        return Accepted(confirmed, frozenset(taken))
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
         """Queue FAILED notifications again with fresh attempts; return the ids replayed.
@@ -287,7 +306,7 @@ class Intake:
             log.exception("could not remove %d notifications after a failed publish", len(ids))
 
 
-def _answer(request: _Request, outcome: bool | BaseException) -> None:
+def _answer(request: _Request, outcome: Accepted | BaseException) -> None:
     if request.answer.done():
         return
     if isinstance(outcome, BaseException):

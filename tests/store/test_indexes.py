@@ -14,6 +14,7 @@ import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -185,9 +186,25 @@ async def test_every_query_the_product_sends_uses_an_index(
     at = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     scheduled = await api.post("/api/notifications", json={**email(5), "scheduledAt": at})
     assert scheduled.status_code == 201
+    referenced = await api.post("/api/notifications", json={**email(6), "reference": "order-6"})
+    assert referenced.status_code == 201
+    assert (
+        await api.post("/api/notifications", json={**email(7), "reference": "order-6"})
+    ).status_code == 409
     await wait_for(lambda: all_terminal(store, ids), within=60, what="the batch to finish")
+    sent = await store.notifications.collection.find_one({"_id": ObjectId(ids[0])})
+    assert sent is not None
+    first = (await api.get("/api/notifications?limit=5")).json()["data"]["nextCursor"]
+    since = quote((datetime.now(UTC) - timedelta(minutes=5)).isoformat())
 
     for query in (
+        "?recipient=USER1@example.com",
+        "?reference=order-6",
+        f"?providerMessageId={sent['providerMessageId']}",
+        f"?createdFrom={since}",
+        f"?createdFrom={since}&status=SENT",
+        f"?after={first}&limit=5",
+        f"?after={first}&status=SENT",
         "",
         "?status=SENT",
         "?type=EMAIL",

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loadtest.bench_reads import _document
-from wavecom.store import Doc, Store
+from wavecom.store import Doc, ListQuery, Store
 from wavecom.store.counters import Changes
 
 pytestmark = pytest.mark.slow
@@ -63,7 +63,7 @@ async def test_every_page_is_the_page_a_full_sort_gives(
         reverse=True,
     )
     for page in (1, 2, 60, 250):
-        got = await store.notifications.page("acme", filters, page, 20)
+        got = await store.notifications.page("acme", ListQuery(filters), page, 20)
         want = matching[(page - 1) * 20 : page * 20]
         assert got.total == len(matching)
         assert [d["_id"] for d in got.items] == [d["_id"] for d in want], (filters, page)

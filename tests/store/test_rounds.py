@@ -27,6 +27,7 @@ def doc(i: int) -> dict[str, Any]:
         max_retries=3,
         scheduled_at=None,
         now=datetime.now(UTC),
+        recipient_hash=f"h{i}",
     )
 
 

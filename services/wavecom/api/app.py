@@ -144,6 +144,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
     store = Store.connect(settings.mongodb_url, settings.mongodb_database)
     await store.ensure_indexes()
+    await store.recipient_hasher()  # the installation's key, made by the first process
     connection = await connect(settings.amqp_url, name="api")
     try:
         publisher = await Publisher.open(

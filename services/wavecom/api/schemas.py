@@ -75,6 +75,15 @@ class NotificationCreate(BaseModel):
         description="Deliver at this time (ISO 8601 with a timezone, in the future, "
         "at most a year ahead); the notification is SCHEDULED until then",
     )
+    reference: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._:/@#-]*$",
+        description="Your own id for this notification (an order, a login attempt), unique "
+        "within your tenant: a second create with it is a 409 REFERENCE_CONFLICT naming the "
+        "first, and `GET /api/notifications?reference=` finds it",
+    )
 
     @field_validator("recipient", "subject", "message")
     @classmethod
@@ -223,6 +232,7 @@ class LogPublic(BaseModel):
 class NotificationPublic(BaseModel):
     id: str = Field(alias="_id", description="24 hex characters")
     tenantId: str
+    reference: str | None = None
     type: Channel
     recipient: str
     subject: str | None = None
@@ -290,6 +300,11 @@ class Pagination(BaseModel):
 class NotificationsPage(BaseModel):
     notifications: list[NotificationPublic]
     pagination: Pagination
+    nextCursor: str | None = Field(
+        default=None,
+        description="Pass as `after` for the items older than the last one here (absent "
+        "when this page was the last)",
+    )
 
 
 class PageEnvelope(BaseModel):

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
+
+from bson import ObjectId
 
 from wavecom.store import Doc, Page
 
 _PUBLIC_FIELDS = (
     "tenantId",
+    "reference",
     "type",
     "recipient",
     "subject",
@@ -80,8 +83,8 @@ def logs(doc: Doc) -> list[dict[str, Any]]:
 
 
 def page(result: Page, current: int, limit: int) -> dict[str, Any]:
-    """Seed 003's list shape: ``{notifications, pagination}``."""
-    return {
+    """Seed 003's list shape: ``{notifications, pagination}``, and ``nextCursor``."""
+    out: dict[str, Any] = {
         "notifications": [notification(d) for d in result.items],
         "pagination": {
             "currentPage": current,
@@ -90,3 +93,19 @@ def page(result: Page, current: int, limit: int) -> dict[str, Any]:
             "itemsPerPage": limit,
         },
     }
+    if result.next_after is not None:
+        out["nextCursor"] = cursor(*result.next_after)
+    return out
+
+
+def cursor(created: datetime, oid: ObjectId) -> str:
+    """An item's place in the newest-first order: ``<createdAt in epoch ms>-<id>``."""
+    return f"{int(created.timestamp() * 1000)}-{oid}"
+
+
+def parse_cursor(text: str) -> tuple[datetime, ObjectId]:
+    """The place a ``cursor`` names; ValueError when it is not one."""
+    ms, _, oid = text.partition("-")
+    if not ms.isdigit() or not ObjectId.is_valid(oid) or len(oid) != 24:
+        raise ValueError("is not a cursor this API gave (nextCursor)")
+    return datetime.fromtimestamp(int(ms) / 1000, tz=UTC), ObjectId(oid)

@@ -9,6 +9,7 @@ The API and the workers share only this (besides the message types and the names
 - ``breakers``: the circuit breaker states workers report
 - ``accounts``: provider accounts and the revision the workers poll to reload them
 - ``indexes``: every index, created at start-up
+- ``recipients``: the keyed hash recipients are looked up by
 
 Only what MongoDB and FerretDB v2 both support is used: single-document atomic updates
 (conditional ``update``, ``find_one_and_update``, ``$inc``), unique inserts and bulk writes;
@@ -25,6 +26,7 @@ from pymongo.errors import PyMongoError
 from wavecom.constants import (
     API_KEYS,
     IDEMPOTENCY,
+    INSTALLATION,
     NOTIFICATIONS,
     OUTBOX,
     PROVIDER_ACCOUNTS,
@@ -41,15 +43,18 @@ from wavecom.store.breakers import Breakers
 from wavecom.store.counters import Counters, TenantStats
 from wavecom.store.documents import Doc, job_of, log_entry, new_notification, traced, utcnow
 from wavecom.store.indexes import ensure_indexes
-from wavecom.store.notifications import Notifications, Page
+from wavecom.store.notifications import ListQuery, Notifications, Page
 from wavecom.store.pending import Outbox, Schedule
+from wavecom.store.recipients import RecipientHasher
 from wavecom.store.rounds import Outcome, Rounds
 
 __all__ = [
     "Doc",
+    "ListQuery",
     "Outcome",
     "OwnedElsewhere",
     "Page",
+    "RecipientHasher",
     "Store",
     "TenantStats",
     "job_of",
@@ -79,6 +84,7 @@ class Store:
         self.tenants: AsyncCollection[Doc] = self.db[TENANTS]
         self.quotas: AsyncCollection[Doc] = self.db[QUOTAS]
         self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
+        self._hasher: RecipientHasher | None = None
 
     @classmethod
     def connect(cls, url: str, database: str, *, timeout_ms: int = 5000) -> Store:
@@ -92,6 +98,12 @@ class Store:
             appname="wavecom",
         )
         return cls(client, database)
+
+    async def recipient_hasher(self) -> RecipientHasher:
+        """The installation's recipient hash (its key read once per process)."""
+        if self._hasher is None:
+            self._hasher = await RecipientHasher.load(self.db[INSTALLATION])
+        return self._hasher
 
     async def close(self) -> None:
         await self.client.close()

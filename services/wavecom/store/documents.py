@@ -87,8 +87,11 @@ def new_notification(
     max_retries: int,
     scheduled_at: datetime | None,
     now: datetime,
+    recipient_hash: str,
+    reference: str | None = None,
 ) -> Doc:
-    """A notification document as intake stores it (seed 003's fields plus tenantId, timeline)."""
+    """A notification document as intake stores it (seed 003's fields plus tenantId, timeline,
+    the recipient's keyed hash for lookups and the tenant's own ``reference`` when given)."""
     oid = ObjectId()
     status = Status.SCHEDULED if scheduled_at else Status.QUEUED
     timeline = [log_entry(f"{oid}:0:0", Status.PENDING, "Notification created", now)]
@@ -103,6 +106,7 @@ def new_notification(
         "tenantId": tenant_id,
         "type": channel.value,
         "recipient": recipient,
+        "recipientHash": recipient_hash,
         "subject": subject,
         "message": message,
         "status": status.value,
@@ -117,6 +121,8 @@ def new_notification(
     }
     if scheduled_at:
         doc["scheduledAt"] = scheduled_at
+    if reference is not None:
+        doc["reference"] = reference
     return doc
 
 

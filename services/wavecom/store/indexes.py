@@ -35,6 +35,11 @@ BY_FIELD = {
     "type": "tenant_type_created",
     "priority": "tenant_priority_created",
 }
+# the lookups: each names its index as a hint (DocumentDB's planner does not pick a partial
+# index by itself; it walked ``_id`` instead)
+BY_RECIPIENT = "tenant_recipient_created"
+BY_REFERENCE = "tenant_reference"
+BY_PROVIDER_MESSAGE = "provider_message"
 
 INDEXES: dict[str, list[IndexModel]] = {
     NOTIFICATIONS: [
@@ -61,6 +66,27 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # reconcile across every tenant (make verify) and the relay's sweeps
         IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="status_updated"),
+        # ?recipient= (the support desk's "what happened to this customer's OTP?"), newest
+        # first; the index holds the keyed hash, never the recipient (store/recipients.py)
+        IndexModel(
+            [("tenantId", ASCENDING), ("recipientHash", ASCENDING), ("createdAt", DESCENDING)],
+            name=BY_RECIPIENT,
+        ),
+        # ?reference=: the tenant's own id, unique per tenant when given (the arbiter of two
+        # creates racing with one reference)
+        IndexModel(
+            [("tenantId", ASCENDING), ("reference", ASCENDING)],
+            name=BY_REFERENCE,
+            unique=True,
+            partialFilterExpression={"reference": {"$type": "string"}},
+        ),
+        # ?providerMessageId=, and the provider receipts that will match on it: only sent
+        # notifications have one, so only they are in it
+        IndexModel(
+            [("providerMessageId", ASCENDING)],
+            name=BY_PROVIDER_MESSAGE,
+            partialFilterExpression={"providerMessageId": {"$type": "string"}},
+        ),
     ],
     SCHEDULE: [IndexModel([("dueAt", ASCENDING)], name="due")],
     OUTBOX: [IndexModel([("dueAt", ASCENDING)], name="due")],

@@ -6,21 +6,21 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Changes, Counters, moved
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
-from wavecom.store.indexes import BY_FIELD
-from wavecom.store.writes import insert_all
+from wavecom.store.indexes import BY_FIELD, BY_PROVIDER_MESSAGE, BY_RECIPIENT, BY_REFERENCE
+from wavecom.store.writes import CHUNK, DUPLICATE_KEY
 
 # the order of every list: newest first, the id breaking ties between equal timestamps
 NEWEST_FIRST = [("createdAt", DESCENDING), ("_id", DESCENDING)]
@@ -41,6 +41,49 @@ _COUNTER_OF = {"status": "by_status", "type": "by_type", "priority": "by_priorit
 class Page:
     items: list[Doc]
     total: int
+    # the cursor of the last item when a next page may follow (``?after=`` takes it)
+    next_after: tuple[datetime, ObjectId] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ListQuery:
+    """What a list asks for besides the tenant: filters, one lookup, a range, a cursor."""
+
+    filters: dict[str, str] = field(default_factory=dict)  # status, type, priority
+    recipient_hash: str | None = None
+    reference: str | None = None
+    provider_message_id: str | None = None
+    created_from: datetime | None = None  # inclusive
+    created_to: datetime | None = None  # exclusive
+    after: tuple[datetime, ObjectId] | None = None  # only items older than this one
+
+    def lookup(self) -> tuple[Doc, str] | None:
+        """The lookups' conditions and the index of the most selective one, when the query
+        has any (they match few: every match is sorted)."""
+        given = [
+            (field_, value, index)
+            for field_, value, index in (
+                ("reference", self.reference, BY_REFERENCE),
+                ("providerMessageId", self.provider_message_id, BY_PROVIDER_MESSAGE),
+                ("recipientHash", self.recipient_hash, BY_RECIPIENT),
+            )
+            if value is not None
+        ]
+        if not given:
+            return None
+        return {f: v for f, v, _ in given}, given[0][2]
+
+    def created(self) -> Doc | None:
+        bounds: Doc = {}
+        if self.created_from is not None:
+            bounds["$gte"] = self.created_from
+        if self.created_to is not None:
+            bounds["$lt"] = self.created_to
+        return bounds or None
+
+
+def _reference_taken(error: Doc) -> bool:
+    return error.get("code") == DUPLICATE_KEY and BY_REFERENCE in str(error.get("errmsg", ""))
 
 
 class Notifications:
@@ -63,9 +106,31 @@ class Notifications:
 
     # --- intake ---------------------------------------------------------------------------------
 
-    async def insert(self, docs: Sequence[Doc]) -> None:
-        """Write accepted notifications in one round trip per chunk (500)."""
-        await insert_all(self.collection, docs)
+    async def insert(self, docs: Sequence[Doc]) -> set[ObjectId]:
+        """Write accepted notifications in one round trip per chunk (500); return the ids of
+        those refused because their tenant already has a notification with their
+        ``reference`` (the unique index decides; everything else is written)."""
+        taken: set[ObjectId] = set()
+        for i in range(0, len(docs), CHUNK):
+            chunk = docs[i : i + CHUNK]
+            try:
+                await self.collection.insert_many(chunk, ordered=False)
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(not _reference_taken(e) for e in errors):
+                    raise StoreUnavailable(f"could not write notifications: {exc}") from exc
+                taken.update(chunk[e["index"]]["_id"] for e in errors)
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"could not write notifications: {exc}") from exc
+        return taken
+
+    async def by_reference(self, tenant_id: str, reference: str) -> Doc | None:
+        """The tenant's notification with this ``reference`` (its id and state only)."""
+        return await self.collection.find_one(
+            {"tenantId": tenant_id, "reference": reference},
+            {"status": 1, "createdAt": 1},
+            hint=BY_REFERENCE,
+        )
 
     async def delete(self, ids: Sequence[ObjectId]) -> None:
         """Compensate an intake whose publish failed: nothing half-written stays behind."""
@@ -99,21 +164,38 @@ class Notifications:
             return []
         return await self.collection.find({"_id": {"$in": list(ids)}}).to_list(None)
 
-    async def page(self, tenant_id: str, filters: dict[str, str], page: int, limit: int) -> Page:
-        """Newest first, without timelines.
+    async def page(self, tenant_id: str, query: ListQuery, page: int, limit: int) -> Page:
+        """Newest first, without timelines; with ``query.after``, the items older than that
+        one instead of page ``page`` (cursor pagination, stable while new ones arrive).
 
-        DocumentDB (FerretDB v2) finds a filter's rows through an index but does not walk the
-        index in sort order: it sorts everything the filter matches, so a list over 100,000
-        notifications cost 650 ms. So the page is looked for in a window of recent
-        ``createdAt`` that grows until it holds the page (each try an index range, sorting only
-        the rows inside it); a page found in a window is exactly the page overall, because
-        everything outside the window is older. On MongoDB the same queries walk the index.
-        The index is named (a hint): the one on the filter's field with the fewest matches by
-        the tenant's counters, which PostgreSQL's planner, blind to the distribution of values
-        inside documents, does not pick by itself.
+        A lookup (reference, provider message id, recipient) matches few: its own index, every
+        match sorted. Otherwise DocumentDB (FerretDB v2) finds a filter's rows through an index
+        but does not walk the index in sort order: it sorts everything the filter matches, so
+        a list over 100,000 notifications cost 650 ms. So the page is looked for in a window
+        of recent ``createdAt`` (below the cursor or the range's end) that grows until it
+        holds the page (each try an index range, sorting only the rows inside it); a page found
+        in a window is exactly the page overall, because everything outside the window is
+        older. On MongoDB the same queries walk the index. The index is named (a hint): the
+        one on the filter's field with the fewest matches by the tenant's counters, which
+        PostgreSQL's planner, blind to the distribution of values inside documents, does not
+        pick by itself.
         """
-        query: Doc = {"tenantId": tenant_id, **filters}
+        base: Doc = {"tenantId": tenant_id, **query.filters}
+        created = query.created()
+        if created is not None:
+            base["createdAt"] = created
+        lookup = query.lookup()
+        skip = 0 if query.after is not None else (page - 1) * limit
+        if lookup is not None:
+            condition, index = lookup
+            base.update(condition)
+            total, items = await asyncio.gather(
+                self.collection.count_documents(base, hint=index),
+                self._older(base, index, skip, limit, query.after, windowed=False),
+            )
+            return _page(items, total, limit)
         stats = await self.counters.of(tenant_id)
+        filters = query.filters
         sizes = {
             name: getattr(stats, counter).get(filters[name], 0)
             for name, counter in _COUNTER_OF.items()
@@ -121,25 +203,53 @@ class Notifications:
         }
         index = BY_FIELD[min(sizes, key=sizes.__getitem__)] if sizes else BY_FIELD[""]
         counted: int | None = None  # what the counters say matches, when they can say it
-        if not filters:
+        if created is None and not filters:
             counted = stats.total
-        elif len(filters) == len(sizes) == 1:
+        elif created is None and len(filters) == len(sizes) == 1:
             counted = next(iter(sizes.values()))
         # at most this many match (the smallest counter of a filtered field): it decides
         # whether to sort at once, so the count and the page can be looked for together
         bound = min(sizes.values()) if sizes else stats.total
         total, items = await asyncio.gather(
-            self._total(query, counted, index),
-            self._newest(query, index, (page - 1) * limit, limit, windowed=bound > _SORT_ALL),
+            self._total(base, counted, index),
+            self._older(base, index, skip, limit, query.after, windowed=bound > _SORT_ALL),
         )
-        return Page(items=items, total=total)
+        return _page(items, total, limit)
+
+    async def _older(
+        self,
+        query: Doc,
+        index: str,
+        skip: int,
+        limit: int,
+        after: tuple[datetime, ObjectId] | None,
+        *,
+        windowed: bool,
+    ) -> list[Doc]:
+        """The page of ``query``, newest first; with ``after``, only what sorts after it: first
+        its ties (same ``createdAt``, smaller id: a group commit gives many the same time),
+        then everything older."""
+        if after is None:
+            return await self._newest(query, index, skip, limit, windowed=windowed)
+        at, oid = after
+        ties = await self._sorted({**query, "createdAt": at, "_id": {"$lt": oid}}, index, 0, limit)
+        if len(ties) == limit:
+            return ties
+        older = {**query, "createdAt": {**query.get("createdAt", {}), "$lt": at}}
+        rest = await self._newest(older, index, 0, limit - len(ties), windowed=windowed)
+        return ties + rest
 
     async def _newest(
         self, query: Doc, index: str, skip: int, limit: int, *, windowed: bool
     ) -> list[Doc]:
+        bounds: Doc = query.get("createdAt", {})
+        end = min(bounds["$lt"], utcnow()) if "$lt" in bounds else utcnow()
         window = _FIRST_WINDOW
         while windowed and window < _LAST_WINDOW:
-            recent = {**query, "createdAt": {"$gte": utcnow() - window}}
+            start = end - window
+            if "$gte" in bounds and bounds["$gte"] >= start:
+                break  # the range itself is smaller than the window: sort it whole
+            recent = {**query, "createdAt": {**bounds, "$gte": start}}
             items = await self._sorted(recent, index, skip, limit)
             if len(items) == limit:
                 return items
@@ -282,3 +392,12 @@ class Notifications:
             changes: Changes = {}
             moved(changes, job.tenant_id, Status.QUEUED.value, Status.FAILED.value)
             await self.counters.add(changes)
+
+
+def _page(items: list[Doc], total: int, limit: int) -> Page:
+    last = items[-1] if len(items) == limit else None
+    return Page(
+        items=items,
+        total=total,
+        next_after=(last["createdAt"], last["_id"]) if last is not None else None,
+    )

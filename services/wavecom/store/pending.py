@@ -114,4 +114,7 @@ class Schedule:
     async def remove(self, ids: Iterable[ObjectId]) -> None:
         ids = list(ids)
         if ids:
-            await self.collection.delete_many({"_id": {"$in": ids}})
+            try:
+                await self.collection.delete_many({"_id": {"$in": ids}})
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"could not update the schedule: {exc}") from exc

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from bson import ObjectId
 
-from tests.conftest import TENANT, email, push, sms, wait_for
+from tests.conftest import TENANT, email, push, serve, sms, wait_for
 from wavecom.constants import DLQ, Channel, Lane, lane_queue
+from wavecom.settings import Settings
 from wavecom.store import Store
 
 
@@ -305,6 +308,11 @@ async def test_list_pages_newest_first_with_filters(client: httpx.AsyncClient) -
         ({"status": "DONE"}, "status"),
         ({"type": "FAX"}, "type"),
         ({"priority": "NOW"}, "priority"),
+        ({"after": "not-a-cursor"}, "after"),
+        ({"after": "12-0123456789abcdef01234567", "page": 2}, "page"),
+        ({"createdFrom": "2026-01-01T00:00:00"}, "createdFrom"),
+        ({"createdFrom": "2026-02-01T00:00:00Z", "createdTo": "2026-01-01T00:00:00Z"}, "createdTo"),
+        ({"reference": ""}, "reference"),
     ],
 )
 async def test_list_rejects_bad_query_parameters(
@@ -345,3 +353,163 @@ async def test_queue_depths_are_read_afresh_on_every_call(client: httpx.AsyncCli
     second = (await client.get("/api/notifications/stats/system")).json()["data"]
     assert first["queueDepth"]["wavecom.sms.standard"] == 1
     assert second["queueDepth"]["wavecom.sms.standard"] == 2
+
+
+# --- references, lookups, ranges and cursors -----------------------------------------------------
+
+
+async def test_a_reference_is_unique_per_tenant_and_a_second_create_names_the_first(
+    client: httpx.AsyncClient, store: Store, settings: Settings
+) -> None:
+    first = await client.post("/api/notifications", json={**sms(1), "reference": "login-7"})
+    assert first.status_code == 201, first.text
+    assert first.json()["data"]["reference"] == "login-7"
+    nid = first.json()["data"]["_id"]
+
+    again = await client.post("/api/notifications", json={**sms(2), "reference": "login-7"})
+    assert_error(again, 409, "REFERENCE_CONFLICT", "reference")
+    assert nid in again.json()["error"]["message"]
+    assert await store.notifications.collection.count_documents({}) == 1  # nothing half-written
+
+    # another tenant's references are its own
+    async with serve(settings, tenant="globex") as other:
+        theirs = await other.post("/api/notifications", json={**sms(3), "reference": "login-7"})
+        assert theirs.status_code == 201, theirs.text
+
+
+async def test_creates_racing_with_one_reference_store_exactly_one(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    answers = await asyncio.gather(
+        *(
+            client.post("/api/notifications", json={**sms(i), "reference": "pay-1"})
+            for i in range(12)
+        )
+    )
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] + [409] * 11, codes
+    assert await store.notifications.collection.count_documents({"reference": "pay-1"}) == 1
+    # the refused ones were neither queued nor counted
+    stats = (await client.get("/api/notifications/stats/system")).json()["data"]
+
+    async def counted() -> bool:
+        s = (await client.get("/api/notifications/stats/system")).json()["data"]
+        return bool(s["total"] == 1)
+
+    await wait_for(counted, what="the one accepted notification to be counted")
+    assert stats["total"] <= 1
+
+
+async def test_a_batch_reports_each_reference_conflict_at_its_index(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    assert (
+        await client.post("/api/notifications", json={**email(0), "reference": "r-0"})
+    ).status_code == 201
+    items = [
+        {**email(1), "reference": "r-0"},  # used before
+        {**email(2), "reference": "r-2"},
+        {**email(3), "reference": "r-2"},  # used by item 1 of this batch
+        email(4),
+    ]
+    r = await client.post("/api/notifications/batch", json={"notifications": items})
+    assert r.status_code == 201, r.text
+    data = r.json()["data"]
+    assert (data["accepted"], data["rejected"]) == (2, 2)
+    results = data["results"]
+    assert results[0]["error"]["code"] == "REFERENCE_CONFLICT"
+    assert results[2]["error"]["code"] == "VALIDATION_ERROR"
+    assert "item 1 of this batch" in results[2]["error"]["message"]
+    assert [x["success"] for x in results] == [False, True, False, True]
+    assert await store.notifications.collection.count_documents({}) == 3
+
+    every_one_taken = await client.post(
+        "/api/notifications/batch", json={"notifications": [{**email(5), "reference": "r-2"}]}
+    )
+    assert_error(every_one_taken, 409, "REFERENCE_CONFLICT", "notifications.0.reference")
+
+
+async def test_the_support_desk_finds_a_customers_notifications_by_recipient(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    batch = [email(1), email(2), {**email(1), "message": "again"}, sms(1)]
+    r = await client.post("/api/notifications/batch", json={"notifications": batch})
+    assert r.status_code == 201
+    found = await client.get("/api/notifications", params={"recipient": "USER1@Example.com"})
+    data = found.json()["data"]
+    assert data["pagination"]["totalItems"] == 2
+    assert {n["recipient"] for n in data["notifications"]} == {"user1@example.com"}
+    phone = await client.get("/api/notifications", params={"recipient": sms(1)["recipient"]})
+    assert phone.json()["data"]["pagination"]["totalItems"] == 1
+
+    # the index holds a keyed hash, never the recipient
+    stored = await store.notifications.collection.find_one({"recipient": "user1@example.com"})
+    assert stored is not None
+    assert stored["recipientHash"] != "user1@example.com"
+    assert len(stored["recipientHash"]) == 32
+    indexes = await store.notifications.collection.index_information()
+    assert not any("recipient" in [k for k, _ in i["key"]] for i in indexes.values())
+    hasher = await store.recipient_hasher()
+    assert stored["recipientHash"] == hasher("User1@example.com")
+
+
+async def test_lookups_by_reference_and_provider_message_id(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    r = await client.post("/api/notifications", json={**push(1), "reference": "parcel-9"})
+    nid = r.json()["data"]["_id"]
+    await client.post("/api/notifications", json=push(2))
+    by_ref = (await client.get("/api/notifications", params={"reference": "parcel-9"})).json()
+    assert [n["_id"] for n in by_ref["data"]["notifications"]] == [nid]
+    # a provider's id, as a worker's outcome stores it
+    await store.notifications.collection.update_one(
+        {"_id": ObjectId(nid)}, {"$set": {"providerMessageId": "pushfire_abc"}}
+    )
+    by_id = await client.get("/api/notifications", params={"providerMessageId": "pushfire_abc"})
+    assert [n["_id"] for n in by_id.json()["data"]["notifications"]] == [nid]
+    none = await client.get("/api/notifications", params={"providerMessageId": "nobody"})
+    assert none.json()["data"]["pagination"]["totalItems"] == 0
+
+
+async def test_a_created_range_keeps_what_was_created_inside_it(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    r = await client.post(
+        "/api/notifications/batch", json={"notifications": [sms(i) for i in range(6)]}
+    )
+    ids = [x["data"]["_id"] for x in r.json()["data"]["results"]]
+    now = datetime.now(UTC)
+    # three of them as if created a day ago
+    await store.notifications.collection.update_many(
+        {"_id": {"$in": [ObjectId(i) for i in ids[:3]]}},
+        {"$set": {"createdAt": now - timedelta(days=1)}},
+    )
+    since = (now - timedelta(hours=1)).isoformat()
+    recent = await client.get("/api/notifications", params={"createdFrom": since})
+    assert sorted(n["_id"] for n in recent.json()["data"]["notifications"]) == sorted(ids[3:])
+    older = await client.get("/api/notifications", params={"createdTo": since})
+    assert sorted(n["_id"] for n in older.json()["data"]["notifications"]) == sorted(ids[:3])
+
+
+async def test_a_cursor_walks_every_notification_once_while_new_ones_arrive(
+    client: httpx.AsyncClient,
+) -> None:
+    ids: list[str] = []
+    for _ in range(3):  # each batch shares one createdAt: the cursor must break the ties
+        r = await client.post(
+            "/api/notifications/batch", json={"notifications": [sms(i) for i in range(15)]}
+        )
+        ids += [x["data"]["_id"] for x in r.json()["data"]["results"]]
+    walked: list[str] = []
+    params: dict[str, Any] = {"limit": 20}
+    while True:
+        page = (await client.get("/api/notifications", params=params)).json()["data"]
+        walked += [n["_id"] for n in page["notifications"]]
+        # a newer notification arriving meanwhile does not shift what the cursor walks
+        await client.post("/api/notifications", json=sms(99))
+        if "nextCursor" not in page:
+            break
+        params = {"limit": 20, "after": page["nextCursor"]}
+    assert len(walked) == len(set(walked)) == 45
+    assert set(walked) == set(ids)
+    assert walked == sorted(walked, key=lambda i: (ids.index(i) // 15, i), reverse=True)

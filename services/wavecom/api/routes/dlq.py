@@ -14,6 +14,7 @@ from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import PROTECTED, ErrorEnvelope, PageEnvelope
 from wavecom.constants import Channel
+from wavecom.store import ListQuery
 
 router = APIRouter(prefix="/api/dlq", tags=["dead letters"], responses=PROTECTED)
 
@@ -67,7 +68,7 @@ async def list_dead_letters(
 ) -> OrjsonResponse:
     """FAILED notifications with `deadLetter: {reason, attempts, lastError, at}`, newest first."""
     filters = {"status": "FAILED", **_filters(type, reason)}
-    result = await store.notifications.page(caller.tenant, filters, page, limit)
+    result = await store.notifications.page(caller.tenant, ListQuery(filters), page, limit)
     return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
 
 

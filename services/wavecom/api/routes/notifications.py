@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom import metrics
@@ -41,7 +41,7 @@ from wavecom.constants import Channel, Priority, Status
 from wavecom.events import doc_event
 from wavecom.intake import Intake
 from wavecom.settings import Settings
-from wavecom.store import Doc, new_notification
+from wavecom.store import Doc, ListQuery, RecipientHasher, Store, new_notification
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=PROTECTED)
 
@@ -72,7 +72,13 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _document(body: NotificationCreate, tenant: str, settings: Settings, now: datetime) -> Doc:
+def _document(
+    body: NotificationCreate,
+    tenant: str,
+    settings: Settings,
+    now: datetime,
+    hasher: RecipientHasher,
+) -> Doc:
     return new_notification(
         tenant_id=tenant,
         channel=body.type,
@@ -84,6 +90,19 @@ def _document(body: NotificationCreate, tenant: str, settings: Settings, now: da
         max_retries=settings.max_retries,
         scheduled_at=body.scheduledAt,
         now=now,
+        recipient_hash=hasher(body.recipient),
+        reference=body.reference,
+    )
+
+
+async def _reference_conflict(store: Store, tenant: str, reference: str) -> ApiError:
+    first = await store.notifications.by_reference(tenant, reference)
+    named = f"notification {first['_id']}" if first is not None else "another notification"
+    return ApiError(
+        409,
+        "REFERENCE_CONFLICT",
+        f"reference {reference!r} is already used by {named} (nothing was created)",
+        [{"field": "reference", "message": f"is already used by {named}"}],
     )
 
 
@@ -112,8 +131,12 @@ async def create_notification(
         if refused := shedder.refuses(body.type, body.priority):
             metrics.SHED.labels(body.type.value, body.priority.value).inc()
             raise _overloaded(refused, settings)
-        doc = _document(body, caller.tenant, settings, datetime.now(UTC))
-        confirmed = await intake.accept([doc])
+        hasher = await store.recipient_hasher()
+        doc = _document(body, caller.tenant, settings, datetime.now(UTC), hasher)
+        accepted = await intake.accept([doc])
+        if body.reference is not None and doc["_id"] in accepted.taken:
+            raise await _reference_conflict(store, caller.tenant, body.reference)
+        confirmed = accepted.confirmed
         message = (
             "Notification scheduled successfully"
             if body.scheduledAt
@@ -157,16 +180,23 @@ async def create_batch(
         request,
         store,
         caller.tenant,
-        lambda: _create_batch(body, intake, caller.tenant, settings, shedder),
+        lambda: _create_batch(body, intake, store, caller.tenant, settings, shedder),
     )
 
 
 async def _create_batch(
-    body: BatchCreate, intake: Intake, tenant: str, settings: Settings, shedder: LoadShedder
+    body: BatchCreate,
+    intake: Intake,
+    store: Store,
+    tenant: str,
+    settings: Settings,
+    shedder: LoadShedder,
 ) -> OrjsonResponse:
     now = datetime.now(UTC)
+    hasher = await store.recipient_hasher()
     results: list[dict[str, Any]] = []
     docs: list[Doc] = []
+    references: dict[str, int] = {}  # reference -> the index that used it first
     shed = 0
     for index, raw in enumerate(body.notifications):
         try:
@@ -181,6 +211,22 @@ async def _create_batch(
                 }
             )
             continue
+        if item.reference is not None:
+            first = references.setdefault(item.reference, index)
+            if first != index:
+                used = f"is used by item {first} of this batch"
+                results.append(
+                    {
+                        "index": index,
+                        "success": False,
+                        "error": error_body(
+                            "VALIDATION_ERROR",
+                            f"reference {item.reference!r} {used}",
+                            [{"field": "reference", "message": used}],
+                        ),
+                    }
+                )
+                continue
         if refused := shedder.refuses(item.type, item.priority):
             metrics.SHED.labels(item.type.value, item.priority.value).inc()
             shed += 1
@@ -188,7 +234,7 @@ async def _create_batch(
                 {"index": index, "success": False, "error": error_body("OVERLOADED", refused)}
             )
             continue
-        doc = _document(item, tenant, settings, now)
+        doc = _document(item, tenant, settings, now, hasher)
         docs.append(doc)
         results.append({"index": index, "success": True, "doc": doc})
     if not docs and shed:
@@ -200,11 +246,32 @@ async def _create_batch(
             for d in r["error"]["details"]
         ]
         raise ApiError(400, "VALIDATION_ERROR", "No notification in the batch is valid", details)
-    await intake.accept(docs)
+    taken = (await intake.accept(docs)).taken
     for r in results:
-        if r["success"]:
-            r["data"] = views.notification(r.pop("doc"))
-    accepted = len(docs)
+        if not r["success"]:
+            continue
+        doc = r.pop("doc")
+        if doc["_id"] in taken:
+            conflict = await _reference_conflict(store, tenant, doc["reference"])
+            r.update(
+                success=False, error=error_body(conflict.code, conflict.message, conflict.details)
+            )
+        else:
+            r["data"] = views.notification(doc)
+    accepted = len(docs) - len(taken)
+    if not accepted:
+        raise ApiError(
+            409,
+            "REFERENCE_CONFLICT",
+            "Every valid notification of the batch has a reference already used (nothing was "
+            "created)",
+            [
+                {**d, "field": f"notifications.{r['index']}.{d['field']}"}
+                for r in results
+                if r["error"]["code"] == "REFERENCE_CONFLICT"
+                for d in r["error"]["details"]
+            ],
+        )
     return OrjsonResponse(
         {
             "success": True,
@@ -279,14 +346,98 @@ async def list_notifications(
     status: Status | None = None,
     type: Channel | None = None,
     priority: Priority | None = None,
+    recipient: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=4096,
+            description="Every notification to this recipient (an e-mail address compares "
+            "without case); found through a keyed hash, so no index holds the recipient",
+        ),
+    ] = None,
+    reference: Annotated[
+        str | None, Query(min_length=1, max_length=128, description="Your own `reference`")
+    ] = None,
+    providerMessageId: Annotated[
+        str | None,
+        Query(min_length=1, max_length=256, description="The id the provider gave the send"),
+    ] = None,
+    createdFrom: Annotated[
+        str | None,
+        Query(
+            description="Created at or after (ISO 8601 with a timezone)",
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+    createdTo: Annotated[
+        str | None,
+        Query(
+            description="Created before (ISO 8601 with a timezone)",
+            json_schema_extra={"format": "date-time"},
+        ),
+    ] = None,
+    after: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="A `nextCursor`: the items older than the last one of that page, "
+            "instead of `page` (stable while new notifications arrive)",
+        ),
+    ] = None,
 ) -> OrjsonResponse:
+    """Newest first. Filters combine; a lookup (`recipient`, `reference`,
+    `providerMessageId`) answers every match. Every page carries `nextCursor` when more may
+    follow."""
     filters = {
         k: v.value
         for k, v in (("status", status), ("type", type), ("priority", priority))
         if v is not None
     }
-    result = await store.notifications.page(caller.tenant, filters, page, limit)
+    created_from = _instant("createdFrom", createdFrom)
+    created_to = _instant("createdTo", createdTo)
+    if created_from is not None and created_to is not None and created_from >= created_to:
+        raise _bad_query("createdTo", "must be after createdFrom")
+    cursor = None
+    if after is not None:
+        if page != 1:
+            raise _bad_query("page", "cannot be combined with after (the cursor says where)")
+        try:
+            cursor = views.parse_cursor(after)
+        except ValueError as exc:
+            raise _bad_query("after", str(exc)) from exc
+    query = ListQuery(
+        filters=filters,
+        recipient_hash=(await store.recipient_hasher())(recipient) if recipient else None,
+        reference=reference,
+        provider_message_id=providerMessageId,
+        created_from=created_from,
+        created_to=created_to,
+        after=cursor,
+    )
+    result = await store.notifications.page(caller.tenant, query, page, limit)
     return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
+
+
+def _instant(name: str, text: str | None) -> datetime | None:
+    """An ISO 8601 time with a timezone (a number is not one, whatever parsers allow)."""
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise _bad_query(name, "must be an ISO 8601 time, e.g. 2030-01-01T09:00:00Z") from None
+    if at.tzinfo is None:
+        raise _bad_query(name, "must include a timezone, e.g. 2030-01-01T09:00:00Z")
+    return at.astimezone(UTC)
+
+
+def _bad_query(name: str, message: str) -> ApiError:
+    return ApiError(
+        400,
+        "VALIDATION_ERROR",
+        f"Invalid request: {name}: {message}",
+        [{"field": name, "message": message}],
+    )
 
 
 @router.post(
