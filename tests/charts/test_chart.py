@@ -255,14 +255,22 @@ def test_worker_grace_outlasts_shutdown_grace() -> None:
         assert grace > 20
     with pytest.raises(RenderError, match=r"must be longer than config\.shutdownGraceS"):
         render_chart(merged(URLS, {"config": {"shutdownGraceS": 45}}))
+    # the API's grace covers its preStop sleep and then the drain
+    with pytest.raises(RenderError, match=r"api: terminationGracePeriodSeconds"):
+        render_chart(merged(URLS, {"api": {"preStopSleepSeconds": 15}}))
+    docs = render_chart(merged(URLS, {"api": {"preStopSleepSeconds": 12}}))
+    api = containers(one(docs, "Deployment", f"{FULL}-api"))[0]
+    assert api["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "12"]
 
 
 def test_api_probes_resources_and_pdb() -> None:
     docs = render_chart(URLS)
     api = containers(one(docs, "Deployment", f"{FULL}-api"))[0]
     assert api["args"] == ["api", "--metrics-port", "9100", "--metrics-host", "0.0.0.0"]
-    assert api["startupProbe"]["httpGet"]["path"] == "/api/health"
-    assert api["readinessProbe"]["httpGet"]["path"] == "/api/health"
+    # readiness is what the pod itself can do, not its dependencies (issue 27, item 5)
+    assert api["startupProbe"]["httpGet"]["path"] == "/api/ready"
+    assert api["readinessProbe"]["httpGet"]["path"] == "/api/ready"
+    assert api["lifecycle"]["preStop"]["exec"]["command"] == ["sleep", "5"]
     assert "tcpSocket" in api["livenessProbe"]
     assert api["resources"]["requests"]["cpu"] == "250m"
     assert one(docs, "PodDisruptionBudget", f"{FULL}-api")["spec"]["minAvailable"] == 1
@@ -433,3 +441,18 @@ def test_notes_tell_how_to_reach_the_api_and_make_the_first_key(tmp_path: Path) 
     assert f"deploy/{FULL}-api" in text
     assert "Workers: email sms push" in text
     assert "get nprov" in text
+
+
+def test_the_production_value_set_carries_no_secret() -> None:
+    """Credentials come from a Secret the platform manages (`existingSecret`), never from a
+    values file that lives in Git (issue 27, item 5)."""
+    values = yaml.safe_load(ci_values("production").read_text())
+    secrets = values["secrets"]
+    assert secrets["existingSecret"]
+    literal = {"amqpUrl", "mongodbUrl", "rabbitmqManagementUrl", "credentialsKey", "extra"}
+    assert literal.isdisjoint(secrets), secrets
+    docs = render_chart(values_files=[ci_values("production")])
+    assert by_kind(docs, "Secret") == []
+    api = containers(one(docs, "Deployment", f"{FULL}-api"))[0]
+    key = next(e for e in api["env"] if e["name"] == "CREDENTIALS_KEY")
+    assert key["valueFrom"]["secretKeyRef"]["name"] == "wavecom-notify-connections"
