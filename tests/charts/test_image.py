@@ -1,6 +1,7 @@
-"""services/Dockerfile, checked offline (no container engine here): it parses, every COPY source
-exists and is in the build context, every command it runs is a real entry point, the
-requirements it installs are the pinned ones, and the chart runs only commands the image has."""
+"""services/Dockerfile, checked offline (tests/image/ runs the image `make image` builds): it
+parses, every COPY source exists and is in the build context (and in the Tiltfile's), every
+command it runs is a real entry point, the requirements it installs are the pinned ones, and the
+chart runs only commands the image has."""
 
 from __future__ import annotations
 
@@ -122,9 +123,13 @@ def _copies() -> list[tuple[list[str], str]]:
 
 
 def _dispatcher() -> str:
-    (copy,) = [s for s in RUNTIME.steps if s.op == "COPY" and s.heredoc]
-    assert copy.args.endswith("/usr/local/bin/wavecom")
-    return copy.heredoc
+    """The entry point's script (a file: buildah 1.28 cannot build COPY heredocs)."""
+    (copy,) = [
+        s for s in RUNTIME.steps if s.op == "COPY" and s.args.endswith(" /usr/local/bin/wavecom")
+    ]
+    assert not copy.heredoc
+    (source,) = [w for w in copy.args.split()[:-1] if not w.startswith("--")]
+    return (ROOT / source).read_text()
 
 
 def test_three_stages_node_20_python_311() -> None:
@@ -144,6 +149,19 @@ def test_every_copy_source_exists_and_is_in_the_context() -> None:
         for src in sources:
             assert (ROOT / src).exists(), src
             assert _dockerignore_includes(src.rstrip("/")), f"{src} is excluded by .dockerignore"
+
+
+def test_the_tiltfile_builds_the_same_target_from_the_same_sources() -> None:
+    tiltfile = (ROOT / "Tiltfile").read_text()
+    assert 'target="runtime"' in tiltfile
+    assert "--target runtime" in (ROOT / "services" / "devstack" / "image.sh").read_text()
+    assert RUNTIME.name == "runtime"
+    only = re.search(r"only=\[(.*?)\]", tiltfile, re.S)
+    assert only
+    allowed = re.findall(r'"([^"]+)"', only[1])
+    for sources, _dest in _copies():
+        for src in sources:
+            assert any(src.startswith(a.rstrip("/")) for a in allowed), f"Tilt leaves out {src}"
 
 
 def test_the_context_leaves_out_what_the_image_does_not_need() -> None:
