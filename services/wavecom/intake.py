@@ -207,17 +207,16 @@ class Intake:
     async def commit(self, docs: Sequence[Doc]) -> Accepted:
         """Store ``docs`` (one round trip) and queue or schedule them.
 
-        Immediate notifications are first recorded in the outbox, then stored, then published
-        with confirms, then cleared from the outbox. Returns True when the broker confirmed
-        every one, False when the publish ended without an answer (timeout, lost connection):
-        then they stay recorded and the relay (``Scheduler``) publishes them once the outbox
-        grace has passed (a copy that did reach the broker is dropped by the claims). They are
-        accepted either way. A notification whose ``reference`` its tenant already used is
-        not stored (the unique index decides, also between two commits racing), is left out
-        of the publish, and is named in the answer's ``taken``. Raises DependencyUnavailable,
-        with nothing left behind, when the broker is known to be down before anything is
-        written, when the database fails, or when the broker refuses the publish (a nack: it
-        certainly holds no copy).
+        Immediate notifications are first recorded in the outbox, then stored, then published with
+        confirms, then cleared from the outbox. The answer is ``confirmed`` when the broker
+        confirmed every one, not when the publish ended without an answer (a timeout, a lost
+        connection): then they stay recorded and the relay (``Scheduler``) publishes them once the
+        outbox grace has passed (a copy that did reach the broker is dropped by the claims). They
+        are accepted either way. A notification whose ``reference`` its tenant already used is not
+        stored (the unique index decides, also between two commits racing), is left out of the
+        publish, and is named in the answer's ``taken``. Raises DependencyUnavailable, with nothing
+        left behind, when the broker is known to be down before anything is written, when the
+        database fails, or when the broker refuses the publish (a nack: it certainly holds no copy).
         """
         if not docs:
             return Accepted()
