@@ -50,6 +50,10 @@ class Node:
     amqp_port: int
     management_port: int
     dist_port: int
+    # > 0: AMQP over TLS only, on this port (no plain listener), with the certificates the
+    # caller put in ``tls_dir`` (ca.pem, server.pem, server.key); clients must present a
+    # certificate signed by that CA
+    amqps_port: int = 0
 
     @property
     def name(self) -> str:
@@ -67,8 +71,15 @@ class Node:
     def pid_file(self) -> Path:
         return self.home / "rabbit.pid"
 
+    @property
+    def tls_dir(self) -> Path:
+        return self.home / "tls"
+
     def url(self, vhost: str = "/") -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.amqp_port}/{quote(vhost, safe='')}"
+
+    def amqps_url(self, vhost: str = "/") -> str:
+        return f"amqps://guest:guest@127.0.0.1:{self.amqps_port}/{quote(vhost, safe='')}"
 
     def env(self) -> dict[str, str]:
         return {
@@ -102,10 +113,22 @@ class Node:
             return
         (self.home / "log").mkdir(parents=True, exist_ok=True)
         self.data.mkdir(parents=True, exist_ok=True)
-        (self.home / "enabled_plugins").write_text("[rabbitmq_management].\n")
+        # the TLS node serves AMQP only: without the management plugin it boots sooner
+        plugins = "[]" if self.amqps_port else "[rabbitmq_management]"
+        (self.home / "enabled_plugins").write_text(f"{plugins}.\n")
+        listeners = f"listeners.tcp.default = 127.0.0.1:{self.amqp_port}\n"
+        if self.amqps_port:
+            listeners = (
+                "listeners.tcp = none\n"
+                f"listeners.ssl.default = 127.0.0.1:{self.amqps_port}\n"
+                f"ssl_options.cacertfile = {self.tls_dir / 'ca.pem'}\n"
+                f"ssl_options.certfile = {self.tls_dir / 'server.pem'}\n"
+                f"ssl_options.keyfile = {self.tls_dir / 'server.key'}\n"
+                "ssl_options.verify = verify_peer\n"
+                "ssl_options.fail_if_no_peer_cert = true\n"
+            )
         (self.home / "rabbitmq.conf").write_text(
-            f"listeners.tcp.default = 127.0.0.1:{self.amqp_port}\n"
-            f"management.tcp.ip = 127.0.0.1\n"
+            listeners + "management.tcp.ip = 127.0.0.1\n"
             f"management.tcp.port = {self.management_port}\n"
             "loopback_users.guest = true\n"
             "vm_memory_high_watermark.relative = 0.2\n"
@@ -183,6 +206,7 @@ CLUSTER = tuple(
     for i in (1, 2, 3)
 )
 SOLO = Node("wcsolo", amqp_port=5709, management_port=15709, dist_port=25790)
+TLS = Node("wctls", amqp_port=5710, management_port=15710, dist_port=25800, amqps_port=5711)
 
 
 class Cluster:

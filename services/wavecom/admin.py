@@ -17,6 +17,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from wavecom import tls
 from wavecom.broker import QueueShape, connect, declare_topology
 from wavecom.constants import valid_tenant
 from wavecom.errors import DependencyUnavailable, QueueMismatch
@@ -70,7 +71,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 async def run(args: argparse.Namespace, settings: Settings) -> int:
-    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    store = Store.connect(
+        settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
+    )
     try:
         if args.noun == "setup":
             return await _setup(settings, store)
@@ -89,7 +92,9 @@ async def _setup(settings: Settings, store: Store) -> int:
     try:
         await store.ensure_indexes()
         print("database: indexes present")
-        connection = await connect(settings.amqp_url, name="setup")
+        connection = await connect(
+            settings.amqp_url, name="setup", ssl_context=tls.amqp_context(settings)
+        )
         try:
             queues = await declare_topology(await connection.channel(), QueueShape.of(settings))
         finally:

@@ -30,6 +30,7 @@ import contextlib
 import logging
 import math
 import re
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,8 +105,13 @@ class FailoverConnection(RobustConnection):
         self.__dict__["_transport"] = value
 
 
-async def connect(url: str, *, name: str) -> FailoverConnection:
+async def connect(
+    url: str, *, name: str, ssl_context: ssl.SSLContext | None = None
+) -> FailoverConnection:
     """A robust connection: it reconnects and restores channels, queues and consumers.
+
+    ``ssl_context`` is used for ``amqps://`` URLs (a private CA, a client certificate:
+    :func:`wavecom.tls.amqp_context`); without it, the system's CAs.
 
     ``url`` may list several nodes of a cluster, comma-separated: the first that answers is
     used, and after a loss the connection moves on to the next one (:class:`FailoverConnection`).
@@ -119,6 +125,7 @@ async def connect(url: str, *, name: str) -> FailoverConnection:
             order,
             client_properties={"connection_name": name},
             reconnect_interval=RECONNECT_INTERVAL_S,
+            ssl_context=ssl_context,
         )
         try:
             await connection.connect(timeout=CONNECT_TIMEOUT_S)

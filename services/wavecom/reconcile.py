@@ -32,6 +32,7 @@ from typing import Any
 import orjson
 from prometheus_client import Gauge
 
+from wavecom import tls
 from wavecom.constants import Status
 from wavecom.settings import get_settings
 from wavecom.store import Store, utcnow
@@ -351,7 +352,9 @@ def main() -> None:
     settings = get_settings()
 
     async def run() -> Report:
-        store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+        store = Store.connect(
+            settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
+        )
         try:
             return await reconcile(
                 store, stuck_after_s=args.stuck_after, ledger_dir=settings.ledger_dir

@@ -32,6 +32,17 @@ class Settings(BaseSettings):
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     mongodb_url: str = "mongodb://127.0.0.1:27017/"
     mongodb_database: str = "wavecom"
+    # TLS with a private CA (files, e.g. mounted from a Secret; see wavecom.tls). AMQP: the CA
+    # bundle that signs the broker's certificate, used with amqps:// URLs, and optionally a
+    # client certificate and its key (both or neither). MongoDB: a CA file turns TLS on (as
+    # tls=true&tlsCAFile= in MONGODB_URL would); the client certificate may hold its key, or the
+    # key may be a file of its own. Empty: the system's CAs, no client certificate.
+    amqp_ca_file: str = ""
+    amqp_cert_file: str = ""
+    amqp_key_file: str = ""
+    mongodb_tls_ca_file: str = ""
+    mongodb_tls_cert_file: str = ""
+    mongodb_tls_key_file: str = ""
     # development only: a request without an API key acts as this tenant, with every scope.
     # Empty (the default) means every request needs a key; refused in production.
     dev_tenant: str = ""
@@ -139,6 +150,21 @@ class Settings(BaseSettings):
             raise ValueError("DEV_TENANT must be a tenant id (letters, digits, - and _, 1-64)")
         return v
 
+    @field_validator(
+        "amqp_ca_file",
+        "amqp_cert_file",
+        "amqp_key_file",
+        "mongodb_tls_ca_file",
+        "mongodb_tls_cert_file",
+        "mongodb_tls_key_file",
+    )
+    @classmethod
+    def _tls_file_readable(cls, v: str) -> str:
+        # at start-up, naming the variable, rather than at the first connection attempt
+        if v and not Path(v).is_file():
+            raise ValueError(f"{v} is not a readable file (is its volume mounted?)")
+        return v
+
     @field_validator("cors_origins")
     @classmethod
     def _origins_ok(cls, v: str) -> str:
@@ -160,6 +186,17 @@ class Settings(BaseSettings):
             and self.credentials_previous_key_id == self.credentials_key_id
         ):
             raise ValueError("CREDENTIALS_PREVIOUS_KEY_ID must differ from CREDENTIALS_KEY_ID")
+        if bool(self.amqp_cert_file) != bool(self.amqp_key_file):
+            raise ValueError("AMQP_CERT_FILE and AMQP_KEY_FILE go together (a client certificate)")
+        if (self.amqp_ca_file or self.amqp_cert_file) and not all(
+            u.startswith("amqps://") for u in self.amqp_urls
+        ):
+            raise ValueError(
+                "AMQP_CA_FILE / AMQP_CERT_FILE are used only over TLS: AMQP_URL must list "
+                "amqps:// URLs (port 5671 by default)"
+            )
+        if self.mongodb_tls_key_file and not self.mongodb_tls_cert_file:
+            raise ValueError("MONGODB_TLS_KEY_FILE needs MONGODB_TLS_CERT_FILE")
         if self.outbox_grace_s <= self.publish_timeout_s:
             raise ValueError("OUTBOX_GRACE_S must exceed PUBLISH_TIMEOUT_S")
         return self

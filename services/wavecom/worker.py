@@ -35,7 +35,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
-from wavecom import metrics, telemetry
+from wavecom import metrics, telemetry, tls
 from wavecom.broker import Publisher, QueueShape, connect, declare_topology, snap_to_ladder
 from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue
 from wavecom.errors import (
@@ -96,9 +96,15 @@ class Worker:
     @classmethod
     async def start(cls, settings: Settings, channel: Channel) -> Worker:
         """Connect to the database and the broker and declare what the worker needs."""
-        store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+        store = Store.connect(
+            settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
+        )
         await store.ensure_indexes()
-        connection = await connect(settings.amqp_url, name=f"worker-{channel.slug}")
+        connection = await connect(
+            settings.amqp_url,
+            name=f"worker-{channel.slug}",
+            ssl_context=tls.amqp_context(settings),
+        )
         try:
             publisher = await Publisher.open(
                 connection, timeout_s=settings.publish_timeout_s, shape=QueueShape.of(settings)

@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wavecom import __version__, metrics, telemetry
+from wavecom import __version__, metrics, telemetry, tls
 from wavecom.api import errors
 from wavecom.api.admission import GUARDED, Admission
 from wavecom.api.auth import Auth, ratelimit_headers
@@ -142,10 +142,14 @@ class Observe:
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
-    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    store = Store.connect(
+        settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
+    )
     await store.ensure_indexes()
     await store.recipient_hasher()  # the installation's key, made by the first process
-    connection = await connect(settings.amqp_url, name="api")
+    connection = await connect(
+        settings.amqp_url, name="api", ssl_context=tls.amqp_context(settings)
+    )
     try:
         publisher = await Publisher.open(
             connection, timeout_s=settings.publish_timeout_s, shape=QueueShape.of(settings)

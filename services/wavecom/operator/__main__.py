@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import kopf
 import uvloop
 
+from wavecom import tls
 from wavecom.errors import DependencyUnavailable, ProviderConfigError
 from wavecom.logs import setup_logging
 from wavecom.operator import crd, kube
@@ -59,7 +60,9 @@ async def run(args: argparse.Namespace, settings: Settings) -> None:
     cipher = Cipher.of(settings)
     if cipher.current is None:
         log.warning("CREDENTIALS_KEY is not set: providers with credentials will not be Ready")
-    store = Store.connect(settings.mongodb_url, settings.mongodb_database)
+    store = Store.connect(
+        settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
+    )
     api = kube.KubeAPI(lambda: kube.login(ksettings))
     try:
         await store.ensure_indexes()

@@ -18,6 +18,9 @@ no transactions and no change streams.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -87,7 +90,15 @@ class Store:
         self._hasher: RecipientHasher | None = None
 
     @classmethod
-    def connect(cls, url: str, database: str, *, timeout_ms: int = 5000) -> Store:
+    def connect(
+        cls,
+        url: str,
+        database: str,
+        *,
+        timeout_ms: int = 5000,
+        tls: Mapping[str, Any] | None = None,
+    ) -> Store:
+        """A client of ``url``; ``tls`` adds PyMongo's tls* options (``wavecom.tls``)."""
         client: AsyncMongoClient[Doc] = AsyncMongoClient(
             url,
             tz_aware=True,
@@ -96,6 +107,7 @@ class Store:
             socketTimeoutMS=max(timeout_ms * 6, 30_000),
             maxPoolSize=50,
             appname="wavecom",
+            **(tls or {}),
         )
         return cls(client, database)
 
