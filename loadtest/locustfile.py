@@ -1,11 +1,14 @@
 """Locust load test of WaveCom Notify, gated on what the system delivered (see loadtest/README.md).
 
-``locust -f loadtest/locustfile.py --headless --host http://127.0.0.1:8000`` (or ``make
-loadtest``). Every setting is an environment variable (``Config`` below lists them with their
-defaults); the load profile is ``WAVECOM_SHAPE``: ``steady`` (``WAVECOM_RATE`` notifications/s
-for ``WAVECOM_DURATION`` s), ``spike`` (the rate, then ``WAVECOM_SPIKE_FACTOR`` x for
-``WAVECOM_SPIKE_SECONDS``, then back), ``knee`` (steps of ``WAVECOM_STEP_FRACTION`` x the rate
-until the delivered rate stops following) or ``none`` (locust's own ``-u``/``-r``/``-t``).
+``locust -f loadtest/locustfile.py --headless -u 5 -r 5 -t 10s --host http://127.0.0.1:8000``
+runs as locust's documentation says: ``-u``/``-r``/``-t`` set the users, the spawn rate and the
+time, no gate is applied and the exit code is locust's own. A load profile and the
+delivered-rate gate are chosen explicitly with ``WAVECOM_SHAPE`` (as ``make loadtest`` and
+k8s/loadtest do): ``steady`` (``WAVECOM_RATE`` notifications/s for ``WAVECOM_DURATION`` s),
+``spike`` (the rate, then ``WAVECOM_SPIKE_FACTOR`` x for ``WAVECOM_SPIKE_SECONDS``, then
+back) or ``knee`` (steps of ``WAVECOM_STEP_FRACTION`` x the rate until the delivered rate
+stops following); ``none``, the default, is locust's own. Every setting is an environment
+variable (``Config`` below lists them with their defaults).
 
 Each user runs the weighted tasks (batches, single creates, creates with an Idempotency-Key,
 status reads, list reads) in a shuffled fixed cycle, paced by ``constant_throughput`` so that
@@ -70,7 +73,8 @@ class Config:
     """Every setting, from the environment (name: default)."""
 
     api_key: str = field(default_factory=_api_key)  # WAVECOM_API_KEY, else .state/api-key
-    shape: str = field(default_factory=lambda: _env("WAVECOM_SHAPE", "steady"))
+    # none: locust's -u/-r/-t and no gate; a shape brings the drain and the gate with it
+    shape: str = field(default_factory=lambda: _env("WAVECOM_SHAPE", "none"))
     rate: float = field(default_factory=lambda: float(_env("WAVECOM_RATE", "833")))
     duration: float = field(default_factory=lambda: float(_env("WAVECOM_DURATION", "150")))
     users: int = field(default_factory=lambda: int(_env("WAVECOM_USERS", "100")))
@@ -610,8 +614,8 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     print(
         f"[locust] {CONFIG.shape}: {CONFIG.rate:g} notifications/s by {CONFIG.users} users "
         f"({CONFIG.user_tps:.3f} tasks/s each, {CONFIG.notifications_per_task:.1f} "
-        f"notifications a task), {users} users now; gate after a drain of up to "
-        f"{CONFIG.drain:g} s",
+        f"notifications a task), {users} users now; "
+        + (f"gate after a drain of up to {CONFIG.drain:g} s" if gated() else "no gate"),
         flush=True,
     )
     RUN.stats_now = {k: v for k, v in base.items() if not k.startswith("worker")}
@@ -619,9 +623,17 @@ def _on_test_start(environment: Environment, **_: Any) -> None:
     RUN.greenlet = gevent.spawn(RUN.loop, environment)
 
 
+def gated() -> bool:
+    """A shape was chosen: the run drains and is judged (``none`` is locust's own run)."""
+    return CONFIG.shape != "none"
+
+
 def _on_test_stop(environment: Environment, **_: Any) -> None:
     """The load is over: wait (bounded) until every accepted notification is final."""
     if RUN is None or _is_worker(environment) or RUN.load_end is not None or not RUN.wall0:
+        return
+    if not gated():
+        RUN.load_end = time.time() - RUN.wall0
         return
     RUN.load_end = time.time() - RUN.wall0
     if isinstance(environment.runner, MasterRunner):
@@ -825,8 +837,9 @@ def _finish(environment: Environment) -> None:
 
 
 def _on_quitting(environment: Environment, **_: Any) -> None:
-    """The exit code is the gate's: 1 when the last run failed it."""
-    if RUN is None or _is_worker(environment) or not RUN.wall0:
+    """The exit code is the gate's when a shape was chosen: 1 when the last run failed it;
+    without one it stays locust's own."""
+    if RUN is None or _is_worker(environment) or not RUN.wall0 or not gated():
         return
     if RUN.load_end is None:  # stopped before test_stop ran (Ctrl-C)
         _on_test_stop(environment)

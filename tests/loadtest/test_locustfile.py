@@ -158,3 +158,51 @@ def _report(results: Path) -> dict[str, Any]:
     (chart,) = results.glob("locust-steady-*.png")
     assert chart.stat().st_size > 10_000
     return {**report, "chart": str(chart)}
+
+
+async def test_a_plain_locust_command_honours_users_rate_and_time_and_exits_0(
+    whole: tuple[System, str], settings: Settings, tmp_path: Path
+) -> None:
+    """``locust -f loadtest/locustfile.py --headless -u 5 -r 5 -t 10s --host …`` as locust's
+    documentation has it: no WAVECOM_SHAPE, so no shape class, no drain and no gate."""
+    system, _ = whole
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        str(LOCUSTFILE),
+        "--headless",
+        "-u",
+        "5",
+        "-r",
+        "5",
+        "-t",
+        "10s",
+        "--host",
+        system.url,
+        "--only-summary",
+        cwd=tmp_path,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("WAVECOM_")},
+            "PYTHONPATH": str(ROOT),
+            "WAVECOM_API_KEY": system.key,
+            "WAVECOM_REPORT": "0",
+        },
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        raw, _ = await asyncio.wait_for(proc.communicate(), 120)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    out = raw.decode(errors="replace")
+    assert proc.returncode == 0, said(out)
+    assert "[locust] none:" in out, said(out)
+    assert "5 users now; no gate" in out, said(out)
+    assert "GATE" not in out  # nobody asked for a gate
+    # the run lasted its -t, not the 150 s of a shape (the summary names the requests made)
+    assert "POST" in out, out[-2000:]
+    assert "Aggregated" in out, out[-2000:]
