@@ -153,8 +153,6 @@ build_args() {
     key=$(bases_key)
     printf '%s\n' --build-arg "PYTHON_IMAGE=localhost/wavecom-base-python:$key" \
       --build-arg "NODE_IMAGE=localhost/wavecom-base-node:$key"
-  elif [ "$IMAGE_BASES" != registry ]; then
-    die "IMAGE_BASES is debian or registry, not $IMAGE_BASES"
   fi
   [ "$IMAGE_DEV" = 0 ] || printf '%s\n' --build-arg DEV=1
 }
@@ -207,8 +205,13 @@ build() {
   echo "$image" >"$STATE/image.ref"
   # keep the three newest builds (another checkout on this machine may be testing one of them)
   podman images --format '{{.Repository}}:{{.Tag}}' --sort created "$IMAGE" |
-    grep -v ':latest$' | tail -n +4 | xargs -r podman rmi >/dev/null 2>&1 || true
+    grep "^$IMAGE:" | grep -v ':latest$' | tail -n +4 | xargs -r podman rmi >/dev/null 2>&1 || true
 }
+
+case "$IMAGE_BASES" in
+  debian | registry) ;;
+  *) die "IMAGE_BASES is debian or registry, not $IMAGE_BASES" ;;
+esac
 
 case "${1:-}" in
   bases) bases ;;
