@@ -130,6 +130,15 @@ def test_one_worker_per_enabled_channel_with_its_own_channel() -> None:
     ]
 
 
+# file paths of the mounted CA and client certificate, in each container's env when tls.* sets
+# them (tests/charts/test_tls.py)
+TLS_FILES = {
+    f"{prefix}_{what}_FILE"
+    for prefix in ("AMQP", "MONGODB_TLS")
+    for what in ("CA", "CERT", "KEY")
+}
+
+
 def test_the_configmap_carries_every_setting() -> None:
     docs = render_chart(URLS, show_only=["templates/configmap.yaml"])
     data = docs[0]["data"]
@@ -142,7 +151,7 @@ def test_the_configmap_carries_every_setting() -> None:
         "CREDENTIALS_PREVIOUS_KEY",
         "EXIT_BEFORE_PUBLISH",
         "PROVIDER_SEED",
-    } | PER_WORKER
+    } | PER_WORKER | TLS_FILES
     fields = {name.upper() for name in Settings.model_fields}
     assert fields - elsewhere - set(data) == set(), "settings the chart cannot set"
     assert set(data) - fields == set(), "ConfigMap keys Settings does not read"

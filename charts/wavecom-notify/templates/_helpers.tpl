@@ -263,6 +263,117 @@ API, the workers and the operator get the same CREDENTIALS_KEY: what one seals t
       key: {{ $k }}
 {{- end }}
 {{- end }}
+{{- include "wavecom-notify.tlsEnv" .root }}
+{{- with .root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+TLS with a private CA (tls.*): where the CA bundle and the client certificate are mounted.
+*/}}
+{{- define "wavecom-notify.tlsCaFile" -}}/etc/wavecom/tls/ca/ca.crt{{- end }}
+{{- define "wavecom-notify.tlsCertFile" -}}/etc/wavecom/tls/client/tls.crt{{- end }}
+{{- define "wavecom-notify.tlsKeyFile" -}}/etc/wavecom/tls/client/tls.key{{- end }}
+
+{{/*
+The environment variables naming the mounted files, for each connection tls.* turns on (the
+product's AMQP_* / MONGODB_TLS_* settings, the OpenTelemetry SDK's own OTEL_EXPORTER_OTLP_*).
+Fails rendering when a connection is turned on with nothing to mount.
+*/}}
+{{- define "wavecom-notify.tlsEnv" -}}
+{{- $t := .Values.tls }}
+{{- $ca := or $t.ca.secretName $t.ca.configMapName }}
+{{- $client := $t.clientCertificate.secretName }}
+{{- range $what := list "amqp" "mongodb" "otlp" "keda" }}
+{{- if and (index $t $what) (not (or $ca $client)) }}
+{{- fail (printf "tls.%s: set tls.ca (secretName or configMapName) or tls.clientCertificate.secretName" $what) }}
+{{- end }}
+{{- end }}
+{{- if and $t.ca.secretName $t.ca.configMapName }}
+{{- fail "tls.ca: set secretName or configMapName, not both" }}
+{{- end }}
+{{- if and $t.keda $t.ca.configMapName (not $t.ca.secretName) }}
+{{- fail "tls.keda: KEDA reads a CA only from a Secret: set tls.ca.secretName" }}
+{{- end }}
+{{- $vars := list }}
+{{- if $t.amqp }}{{ $vars = append $vars (list "AMQP_CA_FILE" "AMQP_CERT_FILE" "AMQP_KEY_FILE") }}{{ end }}
+{{- if $t.mongodb }}{{ $vars = append $vars (list "MONGODB_TLS_CA_FILE" "MONGODB_TLS_CERT_FILE" "MONGODB_TLS_KEY_FILE") }}{{ end }}
+{{- if $t.otlp }}{{ $vars = append $vars (list "OTEL_EXPORTER_OTLP_CERTIFICATE" "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE" "OTEL_EXPORTER_OTLP_CLIENT_KEY") }}{{ end }}
+{{- range $v := $vars }}
+{{- if $ca }}
+- name: {{ index $v 0 }}
+  value: {{ include "wavecom-notify.tlsCaFile" $ | quote }}
+{{- end }}
+{{- if $client }}
+- name: {{ index $v 1 }}
+  value: {{ include "wavecom-notify.tlsCertFile" $ | quote }}
+- name: {{ index $v 2 }}
+  value: {{ include "wavecom-notify.tlsKeyFile" $ | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The volume mounts of every product container: /tmp (the only writable path of the read-only
+root file system), the TLS files (read-only) when tls.* names them, then extraVolumeMounts.
+*/}}
+{{- define "wavecom-notify.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if or .Values.tls.ca.secretName .Values.tls.ca.configMapName }}
+- name: tls-ca
+  mountPath: /etc/wavecom/tls/ca
+  readOnly: true
+{{- end }}
+{{- if .Values.tls.clientCertificate.secretName }}
+- name: tls-client
+  mountPath: /etc/wavecom/tls/client
+  readOnly: true
+{{- end }}
+{{- with .Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+The volumes of every pod: /tmp, the TLS files, then extraVolumes.
+*/}}
+{{- define "wavecom-notify.volumes" -}}
+{{ include "wavecom-notify.tmpVolume" . }}
+{{- $t := .Values.tls }}
+{{- if $t.ca.secretName }}
+- name: tls-ca
+  secret:
+    secretName: {{ $t.ca.secretName }}
+    items:
+      - key: {{ $t.ca.key }}
+        path: ca.crt
+{{- else if $t.ca.configMapName }}
+- name: tls-ca
+  configMap:
+    name: {{ $t.ca.configMapName }}
+    items:
+      - key: {{ $t.ca.key }}
+        path: ca.crt
+{{- end }}
+{{- with $t.clientCertificate }}
+{{- if .secretName }}
+- name: tls-client
+  secret:
+    secretName: {{ .secretName }}
+    # the key readable by the pods' group (fsGroup) only
+    defaultMode: 0440
+    items:
+      - key: {{ .certKey }}
+        path: tls.crt
+      - key: {{ .keyKey }}
+        path: tls.key
+{{- end }}
+{{- end }}
+{{- with .Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
 {{- end }}
 
 {{/*
