@@ -69,6 +69,13 @@ node_version() {
   dpkg-query -W -f='${Version}' nodejs 2>/dev/null || true
 }
 
+# npm's version from its package.json (`npm --version` takes half a second; ref runs this often)
+npm_version() {
+  local cli
+  cli=$(readlink -f "$(command -v npm 2>/dev/null)" 2>/dev/null) || return 0
+  node -p 'require(process.argv[1]).version' "${cli%/bin/npm-cli.js}/package.json" 2>/dev/null || true
+}
+
 # certificate authorities this machine adds to Debian's (update-ca-certificates): the bases trust
 # them too, or pip and npm inside the build could not verify what this machine verifies
 local_cas() {
@@ -78,7 +85,7 @@ local_cas() {
 bases_key() {
   {
     printf '%s\n' "$BASE_RECIPE" "$SUITE" "$PYTHON_PACKAGES" "$NODE_PACKAGES" \
-      "nodejs=$(node_version)" "npm=$(npm --version 2>/dev/null)"
+      "nodejs=$(node_version)" "npm=$(npm_version)"
     local_cas | xargs -r -d '\n' sha256sum
   } | sha256sum | cut -c1-12
 }
@@ -132,7 +139,7 @@ bases() {
       *) die "the node base copies the host's Node.js 20 (the nodejs package); node --version: $(node --version 2>&1)" ;;
     esac
     [ -n "$(node_version)" ] || die "node is not from a Debian package (dpkg -S $(command -v node))"
-    log "building the Node base from Debian ($SUITE minbase + $NODE_PACKAGES), the host's nodejs $(node_version) and npm $(npm --version)"
+    log "building the Node base from Debian ($SUITE minbase + $NODE_PACKAGES), the host's nodejs $(node_version) and npm $(npm_version)"
     start=$SECONDS
     # node and its headers from the nodejs package, and the global npm as installed
     # (the host's npm may be newer than the package's: it is the one `make frontend` runs)
