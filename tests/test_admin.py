@@ -132,7 +132,7 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {name: bank-sms-twilio}
+metadata: {name: bank-sms-twilio, labels: {notify.wavecom.io/provider-credentials: "true"}}
 stringData:
   accountSid: AC00000000000000000000000000000001
   authToken: token-that-is-never-printed

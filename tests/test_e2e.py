@@ -203,7 +203,7 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: bank-sms-twilio}}
+metadata: {{name: bank-sms-twilio, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
 stringData: {{accountSid: {TWILIO_SID}, authToken: {TWILIO_TOKEN}}}
 ---
 apiVersion: notify.wavecom.io/v1alpha1
@@ -217,7 +217,7 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: bank-push-fcm}}
+metadata: {{name: bank-push-fcm, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
 stringData:
   project_id: {FCM_PROJECT}
   private_key_id: {FCM_KEY_ID}

@@ -17,6 +17,7 @@ from tests.charts.chart import RELEASE, by_kind, ci_values, crd_schema, one, ren
 from tests.charts.kube import CHART, KUBE_VERSION, helm, load_all
 from wavecom.errors import ProviderConfigError
 from wavecom.operator import crd
+from wavecom.operator.handlers import SECRET_LABEL
 from wavecom.providers import manifests
 
 FULL = f"{RELEASE}-wavecom-notify"
@@ -111,6 +112,25 @@ def test_the_operator_may_do_only_what_it_needs_in_its_namespace() -> None:
     assert binding["subjects"] == [
         {"kind": "ServiceAccount", "name": f"{FULL}-operator", "namespace": "notify"}
     ]
+
+
+@pytest.mark.parametrize("all_namespaces", [False, True])
+def test_secrets_are_read_only_and_the_chart_says_what_the_operator_reads(
+    all_namespaces: bool,
+) -> None:
+    """RBAC cannot filter by label: the rule covers every Secret of the namespace (or the cluster),
+    read-only; the operator watches only labelled ones, and the chart says both."""
+    docs = render_chart(with_({"operator": {"allNamespaces": all_namespaces}}))
+    (role,) = by_kind(docs, "ClusterRole" if all_namespaces else "Role")
+    secret_rules = [r for r in role["rules"] if "secrets" in r["resources"]]
+    assert secret_rules == [
+        {"apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "list", "watch"]}
+    ]
+    assert "resourceNames" not in secret_rules[0]
+    for text in ((CHART / "values.yaml").read_text(), (CHART / "README.md").read_text()):
+        flat = " ".join(text.replace("#", " ").split())
+        assert f'labelled `{SECRET_LABEL}: "true"`' in flat
+        assert "RBAC cannot filter by label" in flat
 
 
 def test_each_watched_namespace_gets_its_role_and_the_operator_its_flag() -> None:

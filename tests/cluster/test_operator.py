@@ -25,7 +25,7 @@ from pydantic import SecretStr
 from tests.cluster.conftest import Cluster, wait_until
 from tests.conftest import RunWorker, all_terminal, create, free_port, sms, wait_for
 from wavecom.constants import Channel
-from wavecom.operator.handlers import FINALIZER, SECRET_VERSION
+from wavecom.operator.handlers import FINALIZER, SECRET_LABEL, SECRET_VERSION
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
@@ -148,8 +148,10 @@ def provider(name: str, **spec: Any) -> str:
 
 
 def secret(name: str, **values: str) -> str:
+    """A Secret labelled for the operator (it watches only those)."""
+    metadata = {"name": name, "labels": {SECRET_LABEL: "true"}}
     return json.dumps(
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name}, "stringData": values}
+        {"apiVersion": "v1", "kind": "Secret", "metadata": metadata, "stringData": values}
     )
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from wavecom.operator.handlers import Context
+from wavecom.operator.handlers import SECRET_LABEL, Context
 from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
 from wavecom.store import Store
@@ -25,12 +25,16 @@ class Secrets:
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.annotated: list[tuple[str, str, dict[str, str]]] = []
 
-    def put(self, namespace: str, name: str, **string_data: str) -> None:
+    def put(self, namespace: str, name: str, *, labelled: bool = True, **string_data: str) -> None:
+        """A Secret with these keys, labelled for the operator (SECRET_LABEL) unless not."""
         data = {k: base64.b64encode(v.encode()).decode() for k, v in string_data.items()}
+        metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+        if labelled:
+            metadata["labels"] = {SECRET_LABEL: "true"}
         self.secrets[(namespace, name)] = {
             "apiVersion": "v1",
             "kind": "Secret",
-            "metadata": {"name": name, "namespace": namespace},
+            "metadata": metadata,
             "data": data,
         }
 

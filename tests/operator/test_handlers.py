@@ -168,6 +168,41 @@ async def test_a_secret_without_the_drivers_key_is_refused_without_its_values(
     assert await accounts.list_accounts(store) == []
 
 
+async def test_an_unlabelled_secret_is_refused_and_named_with_the_label(
+    context: Context, store: Store, secrets: Secrets
+) -> None:
+    """The operator watches only labelled Secrets: one without the label would be read once and
+    its changes never seen, so it is refused, saying which label to add."""
+    secrets.put(NS, "gateway-credentials", labelled=False, secret=WEBHOOK_SECRET)
+    out = await apply(context, "sms-gateway", webhook_spec())
+    assert isinstance(out.error, kopf.PermanentError)
+    for type_ in (READY, CREDENTIALS_RESOLVED):
+        cond = out.condition(type_)
+        assert (cond["status"], cond["reason"]) == ("False", "SecretNotLabelled")
+        assert "notify.wavecom.io/provider-credentials=true" in cond["message"]
+        assert "'gateway-credentials'" in cond["message"]
+    assert WEBHOOK_SECRET.removeprefix("whsec_") not in repr(out.patch)
+    assert await accounts.list_accounts(store) == []
+    # labelled (its next change re-applies the provider): Ready
+    secrets.put(NS, "gateway-credentials", secret=WEBHOOK_SECRET)
+    again = await apply(context, "sms-gateway", webhook_spec())
+    assert again.error is None, again.error
+    assert again.condition(READY)["status"] == "True"
+    assert [a.name for a in await accounts.list_accounts(store)] == ["sms-gateway"]
+
+
+def test_kopf_watches_only_labelled_secrets() -> None:
+    settings = kopf.OperatorSettings()
+    handlers.configure(settings)
+    secret = kopf.Resource("", "v1", "secrets", kind="Secret", namespaced=True)
+    provider = kopf.Resource(
+        "notify.wavecom.io", "v1alpha1", "notificationproviders", namespaced=True
+    )
+    selectors = settings.watching.label_selectors
+    assert selectors.collect(secret) == ["notify.wavecom.io/provider-credentials=true"]
+    assert selectors.collect(provider) == []  # every NotificationProvider is served
+
+
 async def test_a_secret_that_is_not_text_is_refused(context: Context, secrets: Secrets) -> None:
     secrets.put(NS, "gateway-credentials")
     secrets.secrets[(NS, "gateway-credentials")]["data"] = {

@@ -159,7 +159,7 @@ spec:
 ---
 apiVersion: v1
 kind: Secret
-metadata: {{name: smtp-creds}}
+metadata: {{name: smtp-creds, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
 data: {{password: {password}}}
 stringData: {{username: ops}}
 """

@@ -30,6 +30,8 @@ class Reason(StrEnum):
     NO_SECRET = "NoSecretReferenced"  # noqa: S105 - a reason, not a password
     # the Secret does not exist (retried)
     SECRET_NOT_FOUND = "SecretNotFound"  # noqa: S105
+    # the Secret lacks the label the operator watches (notify.wavecom.io/provider-credentials)
+    SECRET_NOT_LABELLED = "SecretNotLabelled"  # noqa: S105
     # the Secret's keys do not fit the driver (or are not UTF-8 text)
     SECRET_KEY_INVALID = "SecretKeyInvalid"  # noqa: S105
     INVALID_SPEC = "InvalidSpec"  # a field of the spec is refused by the driver

@@ -7,8 +7,11 @@ One code path for every way a provider changes: create, update and resume all ru
 ``Ready`` and ``CredentialsResolved`` conditions through kopf's ``patch``. Delete runs
 :func:`remove_provider` behind kopf's finalizer (``notify.wavecom.io/finalizer``).
 
-**A change of the referenced Secret.** kopf watches Secrets too (:func:`secret_changed`, an
-``on.event`` handler: it stores nothing on Secrets, no finalizer, no annotation). An index,
+**A change of the referenced Secret.** kopf watches Secrets too, only those labelled
+``notify.wavecom.io/provider-credentials=true`` (a label selector the API server applies: no
+other Secret reaches the operator's memory; a provider naming an unlabelled Secret is refused,
+``SecretNotLabelled``). Its handler, :func:`secret_changed`, is an ``on.event`` handler: it
+stores nothing on Secrets, no finalizer, no annotation. An index,
 :func:`providers_by_secret`, maps ``(namespace, secret)`` to the providers naming it, so a
 Secret event costs a dictionary lookup. For each of those providers the handler annotates the
 provider with the Secret's ``resourceVersion`` (``secret.notify.wavecom.io/resource-version``).
@@ -54,6 +57,11 @@ FINALIZER = f"{GROUP}/finalizer"
 # changes of the referenced Secret, written by secret_changed; not under GROUP/, which kopf's
 # own storages use and its diff ignores
 SECRET_VERSION = f"secret.{GROUP}/resource-version"
+# the label a Secret a provider names must carry: the operator watches (and so holds in
+# memory) only Secrets labelled so, by a server-side label selector; RBAC cannot filter by
+# label, so its list/watch permission still covers every Secret of the namespace
+SECRET_LABEL = f"{GROUP}/provider-credentials"
+SECRET_SELECTOR = f"{SECRET_LABEL}=true"
 STORE_RETRY_S = 5.0
 
 
@@ -96,6 +104,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # a watch that silently stops is restarted at least this often
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
+    # Secrets: only the labelled ones reach the operator (the API server filters the watch)
+    settings.watching.label_selectors["v1", "secrets"] = SECRET_SELECTOR
     # kopf's own per-resource messages become Events (kubectl describe) from warnings up: a
     # handler that failed, and why; successes stay in the log, or every Secret and provider
     # event would add Events too
@@ -170,6 +180,20 @@ async def _resolve(
             Condition(CREDENTIALS_RESOLVED, "False", Reason.SECRET_NOT_FOUND, why),
         )
         raise kopf.TemporaryError(why, delay=ctx.secret_retry_s)
+    labels = (secret.get("metadata") or {}).get("labels") or {}
+    if labels.get(SECRET_LABEL) != "true":
+        # read once with get (RBAC allows it), but its changes would never be seen: refused, and
+        # the next change of the Secret (labelled, it enters the watch) re-applies the provider
+        why = (
+            f"Secret {secret_name!r} lacks the label {SECRET_SELECTOR}: the operator watches "
+            "only Secrets labelled so (kubectl label secret "
+            f"{secret_name} {SECRET_SELECTOR})"
+        )
+        fail(
+            Condition(READY, "False", Reason.SECRET_NOT_LABELLED, why),
+            Condition(CREDENTIALS_RESOLVED, "False", Reason.SECRET_NOT_LABELLED, why),
+        )
+        raise kopf.PermanentError(why)
     try:
         credentials = manifests.secret_values(secret)
     except ProviderConfigError as exc:
