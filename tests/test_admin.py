@@ -220,3 +220,49 @@ async def test_setup_creates_indexes_and_the_topology_and_refuses_a_queue_type_c
     )
     assert unreachable.returncode == 2
     assert "RabbitMQ unreachable" in unreachable.stderr
+
+
+async def test_providers_rotate_reseals_every_account_with_the_new_key(
+    settings: Settings, store: Store, tmp_path: Path
+) -> None:
+    """A key rotation as the README tells it: the new key becomes CREDENTIALS_KEY, the old one
+    CREDENTIALS_PREVIOUS_KEY; `providers rotate` re-seals every account, after which the old
+    key is no longer needed to open any of them."""
+    old = base64.b64encode(os.urandom(32)).decode()
+    new = base64.b64encode(os.urandom(32)).decode()
+    manifest = tmp_path / "providers.yaml"
+    manifest.write_text(PROVIDERS_YAML)
+    applied = admin(
+        settings, "providers", "apply", "-f", str(manifest), env={"CREDENTIALS_KEY": old}
+    )
+    assert applied.returncode == 0, applied.stderr
+    before = await store.accounts.get("bank-sms")
+    assert before is not None
+    assert before["credentials"]["keyId"] == "k1"
+
+    rotating = {
+        "CREDENTIALS_KEY": new,
+        "CREDENTIALS_KEY_ID": "k2",
+        "CREDENTIALS_PREVIOUS_KEY": old,
+        "CREDENTIALS_PREVIOUS_KEY_ID": "k1",
+    }
+    rotated = admin(settings, "providers", "rotate", env=rotating)
+    assert rotated.returncode == 0, rotated.stderr
+    # the mock account has no credentials: only the Twilio one is re-sealed
+    assert rotated.stdout.strip() == "re-sealed 1 account(s) with key id k2"
+    assert "token-that-is-never-printed" not in rotated.stdout + rotated.stderr
+    after = await store.accounts.get("bank-sms")
+    assert after is not None
+    assert after["credentials"]["keyId"] == "k2"
+    assert after["credentials"]["ciphertext"] != before["credentials"]["ciphertext"]
+    # the new key alone opens it: the previous one can be dropped
+    alone = Cipher.of(
+        settings.model_copy(update={"credentials_key": SecretStr(new), "credentials_key_id": "k2"})
+    )
+    assert (
+        alone.open("bank-sms", after["credentials"])["authToken"] == "token-that-is-never-printed"
+    )
+    # a second run has nothing left to do
+    again = admin(settings, "providers", "rotate", env=rotating)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == "re-sealed 0 account(s) with key id k2"
