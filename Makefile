@@ -16,7 +16,7 @@ FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/pa
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 PEER_STAMP    := loadtest/peer/node_modules/.installed-$(shell sha256sum loadtest/peer/package-lock.json | cut -c1-12)
 
-.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps
+.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps requirements sbom audit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -24,8 +24,8 @@ help: ## list the targets
 $(STAMP): services/pyproject.toml services/requirements-dev.txt
 	@command -v python3.11 >/dev/null || { echo "python3.11 is required"; exit 1; }
 	@test -x $(PY) || python3.11 -m venv $(VENV)
-	@echo "[make] installing Python dependencies (pinned in services/requirements-dev.txt)"
-	@$(PY) -m pip install -q --disable-pip-version-check -r services/requirements-dev.txt
+	@echo "[make] installing Python dependencies (pinned with hashes in services/requirements-dev.txt)"
+	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r services/requirements-dev.txt
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e services
 	@rm -f $(VENV)/.installed-* && touch $@
 
@@ -131,3 +131,15 @@ diagrams: graphviz ## regenerate docs/*.svg from docs/*.dot
 
 postman: venv ## regenerate the Postman collection in docs/postman/ from the OpenAPI spec
 	@$(PY) docs/postman/generate.py
+
+# the two locks, hash-pinned: the image's runtime set and the development set (then make sbom audit)
+PIP_COMPILE := cd services && ../$(VENV)/bin/pip-compile --quiet --generate-hashes --no-emit-find-links --no-emit-index-url --strip-extras
+requirements: venv ## re-lock services/requirements.txt and requirements-dev.txt from services/pyproject.toml (hash-pinned)
+	@$(PIP_COMPILE) --extra=operator --output-file=requirements.txt pyproject.toml
+	@$(PIP_COMPILE) --allow-unsafe --extra=dev --extra=operator --output-file=requirements-dev.txt pyproject.toml
+
+sbom: venv ## the image's dependencies as CycloneDX JSON from the lock files (docs/supply-chain/sbom.cdx.json)
+	@$(PY) -m tests.supply_chain sbom
+
+audit: venv ## pip-audit over the pinned requirements; the report in docs/supply-chain/audit.json
+	@$(PY) -m tests.supply_chain audit

@@ -203,6 +203,8 @@ def port_is_used(port: str) -> bool:
                 continue
             if f.suffix in {".png", ".svg", ".ico", ".woff", ".woff2", ".md"}:
                 continue
+            if f.name.startswith("requirements") and f.suffix == ".txt":
+                continue  # hash-pinned: hex digests hold digit runs that are no ports
             try:
                 if pattern.search(f.read_text(encoding="utf-8", errors="ignore")):
                     return True
