@@ -10,13 +10,14 @@ PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed-$(shell cat services/pyproject.toml services/requirements-dev.txt | sha256sum | cut -c1-12)
 STACK     := services/devstack/stack.sh
 KUBE      := services/devstack/kube.sh
+IMAGE_SH  := services/devstack/image.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
 FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/package-lock.json | cut -c1-12)
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 PEER_STAMP    := loadtest/peer/node_modules/.installed-$(shell sha256sum loadtest/peer/package-lock.json | cut -c1-12)
 
-.PHONY: help up down stack kube charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps requirements sbom audit
+.PHONY: help up down stack kube image image-bases charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps requirements sbom audit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -70,6 +71,12 @@ stack: venv ## start (or reuse) RabbitMQ and FerretDB
 kube: ## build the Kubernetes control plane the chart's tests use (once; cached outside the repo)
 	@$(KUBE) build
 
+image-bases: ## the image's base images from Debian's packages (mmdebstrap; once, cached outside the repo)
+	@$(IMAGE_SH) bases
+
+image: ## build services/Dockerfile with podman (Debian bases; IMAGE_BASES=registry: the Dockerfile's own FROM)
+	@$(IMAGE_SH) build
+
 charts: venv kube ## regenerate the chart's README, dashboards copy and keda/scaledobjects.yaml
 	@$(PY) -m tests.charts.generate
 
@@ -89,8 +96,8 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser graphviz prometheus-bin peer vegeta stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
-	@$(PY) -m pytest
+test: lint frontend-check frontend browser graphviz prometheus-bin peer vegeta image stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
+	@WAVECOM_IMAGE="$$(cat .state/image.ref)" $(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)
 	@FAULT_NOTIFICATIONS=5000 $(PY) -m pytest tests/test_faults.py -o timeout=600
