@@ -121,6 +121,9 @@ class EventPublisher:
                     expiration=60,
                 ),
                 routing_key=tenant,
+                # nobody streaming this tenant means no queue is bound for it: the broker drops
+                # the event, rather than returning it to be logged and dropped here
+                mandatory=False,
             )
         except Exception as exc:  # best effort: a lost event costs a screen one refresh
             self.dropped += len(events)

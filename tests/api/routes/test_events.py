@@ -234,12 +234,22 @@ def _event_bindings(vhost: str) -> set[str]:
 
 
 async def test_a_process_receives_events_only_of_tenants_it_streams(
-    settings: Settings, vhost: str
+    settings: Settings, vhost: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with serving(settings) as live:
         hub = live.app.state.hub
         assert _event_bindings(vhost) == set()  # nobody watches: no event reaches this process
         acme, again = await live.client("acme"), await live.client("acme")
+        # an event nobody is bound for is dropped by the broker, not returned and logged
+        created = await acme.post("/api/notifications", json=email())
+        assert created.status_code == 201
+        events = live.app.state.intake.events
+        await events.close()  # its publishes are sent
+        # a synchronous call on the same channel: a return of those publishes comes before
+        # its answer (a channel's frames keep their order)
+        await events.exchange.channel.declare_exchange(EVENTS_EXCHANGE, passive=True)
+        returned = [r for r in caplog.records if "Basic.Return" in r.getMessage()]
+        assert not returned, returned[0].getMessage()[:200]
         first, second = Stream(acme), Stream(again)
         await wait_for(lambda: first.has("ready"), what="the first stream")
         await wait_for(lambda: second.has("ready"), what="the second stream")
