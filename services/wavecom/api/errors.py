@@ -15,6 +15,7 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wavecom.api.responses import OrjsonResponse
+from wavecom.constants import Channel
 from wavecom.errors import DependencyUnavailable, Overloaded
 
 log = logging.getLogger("wavecom.api")
@@ -81,6 +82,10 @@ def envelope(
     )
 
 
+_CHANNELS = frozenset(c.value for c in Channel)
+_ONE_OF_CHANNELS = "must be one of " + ", ".join(c.value for c in Channel)
+
+
 def field_details(errors: Sequence[Any], *, skip: int = 0) -> list[dict[str, Any]]:
     """Pydantic errors as ``[{"field": "recipient", "message": "..."}]``.
 
@@ -89,12 +94,18 @@ def field_details(errors: Sequence[Any], *, skip: int = 0) -> list[dict[str, Any
     details = []
     for e in errors:
         loc = [str(p) for p in e.get("loc", ())][skip:]
+        if loc and loc[0] in _CHANNELS:
+            loc = loc[1:]  # the create body is a union told apart by `type`: not a field
         msg = str(e.get("msg", "invalid"))
         msg = msg.removeprefix("Value error, ")
-        if e.get("type") == "extra_forbidden":
+        kind = e.get("type")
+        if kind == "extra_forbidden":
             msg = "is not a known field"
-        elif e.get("type") == "missing":
+        elif kind == "missing":
             msg = "is required"
+        elif kind in ("union_tag_invalid", "union_tag_not_found"):
+            loc = [*loc, "type"]
+            msg = "is required" if kind == "union_tag_not_found" else _ONE_OF_CHANNELS
         details.append({"field": ".".join(loc) or None, "message": msg})
     return details
 

@@ -6,10 +6,10 @@ import math
 import re
 import unicodedata
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
 from wavecom.constants import Channel, Priority, Status
 from wavecom.settings import get_settings
@@ -31,49 +31,50 @@ def _depth(value: Any) -> int:
     return 0
 
 
-class NotificationCreate(BaseModel):
-    """One notification to deliver."""
+METADATA_KEY = r"^([^$.][^.]*)?$"  # not starting with $, no dot (MongoDB's field names)
 
-    model_config = ConfigDict(
-        extra="forbid",
-        str_strip_whitespace=True,
-        json_schema_extra={
-            "examples": [
-                {
-                    "type": "EMAIL",
-                    "recipient": "user@example.com",
-                    "subject": "Welcome to WaveCom",
-                    "message": "Thank you for signing up!",
-                    "priority": "HIGH",
-                    "metadata": {"userId": "12345", "campaign": "onboarding"},
-                }
-            ]
-        },
-    )
 
-    type: Channel = Field(description="Delivery channel")
-    recipient: str = Field(
-        min_length=1,
-        max_length=4096,
-        description="An e-mail address (EMAIL), an E.164 phone number such as +2348012345678 "
-        "(SMS) or a device token of 16-4096 characters [A-Za-z0-9_-:.] (PUSH)",
-    )
-    subject: str | None = Field(
-        default=None,
-        min_length=1,
-        max_length=998,
-        validate_default=True,
-        description="Required for EMAIL",
-    )
+def _nested(levels: int) -> dict[str, Any]:
+    """The JSON Schema of an object's values when ``levels`` more levels may follow: a value,
+    or an object or array of such values (metadata is at most five levels deep)."""
+    if levels == 0:
+        return {"additionalProperties": {"not": {"type": ["object", "array"]}}}
+    inner = _nested(levels - 1)
+    value = {
+        "anyOf": [
+            {"not": {"type": ["object", "array"]}},
+            {"type": "object", "propertyNames": {"pattern": METADATA_KEY}, **inner},
+            {"type": "array", "items": inner["additionalProperties"]},
+        ]
+    }
+    return {"additionalProperties": value}
+
+
+# what the schema says of metadata (the validator checks the same, and what no schema can say)
+Metadata = Annotated[
+    dict[str, Any],
+    WithJsonSchema({"type": "object", "propertyNames": {"pattern": METADATA_KEY}, **_nested(4)}),
+]
+
+
+class _NotificationFields(BaseModel):
+    """What every channel's notification has; each channel's model adds its recipient."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
     message: str = Field(min_length=1, max_length=5000)
     priority: Priority = Priority.MEDIUM
-    metadata: dict[str, Any] | None = Field(
-        default=None, description="Free-form object, at most 8 KiB as JSON and 5 levels deep"
+    metadata: Metadata | None = Field(
+        default=None,
+        description="Free-form object, 5 levels deep at most, keys neither starting with `$` "
+        "nor holding `.` (both stated here); and, which JSON Schema cannot state: at most "
+        "8 KiB as JSON, integers within 64 bits, no NUL or lone surrogate in any string",
     )
     scheduledAt: datetime | None = Field(
         default=None,
-        description="Deliver at this time (ISO 8601 with a timezone, in the future, "
-        "at most a year ahead); the notification is SCHEDULED until then",
+        description="Deliver at this time (ISO 8601 with a timezone, **in the future**, at "
+        "most a year ahead: a rule JSON Schema cannot state); the notification is SCHEDULED "
+        "until then",
     )
     reference: str | None = Field(
         default=None,
@@ -85,7 +86,7 @@ class NotificationCreate(BaseModel):
         "first, and `GET /api/notifications?reference=` finds it",
     )
 
-    @field_validator("recipient", "subject", "message")
+    @field_validator("recipient", "subject", "message", check_fields=False)
     @classmethod
     def _normalised(cls, v: str | None) -> str | None:
         return None if v is None else normalised(v)
@@ -124,26 +125,103 @@ class NotificationCreate(BaseModel):
             raise ValueError("must be at most 365 days ahead")
         return v.astimezone(UTC)
 
+
+def _recipient(rule: re.Pattern[str], max_length: int, description: str) -> Any:
+    """A recipient field whose format the schema states with the same expression the
+    validator checks (the schema's ``pattern``; the validator's message names the channel)."""
+    return Field(
+        min_length=1,
+        max_length=max_length,
+        description=description,
+        json_schema_extra={"pattern": rule.pattern},
+    )
+
+
+def _check(value: str, rule: re.Pattern[str], message: str) -> str:
+    if not rule.match(value):
+        raise ValueError(message)
+    return value
+
+
+class EmailCreate(_NotificationFields):
+    """An e-mail."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": "EMAIL",
+                    "recipient": "user@example.com",
+                    "subject": "Welcome to WaveCom",
+                    "message": "Thank you for signing up!",
+                    "priority": "HIGH",
+                    "metadata": {"userId": "12345", "campaign": "onboarding"},
+                }
+            ]
+        }
+    )
+
+    type: Literal[Channel.EMAIL] = Field(description="Delivery channel")
+    recipient: str = _recipient(EMAIL_RE, 254, "An e-mail address")
+    subject: str = Field(min_length=1, max_length=998, description="Required for EMAIL")
+
     @field_validator("recipient")
     @classmethod
-    def _recipient_by_type(cls, v: str, info: ValidationInfo) -> str:
-        channel = info.data.get("type")
-        if channel is Channel.EMAIL and (len(v) > 254 or not EMAIL_RE.match(v)):
-            raise ValueError("must be a valid e-mail address for EMAIL")
-        if channel is Channel.SMS and not E164_RE.match(v):
-            raise ValueError("must be an E.164 phone number (e.g. +2348012345678) for SMS")
-        if channel is Channel.PUSH and not PUSH_TOKEN_RE.match(v):
-            raise ValueError(
-                "must be a device token of 16-4096 characters [A-Za-z0-9_-:.] for PUSH"
-            )
-        return v
+    def _email(cls, v: str) -> str:
+        return _check(v, EMAIL_RE, "must be a valid e-mail address for EMAIL")
 
-    @field_validator("subject")
+
+class SmsCreate(_NotificationFields):
+    """A text message."""
+
+    type: Literal[Channel.SMS] = Field(description="Delivery channel")
+    recipient: str = _recipient(E164_RE, 16, "An E.164 phone number such as +2348012345678")
+    subject: str | None = Field(default=None, min_length=1, max_length=998)
+
+    @field_validator("recipient")
     @classmethod
-    def _subject_for_email(cls, v: str | None, info: ValidationInfo) -> str | None:
-        if v is None and info.data.get("type") is Channel.EMAIL:
-            raise ValueError("is required for EMAIL")
-        return v
+    def _phone(cls, v: str) -> str:
+        return _check(v, E164_RE, "must be an E.164 phone number (e.g. +2348012345678) for SMS")
+
+
+class PushCreate(_NotificationFields):
+    """A push notification to one device."""
+
+    type: Literal[Channel.PUSH] = Field(description="Delivery channel")
+    recipient: str = _recipient(
+        PUSH_TOKEN_RE, 4096, "A device token of 16-4096 characters [A-Za-z0-9_-:.]"
+    )
+    subject: str | None = Field(default=None, min_length=1, max_length=998)
+
+    @field_validator("recipient")
+    @classmethod
+    def _token(cls, v: str) -> str:
+        return _check(
+            v,
+            PUSH_TOKEN_RE,
+            "must be a device token of 16-4096 characters [A-Za-z0-9_-:.] for PUSH",
+        )
+
+
+# one notification to deliver: a union told apart by ``type``, so a client generated from the
+# OpenAPI spec validates each channel's recipient format and subject rule as the server does
+NotificationCreate = Annotated[EmailCreate | SmsCreate | PushCreate, Field(discriminator="type")]
+NOTIFICATION_CREATE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"$ref": f"#/components/schemas/{m.__name__}"} for m in (EmailCreate, SmsCreate, PushCreate)
+    ],
+    "discriminator": {
+        "propertyName": "type",
+        "mapping": {
+            c.value: f"#/components/schemas/{m.__name__}"
+            for c, m in (
+                (Channel.EMAIL, EmailCreate),
+                (Channel.SMS, SmsCreate),
+                (Channel.PUSH, PushCreate),
+            )
+        },
+    },
+}
 
 
 def normalised(text: str) -> str:
@@ -210,7 +288,7 @@ class BatchCreate(BaseModel):
     notifications: list[dict[str, Any]] = Field(
         min_length=1,
         max_length=1000,
-        json_schema_extra={"items": {"$ref": "#/components/schemas/NotificationCreate"}},
+        json_schema_extra={"items": NOTIFICATION_CREATE_SCHEMA},
     )
 
 

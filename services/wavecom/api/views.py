@@ -98,6 +98,9 @@ def page(result: Page, current: int, limit: int) -> dict[str, Any]:
     return out
 
 
+CURSOR_PATTERN = r"^[0-9]{1,15}-[0-9a-f]{24}$"
+
+
 def cursor(created: datetime, oid: ObjectId) -> str:
     """An item's place in the newest-first order: ``<createdAt in epoch ms>-<id>``."""
     return f"{int(created.timestamp() * 1000)}-{oid}"

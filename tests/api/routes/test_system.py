@@ -60,9 +60,17 @@ async def test_openapi_documents_every_route(client: httpx.AsyncClient) -> None:
     assert "/api/metrics" not in paths  # on the metrics port, which the Ingress never routes
     create = paths["/api/notifications"]["post"]
     assert set(create["responses"]) >= {"201", "400", "413", "503"}
-    schema = spec["components"]["schemas"]["NotificationCreate"]
-    assert schema["additionalProperties"] is False
-    assert schema["properties"]["message"]["maxLength"] == 5000
+    body = create["requestBody"]["content"]["application/json"]["schema"]
+    assert body["discriminator"]["propertyName"] == "type"
+    schemas = spec["components"]["schemas"]
+    for name, channel in (("EmailCreate", "EMAIL"), ("SmsCreate", "SMS"), ("PushCreate", "PUSH")):
+        schema = schemas[name]
+        assert schema["additionalProperties"] is False
+        assert schema["properties"]["message"]["maxLength"] == 5000
+        assert schema["properties"]["type"]["const"] == channel
+        assert schema["properties"]["recipient"]["pattern"]  # the format the server checks
+    assert "subject" in schemas["EmailCreate"]["required"]
+    assert "subject" not in schemas["SmsCreate"].get("required", [])
     assert (await client.get("/docs")).status_code == 200
 
 

@@ -37,6 +37,7 @@ from wavecom.api.schemas import (
     StatsEnvelope,
 )
 from wavecom.api.shedding import LoadShedder
+from wavecom.api.views import CURSOR_PATTERN
 from wavecom.constants import Channel, Priority, Status
 from wavecom.events import doc_event
 from wavecom.intake import Intake
@@ -379,9 +380,9 @@ async def list_notifications(
     after: Annotated[
         str | None,
         Query(
-            max_length=64,
-            description="A `nextCursor`: the items older than the last one of that page, "
-            "instead of `page` (stable while new notifications arrive)",
+            pattern=CURSOR_PATTERN,
+            description="A `nextCursor`: the items older than the last one of that page; "
+            "`page` is then not read (the walk is stable while new notifications arrive)",
         ),
     ] = None,
 ) -> OrjsonResponse:
@@ -393,14 +394,11 @@ async def list_notifications(
         for k, v in (("status", status), ("type", type), ("priority", priority))
         if v is not None
     }
+    # a range that ends before it starts holds nothing: an empty page, not an error
     created_from = _instant("createdFrom", createdFrom)
     created_to = _instant("createdTo", createdTo)
-    if created_from is not None and created_to is not None and created_from >= created_to:
-        raise _bad_query("createdTo", "must be after createdFrom")
     cursor = None
     if after is not None:
-        if page != 1:
-            raise _bad_query("page", "cannot be combined with after (the cursor says where)")
         try:
             cursor = views.parse_cursor(after)
         except ValueError as exc:
@@ -415,7 +413,9 @@ async def list_notifications(
         after=cursor,
     )
     result = await store.notifications.page(caller.tenant, query, page, limit)
-    return OrjsonResponse({"success": True, "data": views.page(result, page, limit)})
+    return OrjsonResponse(
+        {"success": True, "data": views.page(result, 1 if cursor else page, limit)}
+    )
 
 
 def _instant(name: str, text: str | None) -> datetime | None:
