@@ -60,8 +60,11 @@ def example(spec: dict[str, Any], schema: dict[str, Any]) -> Any:
         return schema["default"]
     if "enum" in schema:
         return schema["enum"][0]
-    if "anyOf" in schema:
-        return example(spec, next(s for s in schema["anyOf"] if s.get("type") != "null"))
+    if "const" in schema:
+        return schema["const"]
+    for union in ("oneOf", "anyOf"):  # a union's first variant that is not null
+        if union in schema:
+            return example(spec, next(s for s in schema[union] if s.get("type") != "null"))
     kind = schema.get("type")
     if kind == "object":
         props = schema.get("properties", {})

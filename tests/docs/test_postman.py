@@ -99,5 +99,5 @@ def test_every_variable_is_defined_and_the_key_is_a_secret_of_the_environment() 
     assert no_auth == {
         r["name"]
         for r in _requests(collection)
-        if r["request"]["url"]["path"][-1] in ("health", "metrics")
+        if r["request"]["url"]["path"][-1] in ("health", "ready", "metrics")
     }
