@@ -15,7 +15,7 @@ from wavecom.constants import Scope
 from wavecom.settings import Settings
 from wavecom.tenants import RateLimit
 
-OPEN = {("GET", "/api/health")}
+OPEN = {("GET", "/api/health"), ("GET", "/api/ready")}
 SAMPLE_ID = "0123456789abcdef01234567"
 
 

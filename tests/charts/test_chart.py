@@ -133,9 +133,7 @@ def test_one_worker_per_enabled_channel_with_its_own_channel() -> None:
 # file paths of the mounted CA and client certificate, in each container's env when tls.* sets
 # them (tests/charts/test_tls.py)
 TLS_FILES = {
-    f"{prefix}_{what}_FILE"
-    for prefix in ("AMQP", "MONGODB_TLS")
-    for what in ("CA", "CERT", "KEY")
+    f"{prefix}_{what}_FILE" for prefix in ("AMQP", "MONGODB_TLS") for what in ("CA", "CERT", "KEY")
 }
 
 
@@ -144,14 +142,18 @@ def test_the_configmap_carries_every_setting() -> None:
     data = docs[0]["data"]
     # in the Secret; a fault-injection switch that must never reach a cluster; PROVIDER_SEED only
     # when set
-    elsewhere = {
-        "AMQP_URL",
-        "MONGODB_URL",
-        "CREDENTIALS_KEY",
-        "CREDENTIALS_PREVIOUS_KEY",
-        "EXIT_BEFORE_PUBLISH",
-        "PROVIDER_SEED",
-    } | PER_WORKER | TLS_FILES
+    elsewhere = (
+        {
+            "AMQP_URL",
+            "MONGODB_URL",
+            "CREDENTIALS_KEY",
+            "CREDENTIALS_PREVIOUS_KEY",
+            "EXIT_BEFORE_PUBLISH",
+            "PROVIDER_SEED",
+        }
+        | PER_WORKER
+        | TLS_FILES
+    )
     fields = {name.upper() for name in Settings.model_fields}
     assert fields - elsewhere - set(data) == set(), "settings the chart cannot set"
     assert set(data) - fields == set(), "ConfigMap keys Settings does not read"
