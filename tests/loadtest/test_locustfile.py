@@ -22,9 +22,7 @@ LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
-async def run_locust(
-    url: str, key: str, settings: Settings, results: Path, **env: str
-) -> tuple[int, str]:
+async def locust(url: str, env: dict[str, str], *args: str, cwd: Path = ROOT) -> tuple[int, str]:
     """``locust --headless`` as a child process, bounded in time; (exit code, output)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -33,13 +31,33 @@ async def run_locust(
         "-f",
         str(LOCUSTFILE),
         "--headless",
+        *args,
         "--host",
         url,
         "--only-summary",
-        cwd=ROOT,
-        env={
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), 240)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        raise
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(errors="replace")
+
+
+async def run_locust(
+    url: str, key: str, settings: Settings, results: Path, **env: str
+) -> tuple[int, str]:
+    """A shaped, gated run (``WAVECOM_SHAPE=steady`` at 20/s unless ``env`` says otherwise)."""
+    return await locust(
+        url,
+        {
             **os.environ,
-            "PYTHONPATH": str(ROOT),
             "WAVECOM_API_KEY": key,
             "MONGODB_URL": settings.mongodb_url,
             "MONGODB_DATABASE": settings.mongodb_database,
@@ -52,17 +70,7 @@ async def run_locust(
             "WAVECOM_BROKER_SECONDS": "0",
             **env,
         },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    try:
-        out, _ = await asyncio.wait_for(proc.communicate(), 240)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    assert proc.returncode is not None
-    return proc.returncode, out.decode(errors="replace")
 
 
 def said(out: str) -> str:
@@ -166,40 +174,14 @@ async def test_a_plain_locust_command_honours_users_rate_and_time_and_exits_0(
     """``locust -f loadtest/locustfile.py --headless -u 5 -r 5 -t 10s --host …`` as locust's
     documentation has it: no WAVECOM_SHAPE, so no shape class, no drain and no gate."""
     system, _ = whole
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "locust",
-        "-f",
-        str(LOCUSTFILE),
-        "--headless",
-        "-u",
-        "5",
-        "-r",
-        "5",
-        "-t",
-        "10s",
-        "--host",
+    plain = {k: v for k, v in os.environ.items() if not k.startswith("WAVECOM_")}
+    code, out = await locust(
         system.url,
-        "--only-summary",
+        {**plain, "WAVECOM_API_KEY": system.key, "WAVECOM_REPORT": "0"},
+        *("-u", "5", "-r", "5", "-t", "10s"),
         cwd=tmp_path,
-        env={
-            **{k: v for k, v in os.environ.items() if not k.startswith("WAVECOM_")},
-            "PYTHONPATH": str(ROOT),
-            "WAVECOM_API_KEY": system.key,
-            "WAVECOM_REPORT": "0",
-        },
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
     )
-    try:
-        raw, _ = await asyncio.wait_for(proc.communicate(), 120)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise
-    out = raw.decode(errors="replace")
-    assert proc.returncode == 0, said(out)
+    assert code == 0, said(out)
     assert "[locust] none:" in out, said(out)
     assert "5 users now; no gate" in out, said(out)
     assert "GATE" not in out  # nobody asked for a gate
