@@ -10,6 +10,7 @@ PY        := $(VENV)/bin/python
 STAMP     := $(VENV)/.installed-$(shell cat services/pyproject.toml services/requirements-dev.txt | sha256sum | cut -c1-12)
 STACK     := services/devstack/stack.sh
 KUBE      := services/devstack/kube.sh
+NODE_SH   := services/devstack/node.sh
 IMAGE_SH  := services/devstack/image.sh
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -17,7 +18,7 @@ FRONTEND_STAMP := frontend/node_modules/.installed-$(shell sha256sum frontend/pa
 FRONTEND_SRC  := $(shell find frontend/src frontend/public -type f 2>/dev/null) frontend/next.config.mjs frontend/package.json frontend/tsconfig.json
 PEER_STAMP    := loadtest/peer/node_modules/.installed-$(shell sha256sum loadtest/peer/package-lock.json | cut -c1-12)
 
-.PHONY: help up down stack kube image image-bases charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps requirements sbom audit
+.PHONY: help up down stack kube node-build node node-down image image-bases charts dashboards test test-faults lint bench bench-singles vegeta bench-reads bench-writes verify venv frontend frontend-check browser prometheus-bin loadtest graphviz diagrams postman peer bench-steps requirements sbom audit
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t14
@@ -70,6 +71,15 @@ stack: venv ## start (or reuse) RabbitMQ and FerretDB
 
 kube: ## build the Kubernetes control plane the chart's tests use (once; cached outside the repo)
 	@$(KUBE) build
+
+node-build: ## build the real node's kubelet, kube-proxy, CoreDNS and pause image (once; cached outside the repo)
+	@$(NODE_SH) build
+
+node: image ## one real node (containerd + kubelet + kube-proxy, own control plane) in a private namespace, the image loaded
+	@$(NODE_SH) up
+
+node-down: ## stop the real node and remove everything it made
+	@$(NODE_SH) down
 
 image-bases: ## the image's base images from Debian's packages (mmdebstrap; once, cached outside the repo)
 	@$(IMAGE_SH) bases
