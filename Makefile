@@ -106,7 +106,7 @@ lint: venv ## ruff and mypy --strict
 	@$(VENV)/bin/ruff format --check services tests loadtest
 	@$(VENV)/bin/mypy
 
-test: lint frontend-check frontend browser graphviz prometheus-bin peer vegeta image stack kube ## lint, then every test against real RabbitMQ and FerretDB v2
+test: lint frontend-check frontend browser graphviz prometheus-bin peer vegeta image stack kube node-build ## lint, then every test against real RabbitMQ and FerretDB v2
 	@WAVECOM_IMAGE="$$(cat .state/image.ref)" $(PY) -m pytest
 
 test-faults: venv stack ## the fault-injection tests at full size (kill -9 during 5,000 deliveries)
