@@ -42,6 +42,11 @@ COREDNS_VERSION=v1.12.4
 PAUSE_IMAGE=localhost/wavecom-pause:$NODE_RECIPE
 NICE=${KUBE_BUILD_NICE:-19}
 HOST_PORT=${NODE_APISERVER_PORT:-17643}
+# loopback ports of the host's own services (RabbitMQ 5672, the database 27017, …) that pods may
+# reach at the node's IP, each through a socat pair joined by a Unix socket in .state/node/bridge
+# (the namespace's end listens on 10.244.0.1:<port>, the host's end connects to 127.0.0.1:<port>):
+# nothing but these loopback ports is reachable from the namespace. Empty by default.
+HOST_SERVICES=${NODE_HOST_PORTS:-}
 NODE_NAME=wavecom-node
 NODE_IP=10.244.0.1
 POD_CIDR=10.244.0.0/24
@@ -426,9 +431,9 @@ cmd_up() {
   ensure_pki
   write_configs
   save_product_image
-  mkdir -p "$STATE/log" "$RUN"
+  mkdir -p "$STATE/log" "$RUN" "$STATE/bridge"
   log "starting the namespace (logs: .state/node/log/)"
-  NODE_BIN="$BIN" NODE_KBIN="$KBIN" NODE_PRODUCT_TAR="$PRODUCT_TAR" \
+  NODE_BIN="$BIN" NODE_KBIN="$KBIN" NODE_PRODUCT_TAR="$PRODUCT_TAR" NODE_HOST_PORTS="$HOST_SERVICES" \
     setsid unshare --pid --fork --kill-child --mount-proc -m -n --propagation private \
     /bin/bash "$SELF" inner >>"$STATE/log/namespace.log" 2>&1 </dev/null 9>&- &
   pid=$!
@@ -438,6 +443,13 @@ cmd_up() {
   setsid socat "TCP-LISTEN:$HOST_PORT,bind=127.0.0.1,reuseaddr,fork" "EXEC:/bin/bash $SELF forward $pid" \
     >>"$STATE/log/forward.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/forward.pid"
+  local port
+  for port in $HOST_SERVICES; do
+    [[ $port =~ ^[0-9]+$ ]] || die "NODE_HOST_PORTS: not a port: $port"
+    setsid socat "UNIX-LISTEN:$STATE/bridge/$port.sock,fork,unlink-early" "TCP:127.0.0.1:$port" \
+      >>"$STATE/log/bridge.log" 2>&1 </dev/null 9>&- &
+    echo $! >"$STATE/bridge/$port.pid"
+  done
   wait_until 180 node_ready || die "the node was not Ready within 180 s: see .state/node/log/"
   log "node $NODE_NAME Ready in $((SECONDS - start)) s; use it with: eval \"\$(services/devstack/node.sh env)\""
 }
@@ -504,6 +516,9 @@ cmd_inner() {
     --root-dir "$RUN/kubelet" --cert-dir "$RUN/kubelet-pki" --node-ip "$NODE_IP" \
     --hostname-override "$NODE_NAME" >>"$L/kubelet.log" 2>&1 &
   "$BIN/kube-proxy" --config "$etc/kube-proxy.yaml" >>"$L/kube-proxy.log" 2>&1 &
+  for k in $HOST_SERVICES; do
+    socat "TCP-LISTEN:$k,bind=$NODE_IP,fork,reuseaddr" "UNIX-CONNECT:$STATE/bridge/$k.sock" >>"$L/bridge.log" 2>&1 &
+  done
   echo "namespace up: every process started"
   while :; do
     sleep 2 &
@@ -529,6 +544,16 @@ cmd_down() {
     wait_until 10 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$STATE/forward.pid"
+  local f
+  for f in "$STATE"/bridge/*.pid; do
+    [ -f "$f" ] || continue
+    pid=$(cat "$f")
+    if [[ $pid =~ ^[0-9]+$ ]] && [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" = "$(readlink -f "$(command -v socat)")" ]; then
+      kill "$pid" 2>/dev/null || true
+      wait_until 10 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done
+  rm -rf "$STATE/bridge"
   if pid=$(ns_pid); then
     log "stopping the namespace (unshare pid $pid)"
     # its PID 1 exits on SIGTERM; the kernel then kills every process left in the namespace

@@ -20,11 +20,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import pytest
 import yaml  # type: ignore[import-untyped]
+from pymongo import MongoClient
 
-from tests.conftest import wait_for
+from tests.charts.kube import CHART
+from tests.charts.kube import paths as kube_paths
+from tests.conftest import AMQP_HOST, MONGODB_URL, wait_for
 from tests.image.podman import image_built, image_ref
 from tests.system import ROOT
 
@@ -57,6 +61,11 @@ HOST_PATHS = (
 )
 
 pytestmark = pytest.mark.slow
+# the host's RabbitMQ and database (make stack), reached from pods at the node's IP through
+# node.sh's NODE_HOST_PORTS bridges, and in the cluster through Services without selector
+AMQP_PORT = int(AMQP_HOST.rsplit(":", 1)[1])
+MONGODB_PORT = urlsplit(MONGODB_URL).port or 27017
+NODE_IP = "10.244.0.1"
 
 
 def run(*args: str, check: bool = True, timeout: float = 60, **kw: Any) -> str:
@@ -251,7 +260,8 @@ def node() -> Iterator[Node]:
     before = host_state(p)
     n = Node(p, ref, before)
     try:
-        run("/bin/bash", str(NODE_SH), "up", timeout=300, env={**os.environ, "NODE_IMAGE": ref})
+        env = {**os.environ, "NODE_IMAGE": ref, "NODE_HOST_PORTS": f"{AMQP_PORT} {MONGODB_PORT}"}
+        run("/bin/bash", str(NODE_SH), "up", timeout=300, env=env)
         yield n
     finally:
         n.down()
@@ -306,6 +316,105 @@ async def test_cluster_dns_and_services_answer_and_nothing_leaves_the_node(node:
     assert "service answers" in log, log
     assert "outside name refused" in log, log
     assert "egress ENETUNREACH" in log, log
+
+
+def service_without_selector(namespace: str, name: str, port: int) -> str:
+    """A Service whose one endpoint is the node's IP (where node.sh bridges the host's port)."""
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "List",
+            "items": [
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": name, "namespace": namespace},
+                    "spec": {"ports": [{"name": "tcp", "port": port}]},
+                },
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": f"{name}-host",
+                        "namespace": namespace,
+                        "labels": {"kubernetes.io/service-name": name},
+                    },
+                    "addressType": "IPv4",
+                    "endpoints": [{"addresses": [NODE_IP]}],
+                    "ports": [{"name": "tcp", "port": port, "protocol": "TCP"}],
+                },
+            ],
+        }
+    )
+
+
+@pytest.mark.timeout(400)
+async def test_helm_install_on_the_real_node(node: Node, vhost: str, database: str) -> None:
+    """The chart's defaults with the image loaded (pullPolicy Never), KEDA off: the pre-install
+    hook Job runs `admin setup` against the host's RabbitMQ and database (reached through Services
+    without selector), and every pod (API, operator, the three workers) passes its startup and
+    readiness probes with the chart's security contexts; uninstall removes them."""
+    ns = f"wavecom-{uuid.uuid4().hex[:6]}"
+    node.kubectl("create", "namespace", ns)
+    node.kubectl("apply", "-f", "-", stdin=service_without_selector(ns, "rabbitmq", AMQP_PORT))
+    node.kubectl("apply", "-f", "-", stdin=service_without_selector(ns, "mongodb", MONGODB_PORT))
+    repo, tag = node.image.rsplit(":", 1)
+    values = {
+        "image": {"repository": repo, "tag": tag, "pullPolicy": "Never"},
+        "secrets": {
+            "amqpUrl": f"amqp://guest:guest@rabbitmq:{AMQP_PORT}/{quote(vhost, safe='')}",
+            "mongodbUrl": f"mongodb://mongodb:{MONGODB_PORT}/",
+        },
+        "keda": {"enabled": False},
+        "config": {"environment": "test", "mongodbDatabase": database},
+    }
+    helm = [str(kube_paths().tool("helm")), "--kubeconfig", str(node.paths.kubeconfig), "-n", ns]
+    try:
+        run(
+            *helm,
+            "install",
+            "wavecom",
+            str(CHART),
+            "-f",
+            "-",
+            "--wait",
+            "--timeout",
+            "240s",
+            input=json.dumps(values),
+            timeout=300,
+        )
+        pods = [
+            p
+            for p in json.loads(node.kubectl("get", "pods", "-n", ns, "-o", "json"))["items"]
+            # the hook Job's pod may linger while its Job (hook-succeeded) is deleted
+            if p["metadata"].get("ownerReferences", [{}])[0].get("kind") != "Job"
+        ]
+        components = sorted(p["metadata"]["labels"]["app.kubernetes.io/component"] for p in pods)
+        assert components == ["api", "api", "operator", "worker-email", "worker-push", "worker-sms"]
+        for pod in pods:
+            (status,) = pod["status"]["containerStatuses"]
+            assert status["ready"], pod["metadata"]["name"]
+            assert status["restartCount"] == 0, pod["metadata"]["name"]
+            assert pod["spec"]["containers"][0]["securityContext"]["readOnlyRootFilesystem"]
+        # the hook's `admin setup` made the indexes in the test's database
+        client: MongoClient[dict[str, Any]] = MongoClient(
+            MONGODB_URL, serverSelectionTimeoutMS=5000
+        )
+        try:
+            assert len(client[database]["notifications"].index_information()) > 1
+        finally:
+            client.close()
+        run(*helm, "uninstall", "wavecom", "--wait", "--timeout", "120s", timeout=180)
+
+        # the pods drain on SIGTERM (their grace period), then go
+        async def gone() -> bool:
+            out = await asyncio.to_thread(node.kubectl, "get", "pods", "-n", ns, "-o", "json")
+            return not json.loads(out)["items"]
+
+        await wait_for(gone, within=150, interval=1, what="the release's pods to be gone")
+    except BaseException:
+        print(node.kubectl("get", "pods,jobs,events", "-n", ns, check=False))
+        raise
 
 
 @pytest.mark.timeout(200)
