@@ -18,11 +18,13 @@
 # Why a namespace: in the host's namespaces the kubelet rewrites machine-wide sysctls and iptables
 # chains, and the apiserver would resolve the node's name through the machine's resolver. Inside
 # it: /run, /var/lib and /var/log are tmpfs, the kubelet's sysctl checks (protectKernelDefaults)
-# see bind-mounted files, iptables and routes are the namespace's own. The only way in from the
-# host is a socat forward of one loopback port (NODE_APISERVER_PORT, default 17643) to the
-# apiserver inside. Pods sit on a bridge (10.244.0.1/24, also the node's IP) with routes to the pod
-# and Service ranges only: the namespace has no uplink, so no pod can reach anything outside it,
-# and CoreDNS has no `forward` plugin (it answers cluster names only).
+# see bind-mounted files, iptables and routes are the namespace's own, the kubelet's cgroups sit
+# under /wavecom-node-<checkout hash> in each hierarchy. The host reaches the apiserver inside
+# through a socat forward of one loopback port (NODE_APISERVER_PORT, default 17643). Pods sit on
+# a bridge (10.244.0.1/24, also the node's IP) with routes to the pod and Service ranges only: the
+# namespace has no uplink, so no pod can reach anything outside it except the host's loopback
+# ports named in NODE_HOST_PORTS (bridged below), and CoreDNS has no `forward` plugin (it
+# answers cluster names only).
 #
 # Cache: ${XDG_CACHE_HOME:-~/.cache}/wavecom-notify/node-<k8s version>-<key>, keyed by the versions
 # below, NODE_RECIPE and the Go version. State (certificates, configs, logs, containerd's store)
