@@ -9,26 +9,31 @@ The tests share one node (module scope): ``up`` takes about 20 s from built bina
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import json
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import httpx
 import pytest
 import yaml  # type: ignore[import-untyped]
+from bson import ObjectId
 from pymongo import MongoClient
 
 from tests.charts.kube import CHART
 from tests.charts.kube import paths as kube_paths
-from tests.conftest import AMQP_HOST, MONGODB_URL, wait_for
+from tests.conftest import AMQP_HOST, MONGODB_URL, email, wait_for
 from tests.image.podman import image_built, image_ref
 from tests.system import ROOT
 
@@ -348,12 +353,76 @@ def service_without_selector(namespace: str, name: str, port: int) -> str:
     )
 
 
-@pytest.mark.timeout(400)
-async def test_helm_install_on_the_real_node(node: Node, vhost: str, database: str) -> None:
-    """The chart's defaults with the image loaded (pullPolicy Never), KEDA off: the pre-install
-    hook Job runs `admin setup` against the host's RabbitMQ and database (reached through Services
-    without selector), and every pod (API, operator, the three workers) passes its startup and
-    readiness probes with the chart's security contexts; uninstall removes them."""
+def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, key by key (dicts recursively)."""
+    out = dict(base)
+    for k, v in extra.items():
+        out[k] = merged(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+@dataclass(frozen=True)
+class Release:
+    node: Node
+    ns: str
+
+    def component(self, name: str) -> list[dict[str, Any]]:
+        """The release's pods of one component (not the hook Job's)."""
+        out = self.node.kubectl(
+            "get", "pods", "-n", self.ns, "-l", f"app.kubernetes.io/component={name}", "-o", "json"
+        )
+        return list(json.loads(out)["items"])
+
+    def ready_endpoints(self, service: str) -> int:
+        """The Service's ready endpoints, per its EndpointSlices."""
+        out = self.node.kubectl(
+            "get",
+            "endpointslices",
+            "-n",
+            self.ns,
+            "-l",
+            f"kubernetes.io/service-name={service}",
+            "-o",
+            "json",
+        )
+        return sum(
+            1
+            for es in json.loads(out)["items"]
+            for e in es.get("endpoints") or []
+            if e.get("conditions", {}).get("ready")
+        )
+
+    def api_key(self, deployment: str) -> str:
+        """A new API key (send, read) made by `admin keys create` in an API pod."""
+        out = self.node.kubectl(
+            "exec",
+            "-n",
+            self.ns,
+            f"deploy/{deployment}",
+            "--",
+            "/opt/venv/bin/python",
+            "-m",
+            "wavecom.admin",
+            "keys",
+            "create",
+            "--tenant",
+            "rollout",
+            "--scope",
+            "send,read",
+            "--quiet",
+        )
+        return out.strip().splitlines()[-1]
+
+
+@contextlib.asynccontextmanager
+async def installed(
+    node: Node, vhost: str, database: str, extra: dict[str, Any] | None = None
+) -> AsyncIterator[Release]:
+    """The chart installed (``helm install --wait``) in a fresh namespace with the loaded image
+    (pullPolicy Never), KEDA off, ENVIRONMENT test, the host's RabbitMQ and database through
+    Services without selector; ``extra`` values merged over those. Uninstalled afterwards, and
+    its pods waited out (they drain on SIGTERM, their grace period); on a failure the namespace's
+    pods, jobs and events are printed and the node's ``down`` cleans up."""
     ns = f"wavecom-{uuid.uuid4().hex[:6]}"
     node.kubectl("create", "namespace", ns)
     node.kubectl("apply", "-f", "-", stdin=service_without_selector(ns, "rabbitmq", AMQP_PORT))
@@ -380,12 +449,34 @@ async def test_helm_install_on_the_real_node(node: Node, vhost: str, database: s
             "--wait",
             "--timeout",
             "240s",
-            input=json.dumps(values),
+            input=json.dumps(merged(values, extra or {})),
             timeout=300,
         )
+        yield Release(node, ns)
+        run(*helm, "uninstall", "wavecom", "--wait", "--timeout", "120s", timeout=180)
+
+        async def gone() -> bool:
+            out = await asyncio.to_thread(node.kubectl, "get", "pods", "-n", ns, "-o", "json")
+            return not json.loads(out)["items"]
+
+        await wait_for(gone, within=150, interval=1, what="the release's pods to be gone")
+    except BaseException:
+        print(node.kubectl("get", "pods,jobs,events", "-n", ns, check=False))
+        raise
+
+
+@pytest.mark.timeout(400)
+async def test_helm_install_on_the_real_node(node: Node, vhost: str, database: str) -> None:
+    """The chart's defaults with the image loaded (pullPolicy Never), KEDA off: the pre-install
+    hook Job runs `admin setup` against the host's RabbitMQ and database (reached through Services
+    without selector), and every pod (API, operator, the three workers) passes its startup and
+    readiness probes with the chart's security contexts; uninstall removes them."""
+    async with installed(node, vhost, database) as release:
         pods = [
             p
-            for p in json.loads(node.kubectl("get", "pods", "-n", ns, "-o", "json"))["items"]
+            for p in json.loads(node.kubectl("get", "pods", "-n", release.ns, "-o", "json"))[
+                "items"
+            ]
             # the hook Job's pod may linger while its Job (hook-succeeded) is deleted
             if p["metadata"].get("ownerReferences", [{}])[0].get("kind") != "Job"
         ]
@@ -404,17 +495,229 @@ async def test_helm_install_on_the_real_node(node: Node, vhost: str, database: s
             assert len(client[database]["notifications"].index_information()) > 1
         finally:
             client.close()
-        run(*helm, "uninstall", "wavecom", "--wait", "--timeout", "120s", timeout=180)
 
-        # the pods drain on SIGTERM (their grace period), then go
-        async def gone() -> bool:
-            out = await asyncio.to_thread(node.kubectl, "get", "pods", "-n", ns, "-o", "json")
-            return not json.loads(out)["items"]
 
-        await wait_for(gone, within=150, interval=1, what="the release's pods to be gone")
-    except BaseException:
-        print(node.kubectl("get", "pods,jobs,events", "-n", ns, check=False))
-        raise
+@contextlib.contextmanager
+def service_socket(node: Node, ip: str, port: int) -> Iterator[str]:
+    """A Unix socket on the host forwarded to ``ip:port`` inside the node's network namespace
+    (one socat entered with ``nsenter -n``: a fresh connection to the Service per client
+    connection, balanced by kube-proxy as a pod's would be); its path."""
+    pid = (node.paths.state / "ns.pid").read_text().strip()
+    where = Path(tempfile.mkdtemp(prefix="wcn-svc-"))
+    sock = where / "api.sock"
+    nsenter = shutil.which("nsenter")
+    assert nsenter, "nsenter (util-linux) is missing"
+    forward = subprocess.Popen(  # noqa: S603 - fixed tools
+        [
+            nsenter,
+            "-t",
+            pid,
+            "-n",
+            shutil.which("socat") or "/usr/bin/socat",
+            f"UNIX-LISTEN:{sock},fork,unlink-early",
+            f"TCP:{ip}:{port}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield str(sock)
+    finally:
+        forward.terminate()
+        try:
+            forward.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            forward.kill()
+            forward.wait(timeout=10)
+        shutil.rmtree(where, ignore_errors=True)
+
+
+@dataclass
+class Answer:
+    status: int | None  # None: no answer (a transport error or the deadline)
+    nid: str | None = None
+    error: str = ""
+    envelope: bool = False
+
+
+async def create(http: httpx.AsyncClient, i: int, answers: list[Answer], deadline_s: float) -> None:
+    """One create with a deadline; its answer (or none) appended to ``answers``."""
+    try:
+        r = await asyncio.wait_for(http.post("/api/notifications", json=email(i)), deadline_s)
+    except (httpx.HTTPError, TimeoutError) as e:
+        answers.append(Answer(None, error=f"{type(e).__name__}: {e}"))
+        return
+    body: Any = None
+    with contextlib.suppress(ValueError):
+        body = r.json()
+    if r.status_code == 201:
+        answers.append(Answer(201, nid=body["data"]["_id"]))
+    else:
+        envelope = isinstance(body, dict) and body.get("success") is False
+        answers.append(Answer(r.status_code, error=r.text[:200], envelope=envelope))
+
+
+LEDGER_DUMP = (
+    "import glob, sys\n"
+    "for f in glob.glob('/tmp/ledger/*.jsonl'):\n"
+    "    sys.stdout.write(open(f).read())\n"
+)
+
+
+async def delivered_once(release: Release, database: str, accepted: list[str]) -> None:
+    """Every accepted notification is SENT, and the email worker's mock ledger shows it sent
+    exactly once; nothing is sent twice, nor sent that was not stored (a create whose answer was
+    lost may have been stored and sent: once)."""
+    ns, node = release.ns, release.node
+    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL, serverSelectionTimeoutMS=5000)
+    try:
+        notifications = client[database]["notifications"]
+        oids = [ObjectId(n) for n in accepted]
+
+        def all_sent() -> bool:
+            return notifications.count_documents({"_id": {"$in": oids}, "status": "SENT"}) == len(
+                oids
+            )
+
+        async def sent() -> bool:
+            return await asyncio.to_thread(all_sent)
+
+        await wait_for(sent, within=60, interval=1, what="every accepted create to be SENT")
+        stored = {str(d["_id"]) for d in notifications.find({}, {"_id": 1})}
+    finally:
+        client.close()
+
+    (worker,) = release.component("worker-email")
+    lines = node.kubectl(
+        "exec",
+        "-n",
+        ns,
+        worker["metadata"]["name"],
+        "--",
+        "/opt/venv/bin/python",
+        "-c",
+        LEDGER_DUMP,
+    ).splitlines()
+    delivered = Counter(json.loads(ln)["notificationId"] for ln in lines if ln.strip())
+    # each accepted notification sent exactly once; nothing sent twice or sent that was not
+    # stored (a create whose answer was lost may have been stored and sent: once)
+    assert {n: delivered[n] for n in accepted} == dict.fromkeys(accepted, 1)
+    assert max(delivered.values()) == 1
+    assert set(delivered) <= stored
+
+
+@pytest.mark.timeout(300)
+async def test_a_rolling_restart_under_load_loses_no_accepted_request(
+    node: Node, vhost: str, database: str
+) -> None:
+    """Open-loop creates through the API's Service while `kubectl rollout restart` replaces both
+    API pods (maxUnavailable 0, readiness, the preStop sleep): every request is answered 201 or
+    503 in the envelope, and every one answered 201 is stored, reaches SENT, and is delivered
+    exactly once by the email worker (the mock provider's ledger, read from the worker's pod)."""
+    rate, least_s, most_s, deadline_s = 15.0, 30.0, 75.0, 10.0
+    extra = {"config": {"ledgerDir": "/tmp/ledger"}}  # noqa: S108 - the pods' emptyDir
+    async with installed(node, vhost, database, extra) as release:
+        svc = json.loads(
+            node.kubectl(
+                "get",
+                "svc",
+                "-n",
+                release.ns,
+                "-l",
+                "app.kubernetes.io/component=api",
+                "-o",
+                "json",
+            )
+        )["items"][0]
+        deployment = svc["metadata"]["name"]
+        port = next(p["port"] for p in svc["spec"]["ports"] if p["name"] == "http")
+        key = release.api_key(deployment)
+        before = {p["metadata"]["name"] for p in release.component("api")}
+        assert len(before) == 2
+
+        answers: list[Answer] = []
+        ready_endpoints: list[int] = []
+
+        async def rolled() -> bool:
+            pods = await asyncio.to_thread(release.component, "api")
+            ready_endpoints.append(await asyncio.to_thread(release.ready_endpoints, deployment))
+            names = {p["metadata"]["name"] for p in pods}
+            return (
+                len(pods) == 2
+                and not names & before
+                and all(
+                    not p["metadata"].get("deletionTimestamp")
+                    and p["status"].get("containerStatuses", [{}])[0].get("ready")
+                    for p in pods
+                )
+            )
+
+        with service_socket(node, svc["spec"]["clusterIP"], port) as sock:
+            # no keep-alive: each request its own connection through the Service, as a client
+            # behind a load balancer would see it during the switch
+            transport = httpx.AsyncHTTPTransport(
+                uds=sock, limits=httpx.Limits(max_keepalive_connections=0)
+            )
+            async with httpx.AsyncClient(
+                transport=transport,
+                base_url="http://api",
+                headers={"X-API-Key": key},
+                timeout=deadline_s,
+            ) as http:
+                warm = await http.post("/api/notifications", json=email(0))
+                assert warm.status_code == 201, warm.text
+                answers.append(Answer(201, nid=warm.json()["data"]["_id"]))
+
+                loop = asyncio.get_running_loop()
+                start = loop.time()
+                tasks: set[asyncio.Task[None]] = set()
+                watcher: asyncio.Task[bool] | None = None
+                done_at: float | None = None
+                # open loop: one create every 1/rate s whatever the answers, until the rollout
+                # is over (and its last old pod gone) plus a few seconds, at least least_s
+                for i in range(1, int(rate * most_s) + 1):
+                    await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+                    tasks.add(asyncio.create_task(create(http, i, answers, deadline_s)))
+                    now = loop.time() - start
+                    if watcher is None and now >= 3:
+                        await asyncio.to_thread(
+                            node.kubectl,
+                            "rollout",
+                            "restart",
+                            "-n",
+                            release.ns,
+                            f"deployment/{deployment}",
+                        )
+                        watcher = asyncio.create_task(
+                            wait_for(rolled, within=most_s, interval=1, what="the API's rollout")
+                        )
+                    if done_at is None and watcher is not None and watcher.done():
+                        watcher.result()  # raises if the rollout did not finish in time
+                        done_at = now
+                    if done_at is not None and now >= max(least_s, done_at + 3):
+                        break
+                elapsed = loop.time() - start
+                await asyncio.wait_for(asyncio.gather(*tasks), deadline_s + 5)
+        assert done_at is not None, f"the rollout did not finish within {most_s} s"
+
+        accepted = [a.nid for a in answers if a.status == 201 and a.nid]
+        refused = [a for a in answers if a.status not in (201, None)]
+        unanswered = [a for a in answers if a.status is None]
+        print(
+            f"rollout: {len(answers)} creates in {elapsed:.1f} s, rollout done at {done_at:.1f} s;"
+            f" {len(accepted)} answered 201, {len(refused)} refused"
+            f" ({Counter(a.status for a in refused)}), {len(unanswered)} unanswered"
+            f" ({Counter(a.error.split(':')[0] for a in unanswered)});"
+            f" ready endpoints seen: {Counter(ready_endpoints)}"
+        )
+        assert all(a.status == 503 and a.envelope for a in refused), refused[:5]
+        # the Service never lacked a ready endpoint (maxUnavailable 0, readiness, preStop), so
+        # every request had a pod to answer it
+        assert not unanswered, unanswered[:5]
+        assert len(accepted) >= 0.9 * len(answers)
+        assert len(set(accepted)) == len(accepted)
+
+        await delivered_once(release, database, accepted)
 
 
 @pytest.mark.timeout(200)
