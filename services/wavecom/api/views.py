@@ -98,7 +98,7 @@ def page(result: Page, current: int, limit: int) -> dict[str, Any]:
     return out
 
 
-CURSOR_PATTERN = r"^[0-9]{1,15}-[0-9a-f]{24}$"
+CURSOR_PATTERN = r"^[0-9]{1,13}-[0-9a-f]{24}$"  # epoch ms: up to the year 2286
 
 
 def cursor(created: datetime, oid: ObjectId) -> str:

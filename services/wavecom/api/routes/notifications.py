@@ -62,6 +62,10 @@ _item = TypeAdapter(NotificationCreate)
 NotificationId = Annotated[
     str, Path(pattern="^[0-9a-fA-F]{24}$", description="the notification's id (24 hex)")
 ]
+# printable characters (str.isprintable over the latin-1 a header carries), no space at either
+# end (HTTP drops it): the rule api/idempotency.py checks, as the spec states it
+_PRINTABLE = r"[!-~\u00a1-\u00ac\u00ae-\u00ff]"
+IDEMPOTENCY_KEY_PATTERN = rf"^{_PRINTABLE}([ -~\u00a1-\u00ac\u00ae-\u00ff]{{0,253}}{_PRINTABLE})?$"
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -69,6 +73,7 @@ IdempotencyKey = Annotated[
         max_length=255,
         description="Repeat a create safely: the same key and body return the first "
         "response; the same key with another body is a 409",
+        json_schema_extra={"pattern": IDEMPOTENCY_KEY_PATTERN},
     ),
 ]
 
