@@ -4,6 +4,7 @@ them, `helm uninstall` leaving none of our objects behind."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +34,23 @@ def priority_class(cluster: Cluster) -> Iterator[None]:
     )
     yield
     cluster.kubectl("delete", "priorityclass", "wavecom-notify", check=False)
+
+
+def production_secret(cluster: Cluster, namespace: str) -> None:
+    """The Secret production-values.yaml names (created before the install, by External
+    Secrets or Vault in a real cluster), with the chart's default key names."""
+    cluster.kubectl(
+        "-n",
+        namespace,
+        "create",
+        "secret",
+        "generic",
+        "wavecom-notify-connections",
+        "--from-literal=AMQP_URL=amqp://u:p@rabbitmq:5672/wavecom",
+        "--from-literal=MONGODB_URL=mongodb://mongodb:27017/",
+        "--from-literal=RABBITMQ_MANAGEMENT_URL=http://u:p@rabbitmq:15672/wavecom",
+        "--from-literal=CREDENTIALS_KEY=" + base64.b64encode(bytes(range(32))).decode(),
+    )
 
 
 def existing_secret(cluster: Cluster, namespace: str) -> None:
@@ -104,6 +122,8 @@ def leftovers(cluster: Cluster, namespace: str) -> list[str]:
 def test_install_upgrade_uninstall(cluster: Cluster, namespace: str, ci: str) -> None:
     if ci == "existing-secrets":
         existing_secret(cluster, namespace)
+    if ci == "production":
+        production_secret(cluster, namespace)
     values = str(ci_values(ci))
     # --wait: helm waits for the pre-install hook Job (KWOK completes its pod) and the Deployments
     cluster.helm(
@@ -148,7 +168,14 @@ def test_install_upgrade_uninstall(cluster: Cluster, namespace: str, ci: str) ->
         }
     if ci == "production":
         sms = cluster.get("-n", namespace, "servicemonitors.monitoring.coreos.com")["items"]
-        assert len(sms) == 4
+        # the API, three workers, and RabbitMQ's (monitoring.rabbitmq)
+        assert {m["metadata"]["name"].removeprefix(f"{RELEASE}-wavecom-notify-") for m in sms} == {
+            "api",
+            "worker-email",
+            "worker-sms",
+            "worker-push",
+            "rabbitmq",
+        }
 
     before = template_hashes(cluster, namespace)
     cluster.helm(

@@ -676,7 +676,7 @@ async def test_a_rolling_restart_under_load_loses_no_accepted_request(
                 # open loop: one create every 1/rate s whatever the answers, until the rollout
                 # is over (and its last old pod gone) plus a few seconds, at least least_s
                 for i in range(1, int(rate * most_s) + 1):
-                    await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+                    await asyncio.sleep(max(0.0, start + i / rate - loop.time()))  # pace
                     tasks.add(asyncio.create_task(create(http, i, answers, deadline_s)))
                     now = loop.time() - start
                     if watcher is None and now >= 3:
