@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import socket
 import time
 import uuid
@@ -78,11 +79,27 @@ def amqp_url(vhost: str) -> str:
     return f"amqp://guest:guest@{AMQP_HOST}/{quote(vhost, safe='')}"
 
 
+_HANDED_OUT: set[int] = set()
+# below the kernel's ephemeral range (32768-60999), which outgoing connections and port-0 binds
+# draw from, and clear of the fixed ports of the dev stack and the test clusters
+_FREE_PORTS = range(19000, 23000)
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+    """A loopback port nothing listens on, never the same twice in one run: two ports asked
+    for in a row (an API's and its metrics') once came back equal from the ephemeral range."""
+    for _ in range(1000):
+        port = random.choice(_FREE_PORTS)
+        if port in _HANDED_OUT:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _HANDED_OUT.add(port)
         return port
+    raise RuntimeError(f"no free loopback port in {_FREE_PORTS}")
 
 
 @pytest.fixture
