@@ -30,18 +30,48 @@ class Priority(StrEnum):
 
 
 class Status(StrEnum):
+    """A notification's state. The delivery pipeline ends at SENT, FAILED, CANCELLED or
+    EXPIRED; a provider's receipt may then move a SENT one on to one of ``RECEIPT_STATUSES``
+    (never backwards, never out of FAILED, CANCELLED or EXPIRED)."""
+
     PENDING = "PENDING"
     SCHEDULED = "SCHEDULED"
     QUEUED = "QUEUED"
     PROCESSING = "PROCESSING"
     RETRYING = "RETRYING"
-    SENT = "SENT"
+    SENT = "SENT"  # a provider accepted it
     FAILED = "FAILED"
     CANCELLED = "CANCELLED"
+    EXPIRED = "EXPIRED"  # its validity ended before a provider took it: never sent late
+    DELIVERED = "DELIVERED"  # the provider reported it reached the handset, inbox or device
+    UNDELIVERED = "UNDELIVERED"  # the provider gave up after accepting it
+    BOUNCED = "BOUNCED"  # an email hard bounce
+    COMPLAINED = "COMPLAINED"  # an email its recipient reported as spam
 
     @property
     def terminal(self) -> bool:
-        return self in (Status.SENT, Status.FAILED, Status.CANCELLED)
+        """Nothing delivers it again: the pipeline is done with it (receipts may follow SENT)."""
+        return self in TERMINAL
+
+
+TERMINAL = frozenset(
+    {
+        Status.SENT,
+        Status.FAILED,
+        Status.CANCELLED,
+        Status.EXPIRED,
+        Status.DELIVERED,
+        Status.UNDELIVERED,
+        Status.BOUNCED,
+        Status.COMPLAINED,
+    }
+)
+# what a provider's receipt may move a SENT notification to
+RECEIPT_STATUSES = frozenset(
+    {Status.DELIVERED, Status.UNDELIVERED, Status.BOUNCED, Status.COMPLAINED}
+)
+# accepted by a provider: SENT and everything a receipt moves it to
+ACCEPTED_BY_PROVIDER = frozenset({Status.SENT} | RECEIPT_STATUSES)
 
 
 class QueueType(StrEnum):
@@ -108,6 +138,7 @@ PROVIDER_ACCOUNTS = "provideraccounts"  # provider accounts: driver, settings, s
 REVISIONS = "revisions"  # one document per configuration that workers watch (providers)
 LEASES = "leases"  # one document per singleton job (the sweeper): who runs it, until when
 INSTALLATION = "installation"  # values made once per installation (the recipient-hash key)
+RECEIPTS = "receipts"  # provider receipts that came before the outcome naming their id
 
 # --- tenants and API keys -------------------------------------------------------------------------
 

@@ -33,13 +33,13 @@ import orjson
 from prometheus_client import Gauge
 
 from wavecom import tls
-from wavecom.constants import Status
+from wavecom.constants import TERMINAL, Status
 from wavecom.settings import get_settings
 from wavecom.store import Store, utcnow
 from wavecom.store.indexes import BY_FIELD
 
 IN_FLIGHT = (Status.SCHEDULED, Status.QUEUED, Status.PROCESSING, Status.RETRYING)
-FINAL = (Status.SENT, Status.FAILED, Status.CANCELLED)
+FINAL = tuple(s for s in Status if s in TERMINAL)
 
 NOTIFICATIONS = Gauge(
     "reconcile_notifications",
@@ -264,7 +264,7 @@ async def _book(
         if status in (s.value for s in IN_FLIGHT):
             row["inFlight"] += n
         elif status in (s.value for s in FINAL):
-            row[status.lower()] += n
+            row[status.lower()] = row.get(status.lower(), 0) + n
     report.by_channel[name] = channels
     counters = await store.counters.of(name)
     drift = {
