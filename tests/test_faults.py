@@ -89,7 +89,7 @@ async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_tw
     kills = 0
     deadline = asyncio.get_running_loop().time() + 9
     while asyncio.get_running_loop().time() < deadline:
-        await asyncio.sleep(1.5)  # the kill cadence, not a wait for work
+        await asyncio.sleep(1.5)  # pace: the kill cadence, not a wait for work
         victim = rng.choice(channels)
         system.procs[victim].kill()
         await system.procs[victim].wait()
