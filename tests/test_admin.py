@@ -225,8 +225,8 @@ async def test_setup_creates_indexes_and_the_topology_and_refuses_a_queue_type_c
 async def test_providers_rotate_reseals_every_account_with_the_new_key(
     settings: Settings, store: Store, tmp_path: Path
 ) -> None:
-    """A key rotation as the README tells it: the new key becomes CREDENTIALS_KEY, the old one
-    CREDENTIALS_PREVIOUS_KEY; `providers rotate` re-seals every account, after which the old
+    """A key rotation as docs/providers.md tells it: the new key becomes CREDENTIALS_KEY, the old
+    one CREDENTIALS_PREVIOUS_KEY; `providers rotate` re-seals every account, after which the old
     key is no longer needed to open any of them."""
     old = base64.b64encode(os.urandom(32)).decode()
     new = base64.b64encode(os.urandom(32)).decode()

@@ -1,9 +1,12 @@
-"""Every command, make target, module, path, URL and port the README shows exists.
+"""Every command, make target, module, path, URL, port and link the docs show exists.
 
-README.md is read as a user reads it: its fenced code blocks (shell lines, with ``\\``
-continuations joined) and its inline code spans, plus its Markdown links. Each failure names
-the line (``README.md:<n>``) and what is wrong, so an edit that renames a target, a module or a
-file, or invents a port, fails here and says where.
+The docs are README.md, every Markdown file under docs/ (found, not listed: a new page is
+checked as soon as it exists) and loadtest/results/HISTORY.md. Each is read as a user reads
+it: its fenced code blocks (shell lines, with ``\\`` continuations joined) and its inline code
+spans, plus its Markdown links (relative to the page, and a ``#anchor`` must be a heading of
+the page it names). Each failure names the line (``docs/api.md:<n>``) and what is wrong, so an
+edit that renames a target, a module, a file or a heading, or invents a port, fails here and
+says where.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
+HISTORY = ROOT / "loadtest" / "results" / "HISTORY.md"
 THIS = Path(__file__).resolve()
 # directories whose files say which ports the project uses (not the docs that describe them)
 PORT_SOURCES = (
@@ -52,21 +56,28 @@ LOCAL_URL = re.compile(
 BARE_PORT = re.compile(r"(?:^|[\s(,])(?:127\.0\.0\.1|localhost)?:(\d{2,5})\b")
 
 
+def documents() -> list[Path]:
+    """The README, every Markdown page under docs/, and the benchmark history."""
+    pages = sorted(p for p in (ROOT / "docs").rglob("*.md") if not SKIP_DIRS & set(p.parts))
+    return [README, *pages, *([HISTORY] if HISTORY.exists() else [])]
+
+
 @dataclass(frozen=True)
 class Snippet:
-    line: int  # 1-based line of README.md
+    line: int  # 1-based line of the page
     text: str
     kind: str  # "block" (a shell line of a fenced block), "inline", "link" or "prose"
+    page: Path = README
 
     def where(self) -> str:
-        return f"README.md:{self.line}: `{self.text}`"
+        return f"{self.page.relative_to(ROOT)}:{self.line}: `{self.text}`"
 
 
-def snippets() -> list[Snippet]:
+def snippets(page: Path = README) -> list[Snippet]:
     """Shell lines of ```bash/sh blocks (continuations joined), inline code spans, link targets
     and the lines of text that name a local URL or port."""
     out: list[Snippet] = []
-    lines = README.read_text(encoding="utf-8").splitlines()
+    lines = page.read_text(encoding="utf-8").splitlines()
     fence: str | None = None
     pending: tuple[int, str] | None = None
     for n, raw in enumerate(lines, 1):
@@ -87,14 +98,14 @@ def snippets() -> list[Snippet]:
                 continue
             pending = None
             if text and not text.startswith("#"):
-                out.append(Snippet(start, text, "block"))
+                out.append(Snippet(start, text, "block", page))
             continue
         if LOCAL_URL.search(raw) or BARE_PORT.search(raw):
-            out.append(Snippet(n, stripped, "prose"))  # ports and URLs in the text itself
+            out.append(Snippet(n, stripped, "prose", page))  # ports and URLs in the text itself
         for code in re.findall(r"`([^`]+)`", raw):
-            out.append(Snippet(n, code.strip(), "inline"))
+            out.append(Snippet(n, code.strip(), "inline", page))
         for target in re.findall(r"\]\(([^)\s]+)\)", raw):
-            out.append(Snippet(n, target, "link"))
+            out.append(Snippet(n, target, "link", page))
     return out
 
 
@@ -224,13 +235,43 @@ def check_ports(s: Snippet) -> list[str]:
     ]
 
 
+def slug(heading: str) -> str:
+    """GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@functools.cache
+def anchors(page: Path) -> frozenset[str]:
+    """The anchors of a Markdown page's headings (a repeated heading gets -1, -2, ...)."""
+    seen: dict[str, int] = {}
+    fence = False
+    for line in page.read_text(encoding="utf-8").splitlines():
+        if line.strip().startswith("```"):
+            fence = not fence
+        elif not fence and re.match(r"#{1,6} ", line):
+            base = slug(line.lstrip("#"))
+            n = seen.get(base, 0)
+            seen[base] = n + 1
+            seen.setdefault(f"{base}-{n}" if n else base, 1)
+    return frozenset(seen)
+
+
+def check_link(s: Snippet) -> list[str]:
+    target, _, anchor = s.text.partition("#")
+    if re.match(r"[a-z]+:", target):
+        return []  # another site
+    path = (s.page.parent / target).resolve() if target else s.page
+    if not path.exists():
+        return [f"{s.where()}: the link's target does not exist"]
+    if anchor and path.suffix == ".md" and anchor not in anchors(path):
+        return [f"{s.where()}: no heading `#{anchor}` in {path.relative_to(ROOT)}"]
+    return []
+
+
 def problems(s: Snippet) -> list[str]:
     errors: list[str] = []
     if s.kind == "link":
-        target = s.text.split("#", 1)[0]
-        if target and not re.match(r"[a-z]+:", target) and not (ROOT / target).exists():
-            errors.append(f"{s.where()}: the link's target does not exist")
-        return errors
+        return check_link(s)
     errors += check_ports(s)
     if s.kind == "prose":
         return errors
@@ -262,8 +303,14 @@ def test_the_readme_shows_commands_at_all() -> None:
     assert any(LOCAL_URL.search(s.text) for s in found)
 
 
-def test_every_make_target_module_path_url_and_port_in_the_readme_exists() -> None:
-    errors = [e for s in snippets() for e in problems(s)]
+def test_the_docs_pages_are_found() -> None:
+    pages = {p.relative_to(ROOT).as_posix() for p in documents()}
+    assert {"README.md", "docs/architecture.md", "docs/runbooks.md"} <= pages
+
+
+@pytest.mark.parametrize("page", documents(), ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_make_target_module_path_url_port_and_link_in_the_docs_exists(page: Path) -> None:
+    errors = [e for s in snippets(page) for e in problems(s)]
     assert not errors, "\n".join(errors)
 
 
@@ -281,3 +328,24 @@ def test_a_wrong_command_is_reported_with_its_line(text: str, expect: str) -> No
     (error,) = problems(Snippet(7, text, "block"))
     assert error.startswith(f"README.md:7: `{text}`")
     assert expect in error
+
+
+@pytest.mark.parametrize(
+    ("link", "expect"),
+    [
+        ("no-such-page.md", "the link's target does not exist"),
+        ("runbooks.md#no-such-alert", "no heading `#no-such-alert` in docs/runbooks.md"),
+        ("#no-such-section", "no heading `#no-such-section` in docs/architecture.md"),
+    ],
+)
+def test_a_broken_link_or_anchor_is_reported_with_its_page(link: str, expect: str) -> None:
+    page = ROOT / "docs" / "architecture.md"
+    (error,) = problems(Snippet(3, link, "link", page))
+    assert error.startswith(f"docs/architecture.md:3: `{link}`")
+    assert expect in error
+
+
+def test_a_heading_gives_the_anchor_github_gives_it() -> None:
+    heading = "Capacity arithmetic: 50,000 a minute (833/s) and 10\N{MULTIPLICATION SIGN} (8,330/s)"
+    assert slug(heading) == ("capacity-arithmetic-50000-a-minute-833s-and-10-8330s")
+    assert slug("WavecomChannelWithoutAccount") == "wavecomchannelwithoutaccount"

@@ -1,5 +1,5 @@
 """What is in the built image: exactly the pinned Python dependencies, and its size and layer
-count (reported at the end of the run, and the README's figure kept within 15 % of them)."""
+count (reported at the end of the run, and docs/kubernetes.md's figure kept within 15 % of them)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from tests.image.conftest import REPORT, Containers
 from tests.image.podman import podman
 from tests.system import ROOT
 
-README = ROOT / "README.md"
-# the README's sentence, e.g. "`make image` builds it here in …: 351 MB in 6 layers"
+DOC = ROOT / "docs" / "kubernetes.md"
+# the sentence of docs/kubernetes.md, e.g. "`make image` builds it here in …: 351 MB in 6 layers"
 FIGURE = re.compile(r"`make image` builds it here.{0,300}?: (\d+) MB in (\d+) layers", re.S)
 
 
@@ -53,10 +53,10 @@ async def test_the_image_size_and_layers_are_reported(image: str) -> None:
     size_mb = round(info["Size"] / 1e6)
     layers = len(info["RootFS"]["Layers"])
     REPORT.append(f"image {image}: {size_mb} MB in {layers} layers")
-    m = FIGURE.search(README.read_text())
-    assert m, "README.md gives no `make image` size (`: N MB in N layers`)"
+    m = FIGURE.search(DOC.read_text())
+    assert m, "docs/kubernetes.md gives no `make image` size (`: N MB in N layers`)"
     documented_mb, documented_layers = int(m[1]), int(m[2])
-    assert layers == documented_layers, f"the image has {layers} layers: update README.md"
+    assert layers == documented_layers, f"the image has {layers} layers: update docs/kubernetes.md"
     assert abs(size_mb - documented_mb) <= 0.15 * documented_mb, (
-        f"the image is {size_mb} MB, README.md says {documented_mb}: update it"
+        f"the image is {size_mb} MB, docs/kubernetes.md says {documented_mb}: update it"
     )

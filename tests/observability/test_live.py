@@ -196,7 +196,7 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
         if a["labels"]["alertname"] == BREAKER_ALERT and a["labels"]["provider"] == "textwave"
     ]
     assert "textwave" in textwave["annotations"]["summary"]
-    assert textwave["annotations"]["runbook_url"] == "README.md#wavecomproviderbreakeropen"
+    assert textwave["annotations"]["runbook_url"] == "docs/runbooks.md#wavecomproviderbreakeropen"
     if pending:
         pytest.xfail("waiting for instrumentation: " + "; ".join(pending))
 

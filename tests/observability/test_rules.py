@@ -275,19 +275,19 @@ def test_every_alert_has_a_firing_and_a_silent_case() -> None:
 
 
 def test_every_alert_says_what_happened_and_where_its_runbook_is() -> None:
-    readme_anchors = _anchors()
+    runbook_anchors = _anchors()
     for name, rule in alerts().items():
         notes = rule.get("annotations", {})
         assert notes.get("summary"), name
         assert notes.get("description"), name
         assert rule["labels"]["severity"] in {"critical", "warning", "info"}, name
-        assert notes["runbook_url"] == f"README.md#{name.lower()}", name
-        assert name.lower() in readme_anchors, f"no runbook section for {name}"
+        assert notes["runbook_url"] == f"docs/runbooks.md#{name.lower()}", name
+        assert name.lower() in runbook_anchors, f"no runbook section for {name} in docs/runbooks.md"
 
 
 def _anchors() -> set[str]:
-    """GitHub's anchors of the headings of the README."""
-    texts = [ROOT / "README.md"]
+    """GitHub's anchors of the headings of the runbooks page."""
+    texts = [ROOT / "docs" / "runbooks.md"]
     anchors = set()
     for path in texts:
         if not path.exists():
