@@ -40,26 +40,36 @@ class DeliveryJob:
     # the body: a published message carries its PRODUCER span's context in its AMQP headers,
     # and the worker sets this from its own span for the retry it may publish
     trace: str = field(default="", compare=False)
+    # epoch milliseconds after which it must not be handed to a provider (0: it never expires);
+    # carried so that a worker decides without reading the document (wavecom.expiry)
+    expires_ms: int = 0
+    # why this round waits without using an attempt, when it does: "breaker" (every provider's
+    # breaker open) or "no_account" (none usable for its tenant); says where an expiry found it
+    held: str = ""
 
     @property
     def lane(self) -> Lane:
         return self.priority.lane
 
+    def expired(self, now_ms: int) -> bool:
+        """Whether its validity ended at or before ``now_ms`` (epoch milliseconds)."""
+        return 0 < self.expires_ms <= now_ms
+
     def replayed(self) -> DeliveryJob:
         """A dead-lettered job given a fresh set of attempts by an operator."""
-        return replace(self, attempt=0, round=self.round + 1, retaken=False)
+        return replace(self, attempt=0, round=self.round + 1, retaken=False, held="")
 
     def next_attempt(self) -> DeliveryJob:
         """The same job, one attempt further on."""
-        return replace(self, attempt=self.attempt + 1, retaken=False)
+        return replace(self, attempt=self.attempt + 1, retaken=False, held="")
 
-    def parked(self) -> DeliveryJob:
-        """The same attempt, to be tried again after waiting for a provider."""
-        return replace(self, round=self.round + 1)
+    def parked(self, held: str = "breaker") -> DeliveryJob:
+        """The same attempt, to be tried again after waiting for a provider (``held``: why)."""
+        return replace(self, round=self.round + 1, held=held)
 
     def retake(self) -> DeliveryJob:
         """The same attempt under the next round, after its claimer was lost."""
-        return replace(self, round=self.round + 1, retaken=True)
+        return replace(self, round=self.round + 1, retaken=True, held="")
 
     def encode(self) -> bytes:
         return orjson.dumps(
@@ -77,6 +87,8 @@ class DeliveryJob:
                 "acceptedMs": self.accepted_ms,
                 "round": self.round,
                 "retaken": self.retaken,
+                "expiresMs": self.expires_ms,
+                "heldBy": self.held,
             }
         )
 
@@ -108,6 +120,8 @@ class DeliveryJob:
                 accepted_ms=int(raw.get("acceptedMs", 0)),
                 round=int(raw.get("round", 0)),
                 retaken=raw.get("retaken") is True,
+                expires_ms=int(raw.get("expiresMs") or 0),
+                held=str(raw.get("heldBy") or ""),
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise PoisonMessage(f"malformed job: {exc!r}") from exc

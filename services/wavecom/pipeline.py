@@ -33,9 +33,12 @@ from wavecom.providers.base import Provider, Receipt, SendRequest
 from wavecom.ratelimit import TokenBucket
 from wavecom.settings import Settings
 from wavecom.store import Outcome, utcnow
+from wavecom.store.expiries import Where, expires_of, where_job
 
 log = logging.getLogger("wavecom.pipeline")
 
+# a wait for a send-rate token longer than this was the cap holding the job (not scheduling)
+_CAP_WAIT_S = 0.005
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 
 
@@ -317,6 +320,7 @@ class Dispatcher:
             subject=job.subject,
             metadata=job.metadata,
             recovering=job.round > 0,
+            expires_at=expires_of(job),
         )
         last: TransientProviderError | None = None
         tried: set[str] = set()
@@ -336,9 +340,19 @@ class Dispatcher:
                 # the account's send-rate cap: wait, never fail; but if the accounts change
                 # meanwhile, look at the new order (a new first account, a new cap, a
                 # disabled one) instead of waiting out the old one
+                asked = time.monotonic()
                 if not await self._token(bucket) or self.routes.get(provider.name) is not live:
                     changed = True
                     break
+                # the last moment before the provider has it: an expired one is never sent
+                if job.expired(int(time.time() * 1000)):
+                    if time.monotonic() - asked > _CAP_WAIT_S:
+                        where = Where.RATE_CAP  # it expired waiting for the account's cap
+                    elif tried:
+                        where = Where.FAILOVER  # while an earlier provider failed
+                    else:
+                        where = where_job(job)  # just as it was claimed: where it waited
+                    return self._expired(job, started, where)
                 tried.add(provider.name)
                 try:
                     receipt = await self._send(live, request)
@@ -456,6 +470,7 @@ class Dispatcher:
         rung = snap_to_ladder(self.settings.breaker_reset_s * 1000)
         metrics.PARKED.labels(job.type.value).inc()
         waiting = Status.QUEUED if job.attempt == 0 else Status.RETRYING
+        held = Where.NO_ACCOUNT.value if no_account else Where.BREAKER.value
         if no_account:
             why, error = no_account[0].upper() + no_account[1:], no_account
         else:
@@ -472,9 +487,17 @@ class Dispatcher:
                 retry_at=done + timedelta(milliseconds=rung),
                 retry_count=job.attempt,
                 next_round=job.round + 1,
+                held=held,
             ),
             delay_rung_ms=rung,
-            next_job=job.parked(),
+            next_job=job.parked(held),
+        )
+
+    def _expired(self, job: DeliveryJob, started: datetime, where: Where) -> Attempted:
+        """Its validity ended before a provider had it: EXPIRED, never sent late."""
+        metrics.EXPIRED.labels(job.type.value, where.value).inc()
+        return Attempted(
+            Outcome(job, Status.EXPIRED, started, utcnow(), where.message, where=where)
         )
 
     def _failed(

@@ -1,5 +1,6 @@
-"""Per-tenant settings: the rate limit of each of the tenant's API keys, and whether the
-tenant's notifications may fall back to shared provider accounts."""
+"""Per-tenant settings: the rate limit of each of the tenant's API keys, whether the
+tenant's notifications may fall back to shared provider accounts, and the default validity
+(TTL) of its notifications per channel."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from wavecom.cache import TtlCache
+from wavecom.constants import Channel
 from wavecom.store import Store, utcnow
+from wavecom.store.expiries import MAX_TTL_S
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class Tenants:
         self.default = default
         self.cache_s = cache_s
         self._cache: TtlCache[RateLimit] = TtlCache(self._read, cache_s)
+        self._ttls: TtlCache[dict[Channel, int]] = TtlCache(self._read_ttls, cache_s)
 
     async def limit(self, tenant: str) -> RateLimit:
         return await self._cache.get(tenant)
@@ -55,6 +59,44 @@ class Tenants:
             upsert=True,
         )
         self._cache.forget(tenant)
+
+    async def default_ttls(self, tenant: str) -> dict[Channel, int]:
+        """The tenant's default ``ttlSeconds`` per channel (a channel without one: none)."""
+        return await self._ttls.get(tenant)
+
+    async def _read_ttls(self, tenant: str) -> dict[Channel, int]:
+        doc = await self.collection.find_one({"_id": tenant}, {"defaultTtlSeconds": 1})
+        raw = (doc or {}).get("defaultTtlSeconds") or {}
+        return {Channel(k): int(v) for k, v in raw.items() if k in Channel.__members__ and v}
+
+    async def set_default_ttl(self, tenant: str, channel: Channel, seconds: int | None) -> None:
+        """Give the tenant's notifications of ``channel`` this validity when a create names
+        none (``None``: no default). API processes apply a change within ``cache_s``."""
+        if seconds is not None and not 1 <= seconds <= MAX_TTL_S:
+            raise ValueError(f"a default TTL is 1 to {MAX_TTL_S} seconds")
+        field = f"defaultTtlSeconds.{channel.value}"
+        change: dict[str, Any] = (
+            {"$set": {field: seconds, "updatedAt": utcnow()}}
+            if seconds is not None
+            else {"$unset": {field: ""}, "$set": {"updatedAt": utcnow()}}
+        )
+        await self.collection.update_one({"_id": tenant}, change, upsert=True)
+        self._ttls.forget(tenant)
+
+    async def configured_ttls(self) -> dict[str, dict[Channel, int]]:
+        """Tenants with default TTLs of their own."""
+        docs = await self.collection.find(
+            {"defaultTtlSeconds": {"$exists": True}}, {"defaultTtlSeconds": 1}
+        ).to_list(None)
+        found = {
+            str(d["_id"]): {
+                Channel(k): int(v)
+                for k, v in (d.get("defaultTtlSeconds") or {}).items()
+                if k in Channel.__members__ and v
+            }
+            for d in docs
+        }
+        return {t: ttls for t, ttls in found.items() if ttls}
 
     async def set_shared_fallback(self, tenant: str, allowed: bool) -> None:
         """Whether the tenant's notifications may go to shared accounts (the default) or only

@@ -350,16 +350,21 @@ class Worker:
 
         token = uuid.uuid4().hex
         try:
-            won = await self.store.rounds.claim([j for _, j in jobs], token)
+            claimed = await self.store.rounds.claim_rounds([j for _, j in jobs], token)
         except DependencyUnavailable:
             # some claims may have landed though the answer was lost: hand those rounds back
             # (nothing was sent) so the redelivered messages can claim them at once, instead
             # of waiting CLAIM_TTL_S for a retake
             await self._release([j for _, j in jobs], token)
             raise
+        won, expired = claimed.won, claimed.expired
         now = utcnow()
         self.events.emit(job_event(j, Status.PROCESSING, now) for _, j in jobs if j.id in won)
-        lost = [j for _, j in jobs if j.id not in won]
+        # expired instead of claimed: never sent late (wavecom.store.expiries)
+        self.events.emit(job_event(j, Status.EXPIRED, now) for _, j in jobs if j.id in expired)
+        for where, count in Counter(expired.values()).items():
+            metrics.EXPIRED.labels(self.channel.value, where.value).inc(count)
+        lost = [j for _, j in jobs if j.id not in won and j.id not in expired]
         retake, later = await self.store.rounds.examine_lost(lost, self.settings.claim_ttl_s)
         writer = OutcomeWriter(self.store.rounds, token)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
@@ -24,6 +25,14 @@ class SendRequest:
     metadata: dict[str, Any] = field(default_factory=dict)
     # a later round of the same attempt (after a wait or a retake): a send may have happened
     recovering: bool = False
+    # when its validity ends (None: never): drivers pass what remains to providers that take it
+    expires_at: datetime | None = None
+
+    def remaining_s(self) -> float | None:
+        """Seconds of validity left now (None: it never expires; never below 0)."""
+        if self.expires_at is None:
+            return None
+        return max(0.0, (self.expires_at - datetime.now(UTC)).total_seconds())
 
     @property
     def idempotency_key(self) -> str:

@@ -89,9 +89,11 @@ def new_notification(
     now: datetime,
     recipient_hash: str,
     reference: str | None = None,
+    expires_at: datetime | None = None,
 ) -> Doc:
     """A notification document as intake stores it (seed 003's fields plus tenantId, timeline,
-    the recipient's keyed hash for lookups and the tenant's own ``reference`` when given)."""
+    the recipient's keyed hash for lookups, the tenant's own ``reference`` when given and
+    ``expiresAt`` when it must not be sent after a time)."""
     oid = ObjectId()
     status = Status.SCHEDULED if scheduled_at else Status.QUEUED
     timeline = [log_entry(f"{oid}:0:0", Status.PENDING, "Notification created", now)]
@@ -123,6 +125,8 @@ def new_notification(
         doc["scheduledAt"] = scheduled_at
     if reference is not None:
         doc["reference"] = reference
+    if expires_at is not None:
+        doc["expiresAt"] = expires_at
     return doc
 
 
@@ -143,4 +147,6 @@ def job_of(doc: Doc) -> DeliveryJob:
         accepted_ms=int(created.timestamp() * 1000),
         round=int(doc.get("round", 0)),
         trace=doc.get("traceparent", ""),
+        expires_ms=int(expires.timestamp() * 1000) if (expires := doc.get("expiresAt")) else 0,
+        held=doc.get("heldBy") or "",
     )

@@ -19,6 +19,7 @@ from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Changes, Counters, moved
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
+from wavecom.store.expiries import expired, not_expired
 from wavecom.store.indexes import BY_FIELD, BY_PROVIDER_MESSAGE, BY_RECIPIENT, BY_REFERENCE
 from wavecom.store.writes import CHUNK, DUPLICATE_KEY
 
@@ -327,11 +328,13 @@ class Notifications:
     async def replay(self, doc: Doc, trace: str = "") -> DeliveryJob | None:
         """Give a FAILED notification a fresh set of attempts; return its job to publish.
 
-        None if it is not FAILED (anymore). The job names a new round, so even two replays
-        racing each other produce one delivery: only one of them moves the document.
-        ``trace``: the replay's traceparent, which the notification keeps from now on.
+        None if it is not FAILED (anymore), or if its ``expiresAt`` passed: a replay would
+        deliver it late, so it is refused and stays FAILED (its record says how it failed).
+        The job names a new round, so even two replays racing each other produce one delivery:
+        only one of them moves the document. ``trace``: the replay's traceparent, which the
+        notification keeps from now on.
         """
-        if doc["status"] != Status.FAILED.value:
+        if doc["status"] != Status.FAILED.value or expired(doc, utcnow()):
             return None
         job = job_of(doc).replayed()
         if trace:
@@ -354,7 +357,12 @@ class Notifications:
         if trace:
             fields["traceparent"] = trace
         result = await self.collection.update_one(
-            {"_id": doc["_id"], "status": Status.FAILED.value, "round": doc.get("round", 0)},
+            {
+                "_id": doc["_id"],
+                "status": Status.FAILED.value,
+                "round": doc.get("round", 0),
+                **not_expired(now),
+            },
             {
                 "$set": fields,
                 "$unset": {"deadLetter": "", "failedAt": "", "error": ""},

@@ -16,6 +16,7 @@ from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.store.counters import Changes, moved
 from wavecom.store.documents import Doc, log_entry, utcnow
+from wavecom.store.expiries import not_expired
 from wavecom.store.notifications import Notifications
 from wavecom.store.writes import insert_all
 
@@ -87,12 +88,14 @@ class Schedule:
         return await cursor.to_list()
 
     async def release(self, ids: Sequence[ObjectId]) -> list[Doc]:
-        """Move due SCHEDULED notifications to QUEUED; return the ones this call moved."""
+        """Move due SCHEDULED notifications to QUEUED; return the ones this call moved. One
+        whose ``expiresAt`` passed stays SCHEDULED: the expiry sweep expires it (never queued,
+        so never sent late)."""
         now = utcnow()
         released: list[Doc] = []
         for oid in ids:
             d = await self.notifications.collection.find_one_and_update(
-                {"_id": oid, "status": Status.SCHEDULED.value},
+                {"_id": oid, "status": Status.SCHEDULED.value, **not_expired(now)},
                 {
                     "$set": {"status": Status.QUEUED.value, "updatedAt": now},
                     "$push": {

@@ -82,7 +82,8 @@ async def replay(
     body: ReplayRequest, store: StoreDep, intake: IntakeDep, caller: Admin
 ) -> OrjsonResponse:
     """Queue each matching dead letter once more, with fresh attempts. A notification that is
-    no longer FAILED (replayed already) is skipped, so replaying twice does not send twice."""
+    no longer FAILED (replayed already) is skipped, so replaying twice does not send twice; so
+    is one whose `expiresAt` passed (it stays FAILED: a replay would deliver it late)."""
     filters = _filters(body.type, body.reason)
     if body.ids is not None:
         docs: list[dict[str, Any]] = []
