@@ -7,6 +7,7 @@ python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
 python -m wavecom.admin tenants set-shared-fallback acme off   # only acme's reserved accounts
 python -m wavecom.admin tenants list
 python -m wavecom.admin providers apply -f providers.yaml | list | delete NAME | rotate
+python -m wavecom.admin callbacks add --tenant acme --url URL [--events ...] | list | rotate ...
 python -m wavecom.admin setup    # the database's indexes and the broker's topology (idempotent)
 """
 
@@ -19,6 +20,7 @@ from collections.abc import Sequence
 
 from wavecom import tls
 from wavecom.broker import QueueShape, connect, declare_topology
+from wavecom.callbacks import cli as callbacks_cli
 from wavecom.constants import valid_tenant
 from wavecom.errors import DependencyUnavailable, QueueMismatch
 from wavecom.keys import Keys, parse_scopes
@@ -62,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     fallback.add_argument("state", choices=("on", "off"))
     tenants.add_parser("list", help="tenants with settings of their own")
     providers_cli.add_parser(nouns)
+    callbacks_cli.add_parser(nouns)
     nouns.add_parser(
         "setup",
         help="create the database's indexes and declare the broker's queues (idempotent; "
@@ -81,6 +84,8 @@ async def run(args: argparse.Namespace, settings: Settings) -> int:
             return await _keys(args, Keys(store))
         if args.noun == "providers":
             return await providers_cli.run(args, settings, store)
+        if args.noun == "callbacks":
+            return await callbacks_cli.run(args, settings, store)
         return await _tenants(args, settings, store)
     finally:
         await store.close()
