@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import re
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -114,7 +116,13 @@ class FakeGoogle:
         body = orjson.loads(await request.read())
         assert body.keys() == {"message"}
         message = body["message"]
-        assert message.keys() <= {"token", "notification", "data"}
+        assert message.keys() <= {"token", "notification", "data", "android", "apns"}
+        if "android" in message:  # a google.protobuf.Duration in seconds, at most 4 weeks
+            ttl = message["android"]["ttl"]
+            assert re.fullmatch(r"\d+s", ttl)
+            assert 0 <= int(ttl[:-1]) <= 2_419_200
+        if "apns" in message:  # epoch seconds, as APNs reads the header
+            assert re.fullmatch(r"[1-9]\d*", message["apns"]["headers"]["apns-expiration"])
         assert message["notification"].keys() <= {"title", "body"}
         assert all(isinstance(v, str) for v in message.get("data", {}).values())
         self.messages.append(message)
@@ -327,3 +335,23 @@ async def test_a_refused_connection_is_transient(
     provider = driver(made, f"http://127.0.0.1:{closed_port()}", keys[0])
     with pytest.raises(TransientProviderError, match="ConnectError"):
         await provider.send(request())
+
+
+async def test_the_remaining_validity_goes_as_android_ttl_and_apns_expiration(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> None:
+    fake, base_url = google
+    provider = driver(made, base_url, keys[0])
+    expires = datetime.now(UTC) + timedelta(seconds=90)
+    await provider.send(replace(request(i=1), expires_at=expires))
+    far = datetime.now(UTC) + timedelta(days=40)  # beyond FCM's four weeks: capped
+    await provider.send(replace(request(i=2), expires_at=far))
+    await provider.send(request(i=3))  # no expiry: FCM's defaults, nothing sent
+    first, second, endless = fake.messages
+    assert 85 <= int(first["android"]["ttl"][:-1]) <= 90
+    assert first["apns"] == {"headers": {"apns-expiration": str(int(expires.timestamp()) + 1)}}
+    assert second["android"] == {"ttl": "2419200s"}
+    assert "android" not in endless
+    assert "apns" not in endless

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import ssl
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any, Literal, cast
@@ -446,3 +448,17 @@ async def test_a_relay_going_away_mid_run_opens_its_breaker_and_fails_over_losin
     assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
     assert len(first.mailbox.messages) == 4
     assert len(second.mailbox.messages) == 8
+
+
+async def test_the_expiry_goes_as_an_rfc_4021_expires_header(
+    servers: Callable[..., Any], providers: Callable[..., Provider]
+) -> None:
+    server = await servers()
+    provider = providers(server.port)
+    expires = datetime(2031, 1, 1, 9, 5, 30, tzinfo=UTC)
+    await provider.send(request(i=1, expires_at=expires))
+    await provider.send(request(i=2))
+    dated, endless = (r.message for r in server.mailbox.received)
+    assert dated["Expires"] == "Wed, 01 Jan 2031 09:05:30 GMT"
+    assert email.utils.parsedate_to_datetime(dated["Expires"]) == expires
+    assert "Expires" not in endless

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -167,3 +167,17 @@ async def test_a_refused_connection_is_transient(made: list[Provider]) -> None:
     provider = driver(made, f"http://127.0.0.1:{closed_port()}/hooks")
     with pytest.raises(TransientProviderError, match="ConnectError"):
         await provider.send(request())
+
+
+async def test_the_expiry_is_signed_in_the_body_and_named_in_a_header(
+    gateway: tuple[Gateway, str], made: list[Provider]
+) -> None:
+    fake, url = gateway
+    expires = datetime(2031, 1, 1, 9, 5, 0, 250_000, tzinfo=UTC)
+    await driver(made, url).send(replace(request(i=1), expires_at=expires))
+    await driver(made, url).send(request(i=2))
+    signed, endless = fake.payloads  # both verified by the reference package
+    assert signed["data"]["expiresAt"] == "2031-01-01T09:05:00.250Z"
+    assert fake.headers[0]["x-wavecom-expires-at"] == "2031-01-01T09:05:00.250Z"
+    assert "expiresAt" not in endless["data"]
+    assert "x-wavecom-expires-at" not in fake.headers[1]

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import math
 import time
 
 import httpx
@@ -36,6 +37,7 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 TOKEN_LIFETIME_S = 3600  # the longest a Google service-account assertion may ask for
 REFRESH_MARGIN_S = 60.0  # mint a new token this long before the old one expires
+MAX_TTL_S = 2_419_200  # FCM's longest android.ttl: four weeks
 
 # FCM's error codes (``details[].errorCode``, else the error's ``status``). Permanent ones are
 # about this message or this device token; transient ones about FCM or this account, so the
@@ -237,6 +239,15 @@ def message(request: SendRequest) -> dict[str, object]:
     if request.subject:
         notification["title"] = request.subject
     body: dict[str, object] = {"token": request.recipient, "notification": notification}
+    remaining = request.remaining_s()
+    if remaining is not None and request.expires_at is not None:
+        # FCM keeps an undelivered message (a device offline) at most this long: Android's
+        # ttl ("<seconds>s", FCM's cap four weeks) and APNs' apns-expiration (epoch seconds;
+        # "0" would mean "deliver once or drop", so at least the next second)
+        body["android"] = {"ttl": f"{min(math.ceil(remaining), MAX_TTL_S)}s"}
+        body["apns"] = {
+            "headers": {"apns-expiration": str(max(math.ceil(request.expires_at.timestamp()), 1))}
+        }
     if request.metadata:
         body["data"] = {
             k: v if isinstance(v, str) else orjson.dumps(v).decode()

@@ -31,6 +31,8 @@ MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64  # the spec's bounds on the signing key
 # is permanent. 401 is the gateway refusing the signature: a wrong secret fails every send of
 # the account, so it must open the breaker and fail over, not fail each notification.
 TRANSIENT_STATUS = frozenset({401, 408, *range(500, 600)})
+# when the notification stops being valid (ISO 8601, UTC), on a send of one that expires
+EXPIRES_HEADER = "X-Wavecom-Expires-At"
 
 
 class WebhookSettings(DriverModel):
@@ -104,6 +106,10 @@ class WebhookProvider:
             "webhook-timestamp": str(timestamp),
             "webhook-signature": sign(self._key, webhook_id, timestamp, body),
         }
+        if request.expires_at is not None:
+            # for a gateway that routes on headers; the signed copy is data.expiresAt (Standard
+            # Webhooks signs the id, the timestamp and the body, no other header)
+            headers[EXPIRES_HEADER] = _iso(request.expires_at)
         async with http.deadline(self.name, self.timeout_s):
             response = await http.post(
                 self._client, self.name, self._url, content=body, headers=headers
@@ -132,7 +138,7 @@ class WebhookProvider:
 
 def payload(request: SendRequest, timestamp: int) -> dict[str, object]:
     """The body, shaped as the spec recommends: ``type``, ``timestamp``, ``data``."""
-    return {
+    body: dict[str, object] = {
         "type": f"notification.{request.channel.slug}",
         "timestamp": datetime.fromtimestamp(timestamp, UTC).isoformat().replace("+00:00", "Z"),
         "data": {
@@ -146,3 +152,12 @@ def payload(request: SendRequest, timestamp: int) -> dict[str, object]:
             "metadata": request.metadata,
         },
     }
+    if request.expires_at is not None:  # not to be delivered after this; signed with the body
+        data = body["data"]
+        assert isinstance(data, dict)
+        data["expiresAt"] = _iso(request.expires_at)
+    return body
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
