@@ -87,3 +87,17 @@ class MockRefused(ProviderConfigError):
 class TracingMisconfigured(WaveComError):
     """Raised at start-up when the OTEL_* variables ask for an exporter this build does not
     have (OTLP over gRPC, say); the message says what to set instead."""
+
+
+class ReceiptRejected(WaveComError):
+    """Raised when a provider receipt is unsigned or its signature does not verify with the
+    account's secret (or names no account that takes receipts): a 401, nothing changed."""
+
+
+class ReceiptInvalid(WaveComError):
+    """Raised when a signed provider receipt cannot be read (a field missing, a format this
+    endpoint does not take): a 400 naming the field, nothing changed."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field

@@ -126,3 +126,17 @@ INTAKE_GROUP = Histogram(
     "Notifications committed together by one group commit of the intake (one write each)",
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500),
 )
+RECEIPTS = Counter(
+    "provider_receipts_total",
+    "Provider receipts by account, status, the provider's code ('' when none) and what each "
+    "did: applied (the notification moved on), ignored (a repeat, or a state it may not leave), "
+    "held (its notification's outcome not stored yet), unknown (held for RECEIPT_HOLD_S and "
+    "never matched)",
+    ["provider", "status", "code", "result"],
+)
+RECEIPTS_REFUSED = Counter(
+    "provider_receipts_refused_total",
+    "Receipts refused before reading them: 401 (unsigned or wrongly signed, or no such account) "
+    "or 400 (signed but unreadable), by endpoint",
+    ["endpoint", "status"],
+)

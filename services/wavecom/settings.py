@@ -143,6 +143,18 @@ class Settings(BaseSettings):
     ledger_dir: str = ""
     provider_seed: int | None = None
 
+    # provider receipts (POST /api/receipts/..., docs/receipts.md). PUBLIC_BASE_URL: the
+    # scheme, host and any path prefix providers reach this API at (a proxy or an ingress in
+    # front of it); the Twilio driver sends <PUBLIC_BASE_URL>/api/receipts/twilio/<account> as
+    # each message's StatusCallback unless the account names its own, and the endpoint checks
+    # Twilio's signature against that URL. Empty: no status callback is asked for.
+    public_base_url: str = Field(default="", pattern=r"^(https?://[^\s?#]+)?$")
+    # a receipt that comes before the outcome naming its message id is held and the sweep (each
+    # API process, every RECEIPT_SWEEP_S) applies it once that outcome is stored; one still
+    # unmatched after RECEIPT_HOLD_S is dropped and counted as unknown
+    receipt_sweep_s: float = Field(default=2.0, gt=0, le=60)
+    receipt_hold_s: float = Field(default=900.0, gt=0)
+
     @field_validator("dev_tenant")
     @classmethod
     def _tenant_ok(cls, v: str) -> str:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import email.utils
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 from aiohttp import web
 
@@ -37,15 +41,68 @@ def twilio_error(status: int, code: int, message: str) -> web.Response:
     )
 
 
+def twilio_signature(url: str, form: dict[str, str], token: str = TOKEN) -> str:
+    """``X-Twilio-Signature`` as Twilio documents it: base64 HMAC-SHA1, keyed by the auth
+    token, of the URL followed by each POST field sorted by name, name then value."""
+    data = url + "".join(k + form[k] for k in sorted(form))
+    return base64.b64encode(hmac.new(token.encode(), data.encode(), hashlib.sha1).digest()).decode()
+
+
 @dataclass
 class FakeTwilio:
-    """``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``, checked field by field."""
+    """``POST /2010-04-01/Accounts/{AccountSid}/Messages.json``, checked field by field; and,
+    like Twilio, status callbacks to each message's ``StatusCallback``, signed with the auth
+    token: on demand (:meth:`report`) or right after each 201 (``report_after_send``)."""
 
     forms: list[dict[str, str]] = field(default_factory=list)
     peers: list[Any] = field(default_factory=list)
     replies: list[web.Response] = field(default_factory=list)
     hold: asyncio.Event | None = None
     sent: int = 0
+    report_after_send: str | None = None  # e.g. "delivered": called back at once, unprompted
+    callback_urls: dict[str, str] = field(default_factory=dict)  # sid -> its StatusCallback
+    callbacks: list[tuple[str, str, int]] = field(default_factory=list)  # (sid, status, answer)
+    _reporting: set[asyncio.Task[httpx.Response]] = field(default_factory=set)
+
+    async def report(
+        self,
+        sid: str,
+        status: str,
+        *,
+        error_code: int | None = None,
+        token: str = TOKEN,
+        url: str | None = None,
+    ) -> httpx.Response:
+        """POST a status callback for message ``sid`` as Twilio does (signed with ``token``)."""
+        target = url or self.callback_urls[sid]
+        form = {
+            "ApiVersion": "2010-04-01",
+            "AccountSid": SID,
+            "MessageSid": sid,
+            "SmsSid": sid,
+            "MessageStatus": status,
+            "SmsStatus": status,
+            "From": "+15005550000",
+            "To": "+15005550006",
+        }
+        if error_code is not None:
+            form["ErrorCode"] = str(error_code)
+        async with httpx.AsyncClient(timeout=30) as http:
+            r = await http.post(
+                target,
+                data=form,
+                headers={
+                    "X-Twilio-Signature": twilio_signature(target, form, token),
+                    "User-Agent": "TwilioProxy/1.1",
+                },
+            )
+        self.callbacks.append((sid, status, r.status_code))
+        return r
+
+    async def drain(self) -> None:
+        """Wait for the unprompted callbacks in flight."""
+        if self._reporting:
+            await asyncio.gather(*self._reporting)
 
     async def messages(self, request: web.Request) -> web.Response:
         assert request.match_info["sid"] == SID
@@ -56,7 +113,16 @@ class FakeTwilio:
         form = {k: str(v) for k, v in (await request.post()).items()}
         assert {"To", "Body"} <= form.keys()
         assert ("From" in form) != ("MessagingServiceSid" in form)
-        assert form.keys() <= {"To", "Body", "From", "MessagingServiceSid", "StatusCallback"}
+        assert form.keys() <= {
+            "To",
+            "Body",
+            "From",
+            "MessagingServiceSid",
+            "StatusCallback",
+            "ValidityPeriod",
+        }
+        if "ValidityPeriod" in form:  # whole seconds within Twilio's bounds
+            assert 1 <= int(form["ValidityPeriod"]) <= 36_000
         self.forms.append(form)
         self.peers.append(
             request.transport.get_extra_info("peername") if request.transport else None
@@ -71,6 +137,14 @@ class FakeTwilio:
             )
         self.sent += 1
         sid = f"SM{self.sent:032x}"
+        if "StatusCallback" in form:
+            self.callback_urls[sid] = form["StatusCallback"]
+            if self.report_after_send is not None:
+                # Twilio's callback races the 201: it may reach the API before the worker
+                # has stored the outcome that carries the sid
+                task = asyncio.create_task(self.report(sid, self.report_after_send))
+                self._reporting.add(task)
+                task.add_done_callback(self._reporting.discard)
         return web.json_response(
             {
                 "account_sid": SID,
@@ -232,3 +306,19 @@ async def test_a_refused_connection_is_transient(made: list[Provider]) -> None:
     provider = driver(made, f"http://127.0.0.1:{closed_port()}")
     with pytest.raises(TransientProviderError, match="ConnectError"):
         await provider.send(request())
+
+
+async def test_the_remaining_validity_goes_as_validity_period_clamped_to_twilios_bounds(
+    twilio: tuple[FakeTwilio, str], made: list[Provider]
+) -> None:
+    fake, base_url = twilio
+    provider = driver(made, base_url)
+    now = datetime.now(UTC)
+    for i, left in enumerate((timedelta(seconds=120), timedelta(days=2), timedelta(seconds=-5))):
+        await provider.send(replace(request(i=i), expires_at=now + left))
+    await provider.send(request(i=9))  # no expiry: Twilio's default (36000 s)
+    periods = [form.get("ValidityPeriod") for form in fake.forms]
+    assert periods[0] is not None
+    assert 115 <= int(periods[0]) <= 120
+    # more than Twilio takes is its maximum; under a second (already late here) its minimum
+    assert periods[1:] == ["36000", "1", None]

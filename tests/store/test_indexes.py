@@ -9,6 +9,7 @@ FerretDB v2 (whose ``explain`` is PostgreSQL's plan).
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 from collections.abc import Iterator
@@ -24,10 +25,11 @@ from pymongo import MongoClient, monitoring
 from loadtest.bench_reads import _document
 from tests.conftest import MONGODB_URL, RunWorker, all_terminal, create, email, wait_for
 from wavecom.broker import Publisher, QueueShape, connect
-from wavecom.constants import LEASES, NOTIFICATIONS
+from wavecom.constants import LEASES, NOTIFICATIONS, Status
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.store.indexes import INDEXES, is_documentdb
+from wavecom.store.receipts import ProviderReceipt
 from wavecom.sweeper import Sweeper
 
 # commands that carry a query, and where their filter is
@@ -166,6 +168,16 @@ async def sweep(store: Store, settings: Settings) -> None:
         await connection.close()
 
 
+async def receipts(api: httpx.AsyncClient, sent: dict[str, Any]) -> None:
+    """Provider receipts: one that matches a sent notification, one held, and the sweep."""
+    handler = api.app.state.receipts  # type: ignore[attr-defined]
+    for message_id in (sent["providerMessageId"], "unknown-id"):
+        await handler.take(
+            ProviderReceipt(sent["provider"], message_id, Status.DELIVERED, datetime.now(UTC))
+        )
+    await handler.sweep()
+
+
 async def test_every_query_the_product_sends_uses_an_index(
     api: httpx.AsyncClient,
     store: Store,
@@ -233,7 +245,8 @@ async def test_every_query_the_product_sends_uses_an_index(
     assert (await api.post("/api/dlq/replay", json={"type": "EMAIL"})).status_code == 200
     assert (await api.post(f"/api/notifications/{ids[2]}/retry")).status_code in (200, 409)
 
-    await sweep(store, worker_settings)
+    # the sweeper's scan for lost messages, and provider receipts (applied, held, swept)
+    await asyncio.gather(sweep(store, worker_settings), receipts(api, sent))
     assert any(q[0] == "notifications" and "$expr" in q[1] for q in recording.queries)
 
     client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL)

@@ -27,7 +27,7 @@ from wavecom.api.errors import envelope
 from wavecom.api.live import EventHub
 from wavecom.api.quota import Quota
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.routes import admin, dlq, events, notifications, system
+from wavecom.api.routes import admin, dlq, events, notifications, receipts, system
 from wavecom.api.shedding import LoadShedder
 from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.errors import QueueMismatch
@@ -35,6 +35,8 @@ from wavecom.events import EventPublisher
 from wavecom.intake import Intake
 from wavecom.keys import Keys
 from wavecom.periodic import Periodic
+from wavecom.receipts.accounts import ReceiptAccounts
+from wavecom.receipts.handling import ReceiptHandler
 from wavecom.reconcile import STUCK_CHECK_S, export_stuck
 from wavecom.scheduler import Scheduler
 from wavecom.settings import Settings, get_settings
@@ -176,6 +178,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.connection = connection
     app.state.admin_channel = await connection.channel()
     status_events = await EventPublisher.open(connection)
+    # provider receipts (api/routes/receipts.py) and the sweep of the held ones
+    app.state.receipts = ReceiptHandler(store, status_events, settings.receipt_hold_s)
+    app.state.receipt_accounts = ReceiptAccounts(store, settings)
     hub: EventHub = app.state.hub
     await hub.start(connection)
     app.state.intake = Intake(
@@ -202,6 +207,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         Periodic("queue depths", depths.sample, DEPTH_TICK_S),
         Periodic("sweeper", sweeper.tick, settings.sweep_interval_s),
+        Periodic("receipts", app.state.receipts.sweep, settings.receipt_sweep_s),
         # the reconcile ledger's stuck notifications as a metric, for the alert
         Periodic("stuck notifications", lambda: export_stuck(store), STUCK_CHECK_S),
     ]
@@ -248,6 +254,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(events.router)
     app.include_router(system.router)
+    app.include_router(receipts.router)
     dashboard = Path(settings.dashboard_dir)
     if (dashboard / "index.html").is_file():
         # the Next.js static export, on the same origin as the API it calls

@@ -307,6 +307,14 @@ class LogPublic(BaseModel):
     )
 
 
+class ReceiptPublic(BaseModel):
+    status: Status = Field(description="DELIVERED, UNDELIVERED, BOUNCED or COMPLAINED")
+    at: datetime = Field(description="when the provider says it happened")
+    code: str | None = Field(
+        default=None, description="the provider's code: Twilio's ErrorCode, an SMTP status"
+    )
+
+
 class NotificationPublic(BaseModel):
     id: str = Field(alias="_id", description="24 hex characters")
     tenantId: str
@@ -327,6 +335,10 @@ class NotificationPublic(BaseModel):
     error: str | None = None
     provider: str | None = None
     providerMessageId: str | None = None
+    receipt: ReceiptPublic | None = Field(
+        default=None,
+        description="the latest provider receipt that moved it on (docs/receipts.md)",
+    )
     processingTimeMs: int | None = None
     traceId: str | None = Field(
         default=None,
@@ -422,7 +434,12 @@ class SystemStats(BaseModel):
     byPriority: dict[Priority, int]
     queueDepth: dict[str, int]
     averageProcessingTime: float = Field(description="Mean processing time of sent ones, ms")
-    successRate: float = Field(description="SENT / (SENT + FAILED), percent")
+    successRate: float = Field(
+        description="Percent of the notifications that ended that a provider took and did not "
+        "report lost: (SENT + DELIVERED + COMPLAINED) / (SENT + DELIVERED + COMPLAINED + "
+        "FAILED + UNDELIVERED + BOUNCED); 100 when none ended. A complaint means it arrived; "
+        "a SENT one without a receipt counts as a success (many providers report nothing)"
+    )
 
 
 class StatsEnvelope(BaseModel):
@@ -473,3 +490,18 @@ PROTECTED: dict[int | str, dict[str, Any]] = {
     429: _error("The API key's rate limit is exhausted (Retry-After, RateLimit-* headers)"),
     503: _error("Database or broker unavailable; nothing was accepted"),
 }
+
+
+class ReceiptOutcome(BaseModel):
+    result: Literal["applied", "ignored", "held", "notFinal"] = Field(
+        description="applied: the notification moved on; ignored: a repeat, or a state it may "
+        "not leave; held (answered 202): no notification has this message id yet, the receipt "
+        "is kept and applied when the send's outcome is stored (dropped, counted, if it never "
+        "is); notFinal: a provider status before the end (queued, sent), nothing to do"
+    )
+    status: Status | None = Field(default=None, description="the status the receipt reports")
+
+
+class ReceiptEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: ReceiptOutcome

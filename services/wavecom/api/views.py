@@ -29,6 +29,7 @@ _PUBLIC_FIELDS = (
     "error",
     "provider",
     "providerMessageId",
+    "receipt",
     "processingTimeMs",
     "deadLetter",
     "cancelledAt",

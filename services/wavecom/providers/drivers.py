@@ -45,12 +45,15 @@ def build_driver(
     timeout_s: float = 10.0,
     *,
     ledger_dir: str = "",
+    public_base_url: str = "",
 ) -> Provider:
     """The driver for one account, or :class:`ProviderConfigError` naming each bad field.
 
     ``send_rate`` is the account's send-rate cap (sends a second, 0: none) that the pipeline
     enforces; ``timeout_s`` bounds each send. ``ledger_dir`` is only for the mock's ledger; a
     mock's own ``rateLimitPerSec`` setting is the limit of the provider it pretends to be.
+    ``public_base_url``: where providers reach the API (PUBLIC_BASE_URL), for the Twilio
+    driver's status callback URL.
     """
     where = f"provider {name!r} (driver {driver!r})"
     if driver not in CHANNELS:
@@ -75,6 +78,7 @@ def build_driver(
                     *_valid(TwilioSettings, TwilioCredentials, settings, credentials, where),
                     send_rate=send_rate,
                     timeout_s=timeout_s,
+                    public_base_url=public_base_url,
                 )
             case "fcm":
                 return FcmProvider(

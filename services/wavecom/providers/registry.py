@@ -102,6 +102,7 @@ class Registry:
                 spec.send_rate_per_second,
                 spec.timeout_seconds,
                 ledger_dir=self.settings.ledger_dir,
+                public_base_url=self.settings.public_base_url,
             )
         except ProviderConfigError as exc:
             metrics.PROVIDER_LOAD_ERRORS.labels(self.channel.value).inc()

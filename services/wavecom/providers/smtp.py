@@ -42,6 +42,7 @@ from wavecom.errors import (
     TransientProviderError,
 )
 from wavecom.providers.base import DriverModel, Receipt, SendRequest
+from wavecom.providers.webhook import signing_key
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
@@ -85,10 +86,21 @@ class SmtpSettings(DriverModel):
 
 class SmtpCredentials(DriverModel):
     """``username`` and ``password`` for AUTH (PLAIN or LOGIN, as the server offers); none: no
-    AUTH."""
+    AUTH. The receipt endpoints' secrets (docs/receipts.md), both optional:
+    ``receipts_secret`` (``whsec_``, Standard Webhooks) signs the relay's RFC 3464 reports,
+    ``mailgun_signing_key`` is Mailgun's HTTP webhook signing key for its event webhooks."""
 
     username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None
+    receipts_secret: SecretStr | None = None
+    mailgun_signing_key: SecretStr | None = Field(default=None, min_length=8)
+
+    @field_validator("receipts_secret")
+    @classmethod
+    def _standard_webhooks_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            signing_key(value.get_secret_value())
+        return value
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> SmtpCredentials:

@@ -11,6 +11,8 @@ Twilio's Messages API takes no idempotency key: a send repeated after a crash is
 
 from __future__ import annotations
 
+import math
+
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
 from wavecom.constants import Channel
@@ -49,6 +51,27 @@ class TwilioSettings(DriverModel):
         return self
 
 
+def callback_url(public_base_url: str, account: str) -> str:
+    """The status callback URL of ``account`` under the API's public base URL: what the driver
+    sends as ``StatusCallback`` and what Twilio signs its callbacks with."""
+    return f"{public_base_url.rstrip('/')}/api/receipts/twilio/{account}"
+
+
+# Twilio's bounds on ValidityPeriod, in seconds: it drops a message still queued (at Twilio,
+# for lack of throughput) once this much time has passed; 36000 (10 hours) is also its default
+VALIDITY_MIN_S, VALIDITY_MAX_S = 1, 36_000
+
+
+def validity_period(request: SendRequest) -> int | None:
+    """The ``ValidityPeriod`` for what remains of the request's validity: whole seconds,
+    clamped to Twilio's 1..36000 (a longer validity is sent as 36000, Twilio's default anyway;
+    less than a second left is sent as 1). None when the notification never expires."""
+    remaining = request.remaining_s()
+    if remaining is None:
+        return None
+    return max(VALIDITY_MIN_S, min(VALIDITY_MAX_S, math.ceil(remaining)))
+
+
 class TwilioCredentials(DriverModel):
     account_sid: str = Field(pattern=r"^AC[0-9a-fA-F]{32}$")
     auth_token: SecretStr = Field(min_length=1)
@@ -65,12 +88,22 @@ class TwilioProvider:
         *,
         send_rate: float = 0.0,
         timeout_s: float = 10.0,
+        public_base_url: str = "",
     ) -> None:
         self.name = name
         self.channel = Channel.SMS
         self.send_rate = send_rate
         self.timeout_s = timeout_s
         self.settings = settings
+        # the account's own statusCallback, else the receipt endpoint under the API's public
+        # base URL (PUBLIC_BASE_URL), else none: Twilio then reports nothing after its 201
+        self.status_callback = (
+            str(settings.status_callback)
+            if settings.status_callback is not None
+            else callback_url(public_base_url, name)
+            if public_base_url
+            else None
+        )
         sid = credentials.account_sid
         self._path = f"/2010-04-01/Accounts/{sid}/Messages.json"
         self._client = http.pooled_client(
@@ -86,8 +119,10 @@ class TwilioProvider:
             form["MessagingServiceSid"] = s.messaging_service_sid
         elif s.from_number is not None:
             form["From"] = s.from_number
-        if s.status_callback is not None:
-            form["StatusCallback"] = str(s.status_callback)
+        if self.status_callback is not None:
+            form["StatusCallback"] = self.status_callback
+        if (validity := validity_period(request)) is not None:
+            form["ValidityPeriod"] = str(validity)
         async with http.deadline(self.name, self.timeout_s):
             response = await http.post(self._client, self.name, self._path, data=form)
         body = http.json_body(response)

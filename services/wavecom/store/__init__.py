@@ -4,6 +4,7 @@ The API and the workers share only this (besides the message types and the names
 - ``documents``: notification documents and timeline entries (pure functions)
 - ``notifications``: the documents (each with its timeline), the API's reads, cancel and replay
 - ``rounds``: a worker's claim of a delivery round and the outcome it stores
+- ``receipts``: provider receipts that move a SENT notification on, and those held
 - ``pending``: the outbox and the schedule, which the relay works through
 - ``counters``: per-tenant statistics (``$inc``)
 - ``breakers``: the circuit breaker states workers report
@@ -35,6 +36,7 @@ from wavecom.constants import (
     PROVIDER_ACCOUNTS,
     PROVIDERS,
     QUOTAS,
+    RECEIPTS,
     REVISIONS,
     SCHEDULE,
     STATS,
@@ -48,6 +50,7 @@ from wavecom.store.documents import Doc, job_of, log_entry, new_notification, tr
 from wavecom.store.indexes import ensure_indexes
 from wavecom.store.notifications import ListQuery, Notifications, Page
 from wavecom.store.pending import Outbox, Schedule
+from wavecom.store.receipts import Receipts
 from wavecom.store.recipients import RecipientHasher
 from wavecom.store.rounds import Outcome, Rounds
 
@@ -77,6 +80,7 @@ class Store:
         self.counters = Counters(self.db[STATS])
         self.notifications = Notifications(self.db[NOTIFICATIONS], self.counters, self.db[SCHEDULE])
         self.rounds = Rounds(self.notifications)
+        self.receipts = Receipts(self.notifications, self.db[RECEIPTS])
         self.outbox = Outbox(self.db[OUTBOX])
         self.schedule = Schedule(self.db[SCHEDULE], self.notifications)
         self.breakers = Breakers(self.db[PROVIDERS])

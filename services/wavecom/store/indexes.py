@@ -25,7 +25,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from wavecom.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, SCHEDULE
+from wavecom.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, RECEIPTS, SCHEDULE
 from wavecom.store.documents import Doc
 
 # the list index for a filter on each field ("" for no filter): page() names it as a hint
@@ -80,14 +80,20 @@ INDEXES: dict[str, list[IndexModel]] = {
             unique=True,
             partialFilterExpression={"reference": {"$type": "string"}},
         ),
-        # ?providerMessageId=, and the provider receipts that will match on it: only sent
-        # notifications have one, so only they are in it
+        # ?providerMessageId=, and the provider receipts that match on (message id, account):
+        # unique per account, the arbiter of which notification a receipt moves. Only sent
+        # notifications have an id, so only they are in it. It replaced the index on the id
+        # alone rather than adding one: the hot path (every outcome) writes as many index
+        # terms as before (#25)
         IndexModel(
-            [("providerMessageId", ASCENDING)],
+            [("providerMessageId", ASCENDING), ("provider", ASCENDING)],
             name=BY_PROVIDER_MESSAGE,
+            unique=True,
             partialFilterExpression={"providerMessageId": {"$type": "string"}},
         ),
     ],
+    # the receipts sweep, oldest first (store/receipts.py): a handful at most, held for seconds
+    RECEIPTS: [IndexModel([("receivedAt", ASCENDING)], name="received")],
     SCHEDULE: [IndexModel([("dueAt", ASCENDING)], name="due")],
     OUTBOX: [IndexModel([("dueAt", ASCENDING)], name="due")],
     PROVIDERS: [IndexModel([("updatedAt", ASCENDING)], name="fresh")],

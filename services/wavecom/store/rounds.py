@@ -24,8 +24,9 @@ from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Changes, moved
 from wavecom.store.documents import Doc, log_entry, processing_step, utcnow, waiting_status
+from wavecom.store.indexes import BY_PROVIDER_MESSAGE
 from wavecom.store.notifications import Notifications
-from wavecom.store.writes import bulk
+from wavecom.store.writes import bulk, bulk_unless_taken
 
 log = logging.getLogger("wavecom.store.rounds")
 
@@ -227,7 +228,9 @@ class Rounds:
                 c = changes[o.job.tenant_id]
                 c["processingMsSum"] += o.processing_ms
                 c["processingCount"] += 1
-        matched = await bulk(self.collection, ops)
+        matched = await bulk_unless_taken(
+            self.collection, ops, "providerMessageId", BY_PROVIDER_MESSAGE
+        )
         if matched != len(ops):
             log.error(
                 "%d of %d outcomes found their round no longer held", len(ops) - matched, len(ops)

@@ -59,6 +59,9 @@ _CONFLICT: dict[str, Any] = {
     "description": "Not in a state that allows it",
 }
 _item = TypeAdapter(NotificationCreate)
+# successRate's numerator and the rest of its denominator (the stats schema states it)
+_SUCCEEDED = (Status.SENT, Status.DELIVERED, Status.COMPLAINED)
+_LOST = (Status.FAILED, Status.UNDELIVERED, Status.BOUNCED)
 NotificationId = Annotated[
     str, Path(pattern="^[0-9a-fA-F]{24}$", description="the notification's id (24 hex)")
 ]
@@ -301,8 +304,10 @@ async def system_stats(request: Request, store: StoreDep, caller: Reader) -> Orj
     # the background sample (wavecom.api.depths): no broker round trip here, so none that
     # waits on a channel the broker closed (a restart answered a bare 500 or hung before)
     depths = dict(request.app.state.depths.depths)
-    sent = stats.by_status.get(Status.SENT.value, 0)
-    failed = stats.by_status.get(Status.FAILED.value, 0)
+    # a provider took it and reported no loss (a complaint means it arrived), against what a
+    # provider refused or lost; waiting, cancelled and expired ones are in neither
+    sent = sum(stats.by_status.get(s.value, 0) for s in _SUCCEEDED)
+    failed = sum(stats.by_status.get(s.value, 0) for s in _LOST)
     data = {
         "total": stats.total,
         "byStatus": {s.value: stats.by_status.get(s.value, 0) for s in Status},

@@ -1,0 +1,481 @@
+"""/api/receipts: provider receipts move SENT notifications on, through real drivers.
+
+The API is served by uvicorn (providers call it over HTTP) and in-process workers deliver
+through real drivers to local protocol servers: a fake Twilio that calls the status callback
+back with a correct signature, an SMTP relay, and a webhook gateway. Each receipt is sent as its
+provider sends it (the gateway's and the relay's signed with the ``standardwebhooks`` reference
+package), and its effect is read where a user reads it: GET, the list filter, the stats, the
+live stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import os
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+import uvicorn
+from aiohttp import web
+from prometheus_client import REGISTRY
+from pydantic import SecretStr
+from standardwebhooks import Webhook
+
+from tests.api.routes.test_events import Stream
+from tests.conftest import EVERY_SCOPE, TENANT, Workers, email, free_port, push, sms, wait_for
+from tests.providers.servers import make_tls, serving
+from tests.providers.test_smtp import SmtpServer
+from tests.providers.test_twilio import SID, TOKEN, FakeTwilio
+from tests.providers.test_webhook import SECRET as GATEWAY_SECRET
+from tests.providers.test_webhook import Gateway
+from wavecom.api.app import create_app
+from wavecom.constants import Channel
+from wavecom.providers import accounts
+from wavecom.providers.credentials import Cipher
+from wavecom.settings import Settings
+from wavecom.store import Store
+
+MAILGUN_KEY = "key-" + "5eed" * 8
+DSN_SECRET = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
+
+
+@dataclass
+class Bank:
+    """The API (over HTTP), its workers, and the providers they deliver through."""
+
+    url: str
+    app: Any
+    http: httpx.AsyncClient
+    store: Store
+    twilio: FakeTwilio
+    gateway: Gateway
+    relay: SmtpServer
+
+    async def send(self, item: dict[str, Any]) -> str:
+        r = await self.http.post("/api/notifications", json=item)
+        assert r.status_code == 201, r.text
+        nid: str = r.json()["data"]["_id"]
+        return nid
+
+    async def get(self, nid: str) -> dict[str, Any]:
+        r = await self.http.get(f"/api/notifications/{nid}")
+        assert r.status_code == 200, r.text
+        data: dict[str, Any] = r.json()["data"]
+        return data
+
+    async def reaches(self, nid: str, status: str, within: float = 30) -> dict[str, Any]:
+        async def there() -> dict[str, Any] | None:
+            data = await self.get(nid)
+            return data if data["notification"]["status"] == status else None
+
+        return await wait_for(there, within=within, what=f"{nid} to be {status}")
+
+    async def stats(self) -> dict[str, Any]:
+        r = await self.http.get("/api/notifications/stats/system")
+        data: dict[str, Any] = r.json()["data"]
+        return data
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.url, timeout=30) as anonymous:
+            return await anonymous.post(path, **kwargs)
+
+
+@asynccontextmanager
+async def uvicorn_api(settings: Settings, port: int) -> AsyncIterator[Any]:
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
+    )
+    task = asyncio.create_task(server.serve())
+
+    async def started() -> bool:
+        return server.started
+
+    await wait_for(started, what="uvicorn to start")
+    try:
+        yield app
+    finally:
+        app.state.hub.close()
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+
+
+@pytest.fixture
+async def bank(settings: Settings, store: Store, tmp_path: Path) -> AsyncIterator[Bank]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    keyed = settings.model_copy(
+        update={
+            "credentials_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
+            "public_base_url": url,
+            "receipt_sweep_s": 0.2,
+        }
+    )
+    twilio, gateway = FakeTwilio(), Gateway()
+    providers = web.Application()
+    providers.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    providers.router.add_post("/hooks/wavecom", gateway.receive)
+    (tmp_path / "tls").mkdir()
+    relay = SmtpServer(make_tls(tmp_path / "tls"), "none", auth=False)
+    await relay.start()
+    cipher = Cipher.of(keyed)
+    workers = Workers(keyed)
+    try:
+        async with serving(providers) as base_url:
+            for name, channel, driver, fields, secrets in (
+                (
+                    "bank-sms",
+                    Channel.SMS,
+                    "twilio",
+                    {"baseUrl": base_url, "fromNumber": "+15005550000"},
+                    {"accountSid": SID, "authToken": TOKEN},
+                ),
+                (
+                    "bank-gw",
+                    Channel.PUSH,
+                    "webhook",
+                    {"url": f"{base_url}/hooks/wavecom"},
+                    {"secret": GATEWAY_SECRET},
+                ),
+                (
+                    "bank-mail",
+                    Channel.EMAIL,
+                    "smtp",
+                    {
+                        "host": "127.0.0.1",
+                        "port": relay.port,
+                        "security": "none",
+                        "fromAddress": "otp@bank.example",
+                    },
+                    {"mailgunSigningKey": MAILGUN_KEY, "receiptsSecret": DSN_SECRET},
+                ),
+            ):
+                spec = accounts.AccountSpec(
+                    channel=channel, driver=driver, settings=fields, priority=1
+                )
+                await accounts.apply(
+                    store, cipher, name, spec, secrets, source="admin", environment="test"
+                )
+            for channel in Channel:
+                await workers(channel)
+            async with uvicorn_api(keyed, port) as app:
+                _, token = await app.state.auth.keys.create(TENANT, EVERY_SCOPE)
+                async with httpx.AsyncClient(
+                    base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+                ) as http:
+                    yield Bank(url, app, http, store, twilio, gateway, relay)
+                await twilio.drain()
+    finally:
+        for worker in list(workers.running):
+            await workers.stop(worker)
+        await relay.stop()
+
+
+def receipts_counted(provider: str, status: str, result: str, code: str = "") -> float:
+    value = REGISTRY.get_sample_value(
+        "provider_receipts_total",
+        {"provider": provider, "status": status, "code": code, "result": result},
+    )
+    return value or 0.0
+
+
+def receipt_steps(data: dict[str, Any]) -> list[dict[str, Any]]:
+    return [log for log in data["logs"] if ":receipt:" in log["_id"]]
+
+
+async def test_twilio_calls_back_delivered_and_it_shows_in_get_the_stream_and_the_stats(
+    bank: Bank,
+) -> None:
+    """Twilio's callback races its 201: it may come before the worker stored SENT with the
+    sid, and is then held and applied by the sweep. Either way the SMS ends DELIVERED."""
+    bank.twilio.report_after_send = "delivered"
+    stream = Stream(bank.http)
+    await wait_for(lambda: stream.has("ready"), what="the stream to open")
+    try:
+        nid = await bank.send(sms(1))
+        data = await bank.reaches(nid, "DELIVERED")
+        await bank.twilio.drain()
+        ((sid, status, answer),) = bank.twilio.callbacks
+        assert (status, answer in (200, 202)) == ("delivered", True)
+        (form,) = bank.twilio.forms
+        assert form["StatusCallback"] == f"{bank.url}/api/receipts/twilio/bank-sms"
+        n = data["notification"]
+        assert (n["providerMessageId"], n["provider"]) == (sid, "bank-sms")
+        assert n["receipt"]["status"] == "DELIVERED"
+        assert n["sentAt"]  # it was SENT first
+        statuses = [log["status"] for log in data["logs"]]
+        assert statuses[-2:] == ["SENT", "DELIVERED"]
+        (step,) = receipt_steps(data)
+        assert step["metadata"]["provider"] == "bank-sms"
+        assert step["metadata"]["providerMessageId"] == sid
+        assert step["metadata"]["via"] == "twilio"
+
+        async def streamed() -> bool:
+            latest = stream.latest().get(nid)
+            return latest is not None and latest["status"] == "DELIVERED"
+
+        await wait_for(streamed, what="DELIVERED on the live stream")
+    finally:
+        await stream.close()
+
+    async def counted() -> dict[str, Any] | None:
+        s = await bank.stats()
+        return s if s["byStatus"]["DELIVERED"] == 1 else None
+
+    stats = await wait_for(counted, what="the stats to count DELIVERED")
+    assert stats["byStatus"]["SENT"] == 0
+    assert stats["successRate"] == 100.0
+    listed = await bank.http.get("/api/notifications", params={"status": "DELIVERED"})
+    assert [x["_id"] for x in listed.json()["data"]["notifications"]] == [nid]
+
+
+async def test_a_wrongly_signed_or_unsigned_callback_is_a_401_and_changes_nothing(
+    bank: Bank,
+) -> None:
+    nid = await bank.send(sms(2))
+    sent = await bank.reaches(nid, "SENT")
+    sid = sent["notification"]["providerMessageId"]
+
+    forged = await bank.twilio.report(sid, "delivered", token="0" * 32)
+    assert forged.status_code == 401
+    assert forged.json()["success"] is False
+    assert forged.json()["error"]["code"] == "UNAUTHORIZED"
+    unsigned = await bank.post(
+        "/api/receipts/twilio/bank-sms", data={"MessageSid": sid, "MessageStatus": "delivered"}
+    )
+    assert unsigned.status_code == 401
+    # signed for another URL (a receipt replayed against another account's endpoint)
+    elsewhere = await bank.twilio.report(
+        sid, "delivered", url=f"{bank.url}/api/receipts/twilio/bank-gw"
+    )
+    assert elsewhere.status_code == 401
+    after = await bank.get(nid)
+    assert after["notification"]["status"] == "SENT"
+    assert receipt_steps(after) == []
+
+    # the real one: undelivered with Twilio's error code; then repeated, then a late delivered
+    real = await bank.twilio.report(sid, "undelivered", error_code=30003)
+    assert (real.status_code, real.json()["data"]) == (
+        200,
+        {"result": "applied", "status": "UNDELIVERED"},
+    )
+    again = await bank.twilio.report(sid, "undelivered", error_code=30003)
+    assert again.json()["data"]["result"] == "ignored"
+    late = await bank.twilio.report(sid, "delivered")
+    assert late.json()["data"]["result"] == "ignored"
+    early = await bank.twilio.report(sid, "sent")
+    assert early.json()["data"] == {"result": "notFinal"}
+    data = await bank.get(nid)
+    assert data["notification"]["status"] == "UNDELIVERED"
+    assert data["notification"]["receipt"]["code"] == "30003"
+    (step,) = receipt_steps(data)
+    assert step["metadata"]["code"] == "30003"
+    assert receipts_counted("bank-sms", "UNDELIVERED", "ignored", "30003") >= 1
+
+
+def mailgun_event(message_id: str, event: str, key: str = MAILGUN_KEY, **extra: Any) -> bytes:
+    """An event as Mailgun POSTs it, signed as Mailgun documents."""
+    timestamp, token = str(int(time.time())), os.urandom(25).hex()
+    signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
+    data = {
+        "event": event,
+        "timestamp": time.time(),
+        "id": os.urandom(8).hex(),
+        "recipient": "user3@example.com",
+        "message": {"headers": {"message-id": message_id.strip("<>")}},
+        **extra,
+    }
+    body = {
+        "signature": {"timestamp": timestamp, "token": token, "signature": signature},
+        "event-data": data,
+    }
+    return orjson.dumps(body)
+
+
+async def test_an_email_bounce_reported_by_mailgun_and_a_complaint_after_delivery(
+    bank: Bank,
+) -> None:
+    bounced, complained = await bank.send(email(3)), await bank.send(email(4))
+    first = await bank.reaches(bounced, "SENT")
+    second = await bank.reaches(complained, "SENT")
+    mid = first["notification"]["providerMessageId"]
+    assert mid in {str(m["Message-ID"]) for m in bank.relay.mailbox.messages}
+    endpoint = "/api/receipts/mailgun/bank-mail"
+    json = {"content-type": "application/json"}
+
+    wrong = await bank.post(
+        endpoint, content=mailgun_event(mid, "delivered", key="key-wrong"), headers=json
+    )
+    assert wrong.status_code == 401
+    assert (await bank.get(bounced))["notification"]["status"] == "SENT"
+
+    bounce = mailgun_event(
+        mid,
+        "failed",
+        severity="permanent",
+        reason="bounce",
+        **{"delivery-status": {"code": 550, "description": "No such mailbox"}},
+    )
+    r = await bank.post(endpoint, content=bounce, headers=json)
+    assert r.json()["data"] == {"result": "applied", "status": "BOUNCED"}, r.text
+    data = await bank.get(bounced)
+    assert data["notification"]["status"] == "BOUNCED"
+    assert data["notification"]["receipt"]["code"] == "550"
+    assert receipt_steps(data)[0]["metadata"]["reason"] == "No such mailbox"
+    # a delivery report that arrives after the bounce changes nothing
+    r = await bank.post(endpoint, content=mailgun_event(mid, "delivered"), headers=json)
+    assert r.json()["data"]["result"] == "ignored"
+    # temporary failures are Mailgun's to retry: not final
+    r = await bank.post(
+        endpoint, content=mailgun_event(mid, "failed", severity="temporary"), headers=json
+    )
+    assert r.json()["data"] == {"result": "notFinal"}
+
+    other = second["notification"]["providerMessageId"]
+    for event, status in (("delivered", "DELIVERED"), ("complained", "COMPLAINED")):
+        r = await bank.post(endpoint, content=mailgun_event(other, event), headers=json)
+        assert r.json()["data"] == {"result": "applied", "status": status}
+    data = await bank.get(complained)
+    assert [s["status"] for s in receipt_steps(data)] == ["DELIVERED", "COMPLAINED"]
+
+    async def counted() -> dict[str, Any] | None:
+        s = await bank.stats()
+        return s if s["byStatus"]["BOUNCED"] == 1 and s["byStatus"]["COMPLAINED"] == 1 else None
+
+    stats = await wait_for(counted, what="the stats to count the bounce and the complaint")
+    assert stats["byStatus"]["SENT"] == stats["byStatus"]["DELIVERED"] == 0
+    assert stats["successRate"] == 50.0  # the complaint arrived; the bounce did not
+
+
+def standard_webhook(secret: str, body: bytes) -> dict[str, str]:
+    """Standard Webhooks headers, signed by the reference package."""
+    msg_id = "msg_" + os.urandom(8).hex()
+    now = datetime.now(UTC)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
+    }
+
+
+async def test_a_gateway_receipt_signed_per_standard_webhooks(bank: Bank) -> None:
+    nid = await bank.send(push(5))
+    sent = await bank.reaches(nid, "SENT")
+    gw_id = sent["notification"]["providerMessageId"]
+    assert gw_id == "gw_1"
+    body = orjson.dumps(
+        {
+            "type": "message.status",
+            "data": {"messageId": gw_id, "status": "delivered", "at": "2030-01-01T00:00:00Z"},
+        }
+    )
+    endpoint = "/api/receipts/webhook/bank-gw"
+    other_secret = "whsec_" + base64.b64encode(bytes(32)).decode()
+    wrong = await bank.post(endpoint, content=body, headers=standard_webhook(other_secret, body))
+    assert wrong.status_code == 401
+    stale = standard_webhook(GATEWAY_SECRET, body) | {"webhook-timestamp": "1000000000"}
+    assert (await bank.post(endpoint, content=body, headers=stale)).status_code == 401
+    assert (await bank.get(nid))["notification"]["status"] == "SENT"
+
+    r = await bank.post(endpoint, content=body, headers=standard_webhook(GATEWAY_SECRET, body))
+    assert r.json()["data"] == {"result": "applied", "status": "DELIVERED"}
+    data = await bank.get(nid)
+    assert data["notification"]["receipt"]["at"] == "2030-01-01T00:00:00.000Z"
+
+    # signed, but not a receipt: a 400 naming the field
+    bad = orjson.dumps({"data": {"status": "delivered"}})
+    r = await bank.post(endpoint, content=bad, headers=standard_webhook(GATEWAY_SECRET, bad))
+    assert r.status_code == 400
+    assert r.json()["error"]["details"][0]["field"] == "data.messageId"
+
+
+def delivery_report(message_id: str, action: str, status: str) -> bytes:
+    """An RFC 3464 report as a relay mails it back (the original's headers returned)."""
+    return (
+        "From: MAILER-DAEMON@relay.bank.example\r\n"
+        "To: otp@bank.example\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "MIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/plain\r\n\r\n"
+        "Your message could not be delivered.\r\n"
+        "--B\r\n"
+        "Content-Type: message/delivery-status\r\n\r\n"
+        "Reporting-MTA: dns; relay.bank.example\r\n"
+        "Arrival-Date: Sun, 6 Dec 2026 10:00:00 +0000\r\n"
+        "\r\n"
+        "Final-Recipient: rfc822; user6@example.com\r\n"
+        f"Action: {action}\r\n"
+        f"Status: {status}\r\n"
+        "Diagnostic-Code: smtp; 550 5.1.1 <user6@example.com>: Recipient address rejected\r\n"
+        "Last-Attempt-Date: Sun, 6 Dec 2026 10:00:05 +0000\r\n"
+        "\r\n"
+        "--B\r\n"
+        "Content-Type: text/rfc822-headers\r\n\r\n"
+        "From: otp@bank.example\r\n"
+        "To: user6@example.com\r\n"
+        f"Message-ID: {message_id}\r\n"
+        "Subject: Your code\r\n"
+        "\r\n"
+        "--B--\r\n"
+    ).encode()
+
+
+async def test_a_delivery_status_notification_from_the_banks_relay(bank: Bank) -> None:
+    nid = await bank.send(email(6))
+    sent = await bank.reaches(nid, "SENT")
+    mid = sent["notification"]["providerMessageId"]
+    endpoint = "/api/receipts/dsn/bank-mail"
+    report = delivery_report(mid, "failed", "5.1.1")
+    rfc822 = {"content-type": "message/rfc822"}
+    unsigned = await bank.post(endpoint, content=report, headers=rfc822)
+    assert unsigned.status_code == 401
+    delayed = delivery_report(mid, "delayed", "4.4.1")
+    r = await bank.post(
+        endpoint, content=delayed, headers=rfc822 | standard_webhook(DSN_SECRET, delayed)
+    )
+    assert r.json()["data"] == {"result": "notFinal"}
+    r = await bank.post(
+        endpoint, content=report, headers=rfc822 | standard_webhook(DSN_SECRET, report)
+    )
+    assert r.json()["data"] == {"result": "applied", "status": "BOUNCED"}, r.text
+    data = await bank.get(nid)
+    assert data["notification"]["receipt"] == {
+        "status": "BOUNCED",
+        "at": "2026-12-06T10:00:05.000Z",
+        "code": "5.1.1",
+    }
+    assert "Recipient address rejected" in receipt_steps(data)[0]["metadata"]["reason"]
+
+
+async def test_an_unknown_id_is_a_202_held_then_counted_and_dropped(bank: Bank) -> None:
+    before = receipts_counted("bank-gw", "DELIVERED", "unknown")
+    body = orjson.dumps({"data": {"messageId": "gw_nobody", "status": "delivered"}})
+    headers = standard_webhook(GATEWAY_SECRET, body)
+    for _ in range(2):  # the provider retries: held once
+        r = await bank.post("/api/receipts/webhook/bank-gw", content=body, headers=headers)
+        assert (r.status_code, r.json()["data"]) == (202, {"result": "held", "status": "DELIVERED"})
+    assert await bank.store.receipts.held_count() == 1
+    assert receipts_counted("bank-gw", "DELIVERED", "held") >= 2
+
+    # the API's sweep drops what was held longer than RECEIPT_HOLD_S, and counts it
+    bank.app.state.receipts.hold_s = 0
+
+    async def dropped() -> bool:
+        return await bank.store.receipts.held_count() == 0
+
+    await wait_for(dropped, what="the sweep to drop the unknown receipt")
+    assert receipts_counted("bank-gw", "DELIVERED", "unknown") == before + 1
