@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PIDFILE = ROOT / ".state" / "run.pid"
 KEYFILE = ROOT / ".state" / "api-key"
 DEMO_TENANT = "demo"
-COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32", "prom": "34"}
+COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32", "cb": "31", "prom": "34"}
 GRACE_S = 30.0
 
 
@@ -42,6 +42,8 @@ def commands() -> dict[str, list[str]]:
             "--metrics-port",
             str(port),
         ]
+    # the status callbacks to tenants' endpoints (docs/callbacks.md)
+    cmds["cb"] = [py, "-m", "wavecom.callbacks", "--metrics-port", "9104"]
     if os.environ.get("PROMETHEUS"):  # make up PROMETHEUS=1: scrapes the above and RabbitMQ
         cmds["prom"] = [py, "-m", "tests.observability.prometheus", "serve"]
     return cmds
@@ -91,7 +93,8 @@ async def main() -> int:
     pipes = [asyncio.create_task(pipe(n, p.stdout)) for n, p in procs.items() if p.stdout]
     print(
         f"API on http://127.0.0.1:{env.get('API_PORT', '8000')} (docs at /docs, "
-        "dashboard at /); API metrics on :9100, worker metrics on :9101-9103. "
+        "dashboard at /); API metrics on :9100, worker metrics on :9101-9103, callbacks' on "
+        ":9104. "
         "Ctrl-C stops everything.\n"
         f"API key of the tenant '{DEMO_TENANT}' (every scope): {KEYFILE.relative_to(ROOT)} "
         '(curl -H "Authorization: Bearer $(cat .state/api-key)" ...)',
