@@ -88,6 +88,22 @@ async def test_tenant_limits_are_set_and_listed(settings: Settings, store: Store
     assert "acme: 50/s, burst 500 per key" in admin(settings, "tenants", "list").stdout
 
 
+async def test_a_tenant_default_ttl_is_set_listed_and_cleared(
+    settings: Settings, store: Store
+) -> None:
+    r = admin(settings, "tenants", "set-ttl", "acme", "SMS", "300")
+    assert r.returncode == 0, r.stderr
+    tenants = Tenants(store, RateLimit(1, 1), cache_s=0)
+    assert await tenants.default_ttls("acme") == {Channel.SMS: 300}
+    assert "acme: default TTL SMS 300 s" in admin(settings, "tenants", "list").stdout
+    for bad in ("0", "604801", "soon"):
+        refused = admin(settings, "tenants", "set-ttl", "acme", "SMS", bad)
+        assert refused.returncode == 2
+        assert "604800" in refused.stderr or "off" in refused.stderr
+    assert admin(settings, "tenants", "set-ttl", "acme", "SMS", "off").returncode == 0
+    assert await tenants.default_ttls("acme") == {}
+
+
 async def test_a_tenant_without_shared_fallback_is_set_and_listed(
     settings: Settings, store: Store
 ) -> None:

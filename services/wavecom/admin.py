@@ -5,6 +5,7 @@ python -m wavecom.admin keys list [--tenant acme]
 python -m wavecom.admin keys revoke <key id>
 python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
 python -m wavecom.admin tenants set-shared-fallback acme off   # only acme's reserved accounts
+python -m wavecom.admin tenants set-ttl acme SMS 300    # SMS without ttlSeconds: 5 minutes
 python -m wavecom.admin tenants list
 python -m wavecom.admin providers apply -f providers.yaml | list | delete NAME | rotate
 python -m wavecom.admin callbacks add --tenant acme --url URL [--events ...] | list | rotate ...
@@ -21,7 +22,7 @@ from collections.abc import Sequence
 from wavecom import tls
 from wavecom.broker import QueueShape, connect, declare_topology
 from wavecom.callbacks import cli as callbacks_cli
-from wavecom.constants import valid_tenant
+from wavecom.constants import Channel, valid_tenant
 from wavecom.errors import DependencyUnavailable, QueueMismatch
 from wavecom.keys import Keys, parse_scopes
 from wavecom.providers import cli as providers_cli
@@ -62,6 +63,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     fallback.add_argument("tenant")
     fallback.add_argument("state", choices=("on", "off"))
+    ttl = tenants.add_parser(
+        "set-ttl",
+        help="the validity (seconds, 1-604800) of the tenant's notifications of a channel whose "
+        "create names neither ttlSeconds nor expiresAt; 'off': none (docs/expiry.md)",
+    )
+    ttl.add_argument("tenant")
+    ttl.add_argument("channel", choices=[c.value for c in Channel])
+    ttl.add_argument("seconds", help="1-604800, or off")
     tenants.add_parser("list", help="tenants with settings of their own")
     providers_cli.add_parser(nouns)
     callbacks_cli.add_parser(nouns)
@@ -156,6 +165,19 @@ async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -
         await tenants.set_shared_fallback(args.tenant, args.state == "on")
         print(f"{args.tenant}: shared fallback {args.state}")
         return 0
+    if args.verb == "set-ttl":
+        if not valid_tenant(args.tenant):
+            print(f"error: {args.tenant!r} is not a tenant id", file=sys.stderr)
+            return 2
+        try:
+            seconds = None if args.seconds == "off" else int(args.seconds)
+            await tenants.set_default_ttl(args.tenant, Channel(args.channel), seconds)
+        except ValueError as exc:
+            print(f"error: {exc} (or off)", file=sys.stderr)
+            return 2
+        shown = "none" if seconds is None else f"{seconds} s"
+        print(f"{args.tenant}: default TTL of {args.channel} {shown}")
+        return 0
     if args.verb == "set-limit":
         try:
             await tenants.set_limit(args.tenant, RateLimit(args.per_second, args.burst))
@@ -167,6 +189,9 @@ async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -
     print(f"default: {default.per_second:g}/s, burst {default.burst} per key")
     for name, limit in sorted((await tenants.configured()).items()):
         print(f"{name}: {limit.per_second:g}/s, burst {limit.burst} per key")
+    for name, ttls in sorted((await tenants.configured_ttls()).items()):
+        shown = ", ".join(f"{c.value} {s} s" for c, s in sorted(ttls.items()))
+        print(f"{name}: default TTL {shown}")
     for name in sorted(await tenants.without_shared_fallback()):
         print(f"{name}: shared fallback off (only the accounts reserved for it)")
     return 0
