@@ -284,7 +284,9 @@ async def test_a_wrongly_signed_or_unsigned_callback_is_a_401_and_changes_nothin
     assert receipts_counted("bank-sms", "UNDELIVERED", "ignored", "30003") >= 1
 
 
-def mailgun_event(message_id: str, event: str, key: str = MAILGUN_KEY, **extra: Any) -> bytes:
+def mailgun_event(
+    message_id: str, event: str, key: str = MAILGUN_KEY, extra: dict[str, Any] | None = None
+) -> bytes:
     """An event as Mailgun POSTs it, signed as Mailgun documents."""
     timestamp, token = str(int(time.time())), os.urandom(25).hex()
     signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
@@ -294,7 +296,7 @@ def mailgun_event(message_id: str, event: str, key: str = MAILGUN_KEY, **extra: 
         "id": os.urandom(8).hex(),
         "recipient": "user3@example.com",
         "message": {"headers": {"message-id": message_id.strip("<>")}},
-        **extra,
+        **(extra or {}),
     }
     body = {
         "signature": {"timestamp": timestamp, "token": token, "signature": signature},
@@ -323,9 +325,11 @@ async def test_an_email_bounce_reported_by_mailgun_and_a_complaint_after_deliver
     bounce = mailgun_event(
         mid,
         "failed",
-        severity="permanent",
-        reason="bounce",
-        **{"delivery-status": {"code": 550, "description": "No such mailbox"}},
+        extra={
+            "severity": "permanent",
+            "reason": "bounce",
+            "delivery-status": {"code": 550, "description": "No such mailbox"},
+        },
     )
     r = await bank.post(endpoint, content=bounce, headers=json)
     assert r.json()["data"] == {"result": "applied", "status": "BOUNCED"}, r.text
@@ -338,7 +342,9 @@ async def test_an_email_bounce_reported_by_mailgun_and_a_complaint_after_deliver
     assert r.json()["data"]["result"] == "ignored"
     # temporary failures are Mailgun's to retry: not final
     r = await bank.post(
-        endpoint, content=mailgun_event(mid, "failed", severity="temporary"), headers=json
+        endpoint,
+        content=mailgun_event(mid, "failed", extra={"severity": "temporary"}),
+        headers=json,
     )
     assert r.json()["data"] == {"result": "notFinal"}
 
