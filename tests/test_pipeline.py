@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from typing import Any
+
+from prometheus_client import REGISTRY
 
 from wavecom.broker import snap_to_ladder
 from wavecom.constants import DELAY_LADDER_MS, Channel, Priority, Status
@@ -153,3 +156,66 @@ async def test_no_account_for_the_channel_parks_the_job_without_an_attempt() -> 
     assert attempted.outcome.status == Status.QUEUED
     assert attempted.next_job is not None
     assert attempted.next_job.attempt == 0
+
+
+# --- expiry: the last check before a provider has it (docs/expiry.md) ---------------------------
+
+
+def _expiring(in_s: float, **fields: Any) -> DeliveryJob:
+    return replace(job(**fields), expires_ms=int((time.time() + in_s) * 1000))
+
+
+def _expired_count(where: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "notifications_expired_total", {"type": "EMAIL", "reason": where}
+    )
+    return value or 0.0
+
+
+async def test_an_expired_job_is_expired_not_sent_and_counted() -> None:
+    d = dispatcher({"name": "a"})
+    before = _expired_count("queued")
+    a = await d.deliver(_expiring(-1))
+    assert a.outcome.status is Status.EXPIRED
+    assert a.outcome.where is not None
+    assert a.outcome.where.value == "queued"
+    assert a.next_job is None
+    assert a.dead_reason is None
+    assert d.providers[0].ledger.entries == 0  # type: ignore[attr-defined]
+    assert _expired_count("queued") == before + 1
+    fresh = await d.deliver(_expiring(60))
+    assert fresh.outcome.status is Status.SENT
+
+
+async def test_a_job_that_expires_waiting_for_a_send_rate_cap_is_never_sent() -> None:
+    d = dispatcher({"name": "a", "rateLimitPerSec": 1})
+    assert (await d.deliver(job())).outcome.status is Status.SENT  # the burst's one token
+    capped = await d.deliver(_expiring(0.2))  # the next token comes after about 1.1 s
+    assert capped.outcome.status is Status.EXPIRED
+    assert capped.outcome.where is not None
+    assert capped.outcome.where.value == "rate_cap"
+    assert d.providers[0].ledger.entries == 1  # type: ignore[attr-defined]
+
+
+async def test_a_job_that_expires_while_failing_over_is_not_sent_by_the_next_provider() -> None:
+    d = dispatcher(
+        {"name": "a", "rules": [DOWN], "latencyMs": 300, "latencySigma": 0}, {"name": "b"}
+    )
+    a = await d.deliver(_expiring(0.1, recipient="u@x.example"))
+    assert a.outcome.status is Status.EXPIRED
+    assert a.outcome.where is not None
+    assert a.outcome.where.value == "failover"
+    assert all(p.ledger.entries == 0 for p in d.providers)  # type: ignore[attr-defined]
+
+
+async def test_a_parked_job_says_why_it_waits_and_its_next_attempt_forgets_it() -> None:
+    only = dispatcher({"name": "a", "rules": [DOWN]}, breaker_fail_max=1)
+    await only.deliver(job("u@x.example"))
+    parked = await only.deliver(job())
+    assert parked.next_job is not None
+    assert parked.next_job.held == "breaker"
+    assert parked.outcome.held == "breaker"
+    assert parked.next_job.next_attempt().held == ""
+    nobody = await Dispatcher([], Settings()).deliver(job())
+    assert nobody.next_job is not None
+    assert nobody.next_job.held == "no_account"
