@@ -8,7 +8,8 @@ import { useRefetch } from '@/hooks/useRefetch';
 import { useScope } from '@/hooks/useSession';
 import { api, ApiError, errorMessage, isEndpointMissing } from '@/lib/api';
 import { formatNumber, formatTime } from '@/lib/format';
-import { isFinal, type NotificationEvent, type NotificationWithLogs } from '@/lib/types';
+import { type Callback, isFinal, type NotificationEvent, type NotificationWithLogs } from '@/lib/types';
+import { CallbackList } from './CallbackList';
 import { DetailList } from './DetailList';
 import { ErrorBanner } from './ErrorBanner';
 import { LogTimeline } from './LogTimeline';
@@ -19,6 +20,7 @@ import { StatusBadge } from './StatusBadge';
 export function NotificationView() {
   const id = useSearchParams()?.get('id')?.trim() ?? '';
   const [data, setData] = useState<NotificationWithLogs | null>(null);
+  const [callbacks, setCallbacks] = useState<Callback[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [gone, setGone] = useState(false);
   const [action, setAction] = useState<{ kind: 'info' | 'success' | 'warning'; text: string } | null>(null);
@@ -28,6 +30,7 @@ export function NotificationView() {
 
   useEffect(() => {
     setData(null);
+    setCallbacks(null);
     setError(null);
     setGone(false);
     setAction(null);
@@ -40,6 +43,8 @@ export function NotificationView() {
         const d = await api.getNotification(id, { signal });
         setData(d);
         setError(null);
+        // its callbacks: an API without them (older) shows none rather than an error
+        setCallbacks(await api.listNotificationCallbacks(id, { signal }).catch(() => null));
       } catch (err) {
         if (signal?.aborted) return;
         if (err instanceof ApiError && (err.status === 404 || err.code === 'INVALID_ID')) setGone(true);
@@ -167,6 +172,12 @@ export function NotificationView() {
             <h2 id="logs-title">Timeline</h2>
             <LogTimeline logs={data.logs} />
           </section>
+          {callbacks ? (
+            <section className="card" aria-labelledby="callbacks-title">
+              <h2 id="callbacks-title">Status callbacks</h2>
+              <CallbackList callbacks={callbacks} />
+            </section>
+          ) : null}
         </>
       )}
     </div>

@@ -9,6 +9,7 @@
 import { readApiKey, REVOKED_NOTICE, signOut } from './session';
 import type {
   BatchResult,
+  Callback,
   DeadLetterQuery,
   ErrorDetail,
   Health,
@@ -225,6 +226,10 @@ export function createApiClient(options: ApiClientOptions = {}) {
 
     replayDeadLetters: (body: ReplayRequest) =>
       request<{ replayed: number }>('POST', '/api/dlq/replay', { body }),
+
+    /** The status callbacks a notification owed the tenant's endpoints, with their attempts. */
+    listNotificationCallbacks: (id: string, o: CallOptions = {}) =>
+      request<Callback[]>('GET', `/api/notifications/${enc(id)}/callbacks`, o),
 
     /** Every provider account (admin scope), its breaker as the live workers report it. */
     listProviders: (o: CallOptions = {}) => request<ProviderList>('GET', '/api/admin/providers', o),

@@ -240,3 +240,31 @@ export interface Identity {
   keyId: string | null;
   scopes: string[];
 }
+
+/** One POST of a status callback to a tenant's endpoint (GET /api/notifications/{id}/callbacks). */
+export interface CallbackAttempt {
+  at: string;
+  /** The receiver's HTTP status; null when there was no answer (see `error`). */
+  status: number | null;
+  error: string | null;
+  durationMs: number;
+  outcome: 'delivered' | 'retry' | 'parked';
+}
+
+/** A status callback a notification's change owed one of the tenant's endpoints. */
+export interface Callback {
+  id: string;
+  endpointId: string;
+  webhookId: string;
+  notificationId: string;
+  type: string;
+  status: string;
+  sequence: number;
+  state: 'pending' | 'delivered' | 'parked';
+  createdAt: string;
+  nextAttemptAt: string | null;
+  deliveredAt: string | null;
+  parkedAt: string | null;
+  parkedReason: string | null;
+  attempts: CallbackAttempt[];
+}
