@@ -2,7 +2,9 @@
 # One real Kubernetes node for the lab: containerd (Debian's, with runc) + kubelet + kube-proxy +
 # a CNI bridge + CoreDNS, joined to its own control plane (etcd, kube-apiserver,
 # controller-manager, scheduler: the lab's binaries from kube.sh), everything inside ONE private
-# PID + mount + network namespace made with `unshare`. See ../../docs/kubernetes.md ("A real node").
+# PID + mount + network namespace made with `unshare`; KEDA's operator and metrics adapter (the lab's
+# v2.21.0 build) run in the same namespace, so the chart installs with KEDA on. See
+# ../../docs/kubernetes-node.md.
 #
 #   node.sh build    build kubelet, kube-proxy, CoreDNS and the pause image into the cache (and the
 #                    control plane's binaries through kube.sh); nothing when they are there
@@ -14,6 +16,9 @@
 #   node.sh status   say what runs
 #   node.sh env      print `export KUBECONFIG=… PATH=…` for the node's cluster
 #   node.sh paths    machine-readable paths, for the tests
+#
+# NODE_KEDA=0: without KEDA's operator and adapter (their CRDs and the prometheus-operator's
+# ServiceMonitor/PrometheusRule CRDs are applied either way, so the chart's objects validate).
 #
 # Why a namespace: in the host's namespaces the kubelet rewrites machine-wide sysctls and iptables
 # chains, and the apiserver would resolve the node's name through the machine's resolver. Inside
@@ -49,6 +54,14 @@ HOST_PORT=${NODE_APISERVER_PORT:-17643}
 # (the namespace's end listens on 10.244.0.1:<port>, the host's end connects to 127.0.0.1:<port>):
 # nothing but these loopback ports is reachable from the namespace. Empty by default.
 HOST_SERVICES=${NODE_HOST_PORTS:-}
+NODE_KEDA=${NODE_KEDA:-1}
+# inside the namespace's own loopback (no clash with the host's): KEDA's operator (metrics,
+# probes, its gRPC metrics service) and its metrics adapter (serving, metrics), as kube.sh's
+KEDA_METRICS_PORT=17080
+KEDA_PROBE_PORT=17081
+KEDA_GRPC_PORT=17090
+ADAPTER_PORT=17444
+ADAPTER_METRICS_PORT=17082
 NODE_NAME=wavecom-node
 NODE_IP=10.244.0.1
 POD_CIDR=10.244.0.0/24
@@ -68,8 +81,14 @@ node_paths() {
   key=$(printf '%s\n' "$NODE_RECIPE" "$K8S_VERSION" "$COREDNS_VERSION" "$go_version" | sha256sum | cut -c1-12)
   NODE_HOME="$CACHE/node-$K8S_VERSION-$key"
   BIN="$NODE_HOME/bin"
-  KBIN=$(bash "$KUBE_SH" paths | sed -n 's/^BIN=//p')
+  local kp
+  kp=$(bash "$KUBE_SH" paths)
+  KBIN=$(sed -n 's/^BIN=//p' <<<"$kp")
+  KSHARE=$(sed -n 's/^SHARE=//p' <<<"$kp")
+  MONITORING_CRDS=$(sed -n 's/^MONITORING_CRDS=//p' <<<"$kp")
 }
+
+keda_on() { [ "$NODE_KEDA" != 0 ]; }
 
 # --- build ----------------------------------------------------------------------------------------
 
@@ -197,7 +216,8 @@ cmd_build() {
   mkdir -p "$STATE" "$BIN"
   ensure_packages
   # the control plane the node joins: the lab's own binaries
-  bash "$KUBE_SH" build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl
+  bash "$KUBE_SH" build etcd kube-apiserver kube-controller-manager kube-scheduler kubectl share
+  if keda_on; then bash "$KUBE_SH" build keda-adapter keda-operator; fi
   [ -z "$(missing_binaries)" ] && return 0
   command -v go >/dev/null 2>&1 || die "Go is needed to build the node and is not on PATH"
   exec 9>"$CACHE/.node-build.lock"
@@ -266,6 +286,31 @@ ensure_pki() {
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   touch "$PKI/done"
+}
+
+sign_with() { # name subject ca extensions
+  openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$1.key" -subj "$2" -out "$PKI/$1.csr" 2>/dev/null
+  printf '%b\n' "$4" >"$PKI/$1.ext"
+  openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$3.crt" -CAkey "$PKI/$3.key" -CAcreateserial \
+    -days 3650 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
+  rm -f "$PKI/$1.csr" "$PKI/$1.ext"
+}
+
+# the aggregation layer (a front-proxy CA and client: the apiserver calls KEDA's metrics adapter
+# through it) and one serving certificate for KEDA's operator and adapter, as kube.sh makes them
+ensure_aggregation_pki() {
+  [ -f "$PKI/aggregation-done" ] && return 0
+  openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$PKI/front-proxy-ca.key" -days 3650 \
+    -subj /CN=wavecom-node-front-proxy-ca -out "$PKI/front-proxy-ca.crt" 2>/dev/null
+  sign_with front-proxy-client /CN=front-proxy-client front-proxy-ca \
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
+  sign_with keda-serving /CN=keda ca \
+    "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,DNS:keda-operator.keda.svc,DNS:keda-metrics-apiserver.keda.svc"
+  mkdir -p "$PKI/keda"
+  cp "$PKI/keda-serving.crt" "$PKI/keda/tls.crt"
+  cp "$PKI/keda-serving.key" "$PKI/keda/tls.key"
+  cp "$PKI/ca.crt" "$PKI/keda/ca.crt"
+  touch "$PKI/aggregation-done"
 }
 
 kubeconfig() { # file server user
@@ -431,11 +476,13 @@ cmd_up() {
   done
   [ -x /usr/lib/cni/bridge ] || die "Debian's containernetworking-plugins are needed (/usr/lib/cni/bridge)"
   ensure_pki
+  ensure_aggregation_pki
   write_configs
   save_product_image
   mkdir -p "$STATE/log" "$RUN" "$STATE/bridge"
   log "starting the namespace (logs: .state/node/log/)"
   NODE_BIN="$BIN" NODE_KBIN="$KBIN" NODE_PRODUCT_TAR="$PRODUCT_TAR" NODE_HOST_PORTS="$HOST_SERVICES" \
+    NODE_SHARE="$KSHARE" NODE_MONITORING_CRDS="$MONITORING_CRDS" NODE_KEDA="$NODE_KEDA" \
     setsid unshare --pid --fork --kill-child --mount-proc -m -n --propagation private \
     /bin/bash "$SELF" inner >>"$STATE/log/namespace.log" 2>&1 </dev/null 9>&- &
   pid=$!
@@ -453,6 +500,10 @@ cmd_up() {
     echo $! >"$STATE/bridge/$port.pid"
   done
   wait_until 180 node_ready || die "the node was not Ready within 180 s: see .state/node/log/"
+  if keda_on; then
+    wait_until 120 external_metrics_available \
+      || die "KEDA's metrics adapter was not Available within 120 s: see .state/node/log/keda-*.log"
+  fi
   log "node $NODE_NAME Ready in $((SECONDS - start)) s; use it with: eval \"\$(services/devstack/node.sh env)\""
 }
 
@@ -495,6 +546,10 @@ cmd_inner() {
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --authorization-mode Node,RBAC --kubelet-preferred-address-types InternalIP \
     --kubelet-client-certificate "$PKI/admin.crt" --kubelet-client-key "$PKI/admin.key" \
+    --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" --requestheader-allowed-names front-proxy-client \
+    --requestheader-username-headers X-Remote-User --requestheader-group-headers X-Remote-Group \
+    --requestheader-extra-headers-prefix X-Remote-Extra- \
+    --proxy-client-cert-file "$PKI/front-proxy-client.crt" --proxy-client-key-file "$PKI/front-proxy-client.key" \
     --profiling=false >>"$L/kube-apiserver.log" 2>&1 &
   "$BIN/coredns" -conf "$etc/Corefile" >>"$L/coredns.log" 2>&1 &
   containerd --config "$etc/containerd.toml" >>"$L/containerd.log" 2>&1 &
@@ -509,7 +564,8 @@ cmd_inner() {
     --authentication-kubeconfig "$etc/admin.kubeconfig" --authorization-kubeconfig "$etc/admin.kubeconfig" \
     --bind-address 127.0.0.1 --leader-elect=false \
     --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
-    --service-cluster-ip-range "$SERVICE_CIDR" --profiling=false >>"$L/kube-controller-manager.log" 2>&1 &
+    --service-cluster-ip-range "$SERVICE_CIDR" --horizontal-pod-autoscaler-sync-period 5s \
+    --profiling=false >>"$L/kube-controller-manager.log" 2>&1 &
   "$KBIN/kube-scheduler" --kubeconfig "$etc/admin.kubeconfig" \
     --authentication-kubeconfig "$etc/admin.kubeconfig" --authorization-kubeconfig "$etc/admin.kubeconfig" \
     --bind-address 127.0.0.1 --leader-elect=false --profiling=false >>"$L/kube-scheduler.log" 2>&1 &
@@ -521,11 +577,72 @@ cmd_inner() {
   for k in $HOST_SERVICES; do
     socat "TCP-LISTEN:$k,bind=$NODE_IP,fork,reuseaddr" "UNIX-CONNECT:$STATE/bridge/$k.sock" >>"$L/bridge.log" 2>&1 &
   done
+  start_crds_and_keda "$etc/admin.kubeconfig" "$L"
   echo "namespace up: every process started"
   while :; do
     sleep 2 &
     wait $! || true
   done
+}
+
+crd_established() { "$KBIN/kubectl" --kubeconfig "$1" wait --for condition=Established --timeout 5s "crd/$2"; }
+
+# inside the namespace, once the apiserver answers: KEDA's CRDs and the prometheus-operator's
+# ServiceMonitor/PrometheusRule CRDs (the lab's share), then KEDA's operator and metrics adapter as
+# processes of the namespace (not pods: the lab built binaries, not images), the adapter behind
+# the aggregation layer through an ExternalName Service on localhost (the aggregator resolves it
+# in this namespace, where localhost is the namespace's own loopback)
+start_crds_and_keda() { # kubeconfig logdir
+  local kc=$1 L=$2 crd
+  "$KBIN/kubectl" --kubeconfig "$kc" apply --server-side --force-conflicts \
+    -f "$NODE_SHARE/keda-crds.yaml" -f "$NODE_MONITORING_CRDS" >>"$L/crds.log" 2>&1
+  for crd in scaledobjects.keda.sh triggerauthentications.keda.sh servicemonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com; do
+    wait_until 60 crd_established "$kc" "$crd" || echo "CRD $crd not Established within 60 s" >&2
+  done
+  [ "$NODE_KEDA" != 0 ] || { echo "NODE_KEDA=0: KEDA not started"; return 0; }
+  "$KBIN/kubectl" --kubeconfig "$kc" apply -f - >>"$L/crds.log" 2>&1 <<KEDA_EOF
+apiVersion: v1
+kind: Namespace
+metadata: {name: keda}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: keda-metrics-apiserver, namespace: keda}
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports: [{name: https, port: $ADAPTER_PORT}]
+---
+apiVersion: apiregistration.k8s.io/v1
+kind: APIService
+metadata: {name: v1beta1.external.metrics.k8s.io}
+spec:
+  group: external.metrics.k8s.io
+  version: v1beta1
+  groupPriorityMinimum: 100
+  versionPriority: 100
+  caBundle: $(base64 -w0 "$PKI/ca.crt")
+  service: {name: keda-metrics-apiserver, namespace: keda, port: $ADAPTER_PORT}
+KEDA_EOF
+  KUBECONFIG=$kc KEDA_CLUSTER_OBJECT_NAMESPACE=keda POD_NAMESPACE=keda WATCH_NAMESPACE="" \
+    "$KBIN/keda-operator" --leader-elect=false \
+    --metrics-bind-address "127.0.0.1:$KEDA_METRICS_PORT" --health-probe-bind-address "127.0.0.1:$KEDA_PROBE_PORT" \
+    --metrics-service-bind-address "127.0.0.1:$KEDA_GRPC_PORT" \
+    --cert-dir "$PKI/keda" --enable-cert-rotation=false \
+    --enable-webhook-patching=false --enable-apiservice-patching=false --zap-log-level=info \
+    >>"$L/keda-operator.log" 2>&1 &
+  # the adapter's gRPC client to the operator uses ca.crt/tls.crt/tls.key of its --cert-dir (mTLS)
+  KUBECONFIG=$kc KEDA_CLUSTER_OBJECT_NAMESPACE=keda POD_NAMESPACE=keda WATCH_NAMESPACE="" \
+    "$KBIN/keda-adapter" --lister-kubeconfig "$kc" \
+    --authentication-kubeconfig "$kc" --authorization-kubeconfig "$kc" \
+    --secure-port "$ADAPTER_PORT" --bind-address 127.0.0.1 --cert-dir "$PKI/keda" \
+    --tls-cert-file "$PKI/keda/tls.crt" --tls-private-key-file "$PKI/keda/tls.key" \
+    --metrics-service-address "localhost:$KEDA_GRPC_PORT" --port "$ADAPTER_METRICS_PORT" \
+    >>"$L/keda-adapter.log" 2>&1 &
+}
+
+external_metrics_available() {
+  [ "$(hkc get apiservice v1beta1.external.metrics.k8s.io -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')" = True ]
 }
 
 # the cgroups the kubelet and runc made (the hierarchies are the machine's): removed, deepest first
