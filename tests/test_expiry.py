@@ -69,7 +69,7 @@ def _parse_expired(text: str) -> dict[str, float]:
             continue
         labels, value = line[len("notifications_expired_total{") :].split("} ")
         pairs = dict(part.split("=", 1) for part in labels.split(","))
-        if pairs.get("type") == '"SMS"':
+        if pairs.get("type") == '"SMS"' and float(value):  # every series exists, at 0
             found[pairs["reason"].strip('"')] = float(value)
     return found
 

@@ -17,8 +17,10 @@ import logging
 from collections import Counter
 
 from wavecom import metrics
+from wavecom.constants import Channel
 from wavecom.events import NO_EVENTS, EventPublisher, doc_event
 from wavecom.store import Store, utcnow
+from wavecom.store.expiries import Where
 
 log = logging.getLogger("wavecom.expiry")
 
@@ -30,6 +32,11 @@ class Expirer:
         self.store = store
         self.events = events
         self.limit = limit
+        # every series from the start, at 0: a rate() over them is 0, not "no data", until the
+        # first expiry (the dashboard's panel and any alert on it read them)
+        for channel in Channel:
+            for where in Where:
+                metrics.EXPIRED.labels(channel.value, where.value)
 
     async def tick(self) -> int:
         """One sweep; return how many notifications it expired."""

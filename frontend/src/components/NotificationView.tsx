@@ -8,7 +8,7 @@ import { useRefetch } from '@/hooks/useRefetch';
 import { useScope } from '@/hooks/useSession';
 import { api, ApiError, errorMessage, isEndpointMissing } from '@/lib/api';
 import { formatNumber, formatTime } from '@/lib/format';
-import { type Callback, isFinal, type NotificationEvent, type NotificationWithLogs } from '@/lib/types';
+import { type Callback, EXPIRED_WHERE, isFinal, type NotificationEvent, type NotificationWithLogs } from '@/lib/types';
 import { CallbackList } from './CallbackList';
 import { DetailList } from './DetailList';
 import { ErrorBanner } from './ErrorBanner';
@@ -135,6 +135,14 @@ export function NotificationView() {
                 ['Created', formatTime(n.createdAt)],
                 ['Updated', formatTime(n.updatedAt)],
                 ['Scheduled for', n.scheduledAt ? formatTime(n.scheduledAt) : null],
+                ['Valid until', n.expiresAt ? formatTime(n.expiresAt) : null, 'detail-expires'],
+                [
+                  'Expired',
+                  n.expiredAt
+                    ? `${formatTime(n.expiredAt)}, ${EXPIRED_WHERE[n.expiredWhere ?? ''] ?? n.expiredWhere ?? ''} (never sent)`
+                    : null,
+                  'detail-expired',
+                ],
                 ['Next attempt', n.nextAttemptAt && !final ? formatTime(n.nextAttemptAt) : null],
                 ['Sent', n.sentAt ? formatTime(n.sentAt) : null],
                 ['Failed', n.failedAt ? formatTime(n.failedAt) : null],

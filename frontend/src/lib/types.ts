@@ -15,10 +15,24 @@ export const STATUSES = [
   'SENT',
   'FAILED',
   'CANCELLED',
+  'EXPIRED',
 ] as const;
 export type Status = (typeof STATUSES)[number];
 
-export const FINAL_STATUSES: readonly Status[] = ['SENT', 'FAILED', 'CANCELLED'];
+/** EXPIRED: its validity (ttlSeconds / expiresAt) ended before a provider had it; never sent. */
+export const FINAL_STATUSES: readonly Status[] = ['SENT', 'FAILED', 'CANCELLED', 'EXPIRED'];
+
+/** Where a notification was when it expired (expiredWhere; docs/expiry.md). */
+export const EXPIRED_WHERE: Record<string, string> = {
+  scheduled: 'while scheduled',
+  queued: 'while queued',
+  retry: 'while waiting for a retry',
+  breaker: 'while every provider was unavailable (breakers open)',
+  no_account: 'while no provider account could take it',
+  rate_cap: "while waiting for a provider's send-rate cap",
+  lost_worker: 'after the worker holding it was lost',
+  failover: 'while failing over between providers',
+};
 
 export function isFinal(status: Status | string | undefined): boolean {
   return status !== undefined && (FINAL_STATUSES as readonly string[]).includes(status);
@@ -47,6 +61,9 @@ export interface Notification {
   maxRetries?: number;
   metadata?: Record<string, unknown>;
   scheduledAt?: string;
+  expiresAt?: string;
+  expiredAt?: string;
+  expiredWhere?: string;
   nextAttemptAt?: string;
   sentAt?: string;
   failedAt?: string;
