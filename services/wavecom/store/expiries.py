@@ -107,11 +107,16 @@ def where_job(job: DeliveryJob) -> Where:
     """Where a job's round was while it waited for a worker."""
     if job.retaken:
         return Where.LOST_WORKER
-    if job.held == Where.NO_ACCOUNT.value:
-        return Where.NO_ACCOUNT
     if job.held:
-        return Where.BREAKER
+        return _held(job.held)
     return Where.RETRY if job.attempt else Where.QUEUED
+
+
+def _held(held: str) -> Where:
+    try:
+        return Where(held)
+    except ValueError:  # a value a later version may add: it waited without an attempt
+        return Where.BREAKER
 
 
 def where_doc(doc: Doc) -> Where:
@@ -120,10 +125,8 @@ def where_doc(doc: Doc) -> Where:
     if status == Status.SCHEDULED.value:
         return Where.SCHEDULED
     held = doc.get("heldBy")
-    if held == Where.NO_ACCOUNT.value:
-        return Where.NO_ACCOUNT
     if held:
-        return Where.BREAKER
+        return _held(str(held))
     return Where.RETRY if status == Status.RETRYING.value else Where.QUEUED
 
 
