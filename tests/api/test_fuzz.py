@@ -8,6 +8,8 @@ body is a union told apart by `type`, so each channel's recipient format and sub
 the spec. The one rule JSON Schema cannot state, a `scheduledAt` in the future and at most a
 year ahead, is kept out by moving each generated `scheduledAt` that breaks it an hour ahead
 (``_future_schedules``); the rule itself is tested in tests/api/routes/test_notifications.py.
+So is `expiresAt`'s (in the future, after `scheduledAt`, within 7 days of being due), moved an
+hour after it is due (tests/api/routes/test_expiry.py tests it).
 The live stream is left out: it answers forever by design (tests/api/routes/test_events.py
 covers it).
 """
@@ -15,6 +17,7 @@ covers it).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import uuid
 from collections.abc import Iterator
@@ -72,6 +75,12 @@ def fuzzed_api() -> Iterator[tuple[str, str]]:
             drop_database(database)
 
 
+@schemathesis.serializer("message/rfc822")
+def _rfc822(_: Any, value: Any) -> bytes:
+    """A delivery status notification's body (POST /api/receipts/dsn): the message as text."""
+    return value if isinstance(value, bytes) else str(value).encode("utf-8", "surrogatepass")
+
+
 # the spec the API process serves (the same code builds it), one test per operation
 schema = schemathesis.openapi.from_dict(create_app(Settings()).openapi()).exclude(
     path="/api/events"
@@ -94,6 +103,8 @@ def _stateable(item: Any) -> None:
         now = datetime.now(UTC)
         if at is not None and at.tzinfo is not None and not now < at <= now + timedelta(days=364):
             item["scheduledAt"] = (now + timedelta(hours=1)).isoformat()
+    if isinstance(item.get("expiresAt"), str):
+        _valid_until(item)
     if isinstance(item.get("metadata"), dict) and not _metadata_accepted(item["metadata"]):
         item["metadata"] = None
     for name in ("message", "subject"):
@@ -103,6 +114,24 @@ def _stateable(item: Any) -> None:
             except ValueError:
                 kept = item[name].replace("\x00", "").encode("utf-16", "surrogatepass")
                 item[name] = kept.decode("utf-16", "replace") or "x"
+
+
+def _valid_until(item: dict[str, Any]) -> None:
+    """An ``expiresAt`` that is a time but breaks the rules JSON Schema cannot state (in the
+    future, after ``scheduledAt``, within 7 days of being due) moves to an hour after it is
+    due (tests/api/routes/test_expiry.py tests the rules)."""
+    try:
+        until: datetime | None = datetime.fromisoformat(item["expiresAt"])
+    except ValueError:
+        until = None
+    if until is None or until.tzinfo is None:
+        return  # not a time with a timezone: sent as it is, the server must refuse it
+    due = datetime.now(UTC)
+    if isinstance(item.get("scheduledAt"), str):
+        with contextlib.suppress(ValueError):
+            due = max(due, datetime.fromisoformat(item["scheduledAt"]))
+    if not due < until <= due + timedelta(days=6):
+        item["expiresAt"] = (due + timedelta(hours=1)).isoformat()
 
 
 def _future_schedules(body: Any) -> Any:

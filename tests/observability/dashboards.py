@@ -249,6 +249,33 @@ CHANNELS = (
         max=2,
     ),
     Panel(
+        "Delivery ratio per account (receipts)",
+        "DELIVERED receipts applied over sends, per provider account, over 30 minutes "
+        "(wavecom:delivery_ratio:rate30m): the share of what an account accepted that it "
+        "reports delivered. Only accounts that send receipts (Twilio, a webhook gateway, "
+        "Mailgun or a relay's reports; FCM and the mock send none). A drop is an account that "
+        "accepts and silently drops, which no breaker sees: WavecomDeliveryRatioLow "
+        "(docs/receipts.md).",
+        "percentunit",
+        (q("wavecom:delivery_ratio:rate30m", "{{provider}}"),),
+        thresholds=((None, "red"), (0.9, "yellow"), (0.97, "green")),
+        min=0,
+        max=1,
+    ),
+    Panel(
+        "Receipts per account and status",
+        "Provider receipts a second by account, status and what each did "
+        "(provider_receipts_total): applied, ignored (a repeat or a reordered one), held (came "
+        "before the outcome), unknown (never matched a sent notification).",
+        "ops",
+        (
+            q(
+                f"sum by (provider, status, result) (rate(provider_receipts_total[{RI}]))",
+                "{{provider}} {{status}} {{result}}",
+            ),
+        ),
+    ),
+    Panel(
         "Retries and parked jobs",
         "Attempts scheduled again through a delay queue after a transient failure "
         "(notifications_retried_total), and jobs delayed without using an attempt because "
@@ -257,6 +284,21 @@ CHANNELS = (
         (
             q(f"sum by (type) (rate(notifications_retried_total[{RI}]))", "retried {{type}}"),
             q(f"sum by (type) (rate(notifications_parked_total[{RI}]))", "parked {{type}}"),
+        ),
+    ),
+    Panel(
+        "Expired by reason",
+        "Notifications whose validity (ttlSeconds / expiresAt) ended before a provider had "
+        "them, per channel and where they were: queued, retry, scheduled, breaker, no_account, "
+        "rate_cap, lost_worker, failover (notifications_expired_total, summed over the API "
+        "processes' sweeps and the workers' claims). Never sent late; a rising count is an "
+        "outage customers see (docs/expiry.md).",
+        "ops",
+        (
+            q(
+                f"sum by (type, reason) (rate(notifications_expired_total[{RI}]))",
+                "{{type}} {{reason}}",
+            ),
         ),
     ),
     Panel(
