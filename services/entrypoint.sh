@@ -9,6 +9,7 @@ case "$cmd" in
   api) exec python -m wavecom.api "$@" ;;
   worker) exec python -m wavecom.worker "$@" ;;
   operator) exec python -m wavecom.operator "$@" ;;
+  callbacks) exec python -m wavecom.callbacks "$@" ;;
   admin) exec python -m wavecom.admin "$@" ;;
   *) exec "$cmd" "$@" ;;
 esac

@@ -120,6 +120,7 @@ def test_one_worker_per_enabled_channel_with_its_own_channel() -> None:
         f"{FULL}-worker-email",
         f"{FULL}-worker-sms",
         f"{FULL}-operator",
+        f"{FULL}-callbacks",
     }
     for ch in ("email", "sms"):
         c = workers[f"{FULL}-worker-{ch}"]["spec"]["template"]["spec"]["containers"][0]
@@ -322,6 +323,7 @@ def test_monitoring_needs_the_prometheus_operator_api() -> None:
         f"{FULL}-worker-email",
         f"{FULL}-worker-sms",
         f"{FULL}-worker-push",
+        f"{FULL}-callbacks",
         f"{FULL}-rabbitmq",
     }
     rule = one(with_api, "PrometheusRule", FULL)
@@ -365,7 +367,12 @@ def test_production_spreads_and_isolates() -> None:
         assert spread["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] in name
         assert pod["priorityClassName"] == "wavecom-notify"
     policies = {d["metadata"]["name"]: d for d in by_kind(docs, "NetworkPolicy")}
-    assert set(policies) == {f"{FULL}-api", f"{FULL}-workers", f"{FULL}-operator"}
+    assert set(policies) == {
+        f"{FULL}-api",
+        f"{FULL}-workers",
+        f"{FULL}-operator",
+        f"{FULL}-callbacks",
+    }
     to_apiserver = {
         p["port"] for rule in policies[f"{FULL}-operator"]["spec"]["egress"] for p in rule["ports"]
     }

@@ -202,6 +202,7 @@ def test_helm_template_renders_the_monitors_when_told_the_operator_is_there() ->
         f"{FULL}-worker-email",
         f"{FULL}-worker-sms",
         f"{FULL}-worker-push",
+        f"{FULL}-callbacks",
         f"{FULL}-rabbitmq",
     }
     assert one(forced, "PrometheusRule", FULL)

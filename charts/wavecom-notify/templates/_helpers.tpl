@@ -167,6 +167,15 @@ SWEEP_AFTER_S: {{ $c.sweepAfterS | toString | quote }}
 SWEEP_INTERVAL_S: {{ $c.sweepIntervalS | toString | quote }}
 SWEEP_LIMIT: {{ $c.sweepLimit | int64 | quote }}
 PROVIDERS_POLL_S: {{ $c.providersPollS | toString | quote }}
+CALLBACK_CONCURRENCY: {{ $c.callbackConcurrency | int64 | quote }}
+CALLBACK_TIMEOUT_S: {{ $c.callbackTimeoutS | toString | quote }}
+CALLBACK_BACKOFF_BASE_S: {{ $c.callbackBackoffBaseS | toString | quote }}
+CALLBACK_BACKOFF_MAX_S: {{ $c.callbackBackoffMaxS | toString | quote }}
+CALLBACK_RETRY_WINDOW_S: {{ $c.callbackRetryWindowS | toString | quote }}
+CALLBACK_POLL_S: {{ $c.callbackPollS | toString | quote }}
+CALLBACK_REPAIR_S: {{ $c.callbackRepairS | toString | quote }}
+CALLBACK_REPAIR_OVERLAP_S: {{ $c.callbackRepairOverlapS | toString | quote }}
+CALLBACK_ROTATION_GRACE_S: {{ $c.callbackRotationGraceS | toString | quote }}
 CREDENTIALS_KEY_ID: {{ $c.credentialsKeyId | quote }}
 CREDENTIALS_PREVIOUS_KEY_ID: {{ $c.credentialsPreviousKeyId | quote }}
 PROVIDERS_EMAIL: {{ $c.providers.email | quote }}
