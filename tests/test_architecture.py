@@ -36,6 +36,7 @@ PROCESSES: dict[str, tuple[str, ...]] = {
     "operator": ("wavecom.operator.__main__",),
     "admin CLI": ("wavecom.admin",),
     "`make verify`": ("wavecom.reconcile",),
+    "callbacks": ("wavecom.callbacks.__main__",),
 }
 
 # What only the API process runs (a name covers the module and, for a package, everything in it).
@@ -283,6 +284,7 @@ def test_each_process_loads_only_its_own_side_and_the_shared_modules() -> None:
         "operator": API_SIDE + WORKER_SIDE,
         "admin CLI": (*WORKER_SIDE, "wavecom.api"),
         "`make verify`": (*WORKER_SIDE, "wavecom.api"),
+        "callbacks": API_SIDE + WORKER_SIDE,
     }
     errors = []
     for process, starts in PROCESSES.items():
