@@ -54,6 +54,8 @@ export function NotificationView() {
     [id],
   );
 
+  // final for delivery; a provider's receipt may still move SENT on: the live stream (below)
+  // reloads the page when it does
   const final = isFinal(data?.notification.status);
   // An update of this notification (or a resync): reload it, logs included.
   const refetch = useRefetch(load, 200);
@@ -130,6 +132,11 @@ export function NotificationView() {
                 ['Attempts (retries used / allowed)', `${n.retryCount ?? 0} / ${n.maxRetries ?? '—'}`, 'detail-attempts'],
                 ['Provider', n.provider, 'detail-provider'],
                 ['Provider message id', n.providerMessageId ? <span className="mono break">{n.providerMessageId}</span> : null, 'detail-provider-id'],
+                [
+                  'Provider receipt',
+                  n.receipt ? `${n.receipt.status} at ${formatTime(n.receipt.at)}${n.receipt.code ? `, code ${n.receipt.code}` : ''}` : null,
+                  'detail-receipt',
+                ],
                 ['Processing time', n.processingTimeMs !== undefined ? `${formatNumber(n.processingTimeMs)} ms` : null],
                 ['Error', n.error ? <span className="error-text">{n.error}</span> : null, 'detail-error'],
                 ['Created', formatTime(n.createdAt)],

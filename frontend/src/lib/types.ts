@@ -16,11 +16,35 @@ export const STATUSES = [
   'FAILED',
   'CANCELLED',
   'EXPIRED',
+  'DELIVERED',
+  'UNDELIVERED',
+  'BOUNCED',
+  'COMPLAINED',
 ] as const;
 export type Status = (typeof STATUSES)[number];
 
+/** What a provider's receipt may move a SENT notification to (docs/receipts.md). */
+export const RECEIPT_STATUSES: readonly Status[] = ['DELIVERED', 'UNDELIVERED', 'BOUNCED', 'COMPLAINED'];
+
+/** What each status means, for a badge's tooltip. */
+export const STATUS_MEANINGS: Record<Status, string> = {
+  PENDING: 'Accepted, not yet queued',
+  SCHEDULED: 'Waiting for its scheduled time',
+  QUEUED: 'Waiting for a worker',
+  PROCESSING: 'A worker is delivering it',
+  RETRYING: 'Waiting for another attempt',
+  SENT: 'A provider accepted it; a receipt may follow',
+  FAILED: 'No provider took it: dead-lettered',
+  CANCELLED: 'Cancelled before it was sent',
+  EXPIRED: 'Its validity ended before a provider had it: never sent',
+  DELIVERED: 'The provider reported it delivered',
+  UNDELIVERED: 'The provider accepted it, then gave up',
+  BOUNCED: 'The email bounced',
+  COMPLAINED: 'The recipient reported the email as spam',
+};
+
 /** EXPIRED: its validity (ttlSeconds / expiresAt) ended before a provider had it; never sent. */
-export const FINAL_STATUSES: readonly Status[] = ['SENT', 'FAILED', 'CANCELLED', 'EXPIRED'];
+export const FINAL_STATUSES: readonly Status[] = ['SENT', 'FAILED', 'CANCELLED', 'EXPIRED', ...RECEIPT_STATUSES];
 
 /** Where a notification was when it expired (expiredWhere; docs/expiry.md). */
 export const EXPIRED_WHERE: Record<string, string> = {
@@ -70,10 +94,18 @@ export interface Notification {
   error?: string;
   provider?: string;
   providerMessageId?: string;
+  receipt?: Receipt;
   processingTimeMs?: number;
   createdAt: string;
   updatedAt?: string;
   deadLetter?: DeadLetterInfo;
+}
+
+/** The latest provider receipt that moved a notification on. */
+export interface Receipt {
+  status: Status;
+  at: string;
+  code?: string | null;
 }
 
 export interface LogEntry {
