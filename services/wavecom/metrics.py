@@ -17,6 +17,13 @@ SENT = Counter("notifications_sent_total", "Notifications delivered", ["type", "
 FAILED = Counter(
     "notifications_failed_total", "Notifications that failed for good", ["type", "reason"]
 )
+EXPIRED = Counter(
+    "notifications_expired_total",
+    "Notifications whose validity (ttlSeconds / expiresAt) ended before a provider had them, "
+    "by where they were (reason: queued, retry, scheduled, breaker, no_account, rate_cap, "
+    "lost_worker, failover); a rising count is an outage customers see",
+    ["type", "reason"],
+)
 RETRIED = Counter("notifications_retried_total", "Delivery attempts scheduled again", ["type"])
 PARKED = Counter(
     "notifications_parked_total",

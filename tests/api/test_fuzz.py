@@ -114,6 +114,10 @@ def _stateable(item: Any) -> None:
             except ValueError:
                 kept = item[name].replace("\x00", "").encode("utf-16", "surrogatepass")
                 item[name] = kept.decode("utf-16", "replace") or "x"
+        if isinstance(item.get(name), str) and not item[name].strip():
+            # surrounding whitespace is stripped before the length is checked: a rule the
+            # schema's minLength cannot state (a message of only a vertical tab is empty)
+            item[name] = "x"
 
 
 def _valid_until(item: dict[str, Any]) -> None:

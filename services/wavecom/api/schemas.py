@@ -9,10 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+    field_validator,
+)
 
 from wavecom.constants import Channel, Priority, Status
 from wavecom.settings import get_settings
+from wavecom.store.expiries import MAX_TTL_S, Where
 
 EMAIL_RE = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
@@ -57,10 +65,17 @@ Metadata = Annotated[
 ]
 
 
+# ttlSeconds and expiresAt exclude each other: said in the schema too, so a client generated
+# from it (and a fuzzer) knows
+_ONE_EXPIRY: dict[str, Any] = {"not": {"required": ["ttlSeconds", "expiresAt"]}}
+
+
 class _NotificationFields(BaseModel):
     """What every channel's notification has; each channel's model adds its recipient."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", str_strip_whitespace=True, json_schema_extra=_ONE_EXPIRY
+    )
 
     message: str = Field(min_length=1, max_length=5000)
     priority: Priority = Priority.MEDIUM
@@ -75,6 +90,22 @@ class _NotificationFields(BaseModel):
         description="Deliver at this time (ISO 8601 with a timezone, **in the future**, at "
         "most a year ahead: a rule JSON Schema cannot state); the notification is SCHEDULED "
         "until then",
+    )
+    ttlSeconds: int | None = Field(
+        default=None,
+        ge=1,
+        le=MAX_TTL_S,
+        description="Seconds it stays valid, counted from when it is due (now, or "
+        "`scheduledAt`): not handed to a provider by then, it becomes EXPIRED and is never "
+        "sent late. Not together with `expiresAt` (a 400 naming both). Without either, the "
+        "tenant's default for the channel applies, if it set one",
+    )
+    expiresAt: datetime | None = Field(
+        default=None,
+        description="Not to be handed to a provider after this time (ISO 8601 with a "
+        "timezone), else EXPIRED. Rules JSON Schema cannot state: **in the future**, after "
+        "`scheduledAt` when given, and at most 604800 s (7 days) after it is due; not together "
+        "with `ttlSeconds`",
     )
     reference: str | None = Field(
         default=None,
@@ -125,6 +156,37 @@ class _NotificationFields(BaseModel):
             raise ValueError("must be at most 365 days ahead")
         return v.astimezone(UTC)
 
+    @field_validator("expiresAt")
+    @classmethod
+    def _valid_until(cls, v: datetime | None, info: ValidationInfo) -> datetime | None:
+        if v is None:
+            return v
+        if info.data.get("ttlSeconds") is not None:
+            raise ValueError("give either ttlSeconds or expiresAt, not both")
+        if v.tzinfo is None:
+            raise ValueError("must include a timezone, e.g. 2030-01-01T09:05:00Z")
+        now = datetime.now(UTC)
+        if v <= now:
+            raise ValueError("must be in the future")
+        scheduled: datetime | None = info.data.get("scheduledAt")
+        if scheduled is not None and v <= scheduled:
+            raise ValueError("must be after scheduledAt")
+        if v - (scheduled or now) > timedelta(seconds=MAX_TTL_S):
+            raise ValueError(
+                f"must be at most {MAX_TTL_S} s (7 days) after it is due (now or scheduledAt)"
+            )
+        return v.astimezone(UTC)
+
+    def expiry(self, now: datetime, default_ttl_s: int | None = None) -> datetime | None:
+        """When it stops being valid: ``expiresAt``, else ``ttlSeconds`` (or the tenant's
+        default for its channel) after it is due; None when nothing sets one."""
+        if self.expiresAt is not None:
+            return self.expiresAt
+        ttl = self.ttlSeconds if self.ttlSeconds is not None else default_ttl_s
+        if not ttl:
+            return None
+        return (self.scheduledAt or now) + timedelta(seconds=ttl)
+
 
 def _recipient(rule: re.Pattern[str], max_length: int, description: str) -> Any:
     """A recipient field whose format the schema states with the same expression the
@@ -148,6 +210,7 @@ class EmailCreate(_NotificationFields):
 
     model_config = ConfigDict(
         json_schema_extra={
+            **_ONE_EXPIRY,
             "examples": [
                 {
                     "type": "EMAIL",
@@ -157,7 +220,7 @@ class EmailCreate(_NotificationFields):
                     "priority": "HIGH",
                     "metadata": {"userId": "12345", "campaign": "onboarding"},
                 }
-            ]
+            ],
         }
     )
 
@@ -329,6 +392,13 @@ class NotificationPublic(BaseModel):
     maxRetries: int
     metadata: dict[str, Any] | None = None
     scheduledAt: datetime | None = None
+    expiresAt: datetime | None = Field(
+        default=None, description="not handed to a provider after this time (else EXPIRED)"
+    )
+    expiredAt: datetime | None = Field(default=None, description="when it became EXPIRED")
+    expiredWhere: Where | None = Field(
+        default=None, description="where it was when it expired (docs/expiry.md)"
+    )
     nextAttemptAt: datetime | None = None
     sentAt: datetime | None = None
     failedAt: datetime | None = None

@@ -28,6 +28,7 @@ import html
 import re
 import ssl
 from collections.abc import AsyncIterator
+from datetime import UTC
 from email.message import EmailMessage
 from typing import Literal
 
@@ -269,6 +270,12 @@ class SmtpProvider:
                 msg["Subject"] = request.subject
             msg["Date"] = email.utils.formatdate(usegmt=True)
             msg["Message-ID"] = message_id
+            if request.expires_at is not None:
+                # RFC 4021 2.1.49: when the message loses its validity (mail clients may hide
+                # or mark it); the RFC 5322 date of the notification's expiresAt
+                msg["Expires"] = email.utils.format_datetime(
+                    request.expires_at.astimezone(UTC), usegmt=True
+                )
             msg.set_content(plain)
             if rich is not None:
                 msg.add_alternative(rich, subtype="html")

@@ -24,6 +24,14 @@ from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Changes, moved
 from wavecom.store.documents import Doc, log_entry, processing_step, utcnow, waiting_status
+from wavecom.store.expiries import (
+    Where,
+    expired_fields,
+    expires_of,
+    expiry_step,
+    iso,
+    where_job,
+)
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE
 from wavecom.store.notifications import Notifications
 from wavecom.store.writes import bulk, bulk_unless_taken
@@ -47,10 +55,20 @@ class Outcome:
     retry_count: int | None = None  # the attempt number the job waits for, when it waits
     next_round: int | None = None  # set when the job waits for a provider without an attempt
     dead_reason: str | None = None  # set when FAILED: permanent, retries_exhausted
+    where: Where | None = None  # set when EXPIRED: where it was when its validity ended
+    held: str | None = None  # set when parked: why it waits without an attempt (heldBy)
 
     @property
     def processing_ms(self) -> int:
         return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """What a claim did: the rounds it won, and the notifications it expired instead."""
+
+    won: set[str]
+    expired: dict[str, Where]  # notification id -> where it was
 
 
 class Rounds:
@@ -61,18 +79,32 @@ class Rounds:
         self.collection = notifications.collection
 
     async def claim(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
-        """Claim each job's round for ``token``; return the ids this call won.
+        """Claim each job's round for ``token``; return the ids this call won (it expires the
+        expired ones instead: :meth:`claim_rounds`)."""
+        return (await self.claim_rounds(jobs, token)).won
 
-        One bulk of conditional updates; when some did not match (a stale or duplicate
-        message, a round another worker holds, a cancelled notification), one more read says
-        which ones this token holds.
+    async def claim_rounds(self, jobs: Sequence[DeliveryJob], token: str) -> Claimed:
+        """Claim each job's round for ``token``: the ids this call won, and the ones it expired
+        instead (with where each was) because their ``expiresAt`` passed.
+
+        One bulk of conditional updates, each from the round's waiting state: to PROCESSING,
+        or to EXPIRED for an expired job (never claimed, so never sent late). When some did
+        not match (a stale or duplicate message, a round another worker holds, a cancelled
+        notification), one more read says which ones this call moved.
         """
         if not jobs:
-            return set()
+            return Claimed(set(), {})
         if len({j.id for j in jobs}) != len(jobs):
             raise ValueError("claim() takes each notification once")
         now = utcnow()
-        steps = {j.id: processing_step(j, token, now) for j in jobs}
+        now_ms = int(now.timestamp() * 1000)
+        late = {j.id: where_job(j) for j in jobs if j.expired(now_ms)}
+        steps = {
+            j.id: expiry_step(j.id, token, late[j.id], now, expires_of(j))
+            if j.id in late
+            else processing_step(j, token, now)
+            for j in jobs
+        }
         ops = [
             UpdateOne(
                 {
@@ -82,6 +114,12 @@ class Rounds:
                     "round": j.round,
                 },
                 {
+                    "$set": expired_fields(late[j.id], now),
+                    "$unset": {"nextAttemptAt": "", "heldBy": ""},
+                    "$push": {"timeline": steps[j.id]},
+                }
+                if j.id in late
+                else {
                     "$set": {
                         "status": Status.PROCESSING.value,
                         "claim": {"token": token, "at": now},
@@ -93,13 +131,22 @@ class Rounds:
             for j in jobs
         ]
         matched = await bulk(self.collection, ops)
-        won = {j.id for j in jobs} if matched == len(jobs) else await self._held(jobs, token)
+        if matched == len(jobs):
+            moved_now = {j.id for j in jobs}
+        else:
+            moved_now = await self._held(jobs, token) | await self._stepped(
+                [j for j in jobs if j.id in late], [steps[i]["_id"] for i in late]
+            )
+        won = {j.id for j in jobs if j.id in moved_now and j.id not in late}
+        expired = {i: w for i, w in late.items() if i in moved_now}
         changes: Changes = {}
         for j in jobs:
             if j.id in won:
                 moved(changes, j.tenant_id, waiting_status(j).value, Status.PROCESSING.value)
+            elif j.id in expired:
+                moved(changes, j.tenant_id, waiting_status(j).value, Status.EXPIRED.value)
         await self.notifications.counters.add(changes)
-        return won
+        return Claimed(won, expired)
 
     async def examine_lost(
         self, jobs: Sequence[DeliveryJob], claim_ttl_s: float
@@ -153,6 +200,8 @@ class Rounds:
                         "status": waiting_status(j).value,
                         "round": j.round + 1,
                         "updatedAt": now,
+                        # where an expiry finds it until it is claimed again
+                        "heldBy": Where.LOST_WORKER.value,
                     },
                     "$unset": {"claim": ""},
                 },
@@ -203,6 +252,22 @@ class Rounds:
             raise StoreUnavailable(f"could not read claims back: {exc}") from exc
         return {str(d["_id"]) for d in docs}
 
+    async def _stepped(self, jobs: Sequence[DeliveryJob], step_ids: Sequence[str]) -> set[str]:
+        """The ids of ``jobs`` whose timeline holds one of ``step_ids`` now."""
+        if not jobs:
+            return set()
+        try:
+            docs = await self.collection.find(
+                {
+                    "_id": {"$in": [ObjectId(j.id) for j in jobs]},
+                    "timeline._id": {"$in": list(step_ids)},
+                },
+                {"_id": 1},
+            ).to_list(None)
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not read expiries back: {exc}") from exc
+        return {str(d["_id"]) for d in docs}
+
     async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
         """Store what each claimed round ended in: state and timeline step (one update each, in
         one bulk), then the counters."""
@@ -218,7 +283,7 @@ class Rounds:
                     {"_id": oid, "status": Status.PROCESSING.value, "claim.token": token},
                     {
                         "$set": _outcome_fields(o),
-                        "$unset": {"claim": ""},
+                        "$unset": _outcome_unset(o),
                         "$push": {"timeline": step},
                     },
                 )
@@ -244,9 +309,22 @@ def _outcome_step(o: Outcome, token: str) -> Doc:
         extra["provider"] = o.provider
     if o.error:
         extra["error"] = o.error
+    if o.where is not None:
+        extra["where"] = o.where.value
+        if (expires_at := expires_of(o.job)) is not None:
+            extra["expiresAt"] = iso(expires_at)
     return log_entry(
         f"{o.job.id}:{token}:o", o.status, o.message, o.finished_at, trace=o.job.trace, **extra
     )
+
+
+def _outcome_unset(o: Outcome) -> Doc:
+    unset: Doc = {"claim": ""}
+    if not o.held:
+        unset["heldBy"] = ""
+    if o.status is Status.EXPIRED:
+        unset["nextAttemptAt"] = ""
+    return unset
 
 
 def _outcome_fields(o: Outcome) -> Doc:
@@ -270,6 +348,10 @@ def _outcome_fields(o: Outcome) -> Doc:
             "lastError": o.error,
             "at": o.finished_at,
         }
+    elif o.status is Status.EXPIRED and o.where is not None:
+        fields.update(expired_fields(o.where, o.finished_at))
+    if o.held:
+        fields["heldBy"] = o.held
     if o.retry_count is not None:
         fields["retryCount"] = o.retry_count
         fields["nextAttemptAt"] = o.retry_at

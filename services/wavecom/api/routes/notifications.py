@@ -12,7 +12,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from wavecom import metrics
 from wavecom.api import views
-from wavecom.api.auth import Admin, BatchSender, Reader, Sender
+from wavecom.api.auth import Admin, Auth, BatchSender, Reader, Sender
 from wavecom.api.deps import (
     AuthDep,
     IntakeDep,
@@ -43,6 +43,7 @@ from wavecom.events import doc_event
 from wavecom.intake import Intake
 from wavecom.settings import Settings
 from wavecom.store import Doc, ListQuery, RecipientHasher, Store, new_notification
+from wavecom.store.expiries import expired
 
 router = APIRouter(prefix="/api/notifications", tags=["notifications"], responses=PROTECTED)
 
@@ -87,6 +88,7 @@ def _document(
     settings: Settings,
     now: datetime,
     hasher: RecipientHasher,
+    default_ttls: dict[Channel, int],
 ) -> Doc:
     return new_notification(
         tenant_id=tenant,
@@ -101,6 +103,7 @@ def _document(
         now=now,
         recipient_hash=hasher(body.recipient),
         reference=body.reference,
+        expires_at=body.expiry(now, default_ttls.get(body.type)),
     )
 
 
@@ -128,6 +131,7 @@ async def create_notification(
     intake: IntakeDep,
     store: StoreDep,
     caller: Sender,
+    auth: AuthDep,
     settings: SettingsDep,
     shedder: ShedderDep,
     idempotency_key: IdempotencyKey = None,
@@ -141,7 +145,8 @@ async def create_notification(
             metrics.SHED.labels(body.type.value, body.priority.value).inc()
             raise _overloaded(refused, settings)
         hasher = await store.recipient_hasher()
-        doc = _document(body, caller.tenant, settings, datetime.now(UTC), hasher)
+        ttls = await auth.tenants.default_ttls(caller.tenant)
+        doc = _document(body, caller.tenant, settings, datetime.now(UTC), hasher, ttls)
         accepted = await intake.accept([doc])
         if body.reference is not None and doc["_id"] in accepted.taken:
             raise await _reference_conflict(store, caller.tenant, body.reference)
@@ -189,7 +194,7 @@ async def create_batch(
         request,
         store,
         caller.tenant,
-        lambda: _create_batch(body, intake, store, caller.tenant, settings, shedder),
+        lambda: _create_batch(body, intake, store, caller.tenant, settings, shedder, auth),
     )
 
 
@@ -200,9 +205,11 @@ async def _create_batch(
     tenant: str,
     settings: Settings,
     shedder: LoadShedder,
+    auth: Auth,
 ) -> OrjsonResponse:
     now = datetime.now(UTC)
     hasher = await store.recipient_hasher()
+    ttls = await auth.tenants.default_ttls(tenant)
     results: list[dict[str, Any]] = []
     docs: list[Doc] = []
     references: dict[str, int] = {}  # reference -> the index that used it first
@@ -243,7 +250,7 @@ async def _create_batch(
                 {"index": index, "success": False, "error": error_body("OVERLOADED", refused)}
             )
             continue
-        doc = _document(item, tenant, settings, now, hasher)
+        doc = _document(item, tenant, settings, now, hasher, ttls)
         docs.append(doc)
         results.append({"index": index, "success": True, "doc": doc})
     if not docs and shed:
@@ -482,12 +489,20 @@ async def retry_notification(
     notification_id: NotificationId, store: StoreDep, intake: IntakeDep, caller: Admin
 ) -> OrjsonResponse:
     """Queue it once more with fresh attempts (a replay: the admin scope). 409 unless it is
-    FAILED, so retrying twice does not send twice."""
+    FAILED, so retrying twice does not send twice; 409 too once its `expiresAt` passed, as a
+    replay would deliver it late."""
     oid = parse_id(notification_id)
     doc = await store.notifications.get(caller.tenant, oid)
     if doc is None:
         raise _not_found(notification_id)
     if not await intake.replay([doc]):
+        if doc["status"] == Status.FAILED.value and expired(doc, datetime.now(UTC)):
+            raise ApiError(
+                409,
+                "CONFLICT",
+                f"Notification {notification_id} expired at {views.iso(doc['expiresAt'])}: "
+                "replaying it would deliver it late",
+            )
         raise ApiError(
             409,
             "CONFLICT",
