@@ -14,6 +14,7 @@ from aiohttp import web
 
 from tests.api.routes.test_events import Stream
 from tests.api.routes.test_receipts import MAILGUN_KEY, mailgun_event
+from tests.callbacks.receiver import receiving
 from tests.conftest import email, sms, wait_for
 from tests.providers.servers import make_tls, serving
 from tests.providers.test_smtp import SmtpServer
@@ -24,6 +25,7 @@ from wavecom.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e
+RECEIPT_EVENTS = ["notification.delivered", "notification.undelivered", "notification.bounced"]
 
 
 def manifest(smtp_port: int, base_url: str) -> str:
@@ -69,7 +71,7 @@ async def test_twilio_calls_back_delivered_a_forgery_is_refused_and_an_email_bou
     app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
     key = base64.b64encode(os.urandom(32)).decode()
     try:
-        async with serving(app) as base_url, System(settings) as system:
+        async with serving(app) as base_url, System(settings) as system, receiving() as receiver:
             path = tmp_path / "providers.yaml"
             path.write_text(manifest(relay.port, base_url), encoding="utf-8")
             applied = admin(
@@ -80,7 +82,14 @@ async def test_twilio_calls_back_delivered_a_forgery_is_refused_and_an_email_bou
                 CREDENTIALS_KEY=key, PUBLIC_BASE_URL=system.url, RECEIPT_SWEEP_S="0.2"
             )
             await system.start()
+            await system.spawn_callbacks()
             async with system.client(timeout=30) as http:
+                # the tenant's signed status callbacks (docs/callbacks.md)
+                r = await http.post(
+                    "/api/admin/callbacks", json={"url": receiver.url, "events": RECEIPT_EVENTS}
+                )
+                assert r.status_code == 201, r.text
+                receiver.secret = r.json()["data"]["secret"]
                 stream = Stream(http)
                 await wait_for(lambda: stream.has("ready"), what="the stream to open")
                 try:
@@ -96,6 +105,15 @@ async def test_twilio_calls_back_delivered_a_forgery_is_refused_and_an_email_bou
                     return by_status if all(by_status[k] == v for k, v in wanted.items()) else None
 
                 await wait_for(counted, what="the stats to count each receipt")
+
+                async def called_back() -> bool:
+                    return len(receiver.acknowledged) == 3
+
+                # each receipt's state reached the tenant as a callback its secret verifies
+                await wait_for(called_back, what="the tenant's three signed callbacks")
+                types = sorted(p["type"] for p in receiver.payloads().values())
+                assert types == sorted(RECEIPT_EVENTS)
+                assert receiver.forged == 0
             await twilio.drain()
     finally:
         await relay.stop()
