@@ -14,10 +14,15 @@ from typing import Any
 
 import httpx
 import orjson
+from bson import ObjectId
 
-from tests.conftest import ledger, sms, wait_for
+from tests.conftest import Workers, create, email, ledger, serve, sms, wait_for
 from tests.system import System
+from tests.test_sweeper import TakingOver, _age, _purge
+from wavecom.broker import Publisher, QueueShape, connect
+from wavecom.constants import Channel
 from wavecom.settings import Settings
+from wavecom.store import Store, utcnow
 
 
 def _sms_account(name: str, **mock: Any) -> str:
@@ -183,3 +188,41 @@ async def test_an_otp_held_by_a_worker_killed_9_expires_when_its_round_is_retake
             stats = (await client.get("/api/notifications/stats/system")).json()["data"]
             assert stats["byStatus"]["EXPIRED"] == 1
             assert stats["byStatus"]["PROCESSING"] == 0
+
+
+async def test_a_lost_message_the_sweeper_publishes_again_expires_at_its_claim_unsent(
+    worker_settings: Settings, store: Store, ledger_dir: Path
+) -> None:
+    """The sweeper re-queues a waiting notification whose message the broker lost; past its
+    expiry, that copy is expired by the claim, never sent (the expiry sweep is held off here,
+    so the claim is what decides)."""
+    settings = worker_settings.model_copy(update={"expiry_sweep_interval_s": 60})
+    async with serve(settings) as api:
+        [otp] = await create(api, [{**email(1), "ttlSeconds": 1}])
+        await _purge(settings, "wavecom.email.standard")  # the broker lost its message
+        await _age(store, [otp], settings.sweep_after_s + 5)
+        connection = await connect(settings.amqp_url, name="expiry-test")
+        try:
+            publisher = await Publisher.open(connection, timeout_s=5, shape=QueueShape.of(settings))
+            sweeper = TakingOver(store, publisher, await connection.channel(), settings)
+            await wait_for(lambda: _past(store, otp), within=10, what="the OTP's validity to end")
+            assert await sweeper.tick() == 1  # published again, as a lost message is
+        finally:
+            await connection.close()
+        workers = Workers(settings)
+        try:
+            await workers(Channel.EMAIL)
+            got = await wait_for(
+                _in_state(api, otp, "EXPIRED", "SENT"), within=30, what="its claim"
+            )
+        finally:
+            for worker in list(workers.running):
+                await workers.stop(worker)
+    assert got["notification"]["status"] == "EXPIRED"
+    assert got["notification"]["expiredWhere"] == "queued"
+    assert otp not in ledger(ledger_dir)
+
+
+async def _past(store: Store, nid: str) -> bool:
+    doc = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
+    return doc is not None and doc["expiresAt"] <= utcnow()
