@@ -269,3 +269,26 @@ async def test_endpoint_changes_take_effect_within_seconds(
             assert Webhook(secret).verify(body, headers)["data"]["notificationId"] == loud
         [cb] = (await api.get(f"/api/notifications/{loud}/callbacks")).json()["data"]
         assert cb["webhookId"] == msg_id
+
+
+async def test_cancelled_and_expired_notifications_are_called_back(
+    api: httpx.AsyncClient, callbacks: Running
+) -> None:
+    """The API's own state changes (a cancel, the expiry sweep) reach the tenant too: no worker
+    runs, so one notification waits to be cancelled and another until its validity ends."""
+    async with receiving() as receiver:
+        _, receiver.secret = await register(
+            api, receiver.url, ["notification.cancelled", "notification.expired"]
+        )
+        await callbacks()
+        [cancelled] = await create(api, [email(10)])
+        [expired] = await create(api, [{**email(11), "ttlSeconds": 1}])
+        r = await api.post(f"/api/notifications/{cancelled}/cancel")
+        assert r.status_code == 200, r.text
+
+        async def both() -> dict[str, str] | None:
+            got = {p["data"]["notificationId"]: p["type"] for p in receiver.payloads().values()}
+            return got if len(got) == 2 else None
+
+        got = await wait_for(both, within=30, what="the cancel and the expiry called back")
+        assert got == {cancelled: "notification.cancelled", expired: "notification.expired"}
