@@ -11,6 +11,7 @@ from bson import ObjectId
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from wavecom.callbacks.endpoints import EndpointRefused, check_url
 from wavecom.callbacks.payload import ALL_EVENTS, body, headers, new_secret, steps, webhook_id
 from wavecom.callbacks.sender import backoff_s
 from wavecom.constants import Status
@@ -96,3 +97,22 @@ def test_every_event_type_is_named() -> None:
         "notification.expired",
         "notification.cancelled",
     }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1/hooks",
+        "https://10.0.0.7/hooks",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::1]/hooks",
+        "https://localhost:8443/hooks",
+        "http://bank.example/hooks",  # production: https only
+    ],
+)
+def test_production_refuses_internal_addresses_and_plain_http(url: str) -> None:
+    with pytest.raises(EndpointRefused) as refused:
+        check_url(url, "production")
+    assert refused.value.field == "url"
+    assert check_url("https://hooks.bank.example/wavecom", "production")
+    assert check_url(url.replace("https://", "http://"), "development")

@@ -9,6 +9,7 @@ CALLBACK_ROTATION_GRACE_S, so a receiver can switch without losing a callback.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -63,7 +64,24 @@ def check_url(url: str, environment: str) -> str:
         raise EndpointRefused("url", "must not carry credentials (the signature authenticates)")
     if parts.fragment:
         raise EndpointRefused("url", "must not have a fragment")
+    if environment == "production" and _internal(parts.hostname):
+        raise EndpointRefused(
+            "url", "must not name a loopback, private, link-local or reserved address"
+        )
     return url
+
+
+def _internal(host: str) -> bool:
+    """Whether ``host`` is an address (or name) inside the installation's own networks: a
+    tenant must not make the callbacks process POST to them. Only literals and ``localhost``
+    are caught here; a name that resolves inside is for the NetworkPolicy's egress rules."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return not address.is_global
 
 
 def check_events(events: Iterable[str]) -> list[str]:
