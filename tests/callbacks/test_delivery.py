@@ -132,7 +132,7 @@ async def test_a_parked_callback_is_listed_and_replayed_once(
         [nid] = await create(api, [email(5)])
 
         async def parked() -> list[dict[str, object]]:
-            r = await api.get("/api/admin/callbacks/dead-letters")
+            r = await api.get("/api/admin/callback-dead-letters")
             assert r.status_code == 200, r.text
             listed: list[dict[str, object]] = r.json()["data"]
             return listed
@@ -148,7 +148,7 @@ async def test_a_parked_callback_is_listed_and_replayed_once(
         assert {a["status"] for a in attempts} == {503}
 
         receiver.mode = "ok"
-        r = await api.post("/api/admin/callbacks/dead-letters/replay", json={"ids": [dead["id"]]})
+        r = await api.post("/api/admin/callback-dead-letters/replay", json={"ids": [dead["id"]]})
         assert r.status_code == 200, r.text
         assert r.json()["data"] == {"replayed": 1, "ids": [dead["id"]]}
 
@@ -160,7 +160,7 @@ async def test_a_parked_callback_is_listed_and_replayed_once(
         assert list(receiver.acknowledged) == [dead["webhookId"]]
         assert (await parked()) == []
         # replaying it again changes nothing: it is not parked any more
-        r = await api.post("/api/admin/callbacks/dead-letters/replay", json={"ids": [dead["id"]]})
+        r = await api.post("/api/admin/callback-dead-letters/replay", json={"ids": [dead["id"]]})
         assert r.json()["data"]["replayed"] == 0
 
 
@@ -181,7 +181,7 @@ async def test_a_receiver_with_the_wrong_secret_refuses_and_the_callback_is_park
         await wait_for(one_each, within=20, what="one forged, one verified")
 
         async def parked() -> list[dict[str, object]]:
-            r = await api.get("/api/admin/callbacks/dead-letters")
+            r = await api.get("/api/admin/callback-dead-letters")
             listed: list[dict[str, object]] = r.json()["data"]
             return listed
 

@@ -43,9 +43,14 @@ EndpointId = Annotated[
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorEnvelope, "description": "No such endpoint in the caller's tenant"}
 }
+# absolute http(s), a host name or IPv4 address, an optional port, no user:password, no
+# fragment: what the schema can say (production's https-only and internal-address refusals
+# are checked in wavecom.callbacks.endpoints)
+URL_PATTERN = r"^https?://[A-Za-z0-9._~-]+(:[0-9]{1,5})?([/?][^\s#]*)?$"
 _URL = Field(
     min_length=1,
     max_length=2000,
+    pattern=URL_PATTERN,
     description="where callbacks are POSTed: http(s), https only in production",
     examples=["https://bank.example/hooks/wavecom"],
 )
@@ -71,7 +76,7 @@ class EndpointChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(default=None, min_length=1, max_length=2000)
+    url: str | None = Field(default=None, min_length=1, max_length=2000, pattern=URL_PATTERN)
     events: list[EventType] | None = Field(default=None, min_length=1, max_length=len(ALL_EVENTS))
     enabled: bool | None = Field(
         default=None, description="false: no new callbacks for it, its lane stops"
@@ -245,7 +250,7 @@ async def list_endpoints(store: StoreDep, settings: SettingsDep, caller: Admin) 
 
 
 @router.get(
-    "/admin/callbacks/dead-letters",
+    "/admin/callback-dead-letters",
     response_model=CallbackListEnvelope,
     summary="Callbacks parked after their retries (dead letters)",
 )
@@ -263,7 +268,7 @@ async def dead_letters(
 
 
 @router.post(
-    "/admin/callbacks/dead-letters/replay",
+    "/admin/callback-dead-letters/replay",
     response_model=ReplayEnvelope,
     summary="Send parked callbacks again",
 )
