@@ -167,6 +167,9 @@ SWEEP_AFTER_S: {{ $c.sweepAfterS | toString | quote }}
 SWEEP_INTERVAL_S: {{ $c.sweepIntervalS | toString | quote }}
 SWEEP_LIMIT: {{ $c.sweepLimit | int64 | quote }}
 PROVIDERS_POLL_S: {{ $c.providersPollS | toString | quote }}
+PUBLIC_BASE_URL: {{ $c.publicBaseUrl | quote }}
+RECEIPT_SWEEP_S: {{ $c.receiptSweepS | toString | quote }}
+RECEIPT_HOLD_S: {{ $c.receiptHoldS | toString | quote }}
 CALLBACK_CONCURRENCY: {{ $c.callbackConcurrency | int64 | quote }}
 CALLBACK_TIMEOUT_S: {{ $c.callbackTimeoutS | toString | quote }}
 CALLBACK_BACKOFF_BASE_S: {{ $c.callbackBackoffBaseS | toString | quote }}
