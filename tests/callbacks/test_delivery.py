@@ -3,15 +3,18 @@ real broker and database, POSTing to a real receiver that verifies every signatu
 
 from __future__ import annotations
 
+import time
+
 import httpx
 from bson import ObjectId
 from standardwebhooks import Webhook
 
+from tests.api.test_auth import as_other, key
 from tests.callbacks.conftest import Running, register
 from tests.callbacks.receiver import receiving
-from tests.conftest import Workers, create, email, wait_for
+from tests.conftest import Workers, create, email, statuses, wait_for
 from wavecom.callbacks.payload import webhook_id
-from wavecom.constants import Channel
+from wavecom.constants import Channel, Scope
 from wavecom.store import Store
 
 
@@ -292,3 +295,38 @@ async def test_cancelled_and_expired_notifications_are_called_back(
 
         got = await wait_for(both, within=30, what="the cancel and the expiry called back")
         assert got == {cancelled: "notification.cancelled", expired: "notification.expired"}
+
+
+async def test_a_hanging_endpoint_delays_neither_delivery_nor_another_tenant(
+    api: httpx.AsyncClient, run_worker: Workers, callbacks: Running, store: Store
+) -> None:
+    """acme's receiver holds every POST past the 1 s timeout; globex's answers. Every
+    notification is still SENT at once, and globex's callbacks all arrive while acme's lane is
+    stuck in its timeouts."""
+    async with (
+        receiving(mode="slow") as slow,
+        receiving() as fine,
+        as_other(api, await key(api, "globex", *Scope)) as globex,
+    ):
+        slow.hold_s = 3.0  # past the 1 s timeout
+        _, slow.secret = await register(api, slow.url)
+        _, fine.secret = await register(globex, fine.url)
+        await callbacks()
+        await run_worker(Channel.EMAIL)
+        started = time.monotonic()
+        acme_ids = await create(api, [email(100 + i) for i in range(20)])
+        globex_ids = await create(globex, [email(200 + i) for i in range(20)])
+
+        async def all_sent() -> bool:
+            s = await statuses(store, acme_ids + globex_ids)
+            return len(s) == 40 and set(s.values()) == {"SENT"}
+
+        await wait_for(all_sent, within=20, what="every notification SENT")
+
+        async def globex_called_back() -> bool:
+            return len(fine.acknowledged) == 20
+
+        await wait_for(globex_called_back, within=10, what="globex's 20 callbacks")
+        assert time.monotonic() - started < 10
+        assert slow.acknowledged == {}
+        assert slow.seen  # acme's lane was trying (and timing out) meanwhile
