@@ -202,7 +202,10 @@ class CallbackService:
         if not tenants:
             await self.store.endpoints.set_repaired_to(started)
             return 0
-        since = await self.store.endpoints.repaired_to() or started
+        # the first scan ever goes back to the oldest endpoint's start: the events of a tenant
+        # registered before this process first ran were bound to no queue
+        oldest = min(e.owed_from for endpoints in self.by_tenant.values() for e in endpoints)
+        since = await self.store.endpoints.repaired_to() or oldest
         since -= timedelta(seconds=self.settings.callback_repair_overlap_s)
         found = 0
         changed = self.store.callbacks.changed_since(tenants, sorted(_STATUSES), since)
