@@ -14,6 +14,7 @@ labelled so in its header, whose only change is that alert's ``for`` cut to 10 s
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -24,13 +25,22 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
+from pydantic import SecretStr
 
+from tests.api.routes.test_receipts import standard_webhook
 from tests.conftest import all_terminal, create, email, free_port, push, sms, wait_for
 from tests.observability.dashboards import OUT
 from tests.observability.prometheus import Prometheus, Targets, available
 from tests.observability.rules import RULE_FILES, alerts, write_variant
 from tests.observability.test_dashboards import GRAFANA_VARIABLES, grafana_expand, queries
+from tests.providers.servers import serving
+from tests.providers.test_webhook import SECRET as GATEWAY_SECRET
+from tests.providers.test_webhook import Gateway
 from tests.system import System
+from wavecom.constants import Channel
+from wavecom.providers import accounts
+from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
 from wavecom.store import Store
 
@@ -40,6 +50,9 @@ pytestmark = [
 ]
 
 BREAKER_ALERT = "WavecomProviderBreakerOpen"
+# push goes through a webhook gateway, which sends receipts (the receipt panels' data)
+GATEWAY = "gatekeeper"
+CREDENTIALS_KEY = base64.b64encode(bytes(range(32))).decode()
 # metrics a panel needs that the code does not export yet: the query may come back empty,
 # and the test says so; once it returns data the entry must go (the test fails until it does)
 PENDING: dict[str, str] = {}
@@ -67,12 +80,29 @@ class Live:
 
 
 @pytest.fixture
-async def live(settings: Settings, vhost: str, tmp_path: Path) -> AsyncIterator[Live]:
-    """The system (push worker not started yet), and Prometheus scraping it."""
+async def live(settings: Settings, vhost: str, tmp_path: Path, store: Store) -> AsyncIterator[Live]:
+    """The system (push worker not started yet; push goes through a webhook gateway), and
+    Prometheus scraping it."""
     outage = tmp_path / "sms-down"
     ports = {c: free_port() for c in ("email", "sms", "push")}
-    async with System(settings) as system:
+    gateway = web.Application()
+    gateway.router.add_post("/hooks", Gateway().receive)
+    async with serving(gateway) as gateway_url, System(settings) as system:
+        keyed = settings.model_copy(update={"credentials_key": SecretStr(CREDENTIALS_KEY)})
+        spec = accounts.AccountSpec(
+            channel=Channel.PUSH, driver="webhook", settings={"url": f"{gateway_url}/hooks"}
+        )
+        await accounts.apply(
+            store,
+            Cipher.of(keyed),
+            GATEWAY,
+            spec,
+            {"secret": GATEWAY_SECRET},
+            source="admin",
+            environment="test",
+        )
         system.env.update(
+            CREDENTIALS_KEY=CREDENTIALS_KEY,
             BREAKER_RESET_S="600",  # an open breaker stays open for the rest of the test
             SHED_LOW_BACKLOG="5",
             PROVIDERS_SMS=orjson.dumps(
@@ -145,6 +175,7 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
         await wait_for(
             lambda: all_terminal(store, ids), within=120, what="the load to reach final states"
         )
+        await _receipts(http, store)
 
         # every SMS provider down: failures open both breakers, then jobs park
         outage.touch()
@@ -199,6 +230,23 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
     assert textwave["annotations"]["runbook_url"] == "docs/runbooks.md#wavecomproviderbreakeropen"
     if pending:
         pytest.xfail("waiting for instrumentation: " + "; ".join(pending))
+
+
+async def _receipts(http: Any, store: Store) -> None:
+    """The gateway reports its pushes delivered, all but one (signed as the gateway signs)."""
+    sent = await store.notifications.collection.find(
+        {"provider": GATEWAY, "status": "SENT"}, {"providerMessageId": 1}
+    ).to_list()
+    assert len(sent) > 1
+    for doc in sent[1:]:
+        receipt = {"messageId": doc["providerMessageId"], "status": "delivered"}
+        body = orjson.dumps({"data": receipt})
+        r = await http.post(
+            f"/api/receipts/webhook/{GATEWAY}",
+            content=body,
+            headers=standard_webhook(GATEWAY_SECRET, body),
+        )
+        assert r.json()["data"] == {"result": "applied", "status": "DELIVERED"}, r.text
 
 
 async def _panels_without_data(
