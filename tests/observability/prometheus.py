@@ -37,6 +37,7 @@ class Targets:
     workers: Sequence[str]
     rabbitmq: str = RABBITMQ_METRICS
     vhost: str | None = None  # only this vhost's queues (tests share one RabbitMQ)
+    callbacks: Sequence[str] = ()  # the callbacks process's metrics port, when it runs
 
 
 def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[str, Any]:
@@ -60,6 +61,7 @@ def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[
                 "job_name": "wavecom-worker",
                 "static_configs": [{"targets": list(targets.workers)}],
             },
+            *_callbacks_job(targets),
             {
                 "job_name": "rabbitmq-queues",
                 "metrics_path": path,
@@ -73,6 +75,15 @@ def config(targets: Targets, rule_files: Sequence[Path], interval: str) -> dict[
             },
         ],
     }
+
+
+def _callbacks_job(targets: Targets) -> list[dict[str, Any]]:
+    """The callbacks process's scrape job (docs/callbacks.md), when it runs."""
+    if not targets.callbacks:
+        return []
+    return [
+        {"job_name": "wavecom-callbacks", "static_configs": [{"targets": list(targets.callbacks)}]}
+    ]
 
 
 def rabbitmq_detailed() -> tuple[str, dict[str, list[str]]]:
@@ -203,6 +214,7 @@ def serve(argv: Sequence[str]) -> None:
     parser.add_argument(
         "--workers", default="127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103", help="host:port,…"
     )
+    parser.add_argument("--callbacks", default="127.0.0.1:9104", help="host:port,… ('' none)")
     parser.add_argument("--interval", default="5s")
     args = parser.parse_args(argv)
     if not available():
@@ -210,7 +222,9 @@ def serve(argv: Sequence[str]) -> None:
     directory = ROOT / ".state" / "prometheus"
     directory.mkdir(parents=True, exist_ok=True)
     config_file = directory / "prometheus.yml"
-    targets = Targets(args.api, args.workers.split(","))
+    targets = Targets(
+        args.api, args.workers.split(","), callbacks=[c for c in args.callbacks.split(",") if c]
+    )
     config_file.write_text(
         yaml.safe_dump(config(targets, RULE_FILES, args.interval), sort_keys=False)
     )
