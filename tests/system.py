@@ -80,9 +80,12 @@ class System:
     async def spawn_worker(self, channel: str, **env: str) -> None:
         await self.spawn(channel, ["-m", "wavecom.worker", "--channel", channel], env)
 
-    async def spawn_callbacks(self, name: str = "callbacks", **env: str) -> None:
+    async def spawn_callbacks(
+        self, name: str = "callbacks", *, metrics_port: int = 0, **env: str
+    ) -> None:
         """The status callbacks process (``python -m wavecom.callbacks``), with retries fast
-        enough for a test (a backoff from 0.2 s up to 1 s, a 2 s timeout); ``env`` overrides."""
+        enough for a test (a backoff from 0.2 s up to 1 s, a 2 s timeout); ``env`` overrides;
+        ``metrics_port``: its /metrics, /healthz and /readyz."""
         fast = {
             "CALLBACK_BACKOFF_BASE_S": "0.2",
             "CALLBACK_BACKOFF_MAX_S": "1",
@@ -90,7 +93,10 @@ class System:
             "CALLBACK_POLL_S": "0.2",
             "CALLBACK_REPAIR_S": "2",
         }
-        await self.spawn(name, ["-m", "wavecom.callbacks"], {**fast, **env})
+        args = ["-m", "wavecom.callbacks"]
+        if metrics_port:
+            args += ["--metrics-port", str(metrics_port)]
+        await self.spawn(name, args, {**fast, **env})
 
     async def spawn_api(
         self, name: str = "api", *, port: int | None = None, wait: bool = True, **env: str
