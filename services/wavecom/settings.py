@@ -122,6 +122,11 @@ class Settings(BaseSettings):
     sweep_after_s: float = Field(default=120.0, gt=0)
     sweep_interval_s: float = Field(default=15.0, gt=0)
     sweep_limit: int = Field(default=1000, ge=1)
+    # expiry sweep (each API process, no lease: each expiry is a conditional update): waiting
+    # notifications whose expiresAt passed become EXPIRED within about this interval (a worker
+    # never sends an expired one, whatever the interval: docs/expiry.md)
+    expiry_sweep_interval_s: float = Field(default=1.0, gt=0, le=60)
+    expiry_sweep_limit: int = Field(default=1000, ge=1)
     # fault injection for the fault tests only: exit right after storing, before publishing
     exit_before_publish: bool = False
 
@@ -154,6 +159,28 @@ class Settings(BaseSettings):
     # unmatched after RECEIPT_HOLD_S is dropped and counted as unknown
     receipt_sweep_s: float = Field(default=2.0, gt=0, le=60)
     receipt_hold_s: float = Field(default=900.0, gt=0)
+
+    # status callbacks to tenants (python -m wavecom.callbacks, docs/callbacks.md): each
+    # endpoint gets this many POSTs in flight at most, each cut off after CALLBACK_TIMEOUT_S; a
+    # failed one is retried after CALLBACK_BACKOFF_BASE_S doubled per attempt up to
+    # CALLBACK_BACKOFF_MAX_S (half of it random jitter, or the receiver's Retry-After if longer)
+    # until CALLBACK_RETRY_WINDOW_S after its first attempt, then parked as a dead letter
+    callback_concurrency: int = Field(default=4, ge=1, le=64)
+    callback_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    callback_backoff_base_s: float = Field(default=5.0, gt=0)
+    callback_backoff_max_s: float = Field(default=3600.0, gt=0)
+    callback_retry_window_s: float = Field(default=86_400.0, gt=0)
+    # how often each endpoint's lane looks for due callbacks when nothing woke it, and how
+    # often the process looks for endpoint changes (the revision)
+    callback_poll_s: float = Field(default=1.0, gt=0, le=10)
+    # the repair scan: every CALLBACK_REPAIR_S, the notifications of tenants with endpoints
+    # changed since the last scan (less CALLBACK_REPAIR_OVERLAP_S, for writes that commit late)
+    # get the callbacks a lost status event left out
+    # (each changed notification is read about (REPAIR_S + OVERLAP_S) / REPAIR_S times: 1.5)
+    callback_repair_s: float = Field(default=60.0, gt=0)
+    callback_repair_overlap_s: float = Field(default=30.0, ge=0)
+    # a rotated secret still signs (beside the new one) for this long
+    callback_rotation_grace_s: float = Field(default=86_400.0, ge=0)
 
     @field_validator("dev_tenant")
     @classmethod

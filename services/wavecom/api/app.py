@@ -27,11 +27,21 @@ from wavecom.api.errors import envelope
 from wavecom.api.live import EventHub
 from wavecom.api.quota import Quota
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.routes import admin, dlq, events, notifications, receipts, system
+from wavecom.api.routes import (
+    admin,
+    callbacks,
+    dlq,
+    events,
+    expiry,
+    notifications,
+    receipts,
+    system,
+)
 from wavecom.api.shedding import LoadShedder
 from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.errors import QueueMismatch
 from wavecom.events import EventPublisher
+from wavecom.expiry import Expirer
 from wavecom.intake import Intake
 from wavecom.keys import Keys
 from wavecom.periodic import Periodic
@@ -208,6 +218,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         Periodic("queue depths", depths.sample, DEPTH_TICK_S),
         Periodic("sweeper", sweeper.tick, settings.sweep_interval_s),
         Periodic("receipts", app.state.receipts.sweep, settings.receipt_sweep_s),
+        Periodic(
+            "expiry",
+            Expirer(store, status_events, settings.expiry_sweep_limit).tick,
+            settings.expiry_sweep_interval_s,
+        ),
         # the reconcile ledger's stuck notifications as a metric, for the alert
         Periodic("stuck notifications", lambda: export_stuck(store), STUCK_CHECK_S),
     ]
@@ -252,6 +267,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(notifications.router)
     app.include_router(dlq.router)
     app.include_router(admin.router)
+    app.include_router(callbacks.router)
+    app.include_router(expiry.router)
+    app.webhooks.include_router(callbacks.webhooks)  # what tenants' endpoints receive
     app.include_router(events.router)
     app.include_router(system.router)
     app.include_router(receipts.router)
@@ -295,6 +313,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             version=app.version,
             description=app.description,
             routes=app.routes,
+            webhooks=app.webhooks.routes,
         )
         for item in schema["paths"].values():
             for operation in item.values():

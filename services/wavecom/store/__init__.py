@@ -4,6 +4,7 @@ The API and the workers share only this (besides the message types and the names
 - ``documents``: notification documents and timeline entries (pure functions)
 - ``notifications``: the documents (each with its timeline), the API's reads, cancel and replay
 - ``rounds``: a worker's claim of a delivery round and the outcome it stores
+- ``expiries``: notifications whose validity ended before a provider had them (EXPIRED)
 - ``receipts``: provider receipts that move a SENT notification on, and those held
 - ``pending``: the outbox and the schedule, which the relay works through
 - ``counters``: per-tenant statistics (``$inc``)
@@ -11,6 +12,7 @@ The API and the workers share only this (besides the message types and the names
 - ``accounts``: provider accounts and the revision the workers poll to reload them
 - ``indexes``: every index, created at start-up
 - ``recipients``: the keyed hash recipients are looked up by
+- ``callbacks``: tenants' callback endpoints and the callbacks each is owed
 
 Only what MongoDB and FerretDB v2 both support is used: single-document atomic updates
 (conditional ``update``, ``find_one_and_update``, ``$inc``), unique inserts and bulk writes;
@@ -45,8 +47,10 @@ from wavecom.constants import (
 from wavecom.errors import StoreUnavailable
 from wavecom.store.accounts import OwnedElsewhere, ProviderAccounts
 from wavecom.store.breakers import Breakers
+from wavecom.store.callbacks import CALLBACKS, ENDPOINTS, Callbacks, Endpoints
 from wavecom.store.counters import Counters, TenantStats
 from wavecom.store.documents import Doc, job_of, log_entry, new_notification, traced, utcnow
+from wavecom.store.expiries import Expiries
 from wavecom.store.indexes import ensure_indexes
 from wavecom.store.notifications import ListQuery, Notifications, Page
 from wavecom.store.pending import Outbox, Schedule
@@ -80,11 +84,14 @@ class Store:
         self.counters = Counters(self.db[STATS])
         self.notifications = Notifications(self.db[NOTIFICATIONS], self.counters, self.db[SCHEDULE])
         self.rounds = Rounds(self.notifications)
+        self.expiries = Expiries(self.db[NOTIFICATIONS], self.counters, self.db[SCHEDULE])
         self.receipts = Receipts(self.notifications, self.db[RECEIPTS])
         self.outbox = Outbox(self.db[OUTBOX])
         self.schedule = Schedule(self.db[SCHEDULE], self.notifications)
         self.breakers = Breakers(self.db[PROVIDERS])
         self.accounts = ProviderAccounts(self.db[PROVIDER_ACCOUNTS], self.db[REVISIONS])
+        self.endpoints = Endpoints(self.db[ENDPOINTS], self.db[REVISIONS])
+        self.callbacks = Callbacks(self.db[CALLBACKS], self.db[NOTIFICATIONS])
         # collections owned by the modules that give them meaning (keys, tenants, quota,
         # idempotency): they read and write them through these handles
         self.api_keys: AsyncCollection[Doc] = self.db[API_KEYS]

@@ -26,7 +26,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
 from wavecom.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, RECEIPTS, SCHEDULE
+from wavecom.store.callbacks import (
+    BY_ENDPOINT_DUE,
+    BY_NOTIFICATION,
+    BY_TENANT_STATE,
+    CALLBACKS,
+    ENDPOINTS,
+)
 from wavecom.store.documents import Doc
+from wavecom.store.expiries import BY_EXPIRY
 
 # the list index for a filter on each field ("" for no filter): page() names it as a hint
 BY_FIELD = {
@@ -66,6 +74,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         # reconcile across every tenant (make verify) and the relay's sweeps
         IndexModel([("status", ASCENDING), ("updatedAt", ASCENDING)], name="status_updated"),
+        # the expiry sweep (store/expiries.py): waiting notifications whose expiresAt passed,
+        # equality on the status and a range on the expiry; only notifications with an expiry
+        # are in it
+        IndexModel(
+            [("status", ASCENDING), ("expiresAt", ASCENDING)],
+            name=BY_EXPIRY,
+            partialFilterExpression={"expiresAt": {"$type": "date"}},
+        ),
         # ?recipient= (the support desk's "what happened to this customer's OTP?"), newest
         # first; the index holds the keyed hash, never the recipient (store/recipients.py)
         IndexModel(
@@ -98,6 +114,22 @@ INDEXES: dict[str, list[IndexModel]] = {
     OUTBOX: [IndexModel([("dueAt", ASCENDING)], name="due")],
     PROVIDERS: [IndexModel([("updatedAt", ASCENDING)], name="fresh")],
     API_KEYS: [IndexModel([("tenantId", ASCENDING), ("createdAt", ASCENDING)], name="by_tenant")],
+    # status callbacks (store/callbacks.py): only tenants with endpoints have documents here
+    ENDPOINTS: [IndexModel([("tenantId", ASCENDING), ("createdAt", ASCENDING)], name="by_tenant")],
+    CALLBACKS: [
+        # an endpoint's due callbacks, the oldest due first (the callbacks process's lanes)
+        IndexModel(
+            [("endpointId", ASCENDING), ("state", ASCENDING), ("dueAt", ASCENDING)],
+            name=BY_ENDPOINT_DUE,
+        ),
+        # GET /api/notifications/{id}/callbacks
+        IndexModel([("tenantId", ASCENDING), ("notificationId", ASCENDING)], name=BY_NOTIFICATION),
+        # the tenant's dead letters, the most recently parked first
+        IndexModel(
+            [("tenantId", ASCENDING), ("state", ASCENDING), ("updatedAt", DESCENDING)],
+            name=BY_TENANT_STATE,
+        ),
+    ],
 }
 
 
