@@ -33,10 +33,20 @@ from pydantic import SecretStr
 from standardwebhooks import Webhook
 
 from tests.api.routes.test_events import Stream
-from tests.conftest import EVERY_SCOPE, TENANT, Workers, email, free_port, push, sms, wait_for
+from tests.conftest import (
+    EVERY_SCOPE,
+    TENANT,
+    Workers,
+    email,
+    free_port,
+    push,
+    serve,
+    sms,
+    wait_for,
+)
 from tests.providers.servers import make_tls, serving
 from tests.providers.test_smtp import SmtpServer
-from tests.providers.test_twilio import SID, TOKEN, FakeTwilio
+from tests.providers.test_twilio import SID, TOKEN, FakeTwilio, twilio_signature
 from tests.providers.test_webhook import SECRET as GATEWAY_SECRET
 from tests.providers.test_webhook import Gateway
 from wavecom.api.app import create_app
@@ -485,3 +495,56 @@ async def test_an_unknown_id_is_a_202_held_then_counted_and_dropped(bank: Bank) 
 
     await wait_for(dropped, what="the sweep to drop the unknown receipt")
     assert receipts_counted("bank-gw", "DELIVERED", "unknown") == before + 1
+
+
+async def test_behind_a_proxy_twilio_signs_the_public_url(settings: Settings, store: Store) -> None:
+    """The API sees http://api.test/...; Twilio called (and signed) PUBLIC_BASE_URL's URL."""
+    public = "https://notify.bank.example/edge"
+    keyed = settings.model_copy(
+        update={
+            "credentials_key": SecretStr(base64.b64encode(os.urandom(32)).decode()),
+            "public_base_url": public,
+        }
+    )
+    spec = accounts.AccountSpec(
+        channel=Channel.SMS, driver="twilio", settings={"fromNumber": "+15005550000"}
+    )
+    await accounts.apply(
+        store,
+        Cipher.of(keyed),
+        "bank-sms",
+        spec,
+        {"accountSid": SID, "authToken": TOKEN},
+        source="admin",
+        environment="test",
+    )
+    form = {"AccountSid": SID, "MessageSid": "SM" + "9" * 32, "MessageStatus": "delivered"}
+    path = "/api/receipts/twilio/bank-sms"
+    async with serve(keyed) as http:
+        for signed_for, answer in (
+            (public + path, 202),  # held: no notification has this sid yet
+            ("http://api.test" + path, 202),  # no proxy: the URL as received
+            ("https://elsewhere.example" + path, 401),
+        ):
+            r = await http.post(
+                path,
+                data=form,
+                headers={"X-Twilio-Signature": twilio_signature(signed_for, form)},
+            )
+            assert r.status_code == answer, (signed_for, r.text)
+
+
+async def test_the_spec_documents_each_receipt_endpoint_without_an_api_key(
+    client: httpx.AsyncClient,
+) -> None:
+    spec = (await client.get("/openapi.json")).json()
+    for kind in ("twilio", "webhook", "mailgun", "dsn"):
+        op = spec["paths"][f"/api/receipts/{kind}/{{account}}"]["post"]
+        assert not op.get("security"), kind
+        assert {"200", "202", "400", "401"} <= set(op["responses"]), kind
+        assert op["requestBody"]["required"] is True
+    twilio_op = spec["paths"]["/api/receipts/twilio/{account}"]["post"]
+    assert "X-Twilio-Signature" in {p["name"] for p in twilio_op["parameters"]}
+    dsn_op = spec["paths"]["/api/receipts/dsn/{account}"]["post"]
+    assert "message/rfc822" in dsn_op["requestBody"]["content"]
+    assert "webhook-signature" in {p["name"] for p in dsn_op["parameters"]}
