@@ -6,9 +6,12 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo import ASCENDING, IndexModel
+
 from tests.store.test_rounds import doc
 from wavecom.constants import Status
 from wavecom.store import Outcome, Store, job_of
+from wavecom.store.indexes import BY_PROVIDER_MESSAGE, is_documentdb
 from wavecom.store.receipts import ProviderReceipt, Result
 
 
@@ -138,3 +141,46 @@ async def test_a_message_id_is_unique_per_account_and_a_reused_one_never_strands
     r = await store.receipts.apply(receipt("same", Status.DELIVERED, provider="gw-1"))
     assert r.doc is not None
     assert r.doc["_id"] == a["_id"]
+
+
+async def test_an_upgrade_sets_repeated_ids_aside_to_make_them_unique_per_account(
+    store: Store,
+) -> None:
+    """Before the unique index, a gateway could hand one id out twice: the upgrade keeps it on
+    the oldest notification and sets the repeats aside, then builds the index."""
+    coll = store.notifications.collection
+    await coll.drop_index(BY_PROVIDER_MESSAGE)
+    old = IndexModel(
+        [("providerMessageId", ASCENDING)],
+        name=BY_PROVIDER_MESSAGE,
+        partialFilterExpression={"providerMessageId": {"$type": "string"}},
+    )
+    documentdb = await is_documentdb(store.db)
+    await coll.create_indexes(
+        [IndexModel(old.document["key"].items(), **_old_options(old, documentdb))]
+    )
+    a, b, c, d = doc(10), doc(11), doc(12), doc(13)
+    for d_, (mid, provider) in zip(
+        (a, b, c, d),
+        (("dup", "gw-1"), ("dup", "gw-1"), ("dup", "gw-2"), ("x", "gw-1")),
+        strict=True,
+    ):
+        d_.update(status="SENT", providerMessageId=mid, provider=provider)
+    await store.notifications.insert([a, b, c, d])
+    await store.ensure_indexes()
+    docs = {x["_id"]: x for x in await coll.find({}).to_list()}
+    assert docs[a["_id"]]["providerMessageId"] == "dup"
+    assert "providerMessageId" not in docs[b["_id"]]
+    assert docs[b["_id"]]["providerMessageIdTaken"] == "dup"
+    assert docs[c["_id"]]["providerMessageId"] == "dup"  # another account's id space
+    assert docs[d["_id"]]["providerMessageId"] == "x"
+    info = await coll.index_information()
+    assert info[BY_PROVIDER_MESSAGE]["unique"] is True
+    r = await store.receipts.apply(receipt("dup", Status.DELIVERED, provider="gw-1"))
+    assert r.doc is not None
+    assert r.doc["_id"] == a["_id"]
+
+
+def _old_options(model: IndexModel, documentdb: bool) -> dict[str, Any]:
+    options = {k: v for k, v in model.document.items() if k != "key"}
+    return {**options, "enableCompositeTerm": True} if documentdb else options

@@ -22,6 +22,7 @@ import logging
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
@@ -139,6 +140,11 @@ log = logging.getLogger("wavecom.store.indexes")
 COMPOSITE = {"enableCompositeTerm": True}
 # the index exists under this name with other keys or options
 _INDEX_OPTIONS_CONFLICT = (85, 86)
+_DUPLICATE_KEY = 11000
+# unique indexes an upgrade made unique over a field older documents may repeat: to build one,
+# every repeat of its key but the oldest document's has the field moved to ``<field>Taken``
+# (what store/writes.py's bulk_unless_taken does from then on)
+_SET_ASIDE = {BY_PROVIDER_MESSAGE: "providerMessageId"}
 
 
 async def is_documentdb(db: AsyncDatabase[Doc]) -> bool:
@@ -168,19 +174,50 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
         try:
             await db[collection].create_indexes(wanted)
         except OperationFailure as exc:
-            if exc.code not in _INDEX_OPTIONS_CONFLICT:
+            if exc.code not in (*_INDEX_OPTIONS_CONFLICT, _DUPLICATE_KEY):
                 raise
             for model in wanted:
                 await _rebuild(db, collection, model)
 
 
 async def _rebuild(db: AsyncDatabase[Doc], collection: str, model: IndexModel) -> None:
+    name = model.document["name"]
     try:
         await db[collection].create_indexes([model])
+        return
     except OperationFailure as exc:
-        if exc.code not in _INDEX_OPTIONS_CONFLICT:
+        if exc.code in _INDEX_OPTIONS_CONFLICT:
+            log.warning("index %s.%s changed: building it again", collection, name)
+            await db[collection].drop_index(name)
+        elif exc.code != _DUPLICATE_KEY or name not in _SET_ASIDE:
             raise
-        name = model.document["name"]
-        log.warning("index %s.%s changed: building it again", collection, name)
-        await db[collection].drop_index(name)
-        await db[collection].create_indexes([model])
+    if name in _SET_ASIDE:
+        await _set_aside_repeats(db[collection], model, _SET_ASIDE[name])
+    await db[collection].create_indexes([model])
+
+
+async def _set_aside_repeats(coll: AsyncCollection[Doc], model: IndexModel, field: str) -> None:
+    """Move ``field`` to ``<field>Taken`` in every document that repeats another's key of
+    ``model``, all but the oldest (by ``_id``) of each key. One scan, at the upgrade only."""
+    keys = list(model.document["key"])
+    groups = await coll.aggregate(
+        [
+            {"$match": {field: {"$type": "string"}}},
+            {"$group": {"_id": {k: f"${k}" for k in keys}, "ids": {"$push": "$_id"}}},
+            {"$match": {"ids.1": {"$exists": True}}},
+        ]
+    )
+    async for group in groups:
+        later = sorted(group["ids"])[1:]
+        value = group["_id"][field]
+        await coll.update_many(
+            {"_id": {"$in": later}}, {"$set": {f"{field}Taken": value}, "$unset": {field: ""}}
+        )
+        log.warning(
+            "%s: %d documents repeat %s %r: set aside to build index %s",
+            coll.name,
+            len(later),
+            field,
+            value,
+            model.document["name"],
+        )
