@@ -75,7 +75,7 @@ kube: ## build the Kubernetes control plane the chart's tests use (once; cached 
 node-build: ## build the real node's kubelet, kube-proxy, CoreDNS and pause image (once; cached outside the repo)
 	@$(NODE_SH) build
 
-node: image ## one real node (containerd + kubelet + kube-proxy, own control plane) in a private namespace, the image loaded
+node: image ## one real node (containerd + kubelet + kube-proxy, own control plane, KEDA; NODE_KEDA=0 without) in a private namespace, the image loaded
 	@$(NODE_SH) up
 
 node-down: ## stop the real node and remove everything it made

@@ -262,13 +262,7 @@ wait_until() { # seconds command...
   done
 }
 
-sign() { # name subject extensions
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$1.key" -subj "$2" -out "$PKI/$1.csr" 2>/dev/null
-  printf '%b\n' "$3" >"$PKI/$1.ext"
-  openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 3650 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
-  rm -f "$PKI/$1.csr" "$PKI/$1.ext"
-}
+sign() { sign_with "$1" "$2" ca "$3"; } # name subject extensions: signed by the node's CA
 
 ensure_pki() {
   [ -f "$PKI/done" ] && return 0
