@@ -168,6 +168,8 @@ SWEEP_INTERVAL_S: {{ $c.sweepIntervalS | toString | quote }}
 SWEEP_LIMIT: {{ $c.sweepLimit | int64 | quote }}
 PROVIDERS_POLL_S: {{ $c.providersPollS | toString | quote }}
 PUBLIC_BASE_URL: {{ $c.publicBaseUrl | quote }}
+EXPIRY_SWEEP_INTERVAL_S: {{ $c.expirySweepIntervalS | toString | quote }}
+EXPIRY_SWEEP_LIMIT: {{ $c.expirySweepLimit | int64 | quote }}
 RECEIPT_SWEEP_S: {{ $c.receiptSweepS | toString | quote }}
 RECEIPT_HOLD_S: {{ $c.receiptHoldS | toString | quote }}
 CALLBACK_CONCURRENCY: {{ $c.callbackConcurrency | int64 | quote }}
