@@ -507,8 +507,9 @@ class SystemStats(BaseModel):
     successRate: float = Field(
         description="Percent of the notifications that ended that a provider took and did not "
         "report lost: (SENT + DELIVERED + COMPLAINED) / (SENT + DELIVERED + COMPLAINED + "
-        "FAILED + UNDELIVERED + BOUNCED); 100 when none ended. A complaint means it arrived; "
-        "a SENT one without a receipt counts as a success (many providers report nothing)"
+        "FAILED + UNDELIVERED + BOUNCED + EXPIRED); 100 when none ended. A complaint means it "
+        "arrived; a SENT one without a receipt counts as a success (many providers report "
+        "nothing); an EXPIRED one reached no one in time"
     )
 
 

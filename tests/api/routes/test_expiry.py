@@ -134,6 +134,7 @@ async def test_a_waiting_notification_expires_by_the_sweep_and_is_counted(
     stats = (await client.get("/api/notifications/stats/system")).json()["data"]
     assert stats["byStatus"]["EXPIRED"] == 1
     assert stats["byStatus"]["QUEUED"] == 0
+    assert stats["successRate"] == 0.0  # an OTP that never came is no success
     listed = await client.get("/api/notifications", params={"status": "EXPIRED"})
     assert [n["_id"] for n in listed.json()["data"]["notifications"]] == [data["_id"]]
 

@@ -62,7 +62,7 @@ _CONFLICT: dict[str, Any] = {
 _item = TypeAdapter(NotificationCreate)
 # successRate's numerator and the rest of its denominator (the stats schema states it)
 _SUCCEEDED = (Status.SENT, Status.DELIVERED, Status.COMPLAINED)
-_LOST = (Status.FAILED, Status.UNDELIVERED, Status.BOUNCED)
+_LOST = (Status.FAILED, Status.UNDELIVERED, Status.BOUNCED, Status.EXPIRED)
 NotificationId = Annotated[
     str, Path(pattern="^[0-9a-fA-F]{24}$", description="the notification's id (24 hex)")
 ]
@@ -312,7 +312,8 @@ async def system_stats(request: Request, store: StoreDep, caller: Reader) -> Orj
     # waits on a channel the broker closed (a restart answered a bare 500 or hung before)
     depths = dict(request.app.state.depths.depths)
     # a provider took it and reported no loss (a complaint means it arrived), against what a
-    # provider refused or lost; waiting, cancelled and expired ones are in neither
+    # provider refused or lost and what expired before it could be sent (an OTP that never came);
+    # waiting and cancelled ones are in neither
     sent = sum(stats.by_status.get(s.value, 0) for s in _SUCCEEDED)
     failed = sum(stats.by_status.get(s.value, 0) for s in _LOST)
     data = {
