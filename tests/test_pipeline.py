@@ -8,8 +8,7 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
-from wavecom.broker import snap_to_ladder
-from wavecom.constants import DELAY_LADDER_MS, Channel, Priority, Status
+from wavecom.constants import DELAY_LADDER_MS, Channel, Priority, Status, snap_to_ladder
 from wavecom.messages import DeliveryJob
 from wavecom.pipeline import Dispatcher, Route
 from wavecom.providers.mock import MockProvider, MockProviderConfig

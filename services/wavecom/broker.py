@@ -28,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 import re
 import ssl
 from collections.abc import Sequence
@@ -269,12 +268,6 @@ def mismatch(exc: ChannelPreconditionFailed, shape: QueueShape) -> QueueMismatch
         f"queue's arguments. Set the setting back, or drain and delete the queue (or change "
         f"it with a policy) and start again"
     )
-
-
-def snap_to_ladder(delay_ms: float) -> int:
-    """The delay-queue rung nearest to ``delay_ms`` (nearest in ratio, so jitter survives)."""
-    wanted = max(delay_ms, 1.0)
-    return min(DELAY_LADDER_MS, key=lambda rung: abs(math.log(rung / wanted)))
 
 
 @dataclass(frozen=True, slots=True)

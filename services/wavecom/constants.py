@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 
@@ -100,6 +101,12 @@ EVENTS_EXCHANGE = "wavecom.events"  # topic: "<tenant>" -> status changes, for t
 # messages expire in arrival order and none waits behind a longer one (no head-of-line
 # blocking). Rungs are a factor sqrt(2) apart, from 250 ms to about 12 minutes.
 DELAY_LADDER_MS: tuple[int, ...] = tuple(round(250 * 2 ** (k / 2)) for k in range(0, 24))
+
+
+def snap_to_ladder(delay_ms: float) -> int:
+    """The delay-queue rung nearest to ``delay_ms`` (nearest in ratio, so jitter survives)."""
+    wanted = max(delay_ms, 1.0)
+    return min(DELAY_LADDER_MS, key=lambda rung: abs(math.log(rung / wanted)))
 
 
 def lane_queue(channel: Channel, lane: Lane) -> str:

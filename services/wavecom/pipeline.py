@@ -19,8 +19,7 @@ import pybreaker
 from opentelemetry.trace import SpanKind
 
 from wavecom import metrics, telemetry
-from wavecom.broker import snap_to_ladder
-from wavecom.constants import Status
+from wavecom.constants import Status, snap_to_ladder
 from wavecom.errors import (
     PermanentProviderError,
     ProviderError,

@@ -36,8 +36,8 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from wavecom import metrics, telemetry, tls
-from wavecom.broker import Publisher, QueueShape, connect, declare_topology, snap_to_ladder
-from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue
+from wavecom.broker import Publisher, QueueShape, connect, declare_topology
+from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue, snap_to_ladder
 from wavecom.errors import (
     DependencyUnavailable,
     PoisonMessage,
