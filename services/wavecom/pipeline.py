@@ -233,9 +233,7 @@ class Dispatcher:
     def flush(self) -> None:
         """Flush what the drivers buffer per batch (the mock providers' ledgers)."""
         for route in self.routes.values():
-            ledger = getattr(route.provider, "ledger", None)
-            if ledger is not None:
-                ledger.flush()
+            route.provider.flush()
 
     async def close(self) -> None:
         for provider in [*self.providers, *self._retired.values()]:
@@ -303,9 +301,7 @@ class Dispatcher:
                 del self._sending[key]
                 retired = self._retired.pop(key, None)
                 if retired is not None:
-                    ledger = getattr(retired, "ledger", None)
-                    if ledger is not None:
-                        ledger.flush()
+                    retired.flush()
                     await retired.close()
 
     async def deliver(self, job: DeliveryJob) -> Attempted:

@@ -50,7 +50,10 @@ class Receipt:
 
 
 class Provider(Protocol):
-    """A provider account. ``send`` returns a receipt or raises a ProviderError subclass."""
+    """A provider account. ``send`` returns a receipt or raises a ProviderError subclass.
+
+    The drivers subclass it, so they inherit :meth:`flush` unless they buffer something.
+    """
 
     name: str
     channel: Channel
@@ -59,6 +62,10 @@ class Provider(Protocol):
     async def send(self, request: SendRequest) -> Receipt: ...
 
     async def close(self) -> None: ...
+
+    def flush(self) -> None:
+        """Write out what the driver buffers per batch (the mock's ledger); by default nothing."""
+        return  # not a bare docstring: mypy would take that for abstract
 
 
 class DriverModel(BaseModel):

@@ -31,7 +31,7 @@ from pydantic.alias_generators import to_camel
 from wavecom.constants import Channel
 from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
-from wavecom.providers.base import DriverModel, Receipt, SendRequest
+from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GRANT_TYPE = "urn:ietf:params:oauth:grant-type:jwt-bearer"
@@ -117,7 +117,7 @@ def jwt_assertion(
     return f"{signing_input}.{_b64url(signature)}"
 
 
-class FcmProvider:
+class FcmProvider(Provider):
     """A Firebase project as a push provider account."""
 
     def __init__(

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from wavecom.constants import Channel
 from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
-from wavecom.providers.base import Receipt, SendRequest
+from wavecom.providers.base import Provider, Receipt, SendRequest
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -112,7 +112,7 @@ class Ledger:
             self._file = None
 
 
-class MockProvider:
+class MockProvider(Provider):
     """A provider account that behaves as configured."""
 
     def __init__(
@@ -159,6 +159,10 @@ class MockProvider:
         self.ledger.record(self.name, request, message_id)
         self._sent[request.idempotency_key] = message_id
         return Receipt(provider=self.name, provider_message_id=message_id)
+
+    def flush(self) -> None:
+        """Write the ledger's buffered lines to its file (the worker calls it after a batch)."""
+        self.ledger.flush()
 
     async def close(self) -> None:
         self.ledger.close()

@@ -42,7 +42,7 @@ from wavecom.errors import (
     SendDeferred,
     TransientProviderError,
 )
-from wavecom.providers.base import DriverModel, Receipt, SendRequest
+from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 from wavecom.providers.webhook import signing_key
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
@@ -110,7 +110,7 @@ class SmtpCredentials(DriverModel):
         return self
 
 
-class SmtpProvider:
+class SmtpProvider(Provider):
     """An SMTP relay account as an email provider account."""
 
     def __init__(

@@ -18,7 +18,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 from wavecom.constants import Channel
 from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
-from wavecom.providers.base import DriverModel, Receipt, SendRequest
+from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 
 # HTTP statuses that are transient (retried; the breaker counts them). 401 is Twilio refusing
 # the account's credentials (error 20003): every send of this account would fail the same way,
@@ -77,7 +77,7 @@ class TwilioCredentials(DriverModel):
     auth_token: SecretStr = Field(min_length=1)
 
 
-class TwilioProvider:
+class TwilioProvider(Provider):
     """A Twilio account as an SMS provider account."""
 
     def __init__(

@@ -21,7 +21,7 @@ from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 from wavecom.constants import Channel
 from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
-from wavecom.providers.base import DriverModel, Receipt, SendRequest
+from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 
 _SECRET_PREFIX = "whsec_"  # noqa: S105 - the spec's prefix, not a secret
 MIN_KEY_BYTES, MAX_KEY_BYTES = 24, 64  # the spec's bounds on the signing key
@@ -75,7 +75,7 @@ def sign(key: bytes, webhook_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(digest).decode()
 
 
-class WebhookProvider:
+class WebhookProvider(Provider):
     """A webhook endpoint as a provider account, for any channel."""
 
     def __init__(
