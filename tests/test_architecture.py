@@ -56,6 +56,7 @@ WORKER_SIDE = (
     "wavecom.outcomes",
     "wavecom.ratelimit",
     "wavecom.providers.registry",
+    "wavecom.providers.routes",
     "wavecom.providers.seed",
 )
 

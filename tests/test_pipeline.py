@@ -10,8 +10,9 @@ from prometheus_client import REGISTRY
 
 from wavecom.constants import DELAY_LADDER_MS, Channel, Priority, Status, snap_to_ladder
 from wavecom.messages import DeliveryJob
-from wavecom.pipeline import Dispatcher, Route
+from wavecom.pipeline import Dispatcher
 from wavecom.providers.mock import MockProvider, MockProviderConfig
+from wavecom.providers.routes import Route, RouteTable
 from wavecom.settings import Settings
 
 
@@ -34,7 +35,7 @@ def dispatcher(*configs: dict[str, Any], **settings: Any) -> Dispatcher:
         MockProvider(Channel.EMAIL, MockProviderConfig.model_validate({"latencyMs": 0, **c}))
         for c in configs
     ]
-    return Dispatcher(providers, s)
+    return Dispatcher(RouteTable(providers, s))
 
 
 DOWN = {"suffix": "@x.example", "outcome": "transient"}
@@ -94,7 +95,7 @@ async def test_an_open_breaker_is_skipped_and_all_open_parks_without_an_attempt(
     d = dispatcher({"name": "a", "rules": [DOWN]}, {"name": "b"}, breaker_fail_max=2)
     for _ in range(2):
         await d.deliver(job("u@x.example"))
-    assert d.breaker_states()["a"] == "open"
+    assert d.table.breaker_states()["a"] == "open"
     sent = await d.deliver(job())
     assert sent.outcome.provider == "b"
 
@@ -114,18 +115,18 @@ def mock(name: str, **config: Any) -> MockProvider:
 
 
 async def test_a_tenant_uses_its_reserved_accounts_first_and_never_anothers() -> None:
-    d = Dispatcher([], Settings(retry_jitter=0.0))
+    d = Dispatcher(RouteTable([], Settings(retry_jitter=0.0)))
     shared, mine, theirs = mock("shared"), mock("acme-own"), mock("globex-own")
-    await d.update(
+    await d.table.update(
         [
             Route(shared, 1),
             Route(mine, 50, frozenset({"acme"})),
             Route(theirs, 0, frozenset({"globex"})),
         ]
     )
-    assert d.order("acme") == [mine, shared]
-    assert d.order("globex") == [theirs, shared]
-    assert d.order("initech") == [shared]
+    assert d.table.order("acme") == [mine, shared]
+    assert d.table.order("globex") == [theirs, shared]
+    assert d.table.order("initech") == [shared]
     sent = await d.deliver(replace(job(), tenant_id="acme"))
     assert sent.outcome.provider == "acme-own"
 
@@ -133,24 +134,24 @@ async def test_a_tenant_uses_its_reserved_accounts_first_and_never_anothers() ->
 async def test_an_unchanged_account_keeps_its_breaker_and_bucket_a_changed_one_starts_afresh() -> (
     None
 ):
-    d = Dispatcher([], Settings(retry_jitter=0.0, breaker_fail_max=1))
+    d = Dispatcher(RouteTable([], Settings(retry_jitter=0.0, breaker_fail_max=1)))
     a, b = mock("a", rules=[DOWN]), mock("b")
-    await d.update([Route(a, 1, revision=1), Route(b, 2, revision=1)])
+    await d.table.update([Route(a, 1, revision=1), Route(b, 2, revision=1)])
     await d.deliver(job("x@x.example"))  # a fails once: its breaker opens
-    assert d.breaker_states() == {"a": "open", "b": "closed"}
-    breaker_b, bucket_b = d.breakers["b"], d.buckets["b"]
+    assert d.table.breaker_states() == {"a": "open", "b": "closed"}
+    breaker_b, bucket_b = d.table.breakers["b"], d.table.buckets["b"]
     a2 = mock("a")  # a's account changed (its driver was rebuilt)
-    assert await d.update([Route(a2, 1, revision=2), Route(b, 2, revision=1)]) == ["a"]
-    assert d.breaker_states() == {"a": "closed", "b": "closed"}
-    assert d.breakers["b"] is breaker_b
-    assert d.buckets["b"] is bucket_b
-    assert await d.update([Route(b, 2, revision=1)]) == ["a"]  # a disabled: gone
-    assert d.providers == [b]
+    assert await d.table.update([Route(a2, 1, revision=2), Route(b, 2, revision=1)]) == ["a"]
+    assert d.table.breaker_states() == {"a": "closed", "b": "closed"}
+    assert d.table.breakers["b"] is breaker_b
+    assert d.table.buckets["b"] is bucket_b
+    assert await d.table.update([Route(b, 2, revision=1)]) == ["a"]  # a disabled: gone
+    assert d.table.providers == [b]
     assert (await d.deliver(job())).outcome.provider == "b"
 
 
 async def test_no_account_for_the_channel_parks_the_job_without_an_attempt() -> None:
-    d = Dispatcher([], Settings())
+    d = Dispatcher(RouteTable([], Settings()))
     attempted = await d.deliver(job())
     assert attempted.outcome.status == Status.QUEUED
     assert attempted.next_job is not None
@@ -180,7 +181,7 @@ async def test_an_expired_job_is_expired_not_sent_and_counted() -> None:
     assert a.outcome.where.value == "queued"
     assert a.next_job is None
     assert a.dead_reason is None
-    assert d.providers[0].ledger.entries == 0  # type: ignore[attr-defined]
+    assert d.table.providers[0].ledger.entries == 0  # type: ignore[attr-defined]
     assert _expired_count("queued") == before + 1
     fresh = await d.deliver(_expiring(60))
     assert fresh.outcome.status is Status.SENT
@@ -193,7 +194,7 @@ async def test_a_job_that_expires_waiting_for_a_send_rate_cap_is_never_sent() ->
     assert capped.outcome.status is Status.EXPIRED
     assert capped.outcome.where is not None
     assert capped.outcome.where.value == "rate_cap"
-    assert d.providers[0].ledger.entries == 1  # type: ignore[attr-defined]
+    assert d.table.providers[0].ledger.entries == 1  # type: ignore[attr-defined]
 
 
 async def test_a_job_that_expires_while_failing_over_is_not_sent_by_the_next_provider() -> None:
@@ -204,7 +205,7 @@ async def test_a_job_that_expires_while_failing_over_is_not_sent_by_the_next_pro
     assert a.outcome.status is Status.EXPIRED
     assert a.outcome.where is not None
     assert a.outcome.where.value == "failover"
-    assert all(p.ledger.entries == 0 for p in d.providers)  # type: ignore[attr-defined]
+    assert all(p.ledger.entries == 0 for p in d.table.providers)  # type: ignore[attr-defined]
 
 
 async def test_a_parked_job_says_why_it_waits_and_its_next_attempt_forgets_it() -> None:
@@ -215,6 +216,6 @@ async def test_a_parked_job_says_why_it_waits_and_its_next_attempt_forgets_it() 
     assert parked.next_job.held == "breaker"
     assert parked.outcome.held == "breaker"
     assert parked.next_job.next_attempt().held == ""
-    nobody = await Dispatcher([], Settings()).deliver(job())
+    nobody = await Dispatcher(RouteTable([], Settings())).deliver(job())
     assert nobody.next_job is not None
     assert nobody.next_job.held == "no_account"

@@ -1,21 +1,18 @@
 """The delivery pipeline every channel shares: breakers, failover, classification, backoff.
 
-Channels differ only in the provider accounts handed to :class:`Dispatcher`.
+Channels differ only in the provider accounts of the table handed to :class:`Dispatcher`
+(:class:`wavecom.providers.routes.RouteTable`, which the registry keeps current).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
-from collections import Counter
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import pybreaker
 from opentelemetry.trace import SpanKind
 
 from wavecom import metrics, telemetry
@@ -23,14 +20,12 @@ from wavecom.constants import Status, snap_to_ladder
 from wavecom.errors import (
     PermanentProviderError,
     ProviderError,
-    SendDeferred,
     TransientProviderError,
 )
 from wavecom.logs import mask
 from wavecom.messages import DeliveryJob
-from wavecom.providers.base import Provider, Receipt, SendRequest
-from wavecom.ratelimit import TokenBucket
-from wavecom.settings import Settings
+from wavecom.providers.base import Receipt, SendRequest
+from wavecom.providers.routes import Route, RouteTable
 from wavecom.store import Outcome, utcnow
 from wavecom.store.expiries import Where, expires_of, where_job
 
@@ -38,52 +33,6 @@ log = logging.getLogger("wavecom.pipeline")
 
 # a wait for a send-rate token longer than this was the cap holding the job (not scheduling)
 _CAP_WAIT_S = 0.005
-_STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
-
-
-class _Breaker(pybreaker.CircuitBreakerListener):
-    """A pybreaker breaker for one provider, driven from asyncio.
-
-    pybreaker's own async support needs tornado, so the send is awaited here and its result is
-    replayed through ``breaker.call``: the breaker counts it exactly as if it had made the call.
-    """
-
-    def __init__(self, provider: str, settings: Settings) -> None:
-        self.provider = provider
-        self.opened_at = 0.0
-        self.breaker = pybreaker.CircuitBreaker(
-            fail_max=settings.breaker_fail_max,
-            reset_timeout=settings.breaker_reset_s,
-            # a bad recipient, a busy device or a 429 says nothing of the account's health
-            exclude=[PermanentProviderError, SendDeferred],
-            listeners=[self],
-            name=provider,
-        )
-        metrics.BREAKER_STATE.labels(provider).set(0)
-
-    def state_change(self, cb: object, old: object, new: pybreaker.CircuitBreakerState) -> None:
-        if new.name == pybreaker.STATE_OPEN:
-            self.opened_at = time.monotonic()
-        metrics.BREAKER_STATE.labels(self.provider).set(_STATE_VALUE.get(new.name, 0))
-
-    @property
-    def state(self) -> str:
-        return str(self.breaker.current_state)
-
-    def allows(self) -> bool:
-        """False while open and its reset timeout has not run out."""
-        if self.state != pybreaker.STATE_OPEN:
-            return True
-        return time.monotonic() >= self.opened_at + self.breaker.reset_timeout
-
-    def record(self, error: BaseException | None) -> None:
-        def replay() -> None:
-            if error is not None:
-                raise error
-
-        # the error was already handled by the caller; the breaker only needs to count it
-        with contextlib.suppress(pybreaker.CircuitBreakerError, ProviderError, TimeoutError):
-            self.breaker.call(replay)
 
 
 def _redact(error: ProviderError, request: SendRequest) -> None:
@@ -108,10 +57,6 @@ def _outcome_of(error: BaseException) -> str:
     return "transient"
 
 
-def _rank(route: Route) -> tuple[int, str]:
-    return route.priority, route.provider.name
-
-
 @dataclass(frozen=True, slots=True)
 class Attempted:
     """An outcome plus where it goes next: a delay rung (retry/park) or the DLQ."""
@@ -125,142 +70,20 @@ class Attempted:
         return self.outcome.dead_reason
 
 
-@dataclass(frozen=True, slots=True)
-class Route:
-    """A provider account's place in a channel's failover order.
-
-    ``tenants``: the account is reserved for these tenants (empty: shared by every tenant).
-    ``revision`` is the stored account's: an account whose revision changes gets a new driver,
-    breaker and token bucket; an unchanged one keeps all three.
-    """
-
-    provider: Provider
-    priority: int
-    tenants: frozenset[str] = frozenset()
-    revision: int = 0
-    timeout_s: float | None = None  # the account's send timeout (None: PROVIDER_TIMEOUT_S)
-
-
 class Dispatcher:
-    """Delivers one job through a channel's providers in failover order.
+    """Delivers one job through its tenant's providers in failover order (``table``).
 
-    A tenant's order is the accounts reserved for it, then the shared ones, each by priority
-    (not the shared ones for a tenant in :attr:`no_shared`); accounts reserved for other tenants
-    are never used for it. A job whose tenant has no account in its order waits, parked,
-    without using an attempt. :meth:`update` swaps the
-    accounts while sends are in flight: a send finishes on the account it started with, and a
-    replaced or removed account's driver is closed once its last send is done.
+    A job whose tenant has no account in its order waits, parked, without using an attempt.
     """
 
-    def __init__(self, providers: Sequence[Provider], settings: Settings) -> None:
-        self.settings = settings
-        self.routes: dict[str, Route] = {}
-        self.breakers: dict[str, _Breaker] = {}
-        self.buckets: dict[str, TokenBucket] = {}
-        self._orders: dict[str, list[Provider]] = {}
-        self._sending: Counter[int] = Counter()  # sends in flight per driver (by id)
-        self._retired: dict[int, Provider] = {}  # replaced drivers still sending
-        self._rng = random.Random(settings.provider_seed)
-        self._changed = asyncio.Event()
-        self.no_shared: frozenset[str] = frozenset()  # tenants that never use a shared account
-        self._install([Route(p, i) for i, p in enumerate(providers)])
-
-    @property
-    def providers(self) -> list[Provider]:
-        """Every live account's driver (any tenant), in priority order."""
-        return [r.provider for r in sorted(self.routes.values(), key=_rank)]
-
-    def breaker_states(self) -> dict[str, str]:
-        return {name: b.state for name, b in self.breakers.items()}
-
-    async def update(self, routes: Sequence[Route]) -> list[str]:
-        """Make ``routes`` the channel's accounts; the names whose driver changed or went.
-
-        A route whose provider object is the live one for its name is unchanged and keeps its
-        breaker and bucket (the caller passes the same object for an unchanged revision).
-        """
-        changed = [
-            name
-            for name, live in self.routes.items()
-            if all(r.provider is not live.provider for r in routes)
-        ]
-        old = {name: self.routes[name].provider for name in changed}
-        self._install(routes)
-        for provider in old.values():
-            if self._sending[id(provider)]:
-                self._retired[id(provider)] = provider  # closed when its last send is done
-            else:
-                await provider.close()
-        return changed
-
-    def _install(self, routes: Sequence[Route]) -> None:
-        names = [r.provider.name for r in routes]
-        if len(set(names)) != len(names):
-            raise ValueError("two provider accounts of one channel share a name")
-        previous = self.routes
-        self.routes = {r.provider.name: r for r in routes}
-        for name, route in self.routes.items():
-            before = previous.get(name)
-            if before is None or before.provider is not route.provider:
-                self.breakers[name] = _Breaker(name, self.settings)
-                self.buckets[name] = TokenBucket(route.provider.send_rate)
-        for name in set(self.breakers) - set(self.routes):
-            del self.breakers[name], self.buckets[name]
-            with contextlib.suppress(KeyError):  # another dispatcher in this process
-                metrics.BREAKER_STATE.remove(name)
-        self._orders.clear()
-        self._changed.set()  # jobs waiting for a token look at the new order
-        self._changed = asyncio.Event()
-
-    def set_no_shared(self, tenants: frozenset[str]) -> None:
-        """The tenants whose notifications must never go to a shared account."""
-        if tenants != self.no_shared:
-            self.no_shared = tenants
-            self._orders.clear()
-
-    def order(self, tenant: str) -> list[Provider]:
-        """The tenant's failover order: its reserved accounts, then the shared ones (unless
-        it is in :attr:`no_shared`)."""
-        found = self._orders.get(tenant)
-        if found is None:
-            ranked = sorted(self.routes.values(), key=_rank)
-            found = [r.provider for r in ranked if tenant in r.tenants]
-            if tenant not in self.no_shared:
-                found += [r.provider for r in ranked if not r.tenants]
-            self._orders[tenant] = found
-        return found
-
-    def flush(self) -> None:
-        """Flush what the drivers buffer per batch (the mock providers' ledgers)."""
-        for route in self.routes.values():
-            route.provider.flush()
-
-    async def close(self) -> None:
-        for provider in [*self.providers, *self._retired.values()]:
-            await provider.close()
-        self._retired.clear()
-
-    async def _token(self, bucket: TokenBucket) -> bool:
-        """Wait for a token; False if the accounts changed first (no token was taken)."""
-        if bucket.ready():
-            return True
-        changed = self._changed
-        token = asyncio.ensure_future(bucket.acquire())
-        interrupt = asyncio.ensure_future(changed.wait())
-        try:
-            await asyncio.wait((token, interrupt), return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            interrupt.cancel()
-            if not token.done():
-                token.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await token
-        return not token.cancelled()
+    def __init__(self, table: RouteTable) -> None:
+        self.table = table
+        self.settings = table.settings
+        self._rng = random.Random(self.settings.provider_seed)
 
     async def _send(self, route: Route, request: SendRequest) -> Receipt:
-        provider, key = route.provider, id(route.provider)
-        self._sending[key] += 1
-        try:
+        provider = route.provider
+        async with self.table.sending(provider):
             timeout = route.timeout_s or self.settings.provider_timeout_s
             with (
                 metrics.PROVIDER_SEND.labels(request.channel.value, provider.name).time(),
@@ -295,14 +118,6 @@ class Dispatcher:
                 span.set_attribute("wavecom.outcome", "sent")
                 span.set_attribute("wavecom.provider.message_id", receipt.provider_message_id)
                 return receipt
-        finally:
-            self._sending[key] -= 1
-            if not self._sending[key]:
-                del self._sending[key]
-                retired = self._retired.pop(key, None)
-                if retired is not None:
-                    retired.flush()
-                    await retired.close()
 
     async def deliver(self, job: DeliveryJob) -> Attempted:
         started = utcnow()
@@ -322,21 +137,24 @@ class Dispatcher:
         changed = True
         while changed:
             changed = False
-            for provider in self.order(job.tenant_id):
+            for provider in self.table.order(job.tenant_id):
                 if provider.name in tried:
                     continue
-                live = self.routes.get(provider.name)
+                live = self.table.routes.get(provider.name)
                 if live is None or live.provider is not provider:
                     continue  # replaced or removed while this job was failing over
-                breaker = self.breakers[provider.name]
+                breaker = self.table.breakers[provider.name]
                 if not breaker.allows():
                     continue
-                bucket = self.buckets[provider.name]
+                bucket = self.table.buckets[provider.name]
                 # the account's send-rate cap: wait, never fail; but if the accounts change
                 # meanwhile, look at the new order (a new first account, a new cap, a
                 # disabled one) instead of waiting out the old one
                 asked = time.monotonic()
-                if not await self._token(bucket) or self.routes.get(provider.name) is not live:
+                if (
+                    not await self.table.token(bucket)
+                    or self.table.routes.get(provider.name) is not live
+                ):
                     changed = True
                     break
                 # the last moment before the provider has it: an expired one is never sent
@@ -372,7 +190,7 @@ class Dispatcher:
                     breaker.record(None)
                     return self._sent(job, started, provider.name, receipt)
         if not tried:
-            if not self.order(job.tenant_id):
+            if not self.table.order(job.tenant_id):
                 return self._parked(job, started, self._no_account(job))
             return self._parked(job, started)
         assert last is not None
@@ -450,7 +268,7 @@ class Dispatcher:
 
     def _no_account(self, job: DeliveryJob) -> str:
         """Why no account can take ``job`` at all (its tenant's order is empty)."""
-        if job.tenant_id in self.no_shared:
+        if job.tenant_id in self.table.no_shared:
             return (
                 f"no {job.type.value} account is reserved for tenant {job.tenant_id}, "
                 "which never uses shared accounts"

@@ -52,6 +52,7 @@ from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
 from wavecom.probes import ProbeServer
 from wavecom.providers.registry import Registry
+from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store, utcnow
@@ -77,8 +78,9 @@ class Worker:
         self.store = store
         self.connection = connection
         self.publisher = publisher
-        self.dispatcher = Dispatcher([], settings)
-        self.registry = Registry(store, settings, channel, self.dispatcher)
+        self.table = RouteTable([], settings)  # the channel's accounts, kept by the registry
+        self.dispatcher = Dispatcher(self.table)
+        self.registry = Registry(store, settings, channel, self.table)
         self.buffers: dict[Lane, deque[AbstractIncomingMessage]] = {
             Lane.HIGH: deque(),
             Lane.STANDARD: deque(),
@@ -157,7 +159,7 @@ class Worker:
             while buf:
                 with contextlib.suppress(Exception):
                     await buf.popleft().nack(requeue=True)
-        await self.dispatcher.close()
+        await self.table.close()
         await self.events.close()
         await self.connection.close()
         await self.store.close()
@@ -192,7 +194,7 @@ class Worker:
                 "worker %s consuming %s (providers: %s)",
                 self.channel.slug,
                 ", ".join(q.name for q in self._queues.values()),
-                ", ".join(p.name for p in self.dispatcher.providers),
+                ", ".join(p.name for p in self.table.providers),
             )
         elif not usable and (self._consumers or not self._declared_once):
             await self._stop_consuming()
@@ -217,7 +219,7 @@ class Worker:
     async def _report_breakers(self) -> None:
         """Tell the API (through the database) how this worker sees its providers."""
         await self.store.breakers.report(
-            self._instance, self.channel.value, self.dispatcher.breaker_states()
+            self._instance, self.channel.value, self.table.breaker_states()
         )
 
     def stop(self) -> None:
@@ -379,7 +381,7 @@ class Worker:
         attempted: Sequence[Attempted] = await asyncio.gather(
             *(deliver(m, j) for m, j in jobs if j.id in won)
         )
-        self.dispatcher.flush()
+        self.table.flush()
         await writer.close()
         self.events.emit(outcome_event(a.outcome) for a in attempted)
 

@@ -20,6 +20,7 @@ from wavecom.constants import Channel, Priority, Status
 from wavecom.messages import DeliveryJob
 from wavecom.pipeline import Dispatcher
 from wavecom.providers.base import Provider
+from wavecom.providers.routes import RouteTable
 from wavecom.settings import Settings
 
 google = test_fcm.google
@@ -43,11 +44,11 @@ async def dispatchers() -> AsyncIterator[list[Dispatcher]]:
     made: list[Dispatcher] = []
     yield made
     for d in made:
-        await d.close()
+        await d.table.close()
 
 
 def dispatcher(made: list[Dispatcher], provider: Provider) -> Dispatcher:
-    d = Dispatcher([provider], Settings(retry_jitter=0.0, breaker_fail_max=2))
+    d = Dispatcher(RouteTable([provider], Settings(retry_jitter=0.0, breaker_fail_max=2)))
     made.append(d)
     return d
 
@@ -66,13 +67,13 @@ async def test_fcm_quota_exceeded_for_devices_leaves_the_breaker_closed_outages_
         attempted = await d.deliver(job(Channel.PUSH, f"device-token-{i:04d}", i))
         assert attempted.outcome.status is Status.RETRYING
         assert "QUOTA_EXCEEDED" in (attempted.outcome.error or "")
-    assert d.breaker_states() == {"pushfire": "closed"}
+    assert d.table.breaker_states() == {"pushfire": "closed"}
     sent = await d.deliver(job(Channel.PUSH, "device-token-9999", 99))
     assert sent.outcome.status is Status.SENT  # the account kept serving every other device
     for i in range(2):  # FCM itself failing is the account's problem: it opens
         fake.replies.append(fcm_error(503, "UNAVAILABLE", "The service is unavailable"))
         await d.deliver(job(Channel.PUSH, f"device-token-1{i:03d}", 100 + i))
-    assert d.breaker_states() == {"pushfire": "open"}
+    assert d.table.breaker_states() == {"pushfire": "open"}
 
 
 async def test_twilio_429s_leave_the_breaker_closed_5xx_open_it(
@@ -85,10 +86,10 @@ async def test_twilio_429s_leave_the_breaker_closed_5xx_open_it(
         attempted = await d.deliver(job(Channel.SMS, f"+23480123456{i:02d}", i))
         assert attempted.outcome.status is Status.RETRYING
         assert "Twilio error 20429" in (attempted.outcome.error or "")
-    assert d.breaker_states() == {"textwave": "closed"}
+    assert d.table.breaker_states() == {"textwave": "closed"}
     sent = await d.deliver(job(Channel.SMS, "+2348012345699", 99))
     assert sent.outcome.status is Status.SENT
     for i in range(2):
         fake.replies.append(web.Response(status=503, text="Service Unavailable"))
         await d.deliver(job(Channel.SMS, f"+23480123457{i:02d}", 100 + i))
-    assert d.breaker_states() == {"textwave": "open"}
+    assert d.table.breaker_states() == {"textwave": "open"}

@@ -39,6 +39,7 @@ from wavecom.messages import DeliveryJob
 from wavecom.pipeline import Dispatcher
 from wavecom.providers.base import Provider
 from wavecom.providers.mock import MockProvider, MockProviderConfig
+from wavecom.providers.routes import RouteTable
 from wavecom.settings import Settings
 
 google, keys = test_fcm.google, test_fcm.keys
@@ -356,7 +357,9 @@ async def _fail_every_way(
     records: list[str] = []
     for i, (failure, arm) in enumerate(cases):
         arm()
-        d = Dispatcher([failure.provider], Settings(retry_jitter=0.0, breaker_fail_max=1000))
+        d = Dispatcher(
+            RouteTable([failure.provider], Settings(retry_jitter=0.0, breaker_fail_max=1000))
+        )
         channel = failure.provider.channel
         attempted = await d.deliver(job(channel, failure.recipient, i))
         outcome = attempted.outcome

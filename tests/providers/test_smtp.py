@@ -22,6 +22,7 @@ from wavecom.messages import DeliveryJob
 from wavecom.pipeline import Dispatcher
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
+from wavecom.providers.routes import RouteTable
 from wavecom.settings import Settings
 
 USER, PASSWORD, WRONG = "wavecom", "correct horse battery staple", "revoked"
@@ -422,12 +423,12 @@ async def test_a_refused_login_fails_over_to_the_next_account(
     server = await servers("starttls", auth=True)
     primary = providers(server.port, "starttls", password=WRONG, name="primary")
     secondary = providers(server.port, "starttls", password=PASSWORD, name="secondary")
-    dispatcher = Dispatcher([primary, secondary], Settings(breaker_fail_max=2))
+    dispatcher = Dispatcher(RouteTable([primary, secondary], Settings(breaker_fail_max=2)))
     for i in range(3):
         attempted = await dispatcher.deliver(otp_job(i))
         assert attempted.outcome.status == Status.SENT
         assert attempted.outcome.provider == "secondary"
-    assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
+    assert dispatcher.table.breaker_states() == {"primary": "open", "secondary": "closed"}
     assert len(server.mailbox.messages) == 3
 
 
@@ -437,7 +438,7 @@ async def test_a_relay_going_away_mid_run_opens_its_breaker_and_fails_over_losin
     first, second = await servers("none"), await servers("none")
     primary = providers(first.port, name="primary", timeout_s=2.0)
     secondary = providers(second.port, name="secondary", timeout_s=2.0)
-    dispatcher = Dispatcher([primary, secondary], Settings(breaker_fail_max=2))
+    dispatcher = Dispatcher(RouteTable([primary, secondary], Settings(breaker_fail_max=2)))
     outcomes = []
     for i in range(12):
         if i == 4:
@@ -445,7 +446,7 @@ async def test_a_relay_going_away_mid_run_opens_its_breaker_and_fails_over_losin
         outcomes.append((await dispatcher.deliver(otp_job(i))).outcome)
     assert [o.status for o in outcomes] == [Status.SENT] * 12  # nothing lost, no retry needed
     assert [o.provider for o in outcomes] == ["primary"] * 4 + ["secondary"] * 8
-    assert dispatcher.breaker_states() == {"primary": "open", "secondary": "closed"}
+    assert dispatcher.table.breaker_states() == {"primary": "open", "secondary": "closed"}
     assert len(first.mailbox.messages) == 4
     assert len(second.mailbox.messages) == 8
 

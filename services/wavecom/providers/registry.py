@@ -22,10 +22,10 @@ import logging
 from wavecom import metrics
 from wavecom.constants import Channel
 from wavecom.errors import ProviderConfigError
-from wavecom.pipeline import Dispatcher, Route
 from wavecom.providers.accounts import Account, list_accounts, refuse_mock
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.drivers import build_driver
+from wavecom.providers.routes import Route, RouteTable
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.tenants import RateLimit, Tenants
@@ -34,34 +34,34 @@ log = logging.getLogger("wavecom.providers")
 
 
 class Registry:
-    """Keeps a channel's :class:`Dispatcher` on the stored accounts' latest revision."""
+    """Keeps a channel's :class:`RouteTable` on the stored accounts' latest revision."""
 
     def __init__(
-        self, store: Store, settings: Settings, channel: Channel, dispatcher: Dispatcher
+        self, store: Store, settings: Settings, channel: Channel, table: RouteTable
     ) -> None:
         self.store = store
         self.settings = settings
         self.channel = channel
-        self.dispatcher = dispatcher
+        self.table = table
         self.cipher = Cipher.of(settings)
         self.tenants = Tenants(
             store, RateLimit(settings.rate_limit_per_s, settings.rate_limit_burst)
         )
-        self.revision = -1  # the configuration revision the dispatcher runs on
+        self.revision = -1  # the configuration revision the table holds
 
     @property
     def usable(self) -> int:
         """How many accounts the channel can deliver through now (any tenant's)."""
-        return len(self.dispatcher.routes)
+        return len(self.table.routes)
 
     async def refresh(self) -> bool:
         """Reload if the configuration's revision moved; True if the accounts were reloaded."""
-        self.dispatcher.set_no_shared(await self.tenants.without_shared_fallback())
+        self.table.set_no_shared(await self.tenants.without_shared_fallback())
         revision = await self.store.accounts.revision()
         if revision == self.revision:
             return False
         accounts = await list_accounts(self.store, self.channel)
-        live = self.dispatcher.routes
+        live = self.table.routes
         routes: list[Route] = []
         for account in accounts:
             if not account.spec.enabled:
@@ -73,7 +73,7 @@ class Registry:
             route = self._build(account)
             if route is not None:
                 routes.append(route)
-        changed = await self.dispatcher.update(routes)
+        changed = await self.table.update(routes)
         self.revision = revision
         metrics.PROVIDER_RELOADS.labels(self.channel.value).inc()
         metrics.PROVIDER_REVISION.labels(self.channel.value).set(revision)
