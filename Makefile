@@ -87,11 +87,11 @@ image-bases: ## the image's base images from Debian's packages (mmdebstrap; once
 image: ## build services/Dockerfile with podman (Debian bases; IMAGE_BASES=registry: the Dockerfile's own FROM)
 	@$(IMAGE_SH) build
 
-charts: venv kube ## regenerate the chart's README, dashboards copy and keda/scaledobjects.yaml
-	@$(PY) -m tests.charts.generate
+charts: venv kube ## regenerate the chart's README and schema descriptions (from values.yaml), its copies, the CRD, keda/scaledobjects.yaml
+	@PYTHONPATH=services $(PY) -m generators.charts
 
-dashboards: venv ## regenerate dashboards/grafana/*.json from tests/observability/dashboards.py (then make charts)
-	@$(PY) -m tests.observability.dashboards
+dashboards: venv ## regenerate dashboards/grafana/*.json from services/generators/dashboards.py (then make charts)
+	@PYTHONPATH=services $(PY) -m generators.dashboards
 
 up: stack frontend $(if $(PROMETHEUS),prometheus-bin) ## run the whole system in the foreground (Ctrl-C stops it); PROMETHEUS=1: Prometheus too, on :9095
 	@PROMETHEUS=$(PROMETHEUS) $(PY) services/devstack/run.py

@@ -1,51 +1,34 @@
-"""Where services/devstack/kube.sh keeps the control plane's binaries, and running them."""
+"""The control plane services/devstack/kube.sh builds, for the tests: its paths and helm (from
+services/generators/kube.py, which the chart generator uses too), skipping a test while a binary
+is not built yet; reading manifests and CRD schemas."""
 
 from __future__ import annotations
 
-import functools
 import json
-import os
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-ROOT = Path(__file__).resolve().parents[2]
-KUBE_SH = ROOT / "services" / "devstack" / "kube.sh"
-CHART = ROOT / "charts" / "wavecom-notify"
-# the Kubernetes version the chart is rendered and validated for (the control plane's)
-KUBE_VERSION = "1.37.2"
+from generators import kube
+from generators.kube import CHART, KUBE_SH, KUBE_VERSION, ROOT, KubePaths, paths
 
-
-@dataclass(frozen=True)
-class KubePaths:
-    bin: Path
-    share: Path
-    kubeconfig: Path
-    monitoring_crds: Path
-    missing: tuple[str, ...]
-
-    def tool(self, name: str) -> Path:
-        return self.bin / name
-
-
-@functools.cache
-def paths() -> KubePaths:
-    """The cache directories of this checkout's kube.sh (keyed by versions), and what is missing."""
-    out = subprocess.run(  # noqa: S603 - our own script, fixed arguments
-        ["/bin/bash", str(KUBE_SH), "paths"], check=True, capture_output=True, text=True, timeout=60
-    ).stdout
-    kv = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
-    return KubePaths(
-        bin=Path(kv["BIN"]),
-        share=Path(kv["SHARE"]),
-        kubeconfig=Path(kv["KUBECONFIG"]),
-        monitoring_crds=Path(kv["MONITORING_CRDS"]),
-        missing=tuple(m for m in kv["MISSING"].split(",") if m),
-    )
+__all__ = [
+    "CHART",
+    "KUBE_SH",
+    "KUBE_VERSION",
+    "ROOT",
+    "KubePaths",
+    "crd_schemas",
+    "dump",
+    "helm",
+    "load_all",
+    "paths",
+    "require",
+    "strict",
+]
 
 
 def require(*names: str) -> KubePaths:
@@ -63,24 +46,9 @@ def require(*names: str) -> KubePaths:
 def helm(
     *args: str, check: bool = True, env: dict[str, str] | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
-    """Run the cached helm; its own config and cache stay under .state/kube/helm."""
-    p = require("helm")
-    home = ROOT / ".state" / "kube" / "helm"
-    full_env = {
-        **os.environ,
-        "HELM_CONFIG_HOME": str(home / "config"),
-        "HELM_CACHE_HOME": str(home / "cache"),
-        "HELM_DATA_HOME": str(home / "data"),
-        **(env or {}),
-    }
-    return subprocess.run(  # noqa: S603 - the helm this checkout built
-        [str(p.tool("helm")), *args],
-        check=check,
-        capture_output=True,
-        text=True,
-        env=full_env,
-        timeout=timeout,
-    )
+    """Run the cached helm (skipping the test while it is not built)."""
+    require("helm")
+    return kube.helm(*args, check=check, env=env, timeout=timeout)
 
 
 def load_all(text: str) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The committed dashboards are what tests/observability/dashboards.py makes, and each one is
+"""The committed dashboards are what services/generators/dashboards.py makes, and each one is
 well formed: the current schema, the data source as a variable, a unit and a description on
 every panel, and every query valid PromQL (parsed by promtool, offline)."""
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from tests.observability.dashboards import DASHBOARDS, OUT, SCHEMA_VERSION, render, stale
+from generators.dashboards import DASHBOARDS, OUT, SCHEMA_VERSION, render, stale
 
 PROMTOOL = shutil.which("promtool")
 

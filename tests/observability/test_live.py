@@ -28,9 +28,9 @@ import pytest
 from aiohttp import web
 from pydantic import SecretStr
 
+from generators.dashboards import OUT
 from tests.api.routes.test_receipts import standard_webhook
 from tests.conftest import all_terminal, create, email, free_port, push, sms, wait_for
-from tests.observability.dashboards import OUT
 from tests.observability.prometheus import Prometheus, Targets, available
 from tests.observability.rules import RULE_FILES, alerts, write_variant
 from tests.observability.test_dashboards import GRAFANA_VARIABLES, grafana_expand, queries

@@ -3,11 +3,11 @@
 Plain dicts in Grafana's dashboard JSON model (schemaVersion 39, Grafana 10.4 and later), so
 nothing new is installed. Every panel reads the data source chosen in the ``datasource``
 variable, has a unit and a description, and each of its queries is proven against a live
-Prometheus after a short load (test_live.py); test_dashboards.py keeps the committed JSON
-equal to what this module makes and lints it.
+Prometheus after a short load (tests/observability/test_live.py); test_dashboards.py there
+keeps the committed JSON equal to what this module makes and lints it.
 
-    python -m tests.observability.dashboards          # write dashboards/grafana/*.json
-    python -m tests.observability.dashboards --check  # exit 1 if any is stale
+    make dashboards                                               # write dashboards/grafana/*.json
+    PYTHONPATH=services python -m generators.dashboards --check   # exit 1 if any is stale
 """
 
 from __future__ import annotations

@@ -1,6 +1,9 @@
 """Generate what is derived from the chart and kept in the repository (`make charts`):
 
 - charts/wavecom-notify/README.md, its values table made from values.yaml's `# --` comments;
+- charts/wavecom-notify/values.schema.json's `description` fields, from the same comments (the
+  schema's types and rules are written by hand; its descriptions are not: values.yaml is their
+  one source, so the README and the schema cannot say different things);
 - charts/wavecom-notify/dashboards/, copies of dashboards/grafana/*.json (the source of truth);
 - charts/wavecom-notify/rules/, copies of dashboards/prometheus/rules/*.yml (the alert rules the
   PrometheusRule ships);
@@ -9,8 +12,8 @@
 - charts/wavecom-notify/crds/notificationproviders.yaml, the operator's CRD
   (``python -m wavecom.operator crd``, from services/wavecom/operator/crd.py).
 
-`python -m tests.charts.generate --check` changes nothing and exits 1 when any is stale; the
-chart tests do the same comparison.
+`python -m generators.charts --check` (PYTHONPATH=services, as `make charts` sets it) changes
+nothing and exits 1 when any is stale; tests/charts/test_values.py does the same comparison.
 """
 
 from __future__ import annotations
@@ -25,11 +28,13 @@ from typing import Any
 
 import yaml  # type: ignore[import-untyped]
 
-from tests.charts.kube import CHART, KUBE_VERSION, ROOT, helm
+from generators.kube import CHART, KUBE_VERSION, ROOT, helm
 from wavecom.operator import crd
 
 README = CHART / "README.md"
 README_HEAD = CHART / "README.head.md"
+VALUES = CHART / "values.yaml"
+SCHEMA = CHART / "values.schema.json"
 DASHBOARDS_SRC = ROOT / "dashboards" / "grafana"
 DASHBOARDS_DST = CHART / "dashboards"
 RULES_SRC = ROOT / "dashboards" / "prometheus" / "rules"
@@ -51,7 +56,7 @@ class ValueDoc:
     default: Any
 
 
-def value_docs(path: Path = CHART / "values.yaml") -> tuple[list[ValueDoc], list[str]]:
+def value_docs(path: Path = VALUES) -> tuple[list[ValueDoc], list[str]]:
     """The documented keys of a values file, and the keys with neither a `# --` comment nor
     documented children (which a test rejects). A documented key documents its whole subtree."""
     values = yaml.safe_load(path.read_text())
@@ -138,6 +143,74 @@ def readme_text() -> str:
     )
 
 
+class SchemaDrift(Exception):
+    """Raised when values.yaml's comments cannot be written into the schema: a documented key the
+    schema does not have, or keys sharing one `$defs` entry with different comments."""
+
+
+Schema = dict[str, Any]
+
+
+def _descriptions_removed(node: Any) -> None:
+    """Drop every `description` of a schema (keywords only, never a property named so)."""
+    if not isinstance(node, dict):
+        return
+    node.pop("description", None)
+    for key in ("properties", "$defs", "patternProperties"):
+        for sub in node.get(key, {}).values():
+            _descriptions_removed(sub)
+    for key in ("items", "additionalProperties", "not", "if", "then", "else"):
+        _descriptions_removed(node.get(key))
+    for key in ("allOf", "anyOf", "oneOf", "prefixItems"):
+        for sub in node.get(key, []):
+            _descriptions_removed(sub)
+
+
+def schema_node(schema: Schema, dotted: str) -> tuple[Schema, str]:
+    """The schema node of a values key and where it lives (its JSON pointer): through a `$ref`
+    into `$defs` for the keys inside a shared definition, the `$ref` node itself for the key
+    that is the reference (a description beside `$ref` is JSON Schema 2020-12)."""
+    node, where = schema, ""
+    for part in dotted.split("."):
+        while "$ref" in node:
+            where = node["$ref"].removeprefix("#")
+            node = schema["$defs"][where.removeprefix("/$defs/")]
+        props = node.get("properties", {})
+        if part not in props:
+            raise SchemaDrift(f"{dotted}: documented in values.yaml, not in values.schema.json")
+        node, where = props[part], f"{where}/properties/{part}"
+    return node, where
+
+
+def schema_with_descriptions(schema: Schema, docs: list[ValueDoc]) -> Schema:
+    """The schema with each documented key's `# --` comment as its `description`, and no other."""
+    out: Schema = json.loads(json.dumps(schema))
+    _descriptions_removed(out)
+    said: dict[str, tuple[str, str]] = {}  # JSON pointer -> (key, description)
+    for d in docs:
+        node, where = schema_node(out, d.key)
+        if where in said and said[where][1] != d.description:
+            raise SchemaDrift(
+                f"{said[where][0]} and {d.key} share {where} in values.schema.json: their "
+                "`# --` comments in values.yaml must be the same"
+            )
+        said[where] = (d.key, d.description)
+        # after `type` (or `$ref`) where the hand-written schema has it, for a readable file
+        items = list(node.items())
+        at = next((i + 1 for i, (k, _) in enumerate(items) if k in ("type", "$ref")), 0)
+        items.insert(at, ("description", d.description))
+        node.clear()
+        node.update(items)
+    return out
+
+
+def schema_text() -> str:
+    """values.schema.json with its descriptions taken from values.yaml."""
+    docs, _ = value_docs()
+    schema = schema_with_descriptions(json.loads(SCHEMA.read_text()), docs)
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"
+
+
 def dashboards() -> dict[str, str]:
     """The chart's copy of each Grafana dashboard: file name -> content."""
     return {p.name: p.read_text() for p in sorted(DASHBOARDS_SRC.glob("*.json"))}
@@ -179,6 +252,8 @@ def stale() -> list[str]:
     out = []
     if not README.exists() or README.read_text() != readme_text():
         out.append(str(README.relative_to(ROOT)))
+    if SCHEMA.read_text() != schema_text():
+        out.append(str(SCHEMA.relative_to(ROOT)))
     want = dashboards()
     have = {p.name: p.read_text() for p in sorted(DASHBOARDS_DST.glob("*.json"))}
     if want != have:
@@ -194,6 +269,7 @@ def stale() -> list[str]:
 
 def write() -> None:
     README.write_text(readme_text())
+    SCHEMA.write_text(schema_text())
     DASHBOARDS_DST.mkdir(exist_ok=True)
     want = dashboards()
     for p in DASHBOARDS_DST.glob("*.json"):
