@@ -3,7 +3,8 @@
 The browser tests live in frontend/e2e/ (node --test); this test starts the system they need
 (the API serving the static export, and a worker per channel) and runs them with an
 every-scope API key (WAVECOM_KEY): they sign in through the UI, check the scopes and a
-revocation, send, burst 500, replay a dead letter and measure a live-update storm of 3,000.
+revocation, send, burst 500, replay a dead letter, see a notification's status callbacks and
+measure a live-update storm of 3,000.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ async def system(settings: Settings) -> AsyncIterator[System]:
             ]
         ).decode()
         await s.start()
+        await s.spawn_callbacks()  # a notification's page shows its callbacks (e2e/callbacks)
         yield s
 
 
