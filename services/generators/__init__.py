@@ -5,7 +5,7 @@
   (both from values.yaml's ``# --`` comments), its copies of the dashboards and alert rules, the
   operator's CRD and keda/scaledobjects.yaml (``make charts``).
 
-Each has ``--check``; tests/charts/test_values.py and tests/observability/test_dashboards.py fail
-while a committed file differs from what its generator makes. Not part of the image: the
+Each has ``--check``; tests/charts/test_values_docs.py and tests/observability/test_dashboards.py
+fail while a committed file differs from what its generator makes. Not part of the image: the
 Dockerfile copies only services/wavecom.
 """

@@ -13,7 +13,7 @@
   (``python -m wavecom.operator crd``, from services/wavecom/operator/crd.py).
 
 `python -m generators.charts --check` (PYTHONPATH=services, as `make charts` sets it) changes
-nothing and exits 1 when any is stale; tests/charts/test_values.py does the same comparison.
+nothing and exits 1 when any is stale; tests/charts/test_values_docs.py does the same comparison.
 """
 
 from __future__ import annotations

@@ -1,5 +1,7 @@
-"""Render the chart with helm into Python objects and validate them, in the Airflow chart tests'
-manner: `render_chart(values, show_only=[...])`, then small path queries on the objects."""
+"""The chart tests' shared render helper, in the Airflow chart tests' manner: render the chart
+with helm into Python objects (`render_chart(values, show_only=[...])`), validate them against the
+Kubernetes and CRD schemas, then read fields with small path queries. Each test_<component>.py
+beside it renders and reads one part of the chart."""
 
 from __future__ import annotations
 
@@ -32,8 +34,35 @@ API_VERSIONS = (
 )
 
 
+# the objects' name prefix under RELEASE, and the smallest values every render needs
+FULL = f"{RELEASE}-wavecom-notify"
+URLS: dict[str, Any] = {
+    "secrets": {
+        "amqpUrl": "amqp://u:p@rabbit-0:5672/vh,amqp://u:p@rabbit-1:5672/vh",
+        "mongodbUrl": "mongodb://mongo:27017/",
+        "rabbitmqManagementUrl": "http://u:p@rabbit:15672/vh",
+    }
+}
+DEPLOYMENTS = {f"{FULL}-api", f"{FULL}-worker-email", f"{FULL}-worker-sms", f"{FULL}-worker-push"}
+
+
 def ci_values(name: str) -> Path:
     return CHART / "ci" / f"{name}-values.yaml"
+
+
+def merged(*parts: dict[str, Any]) -> dict[str, Any]:
+    """Values dicts merged as helm merges values files: later parts win, maps merge deeply."""
+    out: dict[str, Any] = {}
+    for part in parts:
+        for k, v in part.items():
+            out[k] = merged(out.get(k, {}), v) if isinstance(v, dict) and v else v
+    return out
+
+
+def containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A workload's init containers and containers."""
+    spec = doc["spec"]["template"]["spec"]
+    return [*spec.get("initContainers", []), *spec["containers"]]
 
 
 def template_args(

@@ -3,8 +3,7 @@ Service and ServiceMonitor, and a NetworkPolicy that lets it reach tenants' endp
 
 from __future__ import annotations
 
-from tests.charts.chart import by_kind, one, render_chart
-from tests.charts.test_chart import FULL, URLS, containers, merged
+from tests.charts.chart import FULL, URLS, by_kind, containers, merged, one, render_chart
 
 MONITORED = {"monitoring": {"serviceMonitor": {"enabled": True}, "assumePrometheusOperator": True}}
 

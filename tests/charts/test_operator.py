@@ -13,21 +13,23 @@ import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 import yaml  # type: ignore[import-untyped]
 
-from tests.charts.chart import RELEASE, by_kind, ci_values, crd_schema, one, render_chart, validate
+from tests.charts.chart import (
+    FULL,
+    RELEASE,
+    URLS,
+    by_kind,
+    ci_values,
+    crd_schema,
+    one,
+    render_chart,
+    validate,
+)
 from tests.charts.kube import CHART, KUBE_VERSION, helm, load_all
 from wavecom.errors import ProviderConfigError
 from wavecom.operator import crd
 from wavecom.operator.handlers import SECRET_LABEL
 from wavecom.providers import manifests
 
-FULL = f"{RELEASE}-wavecom-notify"
-URLS: dict[str, Any] = {
-    "secrets": {
-        "amqpUrl": "amqp://u:p@rabbit:5672/vh",
-        "mongodbUrl": "mongodb://mongo:27017/",
-        "rabbitmqManagementUrl": "http://u:p@rabbit:15672/vh",
-    }
-}
 KEY = base64.b64encode(bytes(range(32))).decode()
 EXAMPLES = CHART / "examples" / "providers.yaml"
 CRD_FILE = CHART / "crds" / "notificationproviders.yaml"

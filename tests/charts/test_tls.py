@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
-from tests.charts.chart import RELEASE, RenderError, by_kind, one, render_chart, validate
+from tests.charts.chart import FULL, RenderError, by_kind, one, render_chart, validate
 from wavecom.settings import Settings
 
-FULL = f"{RELEASE}-wavecom-notify"
 URLS: dict[str, Any] = {
     "secrets": {
         "amqpUrl": "amqps://u:p@rabbit-0:5671/vh,amqps://u:p@rabbit-1:5671/vh",
