@@ -189,11 +189,13 @@ def schema_with_descriptions(schema: Schema, docs: list[ValueDoc]) -> Schema:
     said: dict[str, tuple[str, str]] = {}  # JSON pointer -> (key, description)
     for d in docs:
         node, where = schema_node(out, d.key)
-        if where in said and said[where][1] != d.description:
-            raise SchemaDrift(
-                f"{said[where][0]} and {d.key} share {where} in values.schema.json: their "
-                "`# --` comments in values.yaml must be the same"
-            )
+        if where in said:
+            if said[where][1] != d.description:
+                raise SchemaDrift(
+                    f"{said[where][0]} and {d.key} share {where} in values.schema.json: their "
+                    "`# --` comments in values.yaml must be the same"
+                )
+            continue
         said[where] = (d.key, d.description)
         # after `type` (or `$ref`) where the hand-written schema has it, for a readable file
         items = list(node.items())
