@@ -6,9 +6,9 @@ Three contracts keep docs/architecture.md true by construction:
   module: the API process's import graph holds no worker-side module, the worker's no API-side
   module, and the operator's neither;
 - every collection access (a PyMongo collection method, ``db[...]``, a write model) is inside
-  the ``wavecom.store`` package, except in the modules of ``KNOWN_COLLECTION_ACCESS``: today's
-  exceptions, each with its reason. That list can only shrink: an entry whose module no longer
-  touches a collection fails until it is removed;
+  the ``wavecom.store`` package, except in the modules of ``KNOWN_COLLECTION_ACCESS`` (none
+  left). That list can only shrink: an entry whose module no longer touches a collection fails
+  until it is removed;
 - the table of which process imports which module in docs/architecture.md is the one the code
   gives (``.venv/bin/python -m tests.test_architecture --write`` rewrites it).
 """
@@ -60,17 +60,10 @@ WORKER_SIDE = (
     "wavecom.providers.seed",
 )
 
-# Modules outside wavecom.store that query collections themselves, as of issue #26. Each should
-# get repository methods in store/ (issue #26, item 3); remove its line when it does. Nothing
-# may be added here: a new query goes into store/.
-KNOWN_COLLECTION_ACCESS: dict[str, str] = {
-    "wavecom.sweeper": "its lease document (store.db['leases']) and the scans for overdue ones",
-    "wavecom.reconcile": "the per-tenant $group count, the stuck scan and the ledger's lookups",
-    "wavecom.keys": "the apikeys collection (insert, find by id, list, revoke)",
-    "wavecom.tenants": "the tenants collection (limits, shared fallback)",
-    "wavecom.api.quota": "the quotas collection (the GCRA compare-and-set)",
-    "wavecom.api.idempotency": "the idempotency collection (claim, store, release a key)",
-}
+# Modules outside wavecom.store that query collections themselves. Since issue #26 (item 3)
+# gave the last six (sweeper, reconcile, keys, tenants, api.quota, api.idempotency) repository
+# methods in store/, there are none. Nothing may be added here: a new query goes into store/.
+KNOWN_COLLECTION_ACCESS: dict[str, str] = {}
 
 # PyMongo collection methods. Not `watch` (change streams are not used, and other objects have
 # a `watch`), nor `drop`.

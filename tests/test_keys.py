@@ -17,7 +17,7 @@ async def test_a_key_is_stored_only_as_a_hash_and_verifies(store: Store) -> None
     keys = Keys(store)
     key, token = await keys.create("acme", {Scope.SEND, Scope.READ}, "ci")
     assert token.startswith(f"wcn_{key.key_id}_")
-    stored = await store.api_keys.find_one({"_id": key.key_id})
+    stored = await store.api_keys.collection.find_one({"_id": key.key_id})
     assert stored is not None
     secret = token.removeprefix(f"wcn_{key.key_id}_")
     assert len(secret) == 43

@@ -19,7 +19,7 @@ from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.constants import LEASES, Status
 from wavecom.settings import Settings
 from wavecom.store import Store, utcnow
-from wavecom.sweeper import REQUEUED_MESSAGE, Lease, Sweeper
+from wavecom.sweeper import REQUEUED_MESSAGE, Sweeper
 
 
 def requeued(type_: str = "EMAIL", status: str = "QUEUED") -> float:
@@ -30,8 +30,8 @@ def requeued(type_: str = "EMAIL", status: str = "QUEUED") -> float:
 
 
 async def test_one_process_holds_the_lease_until_it_expires_or_is_released(store: Store) -> None:
-    a = Lease(store.db[LEASES], "sweeper", ttl_s=30)
-    b = Lease(store.db[LEASES], "sweeper", ttl_s=30)
+    a = store.leases.lease("sweeper", ttl_s=30)
+    b = store.leases.lease("sweeper", ttl_s=30)
     assert await a.hold()
     assert not await b.hold()
     assert await a.hold()  # renewed by its holder

@@ -24,11 +24,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo.errors import PyMongoError
-
 from wavecom.cache import TtlCache
 from wavecom.constants import Scope, valid_tenant
-from wavecom.errors import StoreUnavailable
 from wavecom.store import Doc, Store, utcnow
 
 PREFIX = "wcn_"
@@ -97,7 +94,7 @@ class Keys:
     """The ``apikeys`` collection, read through a per-process cache of ``cache_s``."""
 
     def __init__(self, store: Store, *, cache_s: float = 1.0) -> None:
-        self.collection = store.api_keys
+        self.keys = store.api_keys
         self.cache_s = cache_s
         # key id -> its document (None when unknown), at most 10,000 keys per process
         self._cache: TtlCache[Doc | None] = TtlCache(self._read, cache_s)
@@ -120,10 +117,7 @@ class Keys:
             "createdAt": key.created_at,
             "revokedAt": None,
         }
-        try:
-            await self.collection.insert_one(doc)
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not store the key: {exc}") from exc
+        await self.keys.add(doc)
         return key, f"{PREFIX}{key_id}_{secret}"
 
     async def verify(self, token: str) -> ApiKey | None:
@@ -139,28 +133,19 @@ class Keys:
         return None if key.revoked else key
 
     async def _read(self, key_id: str) -> Doc | None:
-        try:
-            return await self.collection.find_one({"_id": key_id})
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not check the key: {exc}") from exc
+        return await self.keys.get(key_id)
 
     async def list(self, tenant: str | None = None) -> list[ApiKey]:
-        query = {} if tenant is None else {"tenantId": tenant}
-        docs = await self.collection.find(query).to_list(None)
+        docs = await self.keys.of(tenant)
         return sorted((ApiKey.of(d) for d in docs), key=lambda k: (k.tenant, k.created_at))
 
     async def revoke(self, key_id: str, tenant: str | None = None) -> ApiKey | None:
         """Revoke a key (of ``tenant`` only, when given); None if there is no such key."""
-        query: Doc = {"_id": key_id}
-        if tenant is not None:
-            query["tenantId"] = tenant
-        doc = await self.collection.find_one(query)
+        doc = await self.keys.get(key_id, tenant)
         if doc is None:
             return None
         if doc.get("revokedAt") is None:
             doc["revokedAt"] = utcnow().replace(microsecond=0)
-            await self.collection.update_one(
-                {"_id": key_id}, {"$set": {"revokedAt": doc["revokedAt"]}}
-            )
+            await self.keys.revoke(key_id, doc["revokedAt"])
         self._cache.forget(key_id)  # this process refuses it from the next request on
         return ApiKey.of(doc)

@@ -36,7 +36,6 @@ from wavecom import tls
 from wavecom.constants import TERMINAL, Status
 from wavecom.settings import get_settings
 from wavecom.store import Store, utcnow
-from wavecom.store.indexes import BY_FIELD
 
 IN_FLIGHT = (Status.SCHEDULED, Status.QUEUED, Status.PROCESSING, Status.RETRYING)
 FINAL = tuple(s for s in Status if s in TERMINAL)
@@ -232,18 +231,10 @@ async def _windows(
 async def _count(
     store: Store, match: dict[str, Any], since: datetime | None, until: datetime
 ) -> Window:
-    """Counts by (tenant, channel, status) of the documents ``match`` selects, through the
-    (tenantId, createdAt) index (DocumentDB walks only the range; the planner is told)."""
+    """Counts by (tenant, channel, status) of the documents ``match`` selects
+    (:meth:`wavecom.store.books.Books.count`)."""
     began = time.monotonic()
-    pipeline: list[dict[str, Any]] = [
-        {"$match": match},
-        {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}},
-    ]
-    counts: dict[tuple[str, str, str], int] = {}
-    options: dict[str, Any] = {"hint": BY_FIELD[""]} if "tenantId" in match else {}
-    async for row in await store.notifications.collection.aggregate(pipeline, **options):
-        key = row["_id"]
-        counts[(key["t"], key["c"], key["s"])] = int(row["n"])
+    counts = await store.books.count(match)
     return Window(since, until, counts, round((time.monotonic() - began) * 1000))
 
 
@@ -284,52 +275,25 @@ async def _stuck(
     report: Report, store: Store, tenant: str | None, stuck_after_s: float, stuck_limit: int
 ) -> None:
     """Up to ``stuck_limit`` notifications not final and untouched for ``stuck_after_s``."""
-    only: dict[str, Any] = {} if tenant is None else {"tenantId": tenant}
     cutoff = utcnow() - timedelta(seconds=stuck_after_s)
-    waiting = [Status.QUEUED.value, Status.PROCESSING.value, Status.RETRYING.value]
-    projection = {"tenantId": 1, "type": 1, "status": 1, "updatedAt": 1}
-    for query in (
-        {**only, "status": {"$in": waiting}, "updatedAt": {"$lt": cutoff}},
-        # a SCHEDULED one is stuck only once its time has passed too
-        {
-            **only,
-            "status": Status.SCHEDULED.value,
-            "updatedAt": {"$lt": cutoff},
-            "scheduledAt": {"$lt": cutoff},
-        },
-    ):
-        left = stuck_limit - len(report.stuck)
-        if left <= 0:
-            break
-        # by tenant, through (tenantId, status, createdAt) with updatedAt checked on the rows:
-        # DocumentDB's index terms are per field, so a range on updatedAt inside the index
-        # would read every updatedAt of the collection (500 ms at 1M, measured; this is 25 ms)
-        index = BY_FIELD["status"] if tenant is not None else "status_updated"
-        cursor = store.notifications.collection.find(query, projection).hint(index).limit(left)
-        async for d in cursor:
-            report.stuck.append(
-                {
-                    "_id": str(d["_id"]),
-                    "tenantId": d["tenantId"],
-                    "type": d["type"],
-                    "status": d["status"],
-                    "since": d["updatedAt"].isoformat(),
-                }
-            )
+    for d in await store.books.stuck(tenant, cutoff, stuck_limit - len(report.stuck)):
+        report.stuck.append(
+            {
+                "_id": str(d["_id"]),
+                "tenantId": d["tenantId"],
+                "type": d["type"],
+                "status": d["status"],
+                "since": d["updatedAt"].isoformat(),
+            }
+        )
 
 
 async def _ledger_problems(store: Store, tenant: str | None, directory: Path) -> list[str]:
     """With the mock providers' ledger: SENT notifications sent twice, or never."""
-    only: dict[str, Any] = {} if tenant is None else {"tenantId": tenant}
-    sent_ids = {
-        str(d["_id"])
-        async for d in store.notifications.collection.find(
-            {**only, "status": Status.SENT.value}, {"_id": 1}
-        )
-    }
+    sent_ids = await store.books.sent_ids(tenant)
     ledger = await asyncio.to_thread(read_ledger, directory)
     if tenant is not None:  # only this tenant's notifications
-        mine = {str(d["_id"]) async for d in store.notifications.collection.find(only, {"_id": 1})}
+        mine = await store.books.ids(tenant)
         ledger = Counter({i: n for i, n in ledger.items() if i in mine})
     problems = [f"{i} sent {n} times" for i, n in ledger.items() if n > 1]
     problems += [f"{i} is SENT but not in the ledger" for i in sent_ids - set(ledger)]

@@ -9,7 +9,7 @@ from typing import Any
 
 from wavecom.cache import TtlCache
 from wavecom.constants import Channel
-from wavecom.store import Store, utcnow
+from wavecom.store import Store
 from wavecom.store.expiries import MAX_TTL_S
 
 
@@ -35,7 +35,7 @@ class Tenants:
     a changed limit applies within ``cache_s``; a revoked key applies at once)."""
 
     def __init__(self, store: Store, default: RateLimit, cache_s: float = 5.0) -> None:
-        self.collection = store.tenants
+        self.settings = store.tenants
         self.default = default
         self.cache_s = cache_s
         self._cache: TtlCache[RateLimit] = TtlCache(self._read, cache_s)
@@ -45,7 +45,7 @@ class Tenants:
         return await self._cache.get(tenant)
 
     async def _read(self, tenant: str) -> RateLimit:
-        doc = await self.collection.find_one({"_id": tenant})
+        doc = await self.settings.get(tenant)
         if doc is not None and doc.get("rateLimit"):
             return RateLimit.of(doc["rateLimit"])
         return self.default
@@ -53,11 +53,7 @@ class Tenants:
     async def set_limit(self, tenant: str, limit: RateLimit) -> None:
         if limit.per_second <= 0 or limit.burst < 1:
             raise ValueError("a rate limit needs perSecond > 0 and burst >= 1")
-        await self.collection.update_one(
-            {"_id": tenant},
-            {"$set": {"rateLimit": limit.as_dict(), "updatedAt": utcnow()}},
-            upsert=True,
-        )
+        await self.settings.set(tenant, {"rateLimit": limit.as_dict()})
         self._cache.forget(tenant)
 
     async def default_ttls(self, tenant: str) -> dict[Channel, int]:
@@ -65,7 +61,7 @@ class Tenants:
         return await self._ttls.get(tenant)
 
     async def _read_ttls(self, tenant: str) -> dict[Channel, int]:
-        doc = await self.collection.find_one({"_id": tenant}, {"defaultTtlSeconds": 1})
+        doc = await self.settings.get(tenant, "defaultTtlSeconds")
         raw = (doc or {}).get("defaultTtlSeconds") or {}
         return {Channel(k): int(v) for k, v in raw.items() if k in Channel.__members__ and v}
 
@@ -75,19 +71,15 @@ class Tenants:
         if seconds is not None and not 1 <= seconds <= MAX_TTL_S:
             raise ValueError(f"a default TTL is 1 to {MAX_TTL_S} seconds")
         field = f"defaultTtlSeconds.{channel.value}"
-        change: dict[str, Any] = (
-            {"$set": {field: seconds, "updatedAt": utcnow()}}
-            if seconds is not None
-            else {"$unset": {field: ""}, "$set": {"updatedAt": utcnow()}}
-        )
-        await self.collection.update_one({"_id": tenant}, change, upsert=True)
+        if seconds is not None:
+            await self.settings.set(tenant, {field: seconds})
+        else:
+            await self.settings.set(tenant, {}, unset=(field,))
         self._ttls.forget(tenant)
 
     async def configured_ttls(self) -> dict[str, dict[Channel, int]]:
         """Tenants with default TTLs of their own."""
-        docs = await self.collection.find(
-            {"defaultTtlSeconds": {"$exists": True}}, {"defaultTtlSeconds": 1}
-        ).to_list(None)
+        docs = await self.settings.with_default_ttls()
         found = {
             str(d["_id"]): {
                 Channel(k): int(v)
@@ -103,18 +95,13 @@ class Tenants:
         to accounts reserved for it (``tenants:`` of a NotificationProvider): with none of
         those usable they wait in the queue, never reaching a shared account. The workers
         follow a change within PROVIDERS_POLL_S."""
-        await self.collection.update_one(
-            {"_id": tenant},
-            {"$set": {"sharedFallback": allowed, "updatedAt": utcnow()}},
-            upsert=True,
-        )
+        await self.settings.set(tenant, {"sharedFallback": allowed})
 
     async def without_shared_fallback(self) -> frozenset[str]:
         """The tenants whose notifications never go to a shared account."""
-        docs = await self.collection.find({"sharedFallback": False}, {"_id": 1}).to_list(None)
-        return frozenset(str(d["_id"]) for d in docs)
+        return frozenset(await self.settings.without_shared_fallback())
 
     async def configured(self) -> dict[str, RateLimit]:
         """Tenants with a limit of their own."""
-        docs = await self.collection.find({}).to_list(None)
+        docs = await self.settings.all()
         return {d["_id"]: RateLimit.of(d["rateLimit"]) for d in docs if d.get("rateLimit")}

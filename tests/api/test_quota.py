@@ -84,8 +84,8 @@ async def test_a_bucket_is_one_document(store: Store) -> None:
     for _ in range(50):
         await quota.charge("busy", 1, many)
     await quota.close()
-    assert await store.quotas.count_documents({}) == 1
-    state = await store.quotas.find_one({"_id": "busy"})
+    assert await store.quotas.collection.count_documents({}) == 1
+    state = await store.quotas.collection.find_one({"_id": "busy"})
     assert state is not None
     assert state["seq"] == 50
     assert (await Quota(store).charge("busy", 1, many)).allowed  # another process builds on it
@@ -130,7 +130,7 @@ async def test_a_busy_key_is_charged_in_memory_from_leases(store: Store) -> None
     decisions = [await quota.charge("busy", 1, limit) for _ in range(500)]
     refilled = int((time.monotonic() - started) * limit.per_second) + 1
     assert all(d.allowed for d in decisions)
-    state = await store.quotas.find_one({"_id": "busy"})
+    state = await store.quotas.collection.find_one({"_id": "busy"})
     assert state is not None
     assert state["seq"] <= 500 // 100 + 1  # one write per lease, not one per request
     assert decisions[-1].remaining <= 2000 - 500 + refilled  # the lease counts as spent here

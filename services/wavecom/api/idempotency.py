@@ -15,12 +15,12 @@ from typing import Any
 
 import orjson
 from fastapi import Request
-from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
-from wavecom.errors import DependencyUnavailable, StoreUnavailable
-from wavecom.store import Store, utcnow
+from wavecom.errors import DependencyUnavailable
+from wavecom.store import Store
+from wavecom.store.idempotency import IdempotencyKeys
 
 HEADER = "Idempotency-Key"
 _MAX_KEY = 255
@@ -48,27 +48,16 @@ async def idempotent(
         request.method.encode() + b" " + request.url.path.encode() + b"\n" + body
     ).hexdigest()
     record_id = f"{tenant}:{key}"
-    collection = store.idempotency
-    try:
-        await collection.insert_one(
-            {
-                "_id": record_id,
-                "fingerprint": fingerprint,
-                "state": "pending",
-                "createdAt": utcnow(),
-            }
-        )
-    except DuplicateKeyError:
-        return await _earlier(collection, record_id, fingerprint)
-    except PyMongoError as exc:
-        raise StoreUnavailable(f"could not record the idempotency key: {exc}") from exc
+    keys = store.idempotency
+    if not await keys.claim(record_id, fingerprint):
+        return await _earlier(keys, record_id, fingerprint)
 
     try:
         response = await handle()
     except (DependencyUnavailable, ApiError) as exc:
         if isinstance(exc, ApiError) and exc.status < 500:
             await _store(
-                collection,
+                keys,
                 record_id,
                 exc.status,
                 {
@@ -77,24 +66,21 @@ async def idempotent(
                 },
             )
         else:
-            await collection.delete_one({"_id": record_id})  # let the client retry the key
+            await keys.release(record_id)  # let the client retry the key
         raise
     except BaseException:
-        await collection.delete_one({"_id": record_id})
+        await keys.release(record_id)
         raise
-    await _store(collection, record_id, response.status_code, orjson.loads(response.body))
+    await _store(keys, record_id, response.status_code, orjson.loads(response.body))
     return response
 
 
-async def _store(collection: Any, record_id: str, status: int, body: Any) -> None:
-    await collection.update_one(
-        {"_id": record_id},
-        {"$set": {"state": "done", "status": status, "body": orjson.dumps(body).decode()}},
-    )
+async def _store(keys: IdempotencyKeys, record_id: str, status: int, body: Any) -> None:
+    await keys.complete(record_id, status, orjson.dumps(body).decode())
 
 
-async def _earlier(collection: Any, record_id: str, fingerprint: str) -> OrjsonResponse:
-    earlier = await collection.find_one({"_id": record_id})
+async def _earlier(keys: IdempotencyKeys, record_id: str, fingerprint: str) -> OrjsonResponse:
+    earlier = await keys.get(record_id)
     if earlier is None:  # released by a failed first request a moment ago
         raise ApiError(
             409, "IDEMPOTENCY_KEY_IN_USE", "Retry this request", headers={"Retry-After": "1"}

@@ -31,8 +31,6 @@ import math
 import time
 from dataclasses import dataclass
 
-from pymongo.errors import DuplicateKeyError, PyMongoError
-
 from wavecom.errors import StoreUnavailable
 from wavecom.store import Store
 from wavecom.tenants import RateLimit
@@ -80,7 +78,7 @@ class Quota:
     """Per-bucket (per API key) GCRA state in the ``quotas`` collection."""
 
     def __init__(self, store: Store) -> None:
-        self.collection = store.quotas
+        self.quotas = store.quotas
         self._head: dict[str, tuple[int, float]] = {}  # bucket -> the last seq and tat seen
         self._pending: dict[str, list[_Charge]] = {}
         self._limits: dict[str, RateLimit] = {}
@@ -179,26 +177,11 @@ class Quota:
 
     async def _swap(self, bucket: str, seq: int, tat: float) -> bool:
         """Move the bucket from state ``seq`` to ``seq + 1``; False if it was not at ``seq``."""
-        try:
-            if seq == 0:
-                await self.collection.insert_one({"_id": bucket, "seq": 1, "tat": tat})
-                return True
-            result = await self.collection.update_one(
-                {"_id": bucket, "seq": seq}, {"$set": {"seq": seq + 1, "tat": tat}}
-            )
-        except DuplicateKeyError:
-            return False
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not record the rate limit: {exc}") from exc
-        return result.matched_count == 1
+        return await self.quotas.swap(bucket, seq, tat)
 
     async def _read(self, bucket: str) -> tuple[int, float]:
         """The stored state (``(0, 0.0)`` for a bucket never charged)."""
-        try:
-            doc = await self.collection.find_one({"_id": bucket})
-        except PyMongoError as exc:
-            raise StoreUnavailable(f"could not read the rate limit: {exc}") from exc
-        state = (0, 0.0) if doc is None else (int(doc["seq"]), float(doc["tat"]))
+        state = await self.quotas.read(bucket)
         self._head[bucket] = state
         return state
 

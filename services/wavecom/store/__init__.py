@@ -13,6 +13,11 @@ The API and the workers share only this (besides the message types and the names
 - ``indexes``: every index, created at start-up
 - ``recipients``: the keyed hash recipients are looked up by
 - ``callbacks``: tenants' callback endpoints and the callbacks each is owed
+- ``keys``, ``tenants``, ``quotas``, ``idempotency``: API keys, per-tenant settings, rate-limit
+  state and ``Idempotency-Key`` records (the API's modules of the same names give them meaning)
+- ``leases``: one holder at a time of a singleton job (the sweeper)
+- ``overdue``: the sweeper's scan for waiting notifications whose message was lost, and its mark
+- ``books``: reconciliation's counts, stuck scan and ledger ids
 
 Only what MongoDB and FerretDB v2 both support is used: single-document atomic updates
 (conditional ``update``, ``find_one_and_update``, ``$inc``), unique inserts and bulk writes;
@@ -25,7 +30,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from pymongo import AsyncMongoClient
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
@@ -33,6 +37,7 @@ from wavecom.constants import (
     API_KEYS,
     IDEMPOTENCY,
     INSTALLATION,
+    LEASES,
     NOTIFICATIONS,
     OUTBOX,
     PROVIDER_ACCOUNTS,
@@ -46,17 +51,24 @@ from wavecom.constants import (
 )
 from wavecom.errors import StoreUnavailable
 from wavecom.store.accounts import OwnedElsewhere, ProviderAccounts
+from wavecom.store.books import Books
 from wavecom.store.breakers import Breakers
 from wavecom.store.callbacks import CALLBACKS, ENDPOINTS, Callbacks, Endpoints
 from wavecom.store.counters import Counters, TenantStats
 from wavecom.store.documents import Doc, job_of, log_entry, new_notification, traced, utcnow
 from wavecom.store.expiries import Expiries
+from wavecom.store.idempotency import IdempotencyKeys
 from wavecom.store.indexes import ensure_indexes
+from wavecom.store.keys import ApiKeys
+from wavecom.store.leases import Leases
 from wavecom.store.notifications import ListQuery, Notifications, Page
+from wavecom.store.overdue import Overdue
 from wavecom.store.pending import Outbox, Schedule
+from wavecom.store.quotas import Quotas
 from wavecom.store.receipts import Receipts
 from wavecom.store.recipients import RecipientHasher
 from wavecom.store.rounds import Outcome, Rounds
+from wavecom.store.tenants import TenantSettings
 
 __all__ = [
     "Doc",
@@ -92,12 +104,13 @@ class Store:
         self.accounts = ProviderAccounts(self.db[PROVIDER_ACCOUNTS], self.db[REVISIONS])
         self.endpoints = Endpoints(self.db[ENDPOINTS], self.db[REVISIONS])
         self.callbacks = Callbacks(self.db[CALLBACKS], self.db[NOTIFICATIONS])
-        # collections owned by the modules that give them meaning (keys, tenants, quota,
-        # idempotency): they read and write them through these handles
-        self.api_keys: AsyncCollection[Doc] = self.db[API_KEYS]
-        self.tenants: AsyncCollection[Doc] = self.db[TENANTS]
-        self.quotas: AsyncCollection[Doc] = self.db[QUOTAS]
-        self.idempotency: AsyncCollection[Doc] = self.db[IDEMPOTENCY]
+        self.api_keys = ApiKeys(self.db[API_KEYS])
+        self.tenants = TenantSettings(self.db[TENANTS])
+        self.quotas = Quotas(self.db[QUOTAS])
+        self.idempotency = IdempotencyKeys(self.db[IDEMPOTENCY])
+        self.leases = Leases(self.db[LEASES])
+        self.overdue = Overdue(self.db[NOTIFICATIONS])
+        self.books = Books(self.db[NOTIFICATIONS])
         self._hasher: RecipientHasher | None = None
 
     @classmethod
