@@ -370,6 +370,84 @@ CHANNELS = (
         ),
         width=8,
     ),
+    Panel(
+        "Status callbacks per tenant and result",
+        "Status callbacks POSTed to tenants' endpoints a second, per tenant and result "
+        "(callbacks_total, from the callbacks process): attempted (each POST), succeeded, "
+        "failed (an attempt that did not succeed; retried with a backoff) and parked "
+        "(docs/callbacks.md).",
+        "ops",
+        (
+            q(
+                f"sum by (tenant, result) (rate(callbacks_total[{RI}]))",
+                "{{tenant}} {{result}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Callbacks parked per tenant",
+        'Callbacks parked as dead letters per tenant (callbacks_total{result="parked"}): '
+        "refused with a 4xx or a redirect, or still failing at the end of the 24-hour retry "
+        "window. The tenant gets them only when replayed: WavecomCallbacksParked "
+        "(docs/callbacks.md).",
+        "short",
+        (
+            q(
+                f'sum by (tenant) (increase(callbacks_total{{result="parked"}}[{RI}]))',
+                "{{tenant}}",
+            ),
+        ),
+        thresholds=((None, "green"), (1, "red")),
+        min=0,
+    ),
+    Panel(
+        "Pending callbacks per endpoint",
+        "Callbacks each endpoint is owed and has not had: due, waiting for a retry or in "
+        "flight (callbacks_pending, sampled from the database every 10 s by the callbacks "
+        "process; the max over its replicas, which report the same). A receiver that is down "
+        "grows it until it recovers or the callbacks are parked after 24 hours.",
+        "short",
+        (q("max by (tenant, endpoint) (callbacks_pending)", "{{tenant}} {{endpoint}}"),),
+        min=0,
+    ),
+    Panel(
+        "Oldest due callback per endpoint",
+        "How long the callback due longest at each endpoint has waited for its POST "
+        "(callback_oldest_due_seconds; 0: none due, and one waiting out its backoff is not "
+        "due). Growing: the endpoint's lane does not keep up or the process does not deliver; "
+        "over 5 minutes for 10: WavecomCallbackBacklogAging (docs/callbacks.md).",
+        "s",
+        (q("max by (tenant, endpoint) (callback_oldest_due_seconds)", "{{tenant}} {{endpoint}}"),),
+        thresholds=((None, "green"), (60, "yellow"), (300, "red")),
+        min=0,
+    ),
+    Panel(
+        "Status change to callback (p99)",
+        "From a status change to its callback's successful POST, retries included, per tenant "
+        "(callback_delivery_latency_seconds): what a tenant's receiver waits for news.",
+        "s",
+        (
+            q(
+                "histogram_quantile(0.99, sum by (tenant, le) "
+                f"(rate(callback_delivery_latency_seconds_bucket[{RI}])))",
+                "{{tenant}}",
+            ),
+        ),
+    ),
+    Panel(
+        "Callback POST duration (p99)",
+        "One callback POST, whatever its answer, per tenant (callback_request_duration_seconds; "
+        "a timed-out one counts at CALLBACK_TIMEOUT_S). Near the timeout: a receiver that "
+        "hangs, which slows only its own endpoint's lane.",
+        "s",
+        (
+            q(
+                "histogram_quantile(0.99, sum by (tenant, le) "
+                f"(rate(callback_request_duration_seconds_bucket[{RI}])))",
+                "{{tenant}}",
+            ),
+        ),
+    ),
 )
 
 QUEUES = (
@@ -547,7 +625,8 @@ DASHBOARDS = (
         "wavecom-channels",
         "WaveCom Notify / Channels and providers",
         "Which channel or provider account is the problem? Per-account sends, results, "
-        "latency and breakers; retries, parking and the workers behind each channel.",
+        "latency and breakers; retries, parking and the workers behind each channel; the "
+        "status callbacks to tenants' endpoints.",
         CHANNELS,
         "channels.json",
     ),

@@ -3,9 +3,10 @@
 The API and the three workers run as processes (tests/system.py), Prometheus scrapes them and
 RabbitMQ every second with the rules loaded. A short load exercises what the panels show:
 deliveries, permanent and transient failures, retries, a backlog that sheds LOW, then an
-outage of every SMS provider (breakers open, jobs park). Then every query of every panel
-returns at least one series, every rule evaluates without error, and the breaker alert
-reaches ``firing`` in Prometheus's own ``ALERTS``.
+outage of every SMS provider (breakers open, jobs park). The callbacks process delivers the
+tenant's status changes to a registered endpoint (a receiver on loopback), for the callback
+panels. Then every query of every panel returns at least one series, every rule evaluates
+without error, and the breaker alert reaches ``firing`` in Prometheus's own ``ALERTS``.
 
 The breaker alert's real ``for`` is 5 minutes (proven by test_rules.py's promtool cases); this
 Prometheus loads a test-only copy of the rule file, generated from the committed one and
@@ -30,6 +31,7 @@ from pydantic import SecretStr
 
 from generators.dashboards import OUT
 from tests.api.routes.test_receipts import standard_webhook
+from tests.callbacks.receiver import Receiver, receiving
 from tests.conftest import all_terminal, create, email, free_port, push, sms, wait_for
 from tests.observability.prometheus import Prometheus, Targets, available
 from tests.observability.rules import RULE_FILES, alerts, write_variant
@@ -77,17 +79,23 @@ class Live:
     outage: Path  # while this file exists, every SMS provider answers 503
     ports: dict[str, int]  # each worker's metrics port
     vhost: str
+    receiver: Receiver  # the tenant's callback endpoint
+    callbacks_port: int  # the callbacks process's metrics port
 
 
 @pytest.fixture
 async def live(settings: Settings, vhost: str, tmp_path: Path, store: Store) -> AsyncIterator[Live]:
-    """The system (push worker not started yet; push goes through a webhook gateway), and
-    Prometheus scraping it."""
+    """The system (push worker not started yet; push goes through a webhook gateway; the
+    callbacks process with an endpoint of the tenant), and Prometheus scraping it."""
     outage = tmp_path / "sms-down"
     ports = {c: free_port() for c in ("email", "sms", "push")}
     gateway = web.Application()
     gateway.router.add_post("/hooks", Gateway().receive)
-    async with serving(gateway) as gateway_url, System(settings) as system:
+    async with (
+        serving(gateway) as gateway_url,
+        receiving() as receiver,
+        System(settings) as system,
+    ):
         keyed = settings.model_copy(update={"credentials_key": SecretStr(CREDENTIALS_KEY)})
         spec = accounts.AccountSpec(
             channel=Channel.PUSH, driver="webhook", settings={"url": f"{gateway_url}/hooks"}
@@ -112,6 +120,15 @@ async def live(settings: Settings, vhost: str, tmp_path: Path, store: Store) -> 
         for channel in ("email", "sms"):
             await spawn_worker(system, channel, ports[channel])
         await system.spawn_api()
+        async with system.client() as http:
+            events = ["notification.sent", "notification.delivered", "notification.failed"]
+            r = await http.post(
+                "/api/admin/callbacks", json={"url": receiver.url, "events": events}
+            )
+            assert r.status_code == 201, r.text
+            receiver.secret = r.json()["data"]["secret"]
+        callbacks_port = free_port()
+        await system.spawn_callbacks(metrics_port=callbacks_port)
         (rule_file,) = RULE_FILES
         rules = write_variant(
             rule_file, tmp_path / "rules-test-only.yml", for_={BREAKER_ALERT: "10s"}
@@ -120,11 +137,12 @@ async def live(settings: Settings, vhost: str, tmp_path: Path, store: Store) -> 
             f"127.0.0.1:{system.metrics_port}",
             [f"127.0.0.1:{p}" for p in ports.values()],
             vhost=vhost,
+            callbacks=[f"127.0.0.1:{callbacks_port}"],
         )
         async with Prometheus(
             tmp_path / "prometheus", free_port(), targets, rule_files=[rules]
         ) as prom:
-            yield Live(system, prom, outage, ports, vhost)
+            yield Live(system, prom, outage, ports, vhost, receiver, callbacks_port)
 
 
 async def spawn_worker(system: System, channel: str, port: int) -> None:
@@ -147,10 +165,10 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
     system, prom, outage, ports = live.system, live.prom, live.outage, live.ports
     began = time.time()
     await wait_for(
-        lambda: _up(prom, [system.metrics_port, ports["email"], ports["sms"]]),
+        lambda: _up(prom, [system.metrics_port, ports["email"], ports["sms"], live.callbacks_port]),
         within=60,
         interval=0.5,
-        what="Prometheus to scrape the API, the email and sms workers and RabbitMQ",
+        what="Prometheus to scrape the API, the email and sms workers, callbacks and RabbitMQ",
     )
     async with system.client(timeout=30) as http:
         # a backlog in push's standard lane (no push worker yet): LOW push is shed
@@ -177,6 +195,13 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
         )
         await _receipts(http, store)
 
+        # the tenant's endpoint got its status callbacks (the callback panels' data)
+        async def called_back() -> bool:
+            return len(live.receiver.acknowledged) >= 20
+
+        await wait_for(called_back, within=60, interval=0.5, what="callbacks to the endpoint")
+        assert live.receiver.forged == 0
+
         # every SMS provider down: failures open both breakers, then jobs park
         outage.touch()
         await create(http, [sms(300 + i) for i in range(20)])
@@ -194,6 +219,13 @@ async def test_every_panel_and_rule_against_a_live_prometheus_and_the_breaker_al
             return await prom.instant('notifications_parked_total{type="SMS"} > 0')
 
         await wait_for(parked, within=60, interval=0.5, what="Prometheus to see parked SMS jobs")
+
+        async def callbacks_seen() -> list[dict[str, Any]]:
+            return await prom.instant('callbacks_total{result="succeeded"} > 0')
+
+        await wait_for(
+            callbacks_seen, within=60, interval=0.5, what="Prometheus to see callbacks delivered"
+        )
         # RabbitMQ refreshes its queue metrics every 5 s: a queue it has not reported yet
         await wait_for(
             lambda: prom.instant('rabbitmq_detailed_queue_messages{queue="wavecom.dlq"}'),

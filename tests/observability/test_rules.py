@@ -53,6 +53,11 @@ def case(
 
 
 SENT_TEXTWAVE = 'notifications_sent_total{instance="w0",type="SMS",provider="textwave"}'
+PARKED_ACME = 'callbacks_total{instance="cb0",tenant="acme",result="parked"}'
+OLDEST_DUE = (
+    'callback_oldest_due_seconds{{instance="{instance}",tenant="acme",'
+    'endpoint="cb_0123456789abcdef"}}'
+)
 CRITICAL = {"severity": "critical"}
 WARNING = {"severity": "warning"}
 SLO = {"slo": "accept-availability"}
@@ -267,6 +272,55 @@ CASES: dict[str, list[dict[str, Any]]] = {
             [],
         ),
     ],
+    "WavecomCallbacksParked": [
+        # acme's endpoint fails for good: one callback parked after 20 min, then none
+        case(
+            "a parked callback fires",
+            {
+                PARKED_ACME: "0x20 1x20",
+                'callbacks_total{instance="cb0",tenant="acme",result="failed"}': "0+5x40",
+            },
+            "25m",
+            "WavecomCallbacksParked",
+            [{**WARNING, "tenant": "acme"}],
+        ),
+        # an endpoint failing within its retry window, and a park over 30 min ago: silent
+        case(
+            "failures being retried and an old park are silent",
+            {
+                PARKED_ACME: "0x5 1x55",
+                'callbacks_total{instance="cb0",tenant="acme",result="failed"}': "0+5x60",
+            },
+            "60m",
+            "WavecomCallbacksParked",
+            [],
+        ),
+    ],
+    "WavecomCallbackBacklogAging": [
+        # nothing delivered at acme's endpoint: its oldest due callback ages a minute a minute;
+        # two replicas report it (one alert)
+        case(
+            "a due callback waiting 10 min past 5 min fires",
+            {
+                OLDEST_DUE.format(instance="cb0"): "0+60x20",
+                OLDEST_DUE.format(instance="cb1"): "0+60x20",
+            },
+            "20m",
+            "WavecomCallbackBacklogAging",
+            [{**WARNING, "tenant": "acme", "endpoint": "cb_0123456789abcdef"}],
+        ),
+        # a lane that keeps up (due ones wait seconds) and a 7-minute stall: silent
+        case(
+            "a lane that keeps up or catches up is silent",
+            {
+                OLDEST_DUE.format(instance="cb0"): "2 30 1 0 45 3 0x14",
+                OLDEST_DUE.format(instance="cb1"): "0+60x7 0x12",
+            },
+            "20m",
+            "WavecomCallbackBacklogAging",
+            [],
+        ),
+    ],
     "WavecomChannelWithoutAccount": [
         case(
             "SMS workers without an account for 3 min fire",
@@ -326,8 +380,9 @@ def test_every_alert_says_what_happened_and_where_its_runbook_is() -> None:
 
 def _anchors() -> dict[str, set[str]]:
     """GitHub's anchors of the headings of the runbooks page and of the pages of a feature
-    that keep their alert's runbook beside the feature (docs/receipts.md), by page."""
-    texts = [ROOT / "docs" / "runbooks.md", ROOT / "docs" / "receipts.md"]
+    that keep their alert's runbook beside the feature (receipts, callbacks), by page."""
+    pages = ("runbooks.md", "receipts.md", "callbacks.md")
+    texts = [ROOT / "docs" / page for page in pages]
     anchors: dict[str, set[str]] = {}
     for path in texts:
         if not path.exists():

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
+RESULTS = ("attempted", "succeeded", "failed", "parked")
 CALLBACKS = Counter(
     "callbacks_total",
     "Status callbacks to tenants by result: attempted (each POST), succeeded, failed (an "
@@ -30,3 +31,15 @@ CALLBACKS_QUEUED = Counter(
     ["source"],
 )
 ENDPOINTS = Gauge("callback_endpoints", "Enabled callback endpoints this process delivers to")
+CALLBACKS_PENDING = Gauge(
+    "callbacks_pending",
+    "Callbacks an endpoint is owed and has not had (due now, waiting for a retry or in "
+    "flight), sampled from the database every few seconds",
+    ["tenant", "endpoint"],
+)
+CALLBACK_OLDEST_DUE = Gauge(
+    "callback_oldest_due_seconds",
+    "How long the endpoint's callback due longest has waited for its POST (0: none is due); "
+    "grows when the lane does not keep up or the process does not deliver",
+    ["tenant", "endpoint"],
+)

@@ -60,6 +60,7 @@ EVENTS_TTL_MS = 600_000
 EVENTS_MAX = 200_000
 _STATUSES = frozenset(s.value for s in EVENT_TYPES)
 _FULL_RELOAD_S = 60.0  # a rotated secret's grace period ends without a revision
+BACKLOG_SAMPLE_S = 10.0  # how often the backlog gauges are read from the database
 
 
 class CallbackService:
@@ -80,6 +81,7 @@ class CallbackService:
         self._exchange: AbstractExchange | None = None
         self._bound: set[str] = set()
         self._stopping = asyncio.Event()
+        self._sampled: set[tuple[str, str]] = set()  # (tenant, endpoint) of the backlog gauges
         self.ready = False
 
     @classmethod
@@ -152,6 +154,8 @@ class CallbackService:
             if lane is None:
                 lane = self.lanes[endpoint.id] = Lane(endpoint, self.store, self.settings)
                 lane.start()
+                for result in metrics.RESULTS:  # a first parked one is an increase from 0
+                    metrics.CALLBACKS.labels(endpoint.tenant, result)
             else:
                 lane.endpoint = endpoint  # a new URL or secret applies from the next POST
         self.by_tenant = dict(by_tenant)
@@ -227,6 +231,24 @@ class CallbackService:
                     lane.wake.set()
         return added
 
+    async def sample_backlog(self) -> None:
+        """Set each enabled endpoint's backlog gauges (callbacks_pending,
+        callback_oldest_due_seconds) from the database; drop those of endpoints gone since.
+        Every replica reports the same numbers (the alert takes their max)."""
+        now = utcnow()
+        seen: set[tuple[str, str]] = set()
+        for endpoint_id, lane in list(self.lanes.items()):
+            pending, waited = await self.store.callbacks.backlog(endpoint_id, now)
+            labels = (lane.endpoint.tenant, endpoint_id)
+            metrics.CALLBACKS_PENDING.labels(*labels).set(pending)
+            metrics.CALLBACK_OLDEST_DUE.labels(*labels).set(waited)
+            seen.add(labels)
+        for labels in self._sampled - seen:
+            for gauge in (metrics.CALLBACKS_PENDING, metrics.CALLBACK_OLDEST_DUE):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(*labels)
+        self._sampled = seen
+
     # --- the process ----------------------------------------------------------------------------
 
     async def run(self) -> None:
@@ -234,8 +256,10 @@ class CallbackService:
         s = self.settings
         follower = Periodic("callback endpoints", self.follow_endpoints, s.callback_poll_s)
         repairer = Periodic("callback repair", self.repair, s.callback_repair_s)
+        sampler = Periodic("callback backlog", self.sample_backlog, BACKLOG_SAMPLE_S)
         follower.start()
         repairer.start()
+        sampler.start()
         tag = await self._queue.consume(self.on_events) if self._queue else None
         self.ready = True
         await self._stopping.wait()
@@ -245,6 +269,7 @@ class CallbackService:
                 await self._queue.cancel(tag)
         await follower.stop()
         await repairer.stop()
+        await sampler.stop()
         await asyncio.gather(*(lane.stop() for lane in self.lanes.values()))
         self.lanes.clear()
         if self.connection is not None:

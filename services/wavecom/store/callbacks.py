@@ -170,6 +170,20 @@ class Callbacks:
         cursor = self.collection.find(query, hint=BY_ENDPOINT_DUE).sort("dueAt", 1).limit(limit)
         return [d async for d in cursor]
 
+    async def backlog(self, endpoint_id: str, now: datetime) -> tuple[int, float]:
+        """The endpoint's pending callbacks (due now, waiting for a retry or in flight) and
+        how long the one due longest has waited, in seconds (0 when none is due): two reads
+        of the (endpointId, state, dueAt) index."""
+        query = {"endpointId": endpoint_id, "state": PENDING}
+        pending = await self.collection.count_documents(query, hint=BY_ENDPOINT_DUE)
+        if not pending:
+            return 0, 0.0
+        cursor = self.collection.find(query, {"dueAt": 1}, hint=BY_ENDPOINT_DUE)
+        first = [d async for d in cursor.sort("dueAt", 1).limit(1)]
+        if not first:
+            return pending, 0.0
+        return pending, max(0.0, (now - first[0]["dueAt"]).total_seconds())
+
     async def claim(self, record: Doc, until: datetime) -> bool:
         """Take a due record for one attempt (another process's claim of it wins or loses
         here): it is due again at ``until`` if this attempt never reports."""
