@@ -23,21 +23,26 @@ async def test_commits_answered_together_share_one_write_of_each_kind(
     commits = [notifications(n) for n in (1, 2, 3)]
     grace = timedelta(seconds=30)
     entries = [await store.outbox.add(docs, grace) for docs in commits]
+    tallies = [await store.notifications.intend_intake(docs) for docs in commits]
     unconfirmed = await store.outbox.add(notifications(1), grace)
+    for docs in commits:
+        await store.notifications.insert(docs)
     commands.seen.clear()
 
     records = IntakeRecords(store, linger_s=0.5)  # long enough for three commits to meet
-    for docs, entry in zip(commits, entries, strict=True):
-        records.add(docs, entry)
+    for docs, entry, tally in zip(commits, entries, tallies, strict=True):
+        records.add(docs, entry, tally)
         await asyncio.sleep(0)  # each commit answered on its own turn of the loop
     await records.close()
 
-    # one counters update and one outbox delete for all three commits; the notifications'
-    # timelines are in their documents, so nothing else is written
+    # one counters update (the three commits' tallies settled together) and one outbox
+    # delete for all three; the notifications' timelines are in their documents, so nothing
+    # else is written
     assert commands.seen[("delete", OUTBOX)] == 1
     assert sum(n for (cmd, coll), n in commands.seen.items() if cmd == "update") == 1
     assert sum(n for (cmd, coll), n in commands.seen.items() if cmd == "insert") == 0
     assert not any(coll == NOTIFICATIONS for (cmd, coll) in commands.seen)
+    assert (await store.db["stats"].find_one({"_id": "acme"}) or {}).get("pending") == {}
     ids = [d["_id"] for docs in commits for d in docs]
     stats = await store.counters.of("acme")
     assert stats.total == len(ids)
@@ -48,8 +53,10 @@ async def test_commits_answered_together_share_one_write_of_each_kind(
 async def test_close_writes_what_was_added_last(store: Store) -> None:
     records = IntakeRecords(store, linger_s=0.05)
     first, second = notifications(2), notifications(3)
-    records.add(first, None)
+    tallies = [await store.notifications.intend_intake(d) for d in (first, second)]
+    await store.notifications.insert(first + second)
+    records.add(first, None, tallies[0])
     await asyncio.sleep(0)
-    records.add(second, None)
+    records.add(second, None, tallies[1])
     await records.close()
     assert (await store.counters.of("acme")).total == 5

@@ -40,6 +40,7 @@ from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
 from wavecom.messages import DeliveryJob
 from wavecom.records import IntakeRecords
 from wavecom.store import Doc, Store, job_of, traced, utcnow
+from wavecom.store.counters import Tally
 
 log = logging.getLogger("wavecom.intake")
 
@@ -224,14 +225,24 @@ class Intake:
             raise BrokerUnavailable("RabbitMQ is not connected")
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
         scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
-        entry = await self.store.outbox.add(immediate, self.outbox_grace)
+        # the outbox entry and the counters' tally (wavecom.store.counters), side by side
+        added, tally = await asyncio.gather(
+            self.store.outbox.add(immediate, self.outbox_grace),
+            self.store.notifications.intend_intake(docs),
+            return_exceptions=True,
+        )
+        if isinstance(added, BaseException) or isinstance(tally, BaseException):
+            if not isinstance(added, BaseException):
+                await self.store.outbox.forget(added)
+            raise added if isinstance(added, BaseException) else tally  # type: ignore[misc]
+        entry = added
         try:
             await self.store.schedule.add(scheduled)
             taken = await self.store.notifications.insert(docs)
             if taken:
                 await self.store.schedule.remove(taken)
         except DependencyUnavailable:
-            await self._undo(docs, entry)
+            await self._undo(docs, entry, tally)
             raise
         if taken:  # not stored: nothing of them is published, counted or streamed
             docs = [d for d in docs if d["_id"] not in taken]
@@ -243,7 +254,7 @@ class Intake:
         try:
             await self.publisher.publish_jobs([job_of(d) for d in immediate])
         except PublishRejected:
-            await self._undo(docs, entry)
+            await self._undo(docs, entry, tally)
             raise
         except BrokerUnavailable as exc:
             log.warning(
@@ -255,7 +266,7 @@ class Intake:
         self.events.emit(doc_event(d) for d in docs)
         # after the answer, not before it (see ``records``); unconfirmed, the outbox entry
         # stays for the relay
-        self.records.add(docs, entry if confirmed else None)
+        self.records.add(docs, entry if confirmed else None, tally)
         return Accepted(confirmed, frozenset(taken))
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
@@ -294,15 +305,19 @@ class Intake:
         finally:
             span.end()
 
-    async def _undo(self, docs: Sequence[Doc], entry: str | None) -> None:
+    async def _undo(self, docs: Sequence[Doc], entry: str | None, tally: Tally) -> None:
         ids = [d["_id"] for d in docs]
         try:
             await self.store.notifications.delete(ids)
             await self.store.schedule.remove(ids)
             await self.store.outbox.forget(entry)
         except Exception:
-            # what stays behind is in the outbox: the relay publishes it, claims dedupe it
+            # what stays behind is in the outbox: the relay publishes it, claims dedupe it;
+            # the tally stays too, and the counters' repair counts what is left
             log.exception("could not remove %d notifications after a failed publish", len(ids))
+            return
+        # nothing of them is stored (a request committed again alone has a tally of its own)
+        await self.store.counters.settle(tally, ())
 
 
 def _answer(request: _Request, outcome: Accepted | BaseException) -> None:

@@ -8,9 +8,10 @@ those commands then cost the database more than the notification itself (``make
 bench-writes``). Here everything answered within one ``linger`` (20 ms) shares one counters
 update and one outbox delete, at any load.
 
-A process that dies within that window loses the counter increments of what it answered in
-it, as it did before between an answer and its writes (the documents are the truth;
-``make verify`` reports the counters' drift from them).
+Each commit recorded its counter changes (a ``Tally``) before storing anything; here they
+are settled: one conditional update per tenant for everything answered within the linger. A
+process that dies within that window leaves its tallies pending, and the counters' repair
+settles them from the documents within a minute (``wavecom.store.counters``).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import logging
 from collections.abc import Sequence
 
 from wavecom.store import Doc, Store
+from wavecom.store.counters import Tally
 
 log = logging.getLogger("wavecom.records")
 
@@ -33,14 +35,14 @@ class IntakeRecords:
     def __init__(self, store: Store, linger_s: float = LINGER_S) -> None:
         self.store = store
         self.linger_s = linger_s
-        self._docs: list[Doc] = []
+        self._tallies: list[tuple[Tally, set[str]]] = []
         self._entries: list[str] = []
         self._writer: asyncio.Task[None] | None = None
 
-    def add(self, docs: Sequence[Doc], entry: str | None) -> None:
-        """Record ``docs`` (answered) and forget their outbox ``entry`` (None: keep it, the
-        relay publishes what the broker did not confirm)."""
-        self._docs.extend(docs)
+    def add(self, docs: Sequence[Doc], entry: str | None, tally: Tally) -> None:
+        """Settle ``tally`` with ``docs`` (answered: stored) and forget their outbox ``entry``
+        (None: keep it, the relay publishes what the broker did not confirm)."""
+        self._tallies.append((tally, {str(d["_id"]) for d in docs}))
         if entry is not None:
             self._entries.append(entry)
         if self._writer is None or self._writer.done():
@@ -52,21 +54,10 @@ class IntakeRecords:
             await self._writer
 
     async def _drain(self) -> None:
-        while self._docs or self._entries:
+        while self._tallies or self._entries:
             await asyncio.sleep(self.linger_s)  # gather what else is answered meanwhile
-            docs, self._docs = self._docs, []
+            tallies, self._tallies = self._tallies, []
             entries, self._entries = self._entries, []
-            await asyncio.gather(self._record(docs), self.store.outbox.forget_many(entries))
-
-    async def _record(self, docs: Sequence[Doc]) -> None:
-        """Counters; the notifications are queued already: retry, then warn."""
-        if not docs:
-            return
-        for delay in RETRIES_S:
-            await asyncio.sleep(delay)
-            try:
-                await self.store.notifications.count_intake(docs)
-                return
-            except Exception as exc:  # they are queued already: never fail anything now
-                log.warning("recording intake of %d notifications failed: %s", len(docs), exc)
-        log.error("intake counters of %d notifications were not recorded", len(docs))
+            await asyncio.gather(
+                self.store.counters.settle_many(tallies), self.store.outbox.forget_many(entries)
+            )

@@ -51,6 +51,7 @@ from wavecom.reconcile import STUCK_CHECK_S, export_stuck
 from wavecom.scheduler import Scheduler
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
+from wavecom.store.counters import TALLY_REPAIR_S
 from wavecom.sweeper import Sweeper
 from wavecom.tenants import RateLimit, Tenants
 
@@ -225,6 +226,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ),
         # the reconcile ledger's stuck notifications as a metric, for the alert
         Periodic("stuck notifications", lambda: export_stuck(store), STUCK_CHECK_S),
+        # counters a dead writer left unsettled, settled from the documents: cheap enough
+        # (one read of the stats collection a tick) for every API process to run; racing
+        # repairs are harmless (wavecom.store.counters)
+        Periodic(
+            "counters repair",
+            store.notifications.repair_counters,
+            TALLY_REPAIR_S,
+        ),
     ]
     for loop in loops:
         loop.start()

@@ -4,24 +4,57 @@
 and a reader needs one lookup. Counters are statistics, not the record (the reconcile ledger
 counts the documents themselves): a failure to update them is logged, never raised, so it
 cannot fail a request or a batch whose notifications are already stored and queued.
+
+Every state changer counts through a :class:`Tally`, so that a process killed between its
+document writes and its ``$inc`` cannot leave the counters wrong for good:
+
+1. ``intend``: before the batch's document writes, its tally is recorded in each of its
+   tenants' stats documents as ``pending.<tally id>``: when, the notification ids (packed),
+   and for each the timeline step the write pushes and the deltas it stands for. One write
+   per batch (a bulk of one update per tenant).
+2. the document writes, each pushing its step (ids are unique to the writer: a claim token,
+   or the tally's id in the step's ``by``).
+3. ``settle``: the deltas of the steps that happened, ``$inc``'d together with the ``$unset``
+   of the entry, in one update conditional on the entry still being there untouched by the
+   repair: applied once, or not at all when the repair took it over.
+4. ``repair`` (every API process, every ``TALLY_REPAIR_S``): an entry older than
+   ``TALLY_AFTER_S`` belongs to a writer that died (or failed to settle): the steps found in
+   the documents are counted and removed from the entry in one conditional update, so two
+   repairs racing apply each step once. Steps not found stay listed and are looked for again
+   on each pass until ``TALLY_KEEP_S``, so a writer that was only slow and writes its
+   documents after a first repair is still counted (its own settle finds the entry taken and
+   does nothing).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
+from array import array
 from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
+from bson import Binary, ObjectId
 from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, PyMongoError
 
-from wavecom.store.documents import Doc
+from wavecom.errors import StoreUnavailable
+from wavecom.store.documents import Doc, utcnow
 from wavecom.store.writes import DUPLICATE_KEY
 
 log = logging.getLogger("wavecom.store.counters")
 
 Changes = dict[str, Counter[str]]  # tenant -> field -> delta, fields like "byStatus.SENT"
+
+# a tally still pending after this long belongs to a writer that died or could not settle
+TALLY_AFTER_S = 30.0
+# how often each API process looks for such tallies
+TALLY_REPAIR_S = 5.0
+# a repaired tally's steps not found yet are looked for until it is this old, then forgotten
+TALLY_KEEP_S = 600.0
 
 
 @dataclass(slots=True)
@@ -65,6 +98,147 @@ class Counters:
                 return
         log.error("counters not updated after a retry: %s", changes)
 
+    async def intend(self, tally: Tally) -> None:
+        """Record ``tally`` in its tenants' stats documents, before its document writes (one
+        round trip). Raises StoreUnavailable: nothing of the batch is written yet."""
+        ops = [
+            UpdateOne({"_id": tenant}, {"$set": {f"pending.{tally.id}": entry}}, upsert=True)
+            for tenant, entry in tally.entries().items()
+        ]
+        if not ops:
+            return
+        for _ in range(2):
+            try:
+                await self.collection.bulk_write(ops, ordered=False)
+                return
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if not errors:
+                    raise StoreUnavailable(f"could not record counter changes: {exc}") from exc
+                # two first upserts of one tenant raced (MongoDB answers a duplicate key,
+                # FerretDB v2 may answer an internal error): once more, the document exists
+                ops = [ops[e["index"]] for e in errors]
+            except PyMongoError as exc:
+                raise StoreUnavailable(f"could not record counter changes: {exc}") from exc
+        raise StoreUnavailable("could not record counter changes after a retry")
+
+    async def settle(self, tally: Tally, done: Iterable[str]) -> None:
+        """Count the steps of ``tally`` that happened (the notification ids in ``done``) and
+        drop it (see the module); never raises: what is not settled the repair settles."""
+        await self.settle_many([(tally, set(done))])
+
+    async def settle_many(self, settled: Sequence[tuple[Tally, Collection[str]]]) -> None:
+        """:meth:`settle` for several tallies: one conditional update per tenant for all of
+        them; when one of them was taken over by the repair, each tally again alone (an
+        update that matched dropped its entries, so it cannot match twice)."""
+        merged: dict[str, tuple[Counter[str], list[str]]] = {}
+        alone: list[tuple[str, Counter[str], list[str]]] = []
+        for tally, done in settled:
+            for tenant, inc in tally.deltas(done).items():
+                total, ids = merged.setdefault(tenant, (Counter(), []))
+                total.update(inc)
+                ids.append(tally.id)
+                alone.append((tenant, inc, [tally.id]))
+        if not merged:
+            return
+        ops = [_settling(t, inc, ids) for t, (inc, ids) in merged.items()]
+        try:
+            result = await self.collection.bulk_write(ops, ordered=False)
+            if result.matched_count < len(ops) and len(alone) > len(merged):
+                await self.collection.bulk_write(
+                    [_settling(t, inc, ids) for t, inc, ids in alone], ordered=False
+                )
+        except Exception:  # any driver or server error; the repair settles it
+            log.exception("counter changes not settled (the repair will): %s", merged)
+
+    async def repair(
+        self,
+        notifications: AsyncCollection[Doc],
+        *,
+        after_s: float = TALLY_AFTER_S,
+        keep_s: float = TALLY_KEEP_S,
+    ) -> int:
+        """Settle every tally pending for longer than ``after_s`` from the documents
+        themselves (see the module); return how many steps it counted."""
+        now = utcnow()
+        counted = 0
+        try:
+            # a settled tally leaves ``pending: {}``: only tenants with one are read
+            async for stats in self.collection.find(
+                {"pending": {"$exists": True, "$ne": {}}}, {"pending": 1}
+            ):
+                for tally_id, entry in (stats.get("pending") or {}).items():
+                    if entry["at"] <= now - timedelta(seconds=after_s):
+                        counted += await self._repair(
+                            notifications, stats["_id"], tally_id, entry, now, keep_s
+                        )
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not repair counters: {exc}") from exc
+        return counted
+
+    async def _repair(
+        self,
+        notifications: AsyncCollection[Doc],
+        tenant: str,
+        tally_id: str,
+        entry: Doc,
+        now: datetime,
+        keep_s: float,
+    ) -> int:
+        ids = _unpack_ids(entry["ids"])
+        kinds: list[Doc] = entry["kinds"]
+        which = array("H", bytes(entry["k"]))
+        left: list[int] = entry.get("left", list(range(len(ids))))
+        docs = {
+            d["_id"]: d
+            async for d in notifications.find(
+                {"_id": {"$in": [ids[i] for i in left]}},
+                {"timeline._id": 1, "timeline.by": 1, "processingTimeMs": 1},
+            )
+        }
+        inc: Counter[str] = Counter()
+        remaining: list[int] = []
+        for i in left:
+            kind = kinds[which[i]]
+            doc = docs.get(ids[i])
+            step = f"{ids[i]}{kind['s']}"
+            if doc is not None and any(
+                s.get("_id") == step and (not kind.get("by") or s.get("by") == tally_id)
+                for s in doc.get("timeline") or []
+            ):
+                inc.update(kind["inc"])
+                if kind.get("ms"):
+                    inc["processingMsSum"] += int(doc.get("processingTimeMs") or 0)
+            else:
+                remaining.append(i)
+        key = f"pending.{tally_id}"
+        rounds = int(entry.get("r", 0))
+        update: Doc = (
+            {"$unset": {key: ""}}
+            if not remaining or entry["at"] <= now - timedelta(seconds=keep_s)
+            else {"$set": {f"{key}.r": rounds + 1, f"{key}.left": remaining}}
+        )
+        if nonzero := {k: v for k, v in inc.items() if v}:
+            update["$inc"] = nonzero
+        result = await self.collection.update_one(
+            {
+                "_id": tenant,
+                f"{key}.at": entry["at"],
+                f"{key}.r": rounds if rounds else {"$exists": False},
+            },
+            update,
+        )
+        if not result.matched_count:
+            return 0  # settled by its writer, or by another repair, meanwhile
+        if inc:
+            log.warning(
+                "counted %d steps of %s's tally %s that its writer never settled",
+                len(left) - len(remaining),
+                tenant,
+                tally_id,
+            )
+        return len(left) - len(remaining)
+
     async def of(self, tenant_id: str) -> TenantStats:
         """The tenant's counters."""
         d = await self.collection.find_one({"_id": tenant_id}) or {}
@@ -80,6 +254,124 @@ class Counters:
             processing_ms_sum=int(d.get("processingMsSum", 0)),
             processing_count=int(d.get("processingCount", 0)),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Step:
+    tenant: str
+    nid: ObjectId
+    kind: int
+    ms: int
+
+
+class Tally:
+    """One batch's counter changes, as steps: each a notification, the timeline step id its
+    write pushes (the notification id + ``suffix``) and the deltas that step stands for.
+
+    ``by``: the step's id is not unique to this writer (a cancel, a receipt: two racing
+    writers push the same id, one of them wins), so the step carries ``by`` (this tally's id,
+    :meth:`mark`) and only a step so marked counts for it.
+    """
+
+    def __init__(self) -> None:
+        self.id = uuid.uuid4().hex[:16]
+        self.at = utcnow()
+        self._kinds: dict[tuple[str, tuple[tuple[str, int], ...], bool, bool], int] = {}
+        self._steps: dict[str, _Step] = {}
+
+    def step(
+        self,
+        tenant: str,
+        nid: ObjectId | str,
+        suffix: str,
+        inc: Mapping[str, int],
+        *,
+        ms: int | None = None,
+        by: bool = False,
+    ) -> None:
+        """Count ``inc`` for ``tenant`` once the step ``<nid><suffix>`` is written; ``ms``:
+        a SENT outcome's processing time (the repair reads it from the document)."""
+        key = (suffix, tuple(sorted(inc.items())), ms is not None, by)
+        kind = self._kinds.setdefault(key, len(self._kinds))
+        oid = nid if isinstance(nid, ObjectId) else ObjectId(nid)
+        self._steps[str(oid)] = _Step(tenant, oid, kind, ms or 0)
+
+    def moved(
+        self,
+        tenant: str,
+        nid: ObjectId | str,
+        suffix: str,
+        old: str,
+        new: str,
+        *,
+        ms: int | None = None,
+        by: bool = False,
+    ) -> None:
+        """One notification moving from status ``old`` to ``new`` by the step ``suffix``."""
+        inc = {f"byStatus.{old}": -1, f"byStatus.{new}": 1}
+        if ms is not None:
+            inc["processingCount"] = 1
+        self.step(tenant, nid, suffix, inc, ms=ms, by=by)
+
+    def mark(self, step: Doc) -> Doc:
+        """``step``, marked as this tally's (for the steps counted ``by``)."""
+        step["by"] = self.id
+        return step
+
+    def entries(self) -> dict[str, Doc]:
+        """What :meth:`Counters.intend` records per tenant."""
+        kinds = [
+            {
+                "s": s,
+                "inc": dict(inc),
+                **({"ms": True} if ms else {}),
+                **({"by": True} if by else {}),
+            }
+            for (s, inc, ms, by) in self._kinds
+        ]
+        per: dict[str, list[_Step]] = {}
+        for st in self._steps.values():
+            per.setdefault(st.tenant, []).append(st)
+        return {
+            tenant: {
+                "at": self.at,
+                "ids": Binary(b"".join(st.nid.binary for st in steps)),
+                "k": Binary(array("H", [st.kind for st in steps]).tobytes()),
+                "kinds": kinds,
+            }
+            for tenant, steps in per.items()
+        }
+
+    def deltas(self, done: Collection[str]) -> Changes:
+        """Each tenant's deltas from the steps of the notifications in ``done`` (every tenant
+        of the tally is named, with nothing to add when none of its steps happened)."""
+        incs = {i: dict(inc) for (_, inc, _, _), i in self._kinds.items()}
+        changes: Changes = {}
+        for nid, st in self._steps.items():
+            c = changes.setdefault(st.tenant, Counter())
+            if nid in done:
+                c.update(incs[st.kind])
+                c["processingMsSum"] += st.ms
+        return changes
+
+
+def _settling(tenant: str, inc: Counter[str], tally_ids: Sequence[str]) -> UpdateOne:
+    """Apply ``inc`` and drop the tallies, only while their writers own them (see module)."""
+    match: Doc = {"_id": tenant}
+    unset: Doc = {}
+    for t in tally_ids:
+        match[f"pending.{t}.at"] = {"$exists": True}
+        match[f"pending.{t}.r"] = {"$exists": False}
+        unset[f"pending.{t}"] = ""
+    update: Doc = {"$unset": unset}
+    if nonzero := {k: v for k, v in inc.items() if v}:
+        update["$inc"] = nonzero
+    return UpdateOne(match, update)
+
+
+def _unpack_ids(packed: bytes) -> list[ObjectId]:
+    data = bytes(packed)
+    return [ObjectId(data[i : i + 12]) for i in range(0, len(data), 12)]
 
 
 def moved(changes: Changes, tenant: str, old: str, new: str) -> None:

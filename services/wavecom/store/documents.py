@@ -36,7 +36,9 @@ def log_entry(
     """One step of a notification's timeline.
 
     Step ids are deterministic (notification id, then the claim or intake step), so a step
-    can be named again: a released claim pulls its PROCESSING step by id. ``trace``: the W3C
+    can be named again: a racer reads back whether its own step is there, and the counters'
+    repair counts a dead writer's changes by them (``counters``), which is why no step is ever
+    removed (a released claim pushes a step of its own). ``trace``: the W3C
     traceparent of the step's span, whose trace id the entry keeps as ``traceId``.
     """
     entry: Doc = {"_id": log_id, "status": status.value, "message": message, "timestamp": at}

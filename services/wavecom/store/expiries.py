@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
-from wavecom.store.counters import Changes, Counters, moved
+from wavecom.store.counters import Counters, Tally
 from wavecom.store.documents import Doc, log_entry
 from wavecom.store.writes import bulk
 
@@ -183,10 +183,12 @@ class Expiries:
         ops: list[UpdateOne] = []
         steps: dict[str, Doc] = {}
         places: dict[str, Where] = {}
+        tally = Tally()
         for d in docs:
             where = where_doc(d)
             step = expiry_step(str(d["_id"]), token, where, now, d.get("expiresAt"))
             steps[str(d["_id"])], places[str(d["_id"])] = step, where
+            tally.moved(d["tenantId"], d["_id"], f":{token}:x", d["status"], Status.EXPIRED.value)
             ops.append(
                 UpdateOne(
                     {
@@ -203,6 +205,7 @@ class Expiries:
                     },
                 )
             )
+        await self.counters.intend(tally)
         matched = await bulk(self.collection, ops)
         if matched == len(docs):
             ours = list(docs)
@@ -221,16 +224,14 @@ class Expiries:
             except PyMongoError as exc:
                 raise StoreUnavailable(f"could not read expired notifications: {exc}") from exc
             ours = [d for d in docs if str(d["_id"]) in won]
-        changes: Changes = {}
+        await self.counters.settle(tally, {str(d["_id"]) for d in ours})
         scheduled = []
         expired: list[tuple[Doc, Where]] = []
         for d in ours:
-            moved(changes, d["tenantId"], d["status"], Status.EXPIRED.value)
             if d["status"] == Status.SCHEDULED.value:
                 scheduled.append(d["_id"])
             where = places[str(d["_id"])]
             expired.append(({**d, **expired_fields(where, now)}, where))
-        await self.counters.add(changes)
         if scheduled:
             try:
                 await self.schedule.delete_many({"_id": {"$in": scheduled}})

@@ -4,7 +4,6 @@ API serves, and the operator's transitions (cancel, replay)."""
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -17,7 +16,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
-from wavecom.store.counters import Changes, Counters, moved
+from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
 from wavecom.store.expiries import expired, not_expired
 from wavecom.store.indexes import BY_FIELD, BY_PROVIDER_MESSAGE, BY_RECIPIENT, BY_REFERENCE
@@ -141,17 +140,37 @@ class Notifications:
             except PyMongoError as exc:
                 raise StoreUnavailable(f"could not remove notifications: {exc}") from exc
 
-    async def count_intake(self, docs: Sequence[Doc]) -> None:
-        """Count notifications that are stored and queued or scheduled (one ``$inc`` per
-        tenant)."""
-        inc: Changes = {}
+    async def intend_intake(self, docs: Sequence[Doc]) -> Tally:
+        """Record how ``docs`` will count once stored, before they are (``counters``): each by
+        its intake step, so a notification that is not stored, or removed again, never
+        counts. Raises StoreUnavailable."""
+        tally = Tally()
         for d in docs:
-            tenant = inc.setdefault(d["tenantId"], Counter())
-            tenant["total"] += 1
-            tenant[f"byType.{d['type']}"] += 1
-            tenant[f"byPriority.{d['priority']}"] += 1
-            tenant[f"byStatus.{d['status']}"] += 1
-        await self.counters.add(inc)
+            tally.step(
+                d["tenantId"],
+                d["_id"],
+                d["timeline"][-1]["_id"][len(str(d["_id"])) :],
+                {
+                    "total": 1,
+                    f"byType.{d['type']}": 1,
+                    f"byPriority.{d['priority']}": 1,
+                    f"byStatus.{d['status']}": 1,
+                },
+            )
+        await self.counters.intend(tally)
+        return tally
+
+    async def repair_counters(
+        self, *, after_s: float = TALLY_AFTER_S, keep_s: float = TALLY_KEEP_S
+    ) -> int:
+        """Settle the tallies dead writers left, from these documents (``counters``); the
+        number of steps counted."""
+        return await self.counters.repair(self.collection, after_s=after_s, keep_s=keep_s)
+
+    async def count_intake(self, docs: Sequence[Doc]) -> None:
+        """Count notifications stored already, without intake (an import, a test's seed):
+        their tally recorded and settled at once."""
+        await self.counters.settle(await self.intend_intake(docs), {str(d["_id"]) for d in docs})
 
     # --- reads ----------------------------------------------------------------------------------
 
@@ -296,8 +315,21 @@ class Notifications:
         now = utcnow()
         step = log_entry(f"{oid}:cancel", Status.CANCELLED, "Cancelled by the client", now)
         try:
+            found = await self.collection.find_one({"_id": oid, "tenantId": tenant_id})
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not cancel {oid}: {exc}") from exc
+        if found is None:
+            return None, None
+        if found["status"] not in CANCELLABLE:
+            return found, _not_cancellable(found)
+        # counted from the state it was found in, and cancelled only from that state
+        tally = Tally()
+        tally.moved(tenant_id, oid, ":cancel", found["status"], Status.CANCELLED.value, by=True)
+        tally.mark(step)
+        await self.counters.intend(tally)
+        try:
             before = await self.collection.find_one_and_update(
-                {"_id": oid, "tenantId": tenant_id, "status": {"$in": list(CANCELLABLE)}},
+                {"_id": oid, "tenantId": tenant_id, "status": found["status"]},
                 {
                     "$set": {
                         "status": Status.CANCELLED.value,
@@ -308,19 +340,18 @@ class Notifications:
                 },
             )
             if before is None:
+                await self.counters.settle(tally, ())
                 doc = await self.collection.find_one({"_id": oid, "tenantId": tenant_id})
                 if doc is None:
                     return None, None
-                if doc["status"] == Status.PROCESSING.value:
-                    return doc, "a worker is delivering it already"
-                return doc, f"a {doc['status']} notification cannot be cancelled"
+                if doc["status"] in CANCELLABLE:  # it moved on and back meanwhile: again
+                    return await self.cancel(tenant_id, oid)
+                return doc, _not_cancellable(doc)
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not cancel {oid}: {exc}") from exc
+        await self.counters.settle(tally, {str(oid)})
         if before["status"] == Status.SCHEDULED.value:
             await self.schedule.delete_one({"_id": oid})
-        changes: Changes = {}
-        moved(changes, tenant_id, before["status"], Status.CANCELLED.value)
-        await self.counters.add(changes)
         before.update(status=Status.CANCELLED.value, cancelledAt=now, updatedAt=now)
         before["timeline"].append(step)
         return before, None
@@ -347,6 +378,17 @@ class Notifications:
             now,
             trace=trace,
         )
+        tally = Tally()
+        tally.moved(
+            doc["tenantId"],
+            doc["_id"],
+            f":replay:{job.round}",
+            Status.FAILED.value,
+            Status.QUEUED.value,
+            by=True,
+        )
+        tally.mark(step)
+        await self.counters.intend(tally)
         fields: Doc = {
             "status": Status.QUEUED.value,
             "retryCount": 0,
@@ -369,16 +411,19 @@ class Notifications:
                 "$push": {"timeline": step},
             },
         )
-        if result.matched_count == 0:
-            return None
-        changes: Changes = {}
-        moved(changes, doc["tenantId"], Status.FAILED.value, Status.QUEUED.value)
-        await self.counters.add(changes)
-        return job
+        await self.counters.settle(tally, {str(doc["_id"])} if result.matched_count else ())
+        return job if result.matched_count else None
 
     async def unreplay(self, job: DeliveryJob, error: str) -> None:
         """Put a replayed notification back to FAILED when its publish was not confirmed."""
         now = utcnow()
+        suffix = f":unreplay:{job.round}"
+        tally = Tally()
+        tally.moved(
+            job.tenant_id, job.id, suffix, Status.QUEUED.value, Status.FAILED.value, by=True
+        )
+        step = tally.mark(log_entry(f"{job.id}{suffix}", Status.FAILED, error, now))
+        await self.counters.intend(tally)
         result = await self.collection.update_one(
             {"_id": ObjectId(job.id), "status": Status.QUEUED.value, "round": job.round},
             {
@@ -393,13 +438,17 @@ class Notifications:
                         "lastError": error,
                         "at": now,
                     },
-                }
+                },
+                "$push": {"timeline": step},
             },
         )
-        if result.matched_count:
-            changes: Changes = {}
-            moved(changes, job.tenant_id, Status.QUEUED.value, Status.FAILED.value)
-            await self.counters.add(changes)
+        await self.counters.settle(tally, {job.id} if result.matched_count else ())
+
+
+def _not_cancellable(doc: Doc) -> str:
+    if doc["status"] == Status.PROCESSING.value:
+        return "a worker is delivering it already"
+    return f"a {doc['status']} notification cannot be cancelled"
 
 
 def _page(items: list[Doc], total: int, limit: int) -> Page:

@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
-from wavecom.store.counters import Changes, moved
+from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, utcnow
 from wavecom.store.expiries import not_expired
 from wavecom.store.notifications import Notifications
@@ -93,14 +93,30 @@ class Schedule:
         so never sent late)."""
         now = utcnow()
         released: list[Doc] = []
+        if not ids:
+            return released
+        try:
+            tenants = {
+                e["_id"]: e["tenantId"]
+                async for e in self.collection.find({"_id": {"$in": list(ids)}}, {"tenantId": 1})
+            }
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not read the schedule: {exc}") from exc
+        ids = [oid for oid in ids if oid in tenants]  # the rest left the schedule meanwhile
+        tally = Tally()
+        for oid in ids:
+            tally.moved(
+                tenants[oid], oid, ":0:due", Status.SCHEDULED.value, Status.QUEUED.value, by=True
+            )
+        await self.notifications.counters.intend(tally)
         for oid in ids:
             d = await self.notifications.collection.find_one_and_update(
                 {"_id": oid, "status": Status.SCHEDULED.value, **not_expired(now)},
                 {
                     "$set": {"status": Status.QUEUED.value, "updatedAt": now},
                     "$push": {
-                        "timeline": log_entry(
-                            f"{oid}:0:due", Status.QUEUED, "Due: added to queue", now
+                        "timeline": tally.mark(
+                            log_entry(f"{oid}:0:due", Status.QUEUED, "Due: added to queue", now)
                         )
                     },
                 },
@@ -108,10 +124,7 @@ class Schedule:
             )
             if d is not None:
                 released.append(d)
-        changes: Changes = {}
-        for d in released:
-            moved(changes, d["tenantId"], Status.SCHEDULED.value, Status.QUEUED.value)
-        await self.notifications.counters.add(changes)
+        await self.notifications.counters.settle(tally, {str(d["_id"]) for d in released})
         return released
 
     async def remove(self, ids: Iterable[ObjectId]) -> None:

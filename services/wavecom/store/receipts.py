@@ -33,7 +33,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
-from wavecom.store.counters import Changes, moved
+from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, utcnow
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE
 from wavecom.store.notifications import Notifications
@@ -146,17 +146,31 @@ class Receipts:
         try:
             found = await self.collection.find_one(
                 {"providerMessageId": r.message_id, "provider": r.provider},
-                {"_id": 1},
+                {"_id": 1, "status": 1, "tenantId": 1},
                 hint=BY_PROVIDER_MESSAGE,
             )
             if found is None:
                 return Applied(Result.HELD)
+            if found["status"] not in {s.value for s in ALLOWED_FROM[r.status]}:
+                return Applied(Result.IGNORED)
             step = receipt_step(str(found["_id"]), r)
+            # counted from the state it was found in, and moved only from that state
+            tally = Tally()
+            tally.moved(
+                found["tenantId"],
+                found["_id"],
+                step["_id"][len(str(found["_id"])) :],
+                found["status"],
+                r.status.value,
+                by=True,
+            )
+            tally.mark(step)
+            await self.notifications.counters.intend(tally)
             now = utcnow()
             before = await self.collection.find_one_and_update(
                 {
                     "_id": found["_id"],
-                    "status": {"$in": [s.value for s in ALLOWED_FROM[r.status]]},
+                    "status": found["status"],
                     "timeline._id": {"$ne": step["_id"]},
                 },
                 {
@@ -172,11 +186,9 @@ class Receipts:
             )
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not apply a receipt: {exc}") from exc
-        if before is None:
-            return Applied(Result.IGNORED)
-        changes: Changes = {}
-        moved(changes, before["tenantId"], before["status"], r.status.value)
-        await self.notifications.counters.add(changes)
+        await self.notifications.counters.settle(tally, {str(found["_id"])} if before else ())
+        if before is None:  # a repeat, or it moved on since it was read
+            return await self._apply(r) if await self._moved_on(found) else Applied(Result.IGNORED)
         after = {
             **before,
             "status": r.status.value,
@@ -184,6 +196,15 @@ class Receipts:
             "receipt": _receipt_fields(r),
         }
         return Applied(Result.APPLIED, after, before["status"], step)
+
+    async def _moved_on(self, found: Doc) -> bool:
+        """Whether the notification left the state it was read in (a receipt may then apply
+        from its new state; the read again decides)."""
+        try:
+            now = await self.collection.find_one({"_id": found["_id"]}, {"status": 1})
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not apply a receipt: {exc}") from exc
+        return now is not None and now["status"] != found["status"]
 
     async def sweep(self, hold_s: float) -> list[tuple[ProviderReceipt, Applied]]:
         """Apply the held receipts whose notification is now known; drop those held for

@@ -22,7 +22,7 @@ from pymongo.errors import PyMongoError
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
-from wavecom.store.counters import Changes, moved
+from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, processing_step, utcnow, waiting_status
 from wavecom.store.expiries import (
     Where,
@@ -105,6 +105,17 @@ class Rounds:
             else processing_step(j, token, now)
             for j in jobs
         }
+        tally = Tally()
+        for j in jobs:
+            to = Status.EXPIRED if j.id in late else Status.PROCESSING
+            tally.moved(
+                j.tenant_id,
+                j.id,
+                steps[j.id]["_id"][len(j.id) :],
+                waiting_status(j).value,
+                to.value,
+            )
+        await self.notifications.counters.intend(tally)
         ops = [
             UpdateOne(
                 {
@@ -139,13 +150,7 @@ class Rounds:
             )
         won = {j.id for j in jobs if j.id in moved_now and j.id not in late}
         expired = {i: w for i, w in late.items() if i in moved_now}
-        changes: Changes = {}
-        for j in jobs:
-            if j.id in won:
-                moved(changes, j.tenant_id, waiting_status(j).value, Status.PROCESSING.value)
-            elif j.id in expired:
-                moved(changes, j.tenant_id, waiting_status(j).value, Status.EXPIRED.value)
-        await self.notifications.counters.add(changes)
+        await self.notifications.counters.settle(tally, moved_now)
         return Claimed(won, expired)
 
     async def examine_lost(
@@ -174,7 +179,7 @@ class Rounds:
         retake: list[DeliveryJob] = []
         later: list[DeliveryJob] = []
         now = utcnow()
-        changes: Changes = {}
+        lost: list[tuple[DeliveryJob, str, float]] = []
         for j in jobs:
             doc = docs.get(j.id)
             if (
@@ -189,11 +194,24 @@ class Rounds:
             if age < claim_ttl_s:
                 later.append(j)
                 continue
+            lost.append((j, str(claim.get("token")), age))
+        tally = Tally()
+        for j, old, _ in lost:
+            tally.moved(
+                j.tenant_id,
+                j.id,
+                f":{old}:lost",
+                Status.PROCESSING.value,
+                waiting_status(j).value,
+            )
+        await self.notifications.counters.intend(tally)
+        retaken: set[str] = set()
+        for j, old, age in lost:
             result = await self.collection.update_one(
                 {
                     "_id": ObjectId(j.id),
                     "status": Status.PROCESSING.value,
-                    "claim.token": claim.get("token"),
+                    "claim.token": old,
                 },
                 {
                     "$set": {
@@ -204,13 +222,24 @@ class Rounds:
                         "heldBy": Where.LOST_WORKER.value,
                     },
                     "$unset": {"claim": ""},
+                    # the step a retake is counted by (and a reader sees)
+                    "$push": {
+                        "timeline": log_entry(
+                            f"{j.id}:{old}:lost",
+                            waiting_status(j),
+                            "Retaken: the worker holding it was lost",
+                            now,
+                            trace=j.trace,
+                            attempt=j.attempt,
+                        )
+                    },
                 },
             )
             if result.matched_count:
-                moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
+                retaken.add(j.id)
                 retake.append(j.retake())
                 log.warning("retaking %s: its claim of round %d is %.0fs old", j.id, j.round, age)
-        await self.notifications.counters.add(changes)
+        await self.notifications.counters.settle(tally, retaken)
         return retake, later
 
     async def release(self, jobs: Sequence[DeliveryJob], token: str) -> None:
@@ -222,24 +251,40 @@ class Rounds:
         if not held:
             return
         now = utcnow()
+        mine = [j for j in jobs if j.id in held]
+        tally = Tally()
+        for j in mine:
+            tally.moved(
+                j.tenant_id, j.id, f":{token}:r", Status.PROCESSING.value, waiting_status(j).value
+            )
+        await self.notifications.counters.intend(tally)
+        # a step, not the claim's step pulled: what the counters are repaired from must stay
         ops = [
             UpdateOne(
                 {"_id": ObjectId(j.id), "status": Status.PROCESSING.value, "claim.token": token},
                 {
                     "$set": {"status": waiting_status(j).value, "updatedAt": now},
                     "$unset": {"claim": ""},
-                    "$pull": {"timeline": {"_id": processing_step(j, token, now)["_id"]}},
+                    "$push": {
+                        "timeline": log_entry(
+                            f"{j.id}:{token}:r",
+                            waiting_status(j),
+                            "Handed back before sending: waits for a worker again",
+                            now,
+                            trace=j.trace,
+                            attempt=j.attempt,
+                        )
+                    },
                 },
             )
-            for j in jobs
-            if j.id in held
+            for j in mine
         ]
-        await bulk(self.collection, ops)
-        changes: Changes = {}
-        for j in jobs:
-            if j.id in held:
-                moved(changes, j.tenant_id, Status.PROCESSING.value, waiting_status(j).value)
-        await self.notifications.counters.add(changes)
+        matched = await bulk(self.collection, ops)
+        if matched == len(ops):
+            released: set[str] = {j.id for j in mine}
+        else:  # another worker retook some meanwhile (examine_lost)
+            released = await self._stepped(mine, [f"{j.id}:{token}:r" for j in mine])
+        await self.notifications.counters.settle(tally, released)
 
     async def _held(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
         """The ids of ``jobs`` whose round ``token`` holds now."""
@@ -274,7 +319,7 @@ class Rounds:
         if not outcomes:
             return
         ops: list[UpdateOne] = []
-        changes: Changes = {}
+        tally = Tally()
         for o in outcomes:
             oid = ObjectId(o.job.id)
             step = _outcome_step(o, token)
@@ -288,19 +333,25 @@ class Rounds:
                     },
                 )
             )
-            moved(changes, o.job.tenant_id, Status.PROCESSING.value, o.status.value)
-            if o.status is Status.SENT:
-                c = changes[o.job.tenant_id]
-                c["processingMsSum"] += o.processing_ms
-                c["processingCount"] += 1
+            tally.moved(
+                o.job.tenant_id,
+                o.job.id,
+                f":{token}:o",
+                Status.PROCESSING.value,
+                o.status.value,
+                ms=o.processing_ms if o.status is Status.SENT else None,
+            )
+        await self.notifications.counters.intend(tally)
         matched = await bulk_unless_taken(
             self.collection, ops, "providerMessageId", BY_PROVIDER_MESSAGE
         )
+        done = {o.job.id for o in outcomes}
         if matched != len(ops):
             log.error(
                 "%d of %d outcomes found their round no longer held", len(ops) - matched, len(ops)
             )
-        await self.notifications.counters.add(changes)
+            done = await self._stepped([o.job for o in outcomes], [f"{i}:{token}:o" for i in done])
+        await self.notifications.counters.settle(tally, done)
 
 
 def _outcome_step(o: Outcome, token: str) -> Doc:

@@ -1,0 +1,186 @@
+"""The stats tell the truth (#25 target 6): after a worker or the API is killed -9 mid-run, the
+per-tenant counters converge to the documents within 60 s, and reconcile (``make verify``)
+agrees. Real processes on the shared stack, like ``test_faults``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from tests.conftest import TENANT, all_terminal, ledger, sms, wait_for
+from tests.system import System
+from wavecom.constants import STATS
+from wavecom.reconcile import Report, reconcile
+from wavecom.settings import Settings
+from wavecom.store import Store, utcnow
+from wavecom.store.counters import TALLY_AFTER_S
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+# the counters must agree with the documents this long after the run is delivered
+CONVERGED_WITHIN_S = 60
+
+
+@pytest.fixture
+async def system(settings: Settings) -> AsyncIterator[System]:
+    async with System(settings) as s:
+        s.env.update(
+            {
+                "PUBLISH_TIMEOUT_S": "1",
+                "OUTBOX_GRACE_S": "2",
+                "SCHEDULER_INTERVAL_S": "0.2",
+                "CLAIM_TTL_S": "3",  # a dead worker's rounds are retaken after 3 s
+                # small batches, one at a time, a fast provider: a worker spends much of its
+                # time between a batch's document writes and its counters
+                "BATCH_SIZE": "10",
+                "MAX_BATCHES_IN_FLIGHT": "1",
+                "PROVIDERS_SMS": orjson.dumps(
+                    [{"name": "textwave", "latencyMs": 20, "latencySigma": 0}]
+                ).decode(),
+            }
+        )
+        yield s
+
+
+async def orphans(store: Store, older_than_s: float = 1.0) -> int:
+    """Tallies pending for longer than a live writer takes to settle one: what a kill left."""
+    stats: dict[str, Any] = await store.db[STATS].find_one({"_id": TENANT}) or {}
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    return sum(1 for e in (stats.get("pending") or {}).values() if e["at"] < cutoff)
+
+
+async def orphaned(store: Store, within_s: float = 2.5) -> int:
+    """The tallies a writer just killed left: looked for until they are old enough to tell
+    from a live writer's (0 when the kill left none)."""
+    deadline = time.monotonic() + within_s
+    for _ in range(1000):
+        if (n := await orphans(store)) or time.monotonic() > deadline:
+            return n
+        await asyncio.sleep(0.1)  # polling interval of a deadline-bounded look
+    return 0
+
+
+async def converged(store: Store, ledger_dir: Path) -> Report | None:
+    """Reconcile's report once the counters equal the documents, nothing is pending, and the
+    ledger balances."""
+    report = await reconcile(store, ledger_dir=str(ledger_dir))
+    stats: dict[str, Any] = await store.db[STATS].find_one({"_id": TENANT}) or {}
+    if report.drift or stats.get("pending") or not report.ok:
+        return None
+    return report
+
+
+async def counted(store: Store) -> dict[str, int]:
+    """The tenant's status counters, without the zeros."""
+    return {k: v for k, v in (await store.counters.of(TENANT)).by_status.items() if v}
+
+
+async def test_a_worker_killed_mid_run_leaves_counters_that_converge_to_the_documents(
+    system: System, store: Store, ledger_dir: Path
+) -> None:
+    await system.spawn_worker("sms")
+    await system.spawn_api()
+    ids: list[str] = []
+    async with system.client(timeout=30) as http:
+        for start in range(0, 400, 100):
+            r = await http.post(
+                "/api/notifications/batch",
+                json={"notifications": [sms(i) for i in range(start, start + 100)]},
+            )
+            assert r.status_code == 201, r.text
+            ids += [x["data"]["_id"] for x in r.json()["data"]["results"]]
+
+    async def sending() -> int | None:
+        n = await store.notifications.collection.count_documents({"status": "SENT"})
+        return n if n > sent else None
+
+    # kill -9 the worker while it delivers, restart it, until a kill caught it between a
+    # batch's document writes and its counters (at most 12 kills)
+    kills, left = 0, 0
+    sent = 0
+    while kills < 12 and not left:
+        sent = await wait_for(sending, within=30, what="the worker to deliver")
+        if sent >= len(ids):
+            break
+        system.procs["sms"].kill()
+        await system.procs["sms"].wait()
+        kills += 1
+        left = await orphaned(store)
+        await system.spawn_worker("sms")
+    assert left, f"no kill of {kills} caught a batch between its writes and its counters"
+
+    final = await wait_for(
+        lambda: all_terminal(store, ids), within=120, what=f"{len(ids)} notifications"
+    )
+    assert set(final.values()) == {"SENT"}
+    report = await wait_for(
+        lambda: converged(store, ledger_dir),
+        within=CONVERGED_WITHIN_S,
+        interval=1,
+        what="the counters to converge to the documents",
+    )
+    assert report.drift == {}
+    assert await counted(store) == {"SENT": len(ids)}
+    assert max(ledger(ledger_dir).values()) == 1
+
+
+async def test_the_api_killed_mid_intake_leaves_counters_that_converge_to_the_documents(
+    system: System, store: Store, ledger_dir: Path
+) -> None:
+    await system.spawn_worker("sms")
+    await system.spawn_api()
+    accepted: list[str] = []
+    stop = asyncio.Event()
+
+    async def client(k: int) -> None:
+        """Single creates, one after another, until the API goes away."""
+        async with system.client(timeout=10) as http:
+            i = 0
+            while not stop.is_set():
+                try:
+                    r = await http.post("/api/notifications", json=sms(k * 10_000 + i))
+                except httpx.TransportError:
+                    return
+                if r.status_code == 201:
+                    accepted.append(r.json()["data"]["_id"])
+                i += 1
+
+    clients = [asyncio.create_task(client(k)) for k in range(8)]
+    await wait_for(lambda: _at_least(accepted, 300), within=60, what="300 accepted")
+    system.procs["api"].kill()  # mid-intake: eight clients are sending
+    await system.procs["api"].wait()
+    stop.set()
+    await asyncio.gather(*clients)
+    assert await orphaned(store), "the kill left no intake tally unsettled"
+
+    await system.spawn_api()  # its counters repair settles what the dead one left
+    # what the documents say: every stored one (answered or not) delivered
+    stored = [str(d["_id"]) async for d in store.notifications.collection.find({}, {"_id": 1})]
+    assert set(accepted) <= set(stored)
+    final = await wait_for(
+        lambda: all_terminal(store, stored), within=120, what=f"{len(stored)} notifications"
+    )
+    assert set(final.values()) == {"SENT"}
+    report = await wait_for(
+        lambda: converged(store, ledger_dir),
+        within=CONVERGED_WITHIN_S,
+        interval=1,
+        what="the counters to converge to the documents",
+    )
+    assert report.drift == {}
+    stats = await store.counters.of(TENANT)
+    assert stats.total == len(stored)
+    assert await counted(store) == {"SENT": len(stored)}
+    assert TALLY_AFTER_S < CONVERGED_WITHIN_S
+
+
+async def _at_least(items: list[str], n: int) -> bool:
+    return len(items) >= n
