@@ -31,7 +31,7 @@ DOC = ROOT / "docs" / "architecture.md"
 # column is a part of the API's.
 PROCESSES: dict[str, tuple[str, ...]] = {
     "API": ("wavecom.api.__main__",),
-    "relay, sweeper": ("wavecom.scheduler", "wavecom.sweeper"),
+    "relay, sweeper": ("wavecom.relay", "wavecom.sweeper"),
     "worker": ("wavecom.worker",),
     "operator": ("wavecom.operator.__main__",),
     "admin CLI": ("wavecom.admin",),
@@ -43,8 +43,8 @@ PROCESSES: dict[str, tuple[str, ...]] = {
 API_SIDE = (
     "wavecom.api",
     "wavecom.intake",
-    "wavecom.records",
-    "wavecom.scheduler",
+    "wavecom.intake_writes",
+    "wavecom.relay",
     "wavecom.sweeper",
     "wavecom.reconcile",  # the API's /api/admin/reconcile and stuck export; also `make verify`
     "wavecom.keys",  # the API's key checks and key routes; also the admin CLI
@@ -53,7 +53,7 @@ API_SIDE = (
 WORKER_SIDE = (
     "wavecom.worker",
     "wavecom.pipeline",
-    "wavecom.outcomes",
+    "wavecom.outcome_writes",
     "wavecom.ratelimit",
     "wavecom.providers.registry",
     "wavecom.providers.routes",

@@ -4,7 +4,7 @@ Group commit: requests that arrive while commits are under way (at most
 ``commit_concurrency``, 4, at once) wait for the next one, and that commit writes all of them
 together: one outbox entry, one ``insert_many``, one burst of
 confirmed publishes; the counters and the outbox removal follow the answers,
-gathered across commits (``records``). Under load, dozens of
+gathered across commits (``intake_writes``). Under load, dozens of
 single-notification requests share what one request used to pay; alone, a request pays what it
 did before (the first commit starts at once, nothing waits on a timer). Each request is still
 answered only after its own notifications are stored and confirmed by the broker, and the
@@ -37,8 +37,8 @@ from wavecom.broker import Publisher
 from wavecom.constants import Status
 from wavecom.errors import BrokerUnavailable, DependencyUnavailable, Overloaded, PublishRejected
 from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
+from wavecom.intake_writes import IntakeWriter
 from wavecom.messages import DeliveryJob
-from wavecom.records import IntakeRecords
 from wavecom.store import Doc, Store, job_of, traced, utcnow
 from wavecom.store.counters import Tally
 
@@ -93,7 +93,7 @@ class Intake:
         self.commit_concurrency = commit_concurrency
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
-        self.records = IntakeRecords(store)
+        self.writer = IntakeWriter(store)
 
     async def accept(self, docs: Sequence[Doc]) -> Accepted:
         """Store ``docs`` and queue or schedule them, committed together with whatever other
@@ -132,7 +132,7 @@ class Intake:
         """Finish the commit under way and what follows the answers (at shutdown, after the
         server stopped taking requests)."""
         await asyncio.gather(*self._committers, return_exceptions=True)
-        await self.records.close()
+        await self.writer.close()
 
     async def _commit_waiting(self) -> None:
         group: list[_Request] = []
@@ -211,7 +211,7 @@ class Intake:
         Immediate notifications are first recorded in the outbox, then stored, then published with
         confirms, then cleared from the outbox. The answer is ``confirmed`` when the broker
         confirmed every one, not when the publish ended without an answer (a timeout, a lost
-        connection): then they stay recorded and the relay (``Scheduler``) publishes them once the
+        connection): then they stay recorded and the relay (``relay.Relay``) publishes them once the
         outbox grace has passed (a copy that did reach the broker is dropped by the claims). They
         are accepted either way. A notification whose ``reference`` its tenant already used is not
         stored (the unique index decides, also between two commits racing), is left out of the
@@ -264,9 +264,9 @@ class Intake:
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
         self.events.emit(doc_event(d) for d in docs)
-        # after the answer, not before it (see ``records``); unconfirmed, the outbox entry
+        # after the answer, not before it (see ``intake_writes``); unconfirmed, the outbox entry
         # stays for the relay
-        self.records.add(docs, entry if confirmed else None, tally)
+        self.writer.add(docs, entry if confirmed else None, tally)
         return Accepted(confirmed, frozenset(taken))
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:

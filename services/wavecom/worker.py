@@ -47,7 +47,7 @@ from wavecom.errors import (
 from wavecom.events import NO_EVENTS, EventPublisher, job_event, outcome_event
 from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
-from wavecom.outcomes import OutcomeWriter
+from wavecom.outcome_writes import OutcomeWriter
 from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
 from wavecom.probes import ProbeServer

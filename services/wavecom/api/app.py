@@ -48,7 +48,7 @@ from wavecom.periodic import Periodic
 from wavecom.receipts.accounts import ReceiptAccounts
 from wavecom.receipts.handling import ReceiptHandler
 from wavecom.reconcile import STUCK_CHECK_S, export_stuck
-from wavecom.scheduler import Scheduler
+from wavecom.relay import Relay
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
 from wavecom.store.counters import TALLY_REPAIR_S
@@ -213,7 +213,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     loops = [
         Periodic(
             "relay",
-            Scheduler(store, publisher, status_events).tick,
+            Relay(store, publisher, status_events).tick,
             settings.scheduler_interval_s,
         ),
         Periodic("queue depths", depths.sample, DEPTH_TICK_S),

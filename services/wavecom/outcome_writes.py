@@ -1,4 +1,5 @@
-"""A batch's outcomes stored as they arrive, not once the whole batch is done.
+"""A batch's outcomes stored as they arrive, not once the whole batch is done (the API's twin
+is ``intake_writes``: what intake writes after its answers).
 
 A worker lost after a provider accepted a send and before its outcome was stored leaves the
 round to be retaken, and a provider that does not honour idempotency keys then sends it again.
@@ -22,7 +23,7 @@ from wavecom import telemetry
 from wavecom.errors import DependencyUnavailable
 from wavecom.store.rounds import Outcome, Rounds
 
-log = logging.getLogger("wavecom.outcomes")
+log = logging.getLogger("wavecom.outcome_writes")
 
 
 class OutcomeWriter:

@@ -1,5 +1,7 @@
 """The relay, run in each API process: publishes SCHEDULED notifications when they fall due,
-and stored notifications whose publish was never confirmed (the outbox)."""
+and stored notifications whose publish was never confirmed (the outbox).
+
+(It was ``scheduler.py``; its tick interval keeps the setting's name, SCHEDULER_INTERVAL_S.)"""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from wavecom.events import NO_EVENTS, EventPublisher, doc_event
 from wavecom.store import Store, job_of, utcnow
 
 
-class Scheduler:
+class Relay:
     """Moves due notifications from SCHEDULED to QUEUED and publishes them.
 
     Several API processes may run it at once: the move is a conditional update, and a

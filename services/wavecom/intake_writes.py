@@ -1,4 +1,5 @@
-"""What intake writes after its answers, gathered across commits.
+"""What intake writes after its answers, gathered across commits (the worker's twin is
+``outcome_writes``: what it writes after each provider's answer).
 
 A commit's counters and the removal of its outbox entry are records about notifications that
 are stored and queued already (a stale outbox entry only makes the relay publish a copy the
@@ -23,13 +24,13 @@ from collections.abc import Sequence
 from wavecom.store import Doc, Store
 from wavecom.store.counters import Tally
 
-log = logging.getLogger("wavecom.records")
+log = logging.getLogger("wavecom.intake_writes")
 
 LINGER_S = 0.02
 RETRIES_S = (0.0, 0.2, 1.0)
 
 
-class IntakeRecords:
+class IntakeWriter:
     """Counters and outbox removals of answered commits, written together."""
 
     def __init__(self, store: Store, linger_s: float = LINGER_S) -> None:

@@ -1,4 +1,4 @@
-"""``wavecom.records``: what intake writes after its answers, on the real database."""
+"""``wavecom.intake_writes``: what intake writes after its answers, on the real database."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 from tests.conftest import Commands
 from tests.store.test_rounds import doc
 from wavecom.constants import NOTIFICATIONS, OUTBOX
-from wavecom.records import IntakeRecords
+from wavecom.intake_writes import IntakeWriter
 from wavecom.store import Doc, Store
 
 
@@ -29,7 +29,7 @@ async def test_commits_answered_together_share_one_write_of_each_kind(
         await store.notifications.insert(docs)
     commands.seen.clear()
 
-    records = IntakeRecords(store, linger_s=0.5)  # long enough for three commits to meet
+    records = IntakeWriter(store, linger_s=0.5)  # long enough for three commits to meet
     for docs, entry, tally in zip(commits, entries, tallies, strict=True):
         records.add(docs, entry, tally)
         await asyncio.sleep(0)  # each commit answered on its own turn of the loop
@@ -51,7 +51,7 @@ async def test_commits_answered_together_share_one_write_of_each_kind(
 
 
 async def test_close_writes_what_was_added_last(store: Store) -> None:
-    records = IntakeRecords(store, linger_s=0.05)
+    records = IntakeWriter(store, linger_s=0.05)
     first, second = notifications(2), notifications(3)
     tallies = [await store.notifications.intend_intake(d) for d in (first, second)]
     await store.notifications.insert(first + second)
