@@ -22,6 +22,8 @@ from wavecom.api.app import create_app
 from wavecom.settings import Settings
 
 NOTIFICATION = "6b012ec4f17543ff7390895c"
+ENDPOINT = "cb_0123456789abcdef"
+EVENTS = ["notification.delivered", "notification.expired"]
 
 
 def requests() -> list[tuple[str, str, dict[str, Any] | None]]:
@@ -42,6 +44,23 @@ def requests() -> list[tuple[str, str, dict[str, Any] | None]]:
         ("DELETE", "/api/admin/keys/0123456789abcdef", None),
         ("GET", "/api/admin/providers", None),
         ("GET", "/api/admin/reconcile", None),
+        ("GET", "/api/admin/expiry", None),
+        ("PUT", "/api/admin/expiry", {"SMS": 300}),
+        ("GET", "/api/admin/callbacks", None),
+        ("POST", "/api/admin/callbacks", {"url": "https://hooks.example/cb", "events": EVENTS}),
+        ("GET", f"/api/admin/callbacks/{ENDPOINT}", None),
+        ("PATCH", f"/api/admin/callbacks/{ENDPOINT}", {"enabled": False}),
+        ("DELETE", f"/api/admin/callbacks/{ENDPOINT}", None),
+        ("POST", f"/api/admin/callbacks/{ENDPOINT}/rotate", None),
+        ("GET", "/api/admin/callback-dead-letters", None),
+        ("POST", "/api/admin/callback-dead-letters/replay", {"ids": [f"{ENDPOINT}:msg_1"]}),
+        ("GET", f"/api/notifications/{NOTIFICATION}/callbacks", None),
+        # signed by their providers, not by a key: unsigned here, so 401 while the database
+        # answers, and 503 (never a bare 500) when it does not
+        ("POST", "/api/receipts/twilio/textwave", None),
+        ("POST", "/api/receipts/webhook/textwave", None),
+        ("POST", "/api/receipts/mailgun/mailgrid", None),
+        ("POST", "/api/receipts/dsn/mailgrid", None),
         ("GET", "/api/events", None),
         ("GET", "/api/ready", None),
         ("GET", "/api/health", None),
@@ -53,7 +72,14 @@ def test_every_endpoint_is_in_the_list() -> None:
         (method.upper(), path) for path, item in serve_app_openapi().items() for method in item
     }
     listed = {
-        (m, p.replace(NOTIFICATION, "{notification_id}").replace("0123456789abcdef", "{key_id}"))
+        (
+            m,
+            p.replace(NOTIFICATION, "{notification_id}")
+            .replace(ENDPOINT, "{endpoint_id}")
+            .replace("0123456789abcdef", "{key_id}")
+            .replace("textwave", "{account}")
+            .replace("mailgrid", "{account}"),
+        )
         for m, p, _ in requests()
     }
     assert app_paths == listed
@@ -181,5 +207,8 @@ async def test_with_the_database_gone_ready_stays_and_every_endpoint_answers(
                 f"GET /api/notifications/{NOTIFICATION}",
                 "GET /api/dlq",
                 "GET /api/admin/keys",
+                "GET /api/admin/callbacks",
+                f"GET /api/notifications/{NOTIFICATION}/callbacks",
+                "GET /api/admin/callback-dead-letters",
             },
         )
