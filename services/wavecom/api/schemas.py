@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -29,6 +30,19 @@ EMAIL_RE = re.compile(
 E164_RE = re.compile(r"^\+[1-9]\d{6,14}$")
 PUSH_TOKEN_RE = re.compile(r"^[A-Za-z0-9_\-:.]{16,4096}$")
 MAX_SCHEDULE_AHEAD = timedelta(days=365)
+
+
+def _json_number(value: Any) -> Any:
+    """A JSON integer field takes a number only: pydantic's lax mode would also take `true`
+    and `"5"`, which the schema (type integer) refuses, so a generated client and the server
+    would disagree. 5.0 stays accepted, as JSON Schema counts it an integer."""
+    if isinstance(value, bool | str):
+        raise ValueError("must be a JSON number (an integer)")
+    return value
+
+
+# the validity of a notification, in whole seconds
+TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_S), BeforeValidator(_json_number)]
 
 
 def _depth(value: Any) -> int:
@@ -91,10 +105,8 @@ class _NotificationFields(BaseModel):
         "most a year ahead: a rule JSON Schema cannot state); the notification is SCHEDULED "
         "until then",
     )
-    ttlSeconds: int | None = Field(
+    ttlSeconds: TtlSeconds | None = Field(
         default=None,
-        ge=1,
-        le=MAX_TTL_S,
         description="Seconds it stays valid, counted from when it is due (now, or "
         "`scheduledAt`): not handed to a provider by then, it becomes EXPIRED and is never "
         "sent late. Not together with `expiresAt` (a 400 naming both). Without either, the "

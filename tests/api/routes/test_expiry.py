@@ -62,6 +62,8 @@ async def test_expires_at_is_kept_as_given(client: httpx.AsyncClient) -> None:
         ({"ttlSeconds": 0}, "ttlSeconds"),
         ({"ttlSeconds": 604_801}, "ttlSeconds"),
         ({"ttlSeconds": "soon"}, "ttlSeconds"),
+        ({"ttlSeconds": "60"}, "ttlSeconds"),  # a string, though numeric: the schema says integer
+        ({"ttlSeconds": True}, "ttlSeconds"),
         ({"expiresAt": "2020-01-01T00:00:00Z"}, "expiresAt"),  # in the past
         ({"expiresAt": "2099-01-01T00:00:00"}, "expiresAt"),  # no timezone
         ({"expiresAt": "2099-01-01T00:00:00Z"}, "expiresAt"),  # more than 7 days ahead

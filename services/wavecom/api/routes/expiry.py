@@ -6,21 +6,16 @@ the tenant set one (docs/expiry.md). The admin CLI sets the same (``tenants set-
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from wavecom.api.auth import Admin
 from wavecom.api.deps import AuthDep
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.schemas import PROTECTED, ErrorEnvelope
+from wavecom.api.schemas import PROTECTED, ErrorEnvelope, TtlSeconds
 from wavecom.constants import Channel
-from wavecom.store.expiries import MAX_TTL_S
 
 router = APIRouter(prefix="/api/admin/expiry", tags=["admin"], responses=PROTECTED)
-
-TtlSeconds = Annotated[int, Field(ge=1, le=MAX_TTL_S)]
 
 
 class DefaultTtls(BaseModel):
