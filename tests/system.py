@@ -17,7 +17,9 @@ from typing import Any
 import httpx
 import orjson
 
-from tests.conftest import free_port, new_key, wait_for
+from tests.support.processes import new_key
+from tests.support.services import free_port
+from tests.support.wait import wait_for
 from wavecom.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -4,40 +4,20 @@ from __future__ import annotations
 
 import base64
 import os
-import subprocess
-import sys
 from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
-from tests.conftest import GUEST, MANAGEMENT_URL, free_port
+from tests.support.admin import admin
+from tests.support.services import GUEST, MANAGEMENT_URL, free_port
 from wavecom.constants import Channel, Lane, lane_queue
 from wavecom.keys import Keys
 from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.tenants import RateLimit, Tenants
-
-
-def admin(
-    settings: Settings, *args: str, env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    full = {
-        **os.environ,
-        "MONGODB_URL": settings.mongodb_url,
-        "MONGODB_DATABASE": settings.mongodb_database,
-        **(env or {}),
-    }
-    return subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "wavecom.admin", *args],
-        env=full,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 async def test_keys_are_created_listed_and_revoked(settings: Settings, store: Store) -> None:

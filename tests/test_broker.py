@@ -8,7 +8,7 @@ import httpx
 import pytest
 from yarl import URL
 
-from tests.conftest import GUEST, MANAGEMENT_URL, amqp_url, free_port
+from tests.support.services import GUEST, MANAGEMENT_URL, amqp_url, free_port
 from tests.system import System
 from wavecom.broker import Publisher, QueueShape, connect, declare_topology
 from wavecom.constants import ALL_LANE_QUEUES, DLQ, QueueType, delay_queue

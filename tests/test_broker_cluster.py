@@ -13,8 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
 from tests.rabbit_cluster import INSTALLED, NOT_INSTALLED, Cluster
+from tests.support.notifications import all_terminal, email, ledger, push, sms
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.constants import ALL_LANE_QUEUES, Channel, Lane, Priority, lane_queue

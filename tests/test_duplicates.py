@@ -18,9 +18,11 @@ import pytest
 from aiosmtpd.smtp import SMTP, Envelope, Session
 from bson import ObjectId
 
-from tests.conftest import all_terminal, create, email, free_port, wait_for
-from tests.providers.servers import make_tls
-from tests.providers.test_smtp import Mailbox, SmtpServer
+from tests.support.notifications import all_terminal, create, email
+from tests.support.servers import make_tls
+from tests.support.services import free_port
+from tests.support.smtp import Mailbox, SmtpServer
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.constants import Channel
 from wavecom.providers import accounts

@@ -15,18 +15,19 @@ from aiohttp import web
 from bson import ObjectId
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import all_terminal, email, ledger, push, sms, wait_for
-from tests.providers.servers import make_tls, serving
-from tests.providers.test_fcm import EMAIL as FCM_EMAIL
-from tests.providers.test_fcm import KEY_ID as FCM_KEY_ID
-from tests.providers.test_fcm import PROJECT as FCM_PROJECT
-from tests.providers.test_fcm import FakeGoogle, pem
-from tests.providers.test_smtp import SmtpServer
-from tests.providers.test_twilio import SID as TWILIO_SID
-from tests.providers.test_twilio import TOKEN as TWILIO_TOKEN
-from tests.providers.test_twilio import FakeTwilio
+from tests.support.admin import admin
+from tests.support.fcm import EMAIL as FCM_EMAIL
+from tests.support.fcm import KEY_ID as FCM_KEY_ID
+from tests.support.fcm import PROJECT as FCM_PROJECT
+from tests.support.fcm import FakeGoogle, pem
+from tests.support.notifications import all_terminal, email, ledger, push, sms
+from tests.support.servers import make_tls, serving
+from tests.support.smtp import SmtpServer
+from tests.support.twilio import SID as TWILIO_SID
+from tests.support.twilio import TOKEN as TWILIO_TOKEN
+from tests.support.twilio import FakeTwilio
+from tests.support.wait import wait_for
 from tests.system import System
-from tests.test_admin import admin
 from wavecom.settings import Settings
 from wavecom.store import Store
 

@@ -16,9 +16,11 @@ import httpx
 import orjson
 from bson import ObjectId
 
-from tests.conftest import Workers, create, email, ledger, serve, sms, wait_for
+from tests.support.notifications import create, email, ledger, sms
+from tests.support.processes import Workers, serve
+from tests.support.sweeper import TakingOver, _age, _purge
+from tests.support.wait import wait_for
 from tests.system import System
-from tests.test_sweeper import TakingOver, _age, _purge
 from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.constants import Channel
 from wavecom.settings import Settings

@@ -15,7 +15,9 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from tests.conftest import RunWorker, all_terminal, create, email, ledger, push, sms, wait_for
+from tests.support.notifications import all_terminal, create, email, ledger, push, sms
+from tests.support.processes import RunWorker
+from tests.support.wait import wait_for
 from tests.system import ROOT, System
 from wavecom.constants import Channel
 from wavecom.settings import Settings

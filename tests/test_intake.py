@@ -12,7 +12,8 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY
 
-from tests.conftest import email, serve, sms
+from tests.support.notifications import email, sms
+from tests.support.processes import serve
 from wavecom.constants import Channel, Lane, lane_queue
 from wavecom.settings import Settings
 from wavecom.store import Store

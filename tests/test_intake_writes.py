@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from tests.conftest import Commands
-from tests.store.test_rounds import doc
+from tests.support.commands import Commands
+from tests.support.documents import doc
 from wavecom.constants import NOTIFICATIONS, OUTBOX
 from wavecom.intake_writes import IntakeWriter
 from wavecom.store import Doc, Store

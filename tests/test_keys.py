@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from tests.conftest import Commands, wait_for
+from tests.support.commands import Commands
+from tests.support.wait import wait_for
 from wavecom.constants import Scope
 from wavecom.keys import Keys, parse_scopes
 from wavecom.store import Store

@@ -12,7 +12,9 @@ import httpx
 from bson import ObjectId
 from prometheus_client import generate_latest
 
-from tests.conftest import TENANT, RunWorker, all_terminal, create, email, sms, wait_for
+from tests.support.notifications import all_terminal, create, email, sms
+from tests.support.processes import TENANT, RunWorker
+from tests.support.wait import wait_for
 from wavecom.reconcile import Report, Window, export_stuck, reconcile, reconcile_steps
 from wavecom.store import Store, utcnow
 

@@ -15,7 +15,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import TENANT, all_terminal, ledger, sms, wait_for
+from tests.support.notifications import all_terminal, ledger, sms
+from tests.support.processes import TENANT
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.constants import STATS
 from wavecom.reconcile import Report, reconcile

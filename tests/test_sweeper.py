@@ -12,8 +12,10 @@ import pytest
 from bson import ObjectId
 from prometheus_client import REGISTRY
 
-from tests.conftest import all_terminal, create, email, ledger, wait_for
 from tests.rabbit_cluster import INSTALLED, NOT_INSTALLED, SOLO
+from tests.support.notifications import all_terminal, create, email, ledger
+from tests.support.sweeper import TakingOver, _age, _purge
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.constants import LEASES, Status
@@ -43,40 +45,12 @@ async def test_one_process_holds_the_lease_until_it_expires_or_is_released(store
     assert await a.hold()
 
 
-class TakingOver(Sweeper):
-    """A sweeper that takes the lease from the in-process API's own sweeper before each tick
-    (that one holds it from its first tick, and sweeps every 15 s)."""
-
-    async def tick(self) -> int:
-        await self.lease.collection.update_many({}, {"$set": {"expiresAt": utcnow()}})
-        return await super().tick()
-
-
 @pytest.fixture
 async def sweeper(settings: Settings, store: Store) -> AsyncIterator[Sweeper]:
     connection = await connect(settings.amqp_url, name="sweeper-test")
     publisher = await Publisher.open(connection, timeout_s=5, shape=QueueShape.of(settings))
     yield TakingOver(store, publisher, await connection.channel(), settings)
     await connection.close()
-
-
-async def _age(store: Store, ids: list[str], seconds: float) -> None:
-    """Make notifications look as if they were queued ``seconds`` ago."""
-    await store.notifications.collection.update_many(
-        {"_id": {"$in": [ObjectId(i) for i in ids]}},
-        {"$set": {"updatedAt": utcnow() - timedelta(seconds=seconds)}},
-    )
-
-
-async def _purge(settings: Settings, queue: str) -> None:
-    """The broker loses the queue's messages."""
-    connection = await aio_pika.connect(settings.amqp_url)
-    try:
-        channel = await connection.channel()
-        q = await channel.get_queue(queue, ensure=True)
-        await q.purge()
-    finally:
-        await connection.close()
 
 
 async def test_a_queued_notification_whose_message_was_lost_is_published_again_once(

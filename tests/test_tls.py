@@ -30,8 +30,9 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from pydantic import ValidationError
 
 from tests.certs import PKI, make_pki
-from tests.conftest import all_terminal, create, email, ledger, wait_for
 from tests.rabbit_cluster import INSTALLED, NOT_INSTALLED, TLS
+from tests.support.notifications import all_terminal, create, email, ledger
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom import tls
 from wavecom.broker import connect

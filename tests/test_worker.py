@@ -12,19 +12,10 @@ import aio_pika
 import httpx
 from bson import ObjectId
 
-from tests.conftest import (
-    RunWorker,
-    all_terminal,
-    create,
-    delete_vhost,
-    email,
-    free_port,
-    ledger,
-    put_vhost,
-    queue_empty,
-    sms,
-    wait_for,
-)
+from tests.support.notifications import all_terminal, create, email, ledger, sms
+from tests.support.processes import RunWorker
+from tests.support.services import delete_vhost, free_port, put_vhost
+from tests.support.wait import queue_empty, wait_for
 from tests.system import System
 from wavecom.constants import DLQ, WORK_EXCHANGE, Channel, Lane, lane_key, lane_queue
 from wavecom.settings import Settings

@@ -19,21 +19,18 @@ from aiohttp import web
 from bson import ObjectId
 from pydantic import SecretStr
 
-from tests.conftest import (
-    TENANT,
-    RunWorker,
-    Workers,
+from tests.support.admin import admin
+from tests.support.notifications import (
     all_terminal,
     create,
     email,
     ledger,
     put_mock_account,
-    serve,
     statuses,
-    wait_for,
 )
-from tests.providers.servers import serving
-from tests.test_admin import admin
+from tests.support.processes import TENANT, RunWorker, Workers, serve
+from tests.support.servers import serving
+from tests.support.wait import wait_for
 from wavecom.constants import Channel, Lane, lane_queue
 from wavecom.probes import ProbeServer
 from wavecom.providers import accounts

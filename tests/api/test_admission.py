@@ -10,7 +10,9 @@ import httpx
 from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
-from tests.conftest import serve, sms, wait_for
+from tests.support.notifications import sms
+from tests.support.processes import serve
+from tests.support.wait import wait_for
 from wavecom.api.admission import Admission, LoopLag
 from wavecom.settings import Settings
 

@@ -9,8 +9,10 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from tests.api.routes.test_notifications import assert_error
-from tests.conftest import serve, sms
+from tests.support.api import assert_error
+from tests.support.auth import as_other, key
+from tests.support.notifications import sms
+from tests.support.processes import serve
 from wavecom.constants import Scope
 from wavecom.settings import Settings
 from wavecom.tenants import RateLimit
@@ -31,17 +33,6 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str]]:
         for path, item in spec["paths"].items()
         for method in item
     ]
-
-
-def as_other(http: httpx.AsyncClient, token: str | None) -> httpx.AsyncClient:
-    """Another client of the same in-process API, with ``token`` (or none)."""
-    headers = {} if token is None else {"Authorization": f"Bearer {token}"}
-    return httpx.AsyncClient(transport=http._transport, base_url=http.base_url, headers=headers)
-
-
-async def key(http: httpx.AsyncClient, tenant: str, *scopes: Scope) -> str:
-    _, token = await http.app.state.auth.keys.create(tenant, scopes)  # type: ignore[attr-defined]
-    return str(token)
 
 
 async def test_every_endpoint_but_health_and_metrics_needs_a_key(

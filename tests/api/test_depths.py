@@ -13,7 +13,9 @@ import aiormq
 import httpx
 import pytest
 
-from tests.conftest import serve, sms, wait_for
+from tests.support.notifications import sms
+from tests.support.processes import serve
+from tests.support.wait import wait_for
 from wavecom.api.depths import FULL_EVERY_S, TICK_S, QueueDepths
 from wavecom.constants import ALL_LANE_QUEUES, DELAY_LADDER_MS, DLQ, Channel
 from wavecom.probes import ProbeServer

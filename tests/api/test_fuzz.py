@@ -29,14 +29,8 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from pydantic import TypeAdapter, ValidationError
 
-from tests.conftest import (
-    MONGODB_URL,
-    TENANT,
-    amqp_url,
-    create_vhost,
-    delete_vhost,
-    drop_database,
-)
+from tests.support.processes import TENANT
+from tests.support.services import MONGODB_URL, amqp_url, create_vhost, delete_vhost, drop_database
 from tests.system import System
 from wavecom.api.app import create_app
 from wavecom.api.schemas import NotificationCreate, normalised

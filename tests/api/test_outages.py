@@ -17,7 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import delete_vhost, email, serve, wait_for
+from tests.support.notifications import email
+from tests.support.processes import serve
+from tests.support.services import delete_vhost
+from tests.support.wait import wait_for
 from wavecom.api.app import create_app
 from wavecom.settings import Settings
 

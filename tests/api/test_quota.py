@@ -7,7 +7,8 @@ import time
 
 import httpx
 
-from tests.conftest import free_port, wait_for
+from tests.support.services import free_port
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.api.quota import Quota, lease_size
 from wavecom.settings import Settings

@@ -10,9 +10,11 @@ import orjson
 import pytest
 from bson import ObjectId
 
-from tests.api.routes.test_notifications import assert_error
-from tests.api.test_auth import as_other, key
-from tests.conftest import RunWorker, all_terminal, create, email, sms, statuses, wait_for
+from tests.support.api import assert_error
+from tests.support.auth import as_other, key
+from tests.support.notifications import all_terminal, create, email, sms, statuses
+from tests.support.processes import RunWorker
+from tests.support.wait import wait_for
 from wavecom.constants import Channel, Scope
 from wavecom.store import Store
 from wavecom.tenants import RateLimit

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TWO_PROVIDERS
+from tests.support.notifications import TWO_PROVIDERS
 from wavecom.callbacks.service import CallbackService
 from wavecom.settings import Settings
 

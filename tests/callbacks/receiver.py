@@ -20,7 +20,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.providers.servers import serving
+from tests.support.servers import serving
 
 
 @dataclass

@@ -10,7 +10,9 @@ from prometheus_client import REGISTRY
 
 from tests.callbacks.conftest import Running, register
 from tests.callbacks.receiver import receiving
-from tests.conftest import Workers, create, email, wait_for
+from tests.support.notifications import create, email
+from tests.support.processes import Workers
+from tests.support.wait import wait_for
 from wavecom.constants import Channel
 from wavecom.store import Store, utcnow
 

@@ -8,7 +8,7 @@ import re
 
 from pydantic import SecretStr
 
-from tests.test_admin import admin
+from tests.support.admin import admin
 from wavecom.callbacks.endpoints import open_endpoint
 from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings

@@ -9,10 +9,12 @@ import httpx
 from bson import ObjectId
 from standardwebhooks import Webhook
 
-from tests.api.test_auth import as_other, key
 from tests.callbacks.conftest import Running, register
 from tests.callbacks.receiver import receiving
-from tests.conftest import Workers, create, email, statuses, wait_for
+from tests.support.auth import as_other, key
+from tests.support.notifications import create, email, statuses
+from tests.support.processes import Workers
+from tests.support.wait import wait_for
 from wavecom.callbacks.payload import webhook_id
 from wavecom.constants import Channel, Scope
 from wavecom.store import Store

@@ -8,7 +8,8 @@ import signal
 import httpx
 import pytest
 
-from tests.conftest import free_port, wait_for
+from tests.support.services import free_port
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.settings import Settings
 

@@ -17,7 +17,8 @@ import pytest
 from bson import ObjectId
 
 from tests.callbacks.receiver import Receiver, receiving
-from tests.conftest import new_key, wait_for
+from tests.support.processes import new_key
+from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.callbacks.payload import EVENT_TYPES, webhook_id
 from wavecom.constants import Status

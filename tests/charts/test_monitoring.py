@@ -22,7 +22,7 @@ from tests.charts.chart import (
 )
 from tests.observability.prometheus import rabbitmq_detailed
 from tests.observability.rules import alerts, rule_records
-from tests.observability.test_rules import promtool
+from tests.support.promtool import promtool
 
 # the ServiceMonitors of the production value set: each process's and RabbitMQ's
 MONITORS = {

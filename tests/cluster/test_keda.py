@@ -17,7 +17,10 @@ import yaml  # type: ignore[import-untyped]
 
 from tests.charts.kube import CHART
 from tests.cluster.conftest import Cluster
-from tests.conftest import MANAGEMENT_URL, RunWorker, all_terminal, create, email, wait_for
+from tests.support.notifications import all_terminal, create, email
+from tests.support.processes import RunWorker
+from tests.support.services import MANAGEMENT_URL
+from tests.support.wait import wait_for
 from wavecom.constants import Channel
 from wavecom.store import Store
 

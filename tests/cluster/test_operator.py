@@ -23,7 +23,10 @@ import pytest
 from pydantic import SecretStr
 
 from tests.cluster.conftest import Cluster, wait_until
-from tests.conftest import RunWorker, all_terminal, create, free_port, sms, wait_for
+from tests.support.notifications import all_terminal, create, sms
+from tests.support.processes import RunWorker
+from tests.support.services import free_port
+from tests.support.wait import wait_for
 from wavecom.constants import Channel
 from wavecom.operator.handlers import FINALIZER, SECRET_LABEL, SECRET_VERSION
 from wavecom.providers import accounts

@@ -9,16 +9,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port, ledger, new_key, sms, statuses, wait_for
 from tests.image.conftest import Containers, container_env
 from tests.image.podman import UID, Container
+from tests.support.image import READ_ONLY
+from tests.support.notifications import ledger, sms, statuses
+from tests.support.processes import new_key
+from tests.support.services import free_port
+from tests.support.wait import wait_for
 from wavecom.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e
 
-# the chart's securityContext: readOnlyRootFilesystem, an emptyDir on /tmp and nothing else
-READ_ONLY = ["--read-only", "--read-only-tmpfs=false", "--tmpfs", "/tmp"]  # noqa: S108
 GRACE_S = 10  # SHUTDOWN_GRACE_S of the containers here
 
 

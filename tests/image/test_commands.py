@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from tests.image.conftest import Containers, container_env
-from tests.image.test_api import READ_ONLY
+from tests.support.image import READ_ONLY
 from wavecom.constants import NOTIFICATIONS, Channel, Lane, lane_queue
 from wavecom.settings import Settings
 from wavecom.store import Store

@@ -9,9 +9,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.conftest import ledger, serve, sms, statuses, wait_for
 from tests.image.conftest import Containers, container_env
-from tests.image.test_api import READ_ONLY
+from tests.support.image import READ_ONLY
+from tests.support.notifications import ledger, sms, statuses
+from tests.support.processes import serve
+from tests.support.wait import wait_for
 from wavecom.settings import Settings
 from wavecom.store import Store
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from loadtest import bench_writes
-from tests.conftest import MONGODB_URL
+from tests.support.services import MONGODB_URL
 
 
 async def test_every_phase_is_measured_and_every_notification_ends_sent() -> None:

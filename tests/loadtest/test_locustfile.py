@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.conftest import free_port
+from tests.support.services import free_port
 from tests.system import ROOT, System
 from wavecom.settings import Settings
 

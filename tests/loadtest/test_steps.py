@@ -13,7 +13,13 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from loadtest import steps
-from tests.conftest import AMQP_HOST, MANAGEMENT_URL, MONGODB_URL, delete_vhost, drop_database
+from tests.support.services import (
+    AMQP_HOST,
+    MANAGEMENT_URL,
+    MONGODB_URL,
+    delete_vhost,
+    drop_database,
+)
 
 RATE, SECONDS = 20, 3
 

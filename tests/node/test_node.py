@@ -45,19 +45,17 @@ from pymongo import MongoClient
 
 from tests.charts.kube import CHART
 from tests.charts.kube import paths as kube_paths
-from tests.conftest import (
+from tests.image.podman import image_built, image_ref
+from tests.support.notifications import email, push, sms
+from tests.support.services import (
     AMQP_HOST,
     MANAGEMENT_URL,
     MONGODB_URL,
     create_vhost,
     delete_vhost,
     drop_database,
-    email,
-    push,
-    sms,
-    wait_for,
 )
-from tests.image.podman import image_built, image_ref
+from tests.support.wait import wait_for
 from tests.system import ROOT
 from wavecom.constants import PROVIDER_ACCOUNTS
 

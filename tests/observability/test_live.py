@@ -30,15 +30,17 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from generators.dashboards import OUT
-from tests.api.routes.test_receipts import standard_webhook
 from tests.callbacks.receiver import Receiver, receiving
-from tests.conftest import all_terminal, create, email, free_port, push, sms, wait_for
 from tests.observability.prometheus import Prometheus, Targets, available
 from tests.observability.rules import RULE_FILES, alerts, write_variant
-from tests.observability.test_dashboards import GRAFANA_VARIABLES, grafana_expand, queries
-from tests.providers.servers import serving
-from tests.providers.test_webhook import SECRET as GATEWAY_SECRET
-from tests.providers.test_webhook import Gateway
+from tests.support.grafana import GRAFANA_VARIABLES, grafana_expand, queries
+from tests.support.notifications import all_terminal, create, email, push, sms
+from tests.support.receipts import standard_webhook
+from tests.support.servers import serving
+from tests.support.services import free_port
+from tests.support.wait import wait_for
+from tests.support.webhook import SECRET as GATEWAY_SECRET
+from tests.support.webhook import Gateway
 from tests.system import System
 from wavecom.constants import Channel
 from wavecom.providers import accounts

@@ -8,8 +8,6 @@ checks the annotation templates, and test_live.py renders them in a real Prometh
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +15,8 @@ import pytest
 import yaml  # type: ignore[import-untyped]
 
 from tests.observability.rules import ROOT, RULE_FILES, alerts, write_variant
+from tests.support.promtool import PROMTOOL, promtool
 
-PROMTOOL = shutil.which("promtool")
 needs_promtool = pytest.mark.skipif(
     PROMTOOL is None, reason="promtool is installed by `make test` (Debian's prometheus)"
 )
@@ -342,13 +340,6 @@ CASES: dict[str, list[dict[str, Any]]] = {
         ),
     ],
 }
-
-
-def promtool(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    assert PROMTOOL is not None
-    return subprocess.run(  # noqa: S603 - Debian's promtool, our own files
-        [PROMTOOL, *map(str, args)], capture_output=True, text=True, timeout=60, check=False
-    )
 
 
 @needs_promtool

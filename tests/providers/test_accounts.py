@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import put_mock_account
+from tests.support.notifications import put_mock_account
 from wavecom.constants import Channel
 from wavecom.errors import MockRefused, ProviderConfigError
 from wavecom.providers import accounts

@@ -13,19 +13,16 @@ import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.providers import test_fcm, test_twilio
-from tests.providers.test_fcm import FakeGoogle, fcm_error
-from tests.providers.test_twilio import FakeTwilio, twilio_error
+from tests.support import fcm as fcm_kit
+from tests.support import twilio as twilio_kit
+from tests.support.fcm import FakeGoogle, fcm_error
+from tests.support.twilio import FakeTwilio, twilio_error
 from wavecom.constants import Channel, Priority, Status
 from wavecom.messages import DeliveryJob
 from wavecom.pipeline import Dispatcher
 from wavecom.providers.base import Provider
 from wavecom.providers.routes import RouteTable
 from wavecom.settings import Settings
-
-google = test_fcm.google
-keys = test_fcm.keys
-twilio = test_twilio.twilio
 
 
 def job(channel: Channel, recipient: str, i: int) -> DeliveryJob:
@@ -59,7 +56,7 @@ async def test_fcm_quota_exceeded_for_devices_leaves_the_breaker_closed_outages_
     dispatchers: list[Dispatcher],
 ) -> None:
     fake, base_url = google
-    d = dispatcher(dispatchers, test_fcm.driver([], base_url, keys[0]))
+    d = dispatcher(dispatchers, fcm_kit.driver([], base_url, keys[0]))
     for i in range(5):  # more than breaker_fail_max devices over their message rate
         fake.replies.append(
             fcm_error(429, "RESOURCE_EXHAUSTED", "Device message rate exceeded", "QUOTA_EXCEEDED")
@@ -80,7 +77,7 @@ async def test_twilio_429s_leave_the_breaker_closed_5xx_open_it(
     twilio: tuple[FakeTwilio, str], dispatchers: list[Dispatcher]
 ) -> None:
     fake, base_url = twilio
-    d = dispatcher(dispatchers, test_twilio.driver([], base_url))
+    d = dispatcher(dispatchers, twilio_kit.driver([], base_url))
     for i in range(5):
         fake.replies.append(twilio_error(429, 20429, "Too Many Requests"))
         attempted = await d.deliver(job(Channel.SMS, f"+23480123456{i:02d}", i))

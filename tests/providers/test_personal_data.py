@@ -27,11 +27,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
-from tests.providers import test_fcm, test_smtp, test_twilio, test_webhook
-from tests.providers.servers import closed_port, serving
-from tests.providers.test_fcm import FakeGoogle, fcm_error
-from tests.providers.test_smtp import PASSWORD, SmtpServer
-from tests.providers.test_twilio import FakeTwilio, twilio_error
+from tests.support import fcm as fcm_kit
+from tests.support import smtp as smtp_kit
+from tests.support import twilio as twilio_kit
+from tests.support import webhook as webhook_kit
+from tests.support.fcm import FakeGoogle, fcm_error
+from tests.support.servers import closed_port, serving
+from tests.support.smtp import PASSWORD, SmtpServer
+from tests.support.twilio import FakeTwilio, twilio_error
 from wavecom import telemetry
 from wavecom.constants import Channel, Priority, Status
 from wavecom.logs import setup_logging
@@ -41,10 +44,6 @@ from wavecom.providers.base import Provider
 from wavecom.providers.mock import MockProvider, MockProviderConfig
 from wavecom.providers.routes import RouteTable
 from wavecom.settings import Settings
-
-google, keys = test_fcm.google, test_fcm.keys
-twilio = test_twilio.twilio
-tls, servers, providers = test_smtp.tls, test_smtp.servers, test_smtp.providers
 
 PHONE = "+2348031234678"
 EMAIL = "jane.okafor@bank.example"
@@ -146,7 +145,7 @@ async def failures(
     def twilio_says(status: int, code: int, message: str) -> Callable[[], None]:
         return lambda: fake_twilio.replies.append(twilio_error(status, code, message))
 
-    tw = test_twilio.driver(made, twilio_url, timeout_s=0.5)
+    tw = twilio_kit.driver(made, twilio_url, timeout_s=0.5)
     add(
         "twilio 21211",
         tw,
@@ -169,7 +168,7 @@ async def failures(
         expect=Status.FAILED,
     )
     add("twilio 429", tw, PHONE, twilio_says(429, 14107, f"Rate limit exceeded for {PHONE}"))
-    add("twilio 401", test_twilio.driver(made, twilio_url, token="0" * 32), PHONE, nothing)
+    add("twilio 401", twilio_kit.driver(made, twilio_url, token="0" * 32), PHONE, nothing)
     add(
         "twilio 21212",
         tw,
@@ -186,7 +185,7 @@ async def failures(
     )
     add(
         "twilio refused",
-        test_twilio.driver(made, f"http://127.0.0.1:{closed_port()}"),
+        twilio_kit.driver(made, f"http://127.0.0.1:{closed_port()}"),
         PHONE,
         nothing,
     )
@@ -196,7 +195,7 @@ async def failures(
     ) -> Callable[[], None]:
         return lambda: fake_google.replies.append(fcm_error(status, code, message, fcm_code))
 
-    fcm = test_fcm.driver(made, fcm_url, key, timeout_s=0.5)
+    fcm = fcm_kit.driver(made, fcm_url, key, timeout_s=0.5)
     add(
         "fcm UNREGISTERED",
         fcm,
@@ -228,11 +227,11 @@ async def failures(
         ),
     )
     add("fcm UNAVAILABLE", fcm, DEVICE, fcm_says(503, "UNAVAILABLE", "The service is unavailable"))
-    add("fcm token refused", test_fcm.driver(made, fcm_url, wrong_key), DEVICE, nothing)
+    add("fcm token refused", fcm_kit.driver(made, fcm_url, wrong_key), DEVICE, nothing)
     add("fcm timeout", fcm, DEVICE, lambda: setattr(fake_google, "hold", asyncio.Event()))
 
     add("smtp refused connection", smtp_driver(closed_port()), EMAIL, nothing)
-    add("smtp login refused", smtp_driver(smtp.port, password=test_smtp.WRONG), EMAIL, nothing)
+    add("smtp login refused", smtp_driver(smtp.port, password=smtp_kit.WRONG), EMAIL, nothing)
     sd = smtp_driver(smtp.port, timeout_s=0.5)
     add(
         "smtp 550 RCPT",
@@ -267,7 +266,7 @@ async def failures(
     add("smtp invalid recipient", sd, f"{EMAIL}\r\nBcc: {EMAIL}", nothing, expect=Status.FAILED)
     add("smtp timeout", sd, EMAIL, lambda: setattr(smtp.mailbox, "hold_data", asyncio.Event()))
 
-    wh = test_webhook.driver(made, gw.url, timeout_s=0.5)
+    wh = webhook_kit.driver(made, gw.url, timeout_s=0.5)
     for status, expect in (
         (400, Status.FAILED),
         (401, Status.RETRYING),
@@ -287,7 +286,7 @@ async def failures(
     add("webhook timeout", wh, PHONE, lambda: setattr(gw, "hold", asyncio.Event()))
     add(
         "webhook refused",
-        test_webhook.driver(made, f"http://127.0.0.1:{closed_port()}/hook"),
+        webhook_kit.driver(made, f"http://127.0.0.1:{closed_port()}/hook"),
         PHONE,
         nothing,
     )

@@ -11,8 +11,10 @@ import httpx
 import orjson
 import pytest
 
-from tests.conftest import RunWorker, all_terminal, create, email, put_mock_account, wait_for
-from tests.test_admin import admin
+from tests.support.admin import admin
+from tests.support.notifications import all_terminal, create, email, put_mock_account
+from tests.support.processes import RunWorker
+from tests.support.wait import wait_for
 from wavecom.constants import Channel
 from wavecom.settings import Settings
 from wavecom.store import Store

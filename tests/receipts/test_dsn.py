@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.api.routes.test_receipts import delivery_report
+from tests.support.receipts import delivery_report
 from wavecom.constants import Status
 from wavecom.errors import ReceiptInvalid
 from wavecom.receipts import dsn

@@ -12,15 +12,16 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from tests.api.routes.test_events import Stream
-from tests.api.routes.test_receipts import MAILGUN_KEY, mailgun_event
 from tests.callbacks.receiver import receiving
-from tests.conftest import email, sms, wait_for
-from tests.providers.servers import make_tls, serving
-from tests.providers.test_smtp import SmtpServer
-from tests.providers.test_twilio import SID, TOKEN, FakeTwilio
+from tests.support.admin import admin
+from tests.support.events import Stream
+from tests.support.notifications import email, sms
+from tests.support.receipts import MAILGUN_KEY, mailgun_event
+from tests.support.servers import make_tls, serving
+from tests.support.smtp import SmtpServer
+from tests.support.twilio import SID, TOKEN, FakeTwilio
+from tests.support.wait import wait_for
 from tests.system import System
-from tests.test_admin import admin
 from wavecom.settings import Settings
 from wavecom.store import Store
 

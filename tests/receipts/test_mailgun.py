@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from tests.api.routes.test_receipts import MAILGUN_KEY, mailgun_event
+from tests.support.receipts import MAILGUN_KEY, mailgun_event
 from wavecom.constants import Status
 from wavecom.errors import ReceiptRejected
 from wavecom.receipts import mailgun

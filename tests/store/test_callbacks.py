@@ -9,12 +9,10 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from tests.conftest import MONGODB_URL
-from tests.store.test_indexes import Recorder, recording, scans, seed, shape
+from tests.support.indexes import Recorder, scans, seed, shape
+from tests.support.services import MONGODB_URL
 from wavecom.store import Store
 from wavecom.store.callbacks import PARKED, PENDING, attempt_doc
-
-__all__ = ["recording"]  # the fixture, imported to be used here
 
 
 def _record(i: int, now: datetime) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from tests.store.test_rounds import doc
+from tests.support.documents import doc
 from wavecom.constants import STATS, Status
 from wavecom.messages import DeliveryJob
 from wavecom.reconcile import reconcile

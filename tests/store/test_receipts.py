@@ -8,7 +8,7 @@ from typing import Any
 
 from pymongo import ASCENDING, IndexModel
 
-from tests.store.test_rounds import doc
+from tests.support.documents import doc
 from wavecom.constants import Status
 from wavecom.store import Outcome, Store, job_of
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE, is_documentdb

@@ -6,29 +6,13 @@ import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from typing import Any
 
 import pytest
 
-from wavecom.constants import Channel, Priority, Status
+from tests.support.documents import doc
+from wavecom.constants import Status
 from wavecom.settings import Settings
-from wavecom.store import Outcome, Store, job_of, new_notification
-
-
-def doc(i: int) -> dict[str, Any]:
-    return new_notification(
-        tenant_id="acme",
-        channel=Channel.SMS,
-        recipient=f"+23480{i:08d}",
-        subject=None,
-        message="hi",
-        priority=Priority.HIGH,
-        metadata={},
-        max_retries=3,
-        scheduled_at=None,
-        now=datetime.now(UTC),
-        recipient_hash=f"h{i}",
-    )
+from wavecom.store import Outcome, Store, job_of
 
 
 @pytest.fixture

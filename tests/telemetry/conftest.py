@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 from pymongo import monitoring
 
-from tests.conftest import serve
+from tests.support.processes import serve
 from tests.telemetry.spans import Span
 from wavecom import telemetry
 from wavecom.settings import Settings

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from pymongo import AsyncMongoClient, InsertOne
 from pymongo.errors import OperationFailure
 
-from tests.conftest import MONGODB_URL
+from tests.support.services import MONGODB_URL
 from tests.telemetry.conftest import Finished
 from tests.telemetry.spans import by_id, named
 

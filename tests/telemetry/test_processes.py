@@ -7,7 +7,8 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from tests.conftest import email, wait_for
+from tests.support.notifications import email
+from tests.support.wait import wait_for
 from tests.system import System
 from tests.telemetry.otlp import Receiver
 from tests.telemetry.spans import Span, ancestors, in_trace, named, one, tree

@@ -11,7 +11,9 @@ import aio_pika
 import httpx
 from bson import ObjectId
 
-from tests.conftest import RunWorker, all_terminal, create, email, wait_for
+from tests.support.notifications import all_terminal, create, email
+from tests.support.processes import RunWorker
+from tests.support.wait import wait_for
 from tests.telemetry.conftest import Finished
 from tests.telemetry.spans import Span, ancestors, in_trace, named, one, tree
 from wavecom.constants import Channel, Lane, lane_queue

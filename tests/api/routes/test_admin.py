@@ -6,9 +6,10 @@ from typing import Any
 
 import httpx
 
-from tests.api.routes.test_notifications import assert_error
-from tests.api.test_auth import as_other
-from tests.conftest import RunWorker, wait_for
+from tests.support.api import assert_error
+from tests.support.auth import as_other
+from tests.support.processes import RunWorker
+from tests.support.wait import wait_for
 from wavecom.constants import Channel
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.api.routes.test_notifications import assert_error
-from tests.api.test_auth import as_other, key
+from tests.support.api import assert_error
+from tests.support.auth import as_other, key
 from wavecom.constants import Scope
 from wavecom.store import Store
 

@@ -9,19 +9,10 @@ from pathlib import Path
 import httpx
 from bson import ObjectId
 
-from tests.api.routes.test_notifications import assert_error
-from tests.conftest import (
-    TENANT,
-    RunWorker,
-    all_terminal,
-    create,
-    email,
-    ledger,
-    put_mock_account,
-    queue_empty,
-    sms,
-    wait_for,
-)
+from tests.support.api import assert_error
+from tests.support.notifications import all_terminal, create, email, ledger, put_mock_account, sms
+from tests.support.processes import TENANT, RunWorker
+from tests.support.wait import queue_empty, wait_for
 from wavecom.constants import Channel, Lane, lane_queue
 from wavecom.store import Store
 

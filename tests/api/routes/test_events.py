@@ -8,16 +8,18 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from urllib.parse import quote
 
 import httpx
-import orjson
 import pytest
 import uvicorn
 from fastapi import FastAPI
 
-from tests.conftest import EVERY_SCOPE, RunWorker, _management, email, free_port, wait_for
+from tests.support.events import Stream
+from tests.support.notifications import email
+from tests.support.processes import EVERY_SCOPE, RunWorker
+from tests.support.services import _management, free_port
+from tests.support.wait import wait_for
 from wavecom.api.app import create_app
 from wavecom.broker import connect
 from wavecom.constants import EVENTS_EXCHANGE, Channel
@@ -58,53 +60,6 @@ async def serving(settings: Settings) -> AsyncIterator[Live]:
         app.state.hub.close()
         server.should_exit = True
         await asyncio.wait_for(task, 30)
-
-
-class Stream:
-    """Reads one /api/events response in the background: every event, with its arrival time."""
-
-    def __init__(self, http: httpx.AsyncClient) -> None:
-        self.http = http
-        self.events: list[tuple[float, str, Any]] = []
-        self.status = 0
-        self.ended = asyncio.Event()
-        self.task = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        try:
-            async with self.http.stream("GET", "/api/events") as r:
-                self.status = r.status_code
-                assert r.headers["content-type"].startswith("text/event-stream")
-                name, data = "message", ""
-                async for line in r.aiter_lines():
-                    if line.startswith("event: "):
-                        name = line[7:]
-                    elif line.startswith("data: "):
-                        data += line[6:]
-                    elif line == "" and data:
-                        self.events.append((time.monotonic(), name, orjson.loads(data)))
-                        name, data = "message", ""
-        finally:
-            self.ended.set()
-
-    def named(self, name: str) -> list[Any]:
-        return [data for _, n, data in self.events if n == name]
-
-    async def has(self, name: str) -> list[Any]:
-        """For ``wait_for``: the events named ``name`` so far (empty: none yet)."""
-        return self.named(name)
-
-    def latest(self) -> dict[str, dict[str, Any]]:
-        states: dict[str, dict[str, Any]] = {}
-        for batch in self.named("notification"):
-            for e in batch:
-                if e["_id"] not in states or states[e["_id"]]["updatedAt"] <= e["updatedAt"]:
-                    states[e["_id"]] = e
-        return states
-
-    async def close(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 async def test_changes_stream_to_their_tenant_only(

@@ -11,8 +11,9 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests.api.routes.test_notifications import assert_error
-from tests.conftest import email, push, sms, wait_for
+from tests.support.api import assert_error
+from tests.support.notifications import email, push, sms
+from tests.support.wait import wait_for
 from wavecom.store import Store
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import httpx
 
-from tests.api.routes.test_notifications import assert_error
-from tests.conftest import email, sms
+from tests.support.api import assert_error
+from tests.support.notifications import email, sms
 from wavecom.store import Store
 
 

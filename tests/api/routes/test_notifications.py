@@ -11,23 +11,13 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests.conftest import TENANT, email, push, serve, sms, wait_for
+from tests.support.api import assert_error
+from tests.support.notifications import email, push, sms
+from tests.support.processes import TENANT, serve
+from tests.support.wait import wait_for
 from wavecom.constants import DLQ, Channel, Lane, lane_queue
 from wavecom.settings import Settings
 from wavecom.store import Store
-
-
-def assert_error(r: httpx.Response, status: int, code: str, field: str | None = None) -> None:
-    assert r.status_code == status, r.text
-    body = r.json()
-    assert body["success"] is False
-    assert body["error"]["code"] == code
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
-    if field is not None:
-        fields = [d["field"] for d in body["error"]["details"]]
-        assert field in fields, fields
-
 
 # --- create ------------------------------------------------------------------------------------
 

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
-import hmac
 import os
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -30,25 +26,18 @@ import uvicorn
 from aiohttp import web
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
-from standardwebhooks import Webhook
 
-from tests.api.routes.test_events import Stream
-from tests.conftest import (
-    EVERY_SCOPE,
-    TENANT,
-    Workers,
-    email,
-    free_port,
-    push,
-    serve,
-    sms,
-    wait_for,
-)
-from tests.providers.servers import make_tls, serving
-from tests.providers.test_smtp import SmtpServer
-from tests.providers.test_twilio import SID, TOKEN, FakeTwilio, twilio_signature
-from tests.providers.test_webhook import SECRET as GATEWAY_SECRET
-from tests.providers.test_webhook import Gateway
+from tests.support.events import Stream
+from tests.support.notifications import email, push, sms
+from tests.support.processes import EVERY_SCOPE, TENANT, Workers, serve
+from tests.support.receipts import MAILGUN_KEY, delivery_report, mailgun_event, standard_webhook
+from tests.support.servers import make_tls, serving
+from tests.support.services import free_port
+from tests.support.smtp import SmtpServer
+from tests.support.twilio import SID, TOKEN, FakeTwilio, twilio_signature
+from tests.support.wait import wait_for
+from tests.support.webhook import SECRET as GATEWAY_SECRET
+from tests.support.webhook import Gateway
 from wavecom.api.app import create_app
 from wavecom.constants import Channel
 from wavecom.providers import accounts
@@ -56,7 +45,6 @@ from wavecom.providers.credentials import Cipher
 from wavecom.settings import Settings
 from wavecom.store import Store
 
-MAILGUN_KEY = "key-" + "5eed" * 8
 DSN_SECRET = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()
 
 
@@ -294,27 +282,6 @@ async def test_a_wrongly_signed_or_unsigned_callback_is_a_401_and_changes_nothin
     assert receipts_counted("bank-sms", "UNDELIVERED", "ignored", "30003") >= 1
 
 
-def mailgun_event(
-    message_id: str, event: str, key: str = MAILGUN_KEY, extra: dict[str, Any] | None = None
-) -> bytes:
-    """An event as Mailgun POSTs it, signed as Mailgun documents."""
-    timestamp, token = str(int(time.time())), os.urandom(25).hex()
-    signature = hmac.new(key.encode(), (timestamp + token).encode(), hashlib.sha256).hexdigest()
-    data = {
-        "event": event,
-        "timestamp": time.time(),
-        "id": os.urandom(8).hex(),
-        "recipient": "user3@example.com",
-        "message": {"headers": {"message-id": message_id.strip("<>")}},
-        **(extra or {}),
-    }
-    body = {
-        "signature": {"timestamp": timestamp, "token": token, "signature": signature},
-        "event-data": data,
-    }
-    return orjson.dumps(body)
-
-
 async def test_an_email_bounce_reported_by_mailgun_and_a_complaint_after_delivery(
     bank: Bank,
 ) -> None:
@@ -374,17 +341,6 @@ async def test_an_email_bounce_reported_by_mailgun_and_a_complaint_after_deliver
     assert stats["successRate"] == 50.0  # the complaint arrived; the bounce did not
 
 
-def standard_webhook(secret: str, body: bytes) -> dict[str, str]:
-    """Standard Webhooks headers, signed by the reference package."""
-    msg_id = "msg_" + os.urandom(8).hex()
-    now = datetime.now(UTC)
-    return {
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(int(now.timestamp())),
-        "webhook-signature": Webhook(secret).sign(msg_id, now, body.decode()),
-    }
-
-
 async def test_a_gateway_receipt_signed_per_standard_webhooks(bank: Bank) -> None:
     nid = await bank.send(push(5))
     sent = await bank.reaches(nid, "SENT")
@@ -414,40 +370,6 @@ async def test_a_gateway_receipt_signed_per_standard_webhooks(bank: Bank) -> Non
     r = await bank.post(endpoint, content=bad, headers=standard_webhook(GATEWAY_SECRET, bad))
     assert r.status_code == 400
     assert r.json()["error"]["details"][0]["field"] == "data.messageId"
-
-
-def delivery_report(message_id: str, action: str, status: str) -> bytes:
-    """An RFC 3464 report as a relay mails it back (the original's headers returned)."""
-    return (
-        "From: MAILER-DAEMON@relay.bank.example\r\n"
-        "To: otp@bank.example\r\n"
-        "Subject: Undelivered Mail Returned to Sender\r\n"
-        "MIME-Version: 1.0\r\n"
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n'
-        "\r\n"
-        "--B\r\n"
-        "Content-Type: text/plain\r\n\r\n"
-        "Your message could not be delivered.\r\n"
-        "--B\r\n"
-        "Content-Type: message/delivery-status\r\n\r\n"
-        "Reporting-MTA: dns; relay.bank.example\r\n"
-        "Arrival-Date: Sun, 6 Dec 2026 10:00:00 +0000\r\n"
-        "\r\n"
-        "Final-Recipient: rfc822; user6@example.com\r\n"
-        f"Action: {action}\r\n"
-        f"Status: {status}\r\n"
-        "Diagnostic-Code: smtp; 550 5.1.1 <user6@example.com>: Recipient address rejected\r\n"
-        "Last-Attempt-Date: Sun, 6 Dec 2026 10:00:05 +0000\r\n"
-        "\r\n"
-        "--B\r\n"
-        "Content-Type: text/rfc822-headers\r\n\r\n"
-        "From: otp@bank.example\r\n"
-        "To: user6@example.com\r\n"
-        f"Message-ID: {message_id}\r\n"
-        "Subject: Your code\r\n"
-        "\r\n"
-        "--B--\r\n"
-    ).encode()
 
 
 async def test_a_delivery_status_notification_from_the_banks_relay(bank: Bank) -> None:

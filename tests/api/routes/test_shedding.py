@@ -9,8 +9,10 @@ import httpx
 import pytest
 from bson import ObjectId
 
-from tests.api.routes.test_notifications import assert_error
-from tests.conftest import RunWorker, all_terminal, serve, sms, wait_for
+from tests.support.api import assert_error
+from tests.support.notifications import all_terminal, sms
+from tests.support.processes import RunWorker, serve
+from tests.support.wait import wait_for
 from wavecom.api.depths import QueueDepths
 from wavecom.constants import Channel
 from wavecom.settings import Settings

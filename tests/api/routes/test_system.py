@@ -8,8 +8,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.api.routes.test_notifications import assert_error
-from tests.conftest import MONGODB_URL, serve, sms
+from tests.support.api import assert_error
+from tests.support.notifications import sms
+from tests.support.processes import serve
+from tests.support.services import MONGODB_URL
 from wavecom.api.app import create_app
 from wavecom.constants import Channel
 from wavecom.providers import accounts
