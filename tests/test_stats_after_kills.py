@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -71,11 +72,12 @@ async def orphaned(store: Store, within_s: float = 2.5) -> int:
 
 
 async def converged(store: Store, ledger_dir: Path) -> Report | None:
-    """Reconcile's report once the counters equal the documents, nothing is pending, and the
-    ledger balances."""
+    """Reconcile's report once the counters equal the documents and the ledger balances. A
+    tally may still be pending then: one whose writer was killed before its document writes
+    has no step to find, and the repair keeps looking for them for 10 minutes (a slow writer
+    may still write them); its counts are not applied meanwhile, so the counters are right."""
     report = await reconcile(store, ledger_dir=str(ledger_dir))
-    stats: dict[str, Any] = await store.db[STATS].find_one({"_id": TENANT}) or {}
-    if report.drift or stats.get("pending") or not report.ok:
+    if report.drift or not report.ok:
         return None
     return report
 
@@ -155,15 +157,24 @@ async def test_the_api_killed_mid_intake_leaves_counters_that_converge_to_the_do
                     accepted.append(r.json()["data"]["_id"])
                 i += 1
 
-    clients = [asyncio.create_task(client(k)) for k in range(8)]
-    await wait_for(lambda: _at_least(accepted, 300), within=60, what="300 accepted")
-    system.procs["api"].kill()  # mid-intake: eight clients are sending
-    await system.procs["api"].wait()
-    stop.set()
-    await asyncio.gather(*clients)
-    assert await orphaned(store), "the kill left no intake tally unsettled"
+    # kill -9 the API mid-intake (eight clients sending), restart it, until a kill caught a
+    # group commit between its tally and its settle (at most 8 kills)
+    kills, left, rounds = 0, 0, 0
+    while kills < 8 and not left:
+        stop.clear()
+        clients = [asyncio.create_task(client(rounds * 8 + k)) for k in range(8)]
+        rounds += 1
+        want = len(accepted) + 150
+        await wait_for(partial(_at_least, accepted, want), within=60, what=f"{want} accepted")
+        system.procs["api"].kill()
+        await system.procs["api"].wait()
+        kills += 1
+        stop.set()
+        await asyncio.gather(*clients)
+        left = await orphaned(store)
+        await system.spawn_api()  # its counters repair settles what the dead one left
+    assert left, f"no kill of {kills} left an intake tally unsettled"
 
-    await system.spawn_api()  # its counters repair settles what the dead one left
     # what the documents say: every stored one (answered or not) delivered
     stored = [str(d["_id"]) async for d in store.notifications.collection.find({}, {"_id": 1})]
     assert set(accepted) <= set(stored)

@@ -168,9 +168,10 @@ def test_install_upgrade_uninstall(cluster: Cluster, namespace: str, ci: str) ->
         }
     if ci == "production":
         sms = cluster.get("-n", namespace, "servicemonitors.monitoring.coreos.com")["items"]
-        # the API, three workers, and RabbitMQ's (monitoring.rabbitmq)
+        # the API, three workers, the callbacks process, and RabbitMQ's (monitoring.rabbitmq)
         assert {m["metadata"]["name"].removeprefix(f"{RELEASE}-wavecom-notify-") for m in sms} == {
             "api",
+            "callbacks",
             "worker-email",
             "worker-sms",
             "worker-push",
