@@ -56,6 +56,7 @@ from loadtest import bench, monitor
 from loadtest import report as rep
 from loadtest.load import CHANNELS, PRIORITIES, Bodies, LoadResult, build_bodies, parse_mix
 from loadtest.monitor import CpuMeter, CpuSnapshot, listener_pids
+from loadtest.profile import Profiler
 from loadtest.stats import summary_ms
 from loadtest.system import ROOT, STACK, LocalSystem, Management, Proc, free_port
 from loadtest.vegeta import VegetaGenerator
@@ -112,6 +113,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--priorities", default="LOW=0.2,MEDIUM=0.5,HIGH=0.2,CRITICAL=0.1", help="priority mix"
     )
     p.add_argument("--seed", type=int, default=7, help="seed of the request bodies")
+    p.add_argument(
+        "--profile-rate",
+        type=float,
+        default=None,
+        help="sample our API and workers with py-spy during the step at this rate "
+        "(loadtest/profile.py): where each process's ms per notification go",
+    )
     g = p.add_argument_group("ours")
     g.add_argument("--api-procs", type=int, default=1, help="our API processes (make up runs 1)")
     g.add_argument(
@@ -522,6 +530,21 @@ def step_report(rate: float, seconds: float, load: LoadResult, cpu: Cpu) -> dict
     }
 
 
+def _profiler(system: System, a: argparse.Namespace, rate: float) -> Profiler | None:
+    """py-spy on our API and workers during the step at ``--profile-rate`` (started here)."""
+    if not isinstance(system, Ours) or a.profile_rate != rate:
+        return None
+    groups: dict[str, list[int]] = {}
+    for group, pids in system.groups().items():
+        key = "workers" if group.startswith("worker") else group
+        if key in ("api", "workers"):
+            groups.setdefault(key, []).extend(pids)
+    out = ROOT / ".state" / "bench" / f"profile-{system.system.run_id}-{rate:g}"
+    profiler = Profiler(groups, a.seconds, out)
+    profiler.start()
+    return profiler
+
+
 async def run_step(
     system: System,
     meter: CpuMeter,
@@ -538,10 +561,20 @@ async def run_step(
         timeout_s=a.timeout,
         api_key=system.api_key,
     )
+    profiler = _profiler(system, a, rate)
     window = Window.open(meter)
     load = await gen.run(time.monotonic())
     cpu = window.close()
     result = step_report(rate, a.seconds, load, cpu)
+    if profiler is not None:
+        samples = await asyncio.to_thread(profiler.finish)
+        ms = result["cpu"]["msPerAcceptedByGroup"]
+        result["profile"] = {
+            "what": "py-spy samples over the load window, by category (loadtest/profile.py); "
+            "msEach = the category's share of the process group's ms per accepted notification",
+            "samplesDir": str(profiler.out_dir.relative_to(ROOT)),
+            **{g: s.breakdown(ms.get(g)) for g, s in samples.items()},
+        }
     ids = set(load.ids)
     window = Window.open(meter)
     result["drain"] = await drain(coll, ids, system.final, a.drain)

@@ -73,6 +73,22 @@ def test_other_is_what_the_machine_did_beyond_the_named_groups() -> None:
     }
 
 
+def _assert_profiled(name: str, step: dict[str, Any]) -> None:
+    """Ours was sampled by py-spy during the step (``--profile-rate``), the peer not."""
+    if name == "peer":
+        assert "profile" not in step
+        return
+    profile = step["profile"]
+    for group in ("api", "workers"):
+        assert profile[group]["samples"] > 0, group
+        shares = profile[group]["categories"].values()
+        assert sum(c["percent"] for c in shares) == pytest.approx(100, abs=1)
+        ms = profile[group]["msEachOfProcess"]
+        assert sum(c["msEach"] for c in shares) == pytest.approx(ms, rel=0.05)
+    # the API answered every request through uvicorn: its frames were sampled
+    assert "HTTP server (uvicorn, h11, httptools)" in profile["api"]["categories"]
+
+
 async def _statuses(database: str) -> dict[str, str]:
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(MONGODB_URL)
     try:
@@ -102,6 +118,7 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
             "--mongodb-url", MONGODB_URL,
             "--mgmt-url", MANAGEMENT_URL,
             "--results-dir", str(tmp_path),
+            "--profile-rate", str(RATE),  # py-spy on ours during the step
         ]
     )  # fmt: skip
     try:
@@ -133,6 +150,7 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
             assert list(system["idle"]["percentByGroup"]) == list(steps.SPLIT)
             assert step["drain"]["reason"] == "every accepted notification is final"
             assert step["lost"] == 0
+            _assert_profiled(name, step)
             # what the report says, read again from the system's own database
             statuses = await _statuses(system["database"])
             sent = sum(1 for s in statuses.values() if s == "SENT")
