@@ -52,7 +52,7 @@ from aiormq.exceptions import AMQPError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from loadtest import bench, monitor
+from loadtest import bench, commands, monitor
 from loadtest import report as rep
 from loadtest.load import CHANNELS, PRIORITIES, Bodies, LoadResult, build_bodies, parse_mix
 from loadtest.monitor import CpuMeter, CpuSnapshot, listener_pids
@@ -530,6 +530,13 @@ def step_report(rate: float, seconds: float, load: LoadResult, cpu: Cpu) -> dict
     }
 
 
+def _metrics_urls(system: System) -> dict[str, list[str]]:
+    """Our processes' /metrics (each counts its database commands); none for the peer."""
+    if not isinstance(system, Ours):
+        return {}
+    return {"api": system.system.api_metrics, "workers": system.system.worker_metrics}
+
+
 def _profiler(system: System, a: argparse.Namespace, rate: float) -> Profiler | None:
     """py-spy on our API and workers during the step at ``--profile-rate`` (started here)."""
     if not isinstance(system, Ours) or a.profile_rate != rate:
@@ -562,6 +569,8 @@ async def run_step(
         api_key=system.api_key,
     )
     profiler = _profiler(system, a, rate)
+    urls = _metrics_urls(system)
+    commands_before = await commands.scrape(urls) if urls else {}
     window = Window.open(meter)
     load = await gen.run(time.monotonic())
     cpu = window.close()
@@ -588,6 +597,10 @@ async def run_step(
         if load.accepted
         else None,
     }
+    if urls:
+        result["databaseCommandsPerAccepted"] = commands.per_notification(
+            commands_before, await commands.scrape(urls), load.accepted
+        )
     result.update(await verify(coll, ids, system.final))
     result["loadAverage"] = [round(x, 2) for x in _loadavg()]
     return result
@@ -630,6 +643,8 @@ async def run_system(system: System, a: argparse.Namespace, bodies: Bodies) -> d
         coll = client[system.database][NOTIFICATIONS]
         meter = CpuMeter(system.groups())
         if a.idle_seconds > 0:
+            urls = _metrics_urls(system)
+            before = await commands.scrape(urls) if urls else {}
             window = Window.open(meter)
             await asyncio.sleep(a.idle_seconds)  # a measurement window, not a wait for work
             idle = window.close()
@@ -638,6 +653,12 @@ async def run_system(system: System, a: argparse.Namespace, bodies: Bodies) -> d
                 "machineBusyPercent": idle.busy_pct,
                 "percentByGroup": idle.split,
             }
+            if urls:
+                after = await commands.scrape(urls)
+                out["idle"]["databaseCommandsPerSecond"] = {
+                    g: round(sum((after[g] - before.get(g, Counter())).values()) / idle.seconds, 1)
+                    for g in after
+                }
             _p(f"{system.name}: idle, the machine is {idle.busy_pct} % busy")
         for rate in a.rate_list:
             _p(f"{system.name}: {rate:g}/s for {a.seconds:g} s")

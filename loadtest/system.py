@@ -38,11 +38,19 @@ PROVIDER_NAMES = {
 }
 
 
+_HANDED_OUT: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+    """A port nothing listens on now, never one this process handed out before (the kernel
+    may give the same ephemeral port to two binds in a row once the first is closed)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
 
 
 def amqp_url_for(base: str, vhost: str) -> str:
@@ -131,6 +139,7 @@ class LocalSystem:
     procs: list[Proc] = field(default_factory=list)
     api_urls: list[str] = field(default_factory=list)
     worker_metrics: list[str] = field(default_factory=list)
+    api_metrics: list[str] = field(default_factory=list)
     vhost_created: bool = False
 
     @property
@@ -199,10 +208,16 @@ class LocalSystem:
     def start(self) -> None:
         base = self.env()
         for i in range(self.api_procs):
-            port = free_port()
+            port, metrics_port = free_port(), free_port()
             env = {**base, "API_PORT": str(port)}
-            self._spawn(f"api-{i + 1}", "api", ["-m", "wavecom.api"], env)
+            self._spawn(
+                f"api-{i + 1}",
+                "api",
+                ["-m", "wavecom.api", "--metrics-port", str(metrics_port)],
+                env,
+            )
             self.api_urls.append(f"http://127.0.0.1:{port}")
+            self.api_metrics.append(f"http://127.0.0.1:{metrics_port}/metrics")
         for channel in PROVIDER_NAMES:
             for i in range(self.workers_per_channel):
                 port = free_port()

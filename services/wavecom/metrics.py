@@ -147,3 +147,14 @@ RECEIPTS_REFUSED = Counter(
     "or 400 (signed but unreadable), by endpoint",
     ["endpoint", "status"],
 )
+DB_COMMANDS = Counter(
+    "database_commands_total",
+    "Database commands this process sent, by command name (insert, update, find, ...): a "
+    "notification's cost is mostly its round trips",
+    ["command"],
+)
+DB_COMMAND_FAILURES = Counter(
+    "database_command_failures_total",
+    "Database commands that came back with an error, by command name",
+    ["command"],
+)

@@ -77,7 +77,17 @@ def _assert_profiled(name: str, step: dict[str, Any]) -> None:
     """Ours was sampled by py-spy during the step (``--profile-rate``), the peer not."""
     if name == "peer":
         assert "profile" not in step
+        assert "databaseCommandsPerAccepted" not in step
         return
+    # each process counted the database commands it sent: the step's, per notification
+    per = step["databaseCommandsPerAccepted"]
+    # a commit inserts its notifications (one insert_many) and its outbox entry: two inserts
+    # for a group of one, fewer per notification as groups grow
+    assert 0 < per["api"]["insert"] <= 2
+    assert per["workers"]["update"] > 0  # claims and outcomes
+    assert per["workers"]["total"] == pytest.approx(
+        sum(v for c, v in per["workers"].items() if c != "total"), abs=0.05
+    )
     profile = step["profile"]
     for group in ("api", "workers"):
         assert profile[group]["samples"] > 0, group
@@ -147,6 +157,8 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
                 assert cpu["percentByGroup"][group] > 0, (name, group)
             assert cpu["drain"]["machineMsPerAcceptedWithDrain"] >= cpu["machineMsPerAccepted"]
             assert system["idle"]["machineBusyPercent"] > 0
+            if name == "ours":  # what the system asks of the database while nothing happens
+                assert set(system["idle"]["databaseCommandsPerSecond"]) == {"api", "workers"}
             assert list(system["idle"]["percentByGroup"]) == list(steps.SPLIT)
             assert step["drain"]["reason"] == "every accepted notification is final"
             assert step["lost"] == 0

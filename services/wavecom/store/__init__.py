@@ -54,6 +54,7 @@ from wavecom.store.accounts import OwnedElsewhere, ProviderAccounts
 from wavecom.store.books import Books
 from wavecom.store.breakers import Breakers
 from wavecom.store.callbacks import CALLBACKS, ENDPOINTS, Callbacks, Endpoints
+from wavecom.store.commands import CommandCounter
 from wavecom.store.counters import Counters, TenantStats
 from wavecom.store.documents import Doc, job_of, log_entry, new_notification, traced, utcnow
 from wavecom.store.expiries import Expiries
@@ -131,6 +132,7 @@ class Store:
             socketTimeoutMS=max(timeout_ms * 6, 30_000),
             maxPoolSize=50,
             appname="wavecom",
+            event_listeners=[CommandCounter()],
             **(tls or {}),
         )
         return cls(client, database)
