@@ -2,7 +2,7 @@
 
 Each outcome is written as soon as no write is under way (not when the batch is done), those
 that arrive during a write go together in the next one, the counters settle with them, an
-outcome written again changes nothing in its document (its counters: a known bug, xfail), and
+outcome written again changes nothing in its document nor in its counters, and
 a database that is away is waited for rather than the sends being forgotten."""
 
 from __future__ import annotations
@@ -157,13 +157,6 @@ async def test_an_outcome_in_a_group_twice_is_counted_once(store: Store) -> None
     assert await pending_tallies(store) == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug (found by this test): an outcome step's id is the same for every write "
-    "under one token and its tally does not mark the step (Tally by=), so a write repeated "
-    "after its first landed (the retry after a lost answer) is counted again: "
-    "SENT 2, PROCESSING -1 for one notification",
-)
 async def test_an_outcome_written_again_is_counted_once(store: Store) -> None:
     await stored_twice(store)
     stats = await store.counters.of("acme")

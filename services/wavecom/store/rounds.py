@@ -297,16 +297,19 @@ class Rounds:
             raise StoreUnavailable(f"could not read claims back: {exc}") from exc
         return {str(d["_id"]) for d in docs}
 
-    async def _stepped(self, jobs: Sequence[DeliveryJob], step_ids: Sequence[str]) -> set[str]:
-        """The ids of ``jobs`` whose timeline holds one of ``step_ids`` now."""
+    async def _stepped(
+        self, jobs: Sequence[DeliveryJob], step_ids: Sequence[str], *, by: str | None = None
+    ) -> set[str]:
+        """The ids of ``jobs`` whose timeline holds one of ``step_ids`` now (written by the
+        tally ``by``, when given)."""
         if not jobs:
             return set()
+        step: Doc = {"_id": {"$in": list(step_ids)}}
+        if by is not None:
+            step["by"] = by
         try:
             docs = await self.collection.find(
-                {
-                    "_id": {"$in": [ObjectId(j.id) for j in jobs]},
-                    "timeline._id": {"$in": list(step_ids)},
-                },
+                {"_id": {"$in": [ObjectId(j.id) for j in jobs]}, "timeline": {"$elemMatch": step}},
                 {"_id": 1},
             ).to_list(None)
         except PyMongoError as exc:
@@ -322,7 +325,9 @@ class Rounds:
         tally = Tally()
         for o in outcomes:
             oid = ObjectId(o.job.id)
-            step = _outcome_step(o, token)
+            # marked: a write retried after one that landed unanswered finds the step, and must
+            # not count it again (the first write's tally, left pending, is repaired instead)
+            step = tally.mark(_outcome_step(o, token))
             ops.append(
                 UpdateOne(
                     {"_id": oid, "status": Status.PROCESSING.value, "claim.token": token},
@@ -340,6 +345,7 @@ class Rounds:
                 Status.PROCESSING.value,
                 o.status.value,
                 ms=o.processing_ms if o.status is Status.SENT else None,
+                by=True,
             )
         await self.notifications.counters.intend(tally)
         matched = await bulk_unless_taken(
@@ -350,7 +356,9 @@ class Rounds:
             log.error(
                 "%d of %d outcomes found their round no longer held", len(ops) - matched, len(ops)
             )
-            done = await self._stepped([o.job for o in outcomes], [f"{i}:{token}:o" for i in done])
+            done = await self._stepped(
+                [o.job for o in outcomes], [f"{i}:{token}:o" for i in done], by=tally.id
+            )
         await self.notifications.counters.settle(tally, done)
 
 
