@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=200, ge=1)
     batch_wait_ms: int = Field(default=50, ge=0)
     max_batches_in_flight: int = Field(default=4, ge=1)
+    # a batch's outcome write waits this long for the rest of its batch's answers
+    outcome_linger_ms: int = Field(default=20, ge=0, le=1000)
     max_retries: int = Field(default=3, ge=0, le=20)
     retry_base_delay_ms: int = Field(default=5000, ge=100)
     retry_multiplier: float = Field(default=5.0, ge=1.0)

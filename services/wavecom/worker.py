@@ -368,7 +368,12 @@ class Worker:
             metrics.EXPIRED.labels(self.channel.value, where.value).inc(count)
         lost = [j for _, j in jobs if j.id not in won and j.id not in expired]
         retake, later = await self.store.rounds.examine_lost(lost, self.settings.claim_ttl_s)
-        writer = OutcomeWriter(self.store.rounds, token)
+        writer = OutcomeWriter(
+            self.store.rounds,
+            token,
+            expected=len(won),
+            linger_s=self.settings.outcome_linger_ms / 1000,
+        )
 
         async def deliver(m: AbstractIncomingMessage, job: DeliveryJob) -> Attempted:
             span = spans[id(m)] if spans is not None else INVALID_SPAN

@@ -125,6 +125,37 @@ async def test_outcomes_arriving_during_a_write_go_together_in_the_next_one(
     assert (await store.counters.of("acme")).by_status["SENT"] == 5
 
 
+async def test_told_its_batch_a_write_waits_a_little_for_the_rest_of_it(
+    watched_store: Store, commands: Commands
+) -> None:
+    store = watched_store
+    jobs = await claimed(store, 4)
+    commands.seen.clear()
+    writer = OutcomeWriter(store.rounds, CLAIM, expected=4, linger_s=30)
+    writer.add(sent(jobs[0]))
+    for j in jobs[1:]:
+        for _ in range(5):  # turns of the loop: without the linger, the first write begins
+            await asyncio.sleep(0)
+        writer.add(sent(j))
+    await writer.close()  # the last one came: no waiting out the 30 s
+    assert commands.seen[("update", NOTIFICATIONS)] == 1  # one bulk write for the batch
+    assert await statuses(store, jobs) == ["SENT"] * 4
+
+
+async def test_a_write_waits_no_longer_than_its_linger_for_an_answer_that_does_not_come(
+    store: Store,
+) -> None:
+    jobs = await claimed(store, 2)
+    writer = OutcomeWriter(store.rounds, CLAIM, expected=2, linger_s=0.05)
+    writer.add(sent(jobs[0]))  # the other send never answers (its task died)
+
+    async def first_stored() -> bool:
+        return await statuses(store, jobs) == ["SENT", "PROCESSING"]
+
+    await wait_for(first_stored, what="the first outcome, once the linger is over")
+    await writer.close()
+
+
 async def stored_twice(store: Store) -> DeliveryJob:
     """One outcome stored, then written again under the same claim token: what
     ``OutcomeWriter._store`` does when a write landed but its answer was lost."""

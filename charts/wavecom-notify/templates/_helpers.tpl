@@ -161,6 +161,7 @@ BREAKER_RESET_S: {{ $c.breakerResetS | toString | quote }}
 BREAKER_REPORT_S: {{ $c.breakerReportS | toString | quote }}
 SHUTDOWN_GRACE_S: {{ $c.shutdownGraceS | toString | quote }}
 CLAIM_TTL_S: {{ $c.claimTtlS | toString | quote }}
+OUTCOME_LINGER_MS: {{ $c.outcomeLingerMs | int64 | quote }}
 SCHEDULER_INTERVAL_S: {{ $c.schedulerIntervalS | toString | quote }}
 OUTBOX_GRACE_S: {{ $c.outboxGraceS | toString | quote }}
 SWEEP_AFTER_S: {{ $c.sweepAfterS | toString | quote }}
