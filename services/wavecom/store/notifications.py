@@ -330,14 +330,7 @@ class Notifications:
         try:
             before = await self.collection.find_one_and_update(
                 {"_id": oid, "tenantId": tenant_id, "status": found["status"]},
-                {
-                    "$set": {
-                        "status": Status.CANCELLED.value,
-                        "cancelledAt": now,
-                        "updatedAt": now,
-                    },
-                    "$push": {"timeline": step},
-                },
+                cancel_update(step, now),
             )
             if before is None:
                 await self.counters.settle(tally, ())
@@ -443,6 +436,15 @@ class Notifications:
             },
         )
         await self.counters.settle(tally, {job.id} if result.matched_count else ())
+
+
+def cancel_update(step: Doc, now: datetime) -> Doc:
+    """A cancel's update of the notification document (``step``: its timeline entry); the
+    seed of ``loadtest.bench_reads`` builds its documents with it too."""
+    return {
+        "$set": {"status": Status.CANCELLED.value, "cancelledAt": now, "updatedAt": now},
+        "$push": {"timeline": step},
+    }
 
 
 def _not_cancellable(doc: Doc) -> str:

@@ -119,6 +119,15 @@ def receipt_step(notification_id: str, r: ProviderReceipt) -> Doc:
     )
 
 
+def receipt_update(r: ProviderReceipt, step: Doc, now: datetime) -> Doc:
+    """A receipt's update of the notification it moves (``step``: :func:`receipt_step`'s);
+    the seed of ``loadtest.bench_reads`` builds its documents with it too."""
+    return {
+        "$set": {"status": r.status.value, "updatedAt": now, "receipt": _receipt_fields(r)},
+        "$push": {"timeline": step},
+    }
+
+
 class Receipts:
     """Receipts applied to the notification documents, and those held until they can be."""
 
@@ -173,14 +182,7 @@ class Receipts:
                     "status": found["status"],
                     "timeline._id": {"$ne": step["_id"]},
                 },
-                {
-                    "$set": {
-                        "status": r.status.value,
-                        "updatedAt": now,
-                        "receipt": _receipt_fields(r),
-                    },
-                    "$push": {"timeline": step},
-                },
+                receipt_update(r, step, now),
                 projection={"timeline": 0},
                 return_document=ReturnDocument.BEFORE,
             )
