@@ -35,7 +35,7 @@ from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, utcnow
-from wavecom.store.indexes import BY_PROVIDER_MESSAGE
+from wavecom.store.indexes import BY_PROVIDER_MESSAGE, partial_string
 from wavecom.store.notifications import Notifications
 
 log = logging.getLogger("wavecom.store.receipts")
@@ -154,7 +154,7 @@ class Receipts:
         not pick the partial index by itself)."""
         try:
             found = await self.collection.find_one(
-                {"providerMessageId": r.message_id, "provider": r.provider},
+                {"providerMessageId": partial_string(r.message_id), "provider": r.provider},
                 {"_id": 1, "status": 1, "tenantId": 1},
                 hint=BY_PROVIDER_MESSAGE,
             )
