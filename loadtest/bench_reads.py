@@ -41,20 +41,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import bson
 import httpx
 import orjson
 from bson import ObjectId
+from pymongo import AsyncMongoClient, monitoring
 
 from loadtest.load import Bodies, LoadResult, build_bodies
 from loadtest.report import machine_info
 from loadtest.stats import summary_ms
 from loadtest.system import PROVIDER_NAMES, ROOT, LocalSystem, Management
 from loadtest.vegeta import VegetaGenerator, binary
-from wavecom.api.views import cursor
+from wavecom.api.views import cursor, parse_cursor
 from wavecom.constants import Channel, Priority, Scope, Status
 from wavecom.keys import Keys
 from wavecom.messages import DeliveryJob
-from wavecom.store import Doc, RecipientHasher, Store, job_of, log_entry, new_notification
+from wavecom.store import (
+    Doc,
+    ListQuery,
+    RecipientHasher,
+    Store,
+    job_of,
+    log_entry,
+    new_notification,
+)
 from wavecom.store.counters import Changes, Tally
 from wavecom.store.documents import processing_step
 from wavecom.store.expiries import expires_of, expiry_step, where_job
@@ -895,6 +905,141 @@ async def delivered(store: Store, ids: list[str], wait_s: float = 60.0) -> tuple
     return docs, dict(Counter(d["status"] for d in docs))
 
 
+# --- why an endpoint missed: its queries and PostgreSQL's plans -----------------------------------
+
+
+class _Recorder(monitoring.CommandListener):
+    """The reads a client sent, each with how long it took."""
+
+    def __init__(self) -> None:
+        self.reads: list[tuple[Doc, float]] = []
+        self._started: dict[int, tuple[float, Doc]] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command_name in ("find", "aggregate", "count"):
+            command = {
+                k: v for k, v in event.command.items() if not k.startswith("$") and k != "lsid"
+            }
+            self._started[event.request_id] = (time.perf_counter(), command)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        if (began := self._started.pop(event.request_id, None)) is not None:
+            self.reads.append((began[1], 1000 * (time.perf_counter() - began[0])))
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        self._started.pop(event.request_id, None)
+
+
+def list_query(path: str, hasher: RecipientHasher) -> tuple[ListQuery, int, int] | None:
+    """The store's query for a list or dead-letter path, as its route builds it (None for
+    the other endpoints)."""
+    url = httpx.URL(path)
+    q = url.params
+    if url.path == "/api/dlq":
+        filters = {"status": Status.FAILED.value}
+        if "type" in q:
+            filters["type"] = q["type"]
+        if "reason" in q:
+            filters["deadLetter.reason"] = q["reason"]
+    elif url.path == "/api/notifications":
+        filters = {k: q[k] for k in ("status", "type", "priority") if k in q}
+    else:
+        return None
+
+    def instant(name: str) -> datetime | None:
+        return datetime.fromisoformat(q[name]).astimezone(UTC) if name in q else None
+
+    query = ListQuery(
+        filters=filters,
+        recipient_hash=hasher(q["recipient"]) if "recipient" in q else None,
+        reference=q.get("reference"),
+        provider_message_id=q.get("providerMessageId"),
+        created_from=instant("createdFrom"),
+        created_to=instant("createdTo"),
+        after=parse_cursor(q["after"]) if "after" in q else None,
+    )
+    return query, int(q.get("page", 1)), int(q.get("limit", 20))
+
+
+_BSON = re.compile(r"'BSONHEX([0-9a-f]+)'::documentdb_core\.bson")
+_OPERATOR = re.compile(r"OPERATOR\(documentdb_api_catalog\.([^)]+)\)")
+
+
+def _readable(text: str) -> str:
+    """DocumentDB's conditions with their BSON literals decoded."""
+
+    def literal(m: re.Match[str]) -> str:
+        try:
+            value = bson.decode(bytes.fromhex(m.group(1)))
+        except Exception:  # not a whole document: leave it as it is
+            return m.group(0)
+        return orjson.dumps(value, default=str).decode()
+
+    text = _BSON.sub(literal, text)
+    text = _OPERATOR.sub(r"\1", text)
+    return text.replace("documentdb_api_catalog.", "")
+
+
+def plan_lines(node: Doc, depth: int = 0) -> list[str]:
+    """A PostgreSQL plan (FerretDB's ``explain``) as one line per node."""
+    parts = [str(node.get("Node Type"))]
+    if "Index Name" in node:
+        parts.append(f"using {node['Index Name']}")
+    parts.append(f"(est. rows {node.get('Plan Rows')}, cost {node.get('Total Cost')})")
+    for key in ("Index Cond", "Recheck Cond", "Filter", "Sort Key", "Group Key"):
+        if key in node:
+            value = node[key]
+            shown = ", ".join(value) if isinstance(value, list) else str(value)
+            parts.append(f"{key}: {_readable(shown)}")
+    lines = ["  " * depth + " ".join(parts)]
+    for child in node.get("Plans", []):
+        lines += plan_lines(child, depth + 1)
+    return lines
+
+
+async def explain_misses(
+    args: argparse.Namespace, rows: list[Doc], hasher: RecipientHasher
+) -> None:
+    """For each list that missed the bar: the queries the store sends for it (each timed once
+    more, now) and PostgreSQL's plan of each, in its row."""
+    missed = [r for r in rows if not r["pass"] and r.get("heldToBar", True)]
+    if not missed:
+        return
+    recorder = _Recorder()
+    client: AsyncMongoClient[Doc] = AsyncMongoClient(
+        args.mongodb_url, tz_aware=True, event_listeners=[recorder]
+    )
+    store = Store(client, args.database)
+    try:
+        for row in missed:
+            built = list_query(row["path"], hasher)
+            if built is None:
+                row["plan"] = "not a list: no plan taken"
+                continue
+            query, page, limit = built
+            recorder.reads.clear()
+            await store.notifications.page(TENANT, query, page, limit)
+            queries = []
+            for command, ms in list(recorder.reads):
+                plan = await store.db.command({"explain": command, "verbosity": "queryPlanner"})
+                queries.append(
+                    {
+                        "ms": round(ms, 1),
+                        "command": orjson.loads(orjson.dumps(command, default=str)),
+                        "plan": plan_lines(plan["queryPlanner"]["Plan"]),
+                    }
+                )
+            row["queries"] = queries
+            print(f"[reads] {row['endpoint']}: {len(queries)} queries", flush=True)
+            for q in queries:
+                shown = {k: v for k, v in q["command"].items() if k not in ("projection",)}
+                print(f"    {q['ms']:7.1f} ms  {orjson.dumps(shown).decode()[:300]}")
+                for line in q["plan"]:
+                    print(f"        {line[:300]}")
+    finally:
+        await client.close()
+
+
 # --- the run --------------------------------------------------------------------------------------
 
 
@@ -986,6 +1131,7 @@ async def timed(args: argparse.Namespace, ready: Prepared) -> Timed:
             await measure(system.api_urls[0], ready.token, endpoints(ready.sample), args.requests)
         )
         out.load_average = [round(x, 2) for x in os.getloadavg()]
+        await explain_misses(args, out.rows, ready.hasher)
         if singles is not None:
             gen, singles = singles, None
             load = await gen.stop()
