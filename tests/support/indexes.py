@@ -73,12 +73,23 @@ def shape(value: Any) -> Any:
     return type(value).__name__
 
 
+# the key of DocumentDB's condition that walks a whole index, as it appears in a plan's
+# BSONHEX literal: {field: {"fullScan": true}}
+_FULL_SCAN = b"fullScan".hex()
+
+
 def scans(plan: Any) -> list[str]:
-    """The collection scans anywhere in an explain() answer, MongoDB's or PostgreSQL's."""
+    """The collection scans anywhere in an explain() answer, MongoDB's or PostgreSQL's, and
+    DocumentDB's walks of a whole index that filter its rows (a hinted partial index whose
+    condition the query does not state: ``Index Cond: document @<> {field: {fullScan:
+    true}}`` and a ``Filter``; a walk in index order with nothing to filter, such as the
+    receipts sweep's, is what it means to do)."""
     found: list[str] = []
     if isinstance(plan, dict):
         if plan.get("stage") == "COLLSCAN" or plan.get("Node Type") == "Seq Scan":
             found.append(str(plan.get("Relation Name") or plan.get("stage")))
+        if _FULL_SCAN in str(plan.get("Index Cond", "")) and "Filter" in plan:
+            found.append(f"{plan.get('Index Name')} (every entry)")
         for v in plan.values():
             found += scans(v)
     elif isinstance(plan, list):

@@ -50,6 +50,18 @@ BY_RECIPIENT = "tenant_recipient_created"
 BY_REFERENCE = "tenant_reference"
 BY_PROVIDER_MESSAGE = "provider_message"
 
+
+def partial_string(value: str) -> Doc:
+    """The condition on a partial index's field (``reference``, ``providerMessageId``: only
+    strings are in it) that lets DocumentDB look the value up in the index. Given a bare
+    equality, it takes the hinted partial index but cannot tell the query is a subset of it:
+    it walks every entry (``Index Cond: document @<> {field: {fullScan: true}}``) and filters
+    the rows, at 1,000,000 notifications every sent one for each lookup (issue #25 target 5,
+    ``make bench-reads``). Naming the index's own ``$type`` makes the value the index
+    condition. Nothing else changes: the value is a string either way."""
+    return {"$eq": value, "$type": "string"}
+
+
 INDEXES: dict[str, list[IndexModel]] = {
     NOTIFICATIONS: [
         # GET /api/notifications, newest first, no filter

@@ -19,7 +19,13 @@ from wavecom.messages import DeliveryJob
 from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
 from wavecom.store.expiries import expired, not_expired
-from wavecom.store.indexes import BY_FIELD, BY_PROVIDER_MESSAGE, BY_RECIPIENT, BY_REFERENCE
+from wavecom.store.indexes import (
+    BY_FIELD,
+    BY_PROVIDER_MESSAGE,
+    BY_RECIPIENT,
+    BY_REFERENCE,
+    partial_string,
+)
 from wavecom.store.writes import CHUNK, DUPLICATE_KEY
 
 # the order of every list: newest first, the id breaking ties between equal timestamps
@@ -71,7 +77,9 @@ class ListQuery:
         ]
         if not given:
             return None
-        return {f: v for f, v, _ in given}, given[0][2]
+        # the partial indexes' fields name their $type: looked up in the index, not walked
+        condition = {f: partial_string(v) if f != "recipientHash" else v for f, v, _ in given}
+        return condition, given[0][2]
 
     def created(self) -> Doc | None:
         bounds: Doc = {}
@@ -127,7 +135,7 @@ class Notifications:
     async def by_reference(self, tenant_id: str, reference: str) -> Doc | None:
         """The tenant's notification with this ``reference`` (its id and state only)."""
         return await self.collection.find_one(
-            {"tenantId": tenant_id, "reference": reference},
+            {"tenantId": tenant_id, "reference": partial_string(reference)},
             {"status": 1, "createdAt": 1},
             hint=BY_REFERENCE,
         )
@@ -330,14 +338,7 @@ class Notifications:
         try:
             before = await self.collection.find_one_and_update(
                 {"_id": oid, "tenantId": tenant_id, "status": found["status"]},
-                {
-                    "$set": {
-                        "status": Status.CANCELLED.value,
-                        "cancelledAt": now,
-                        "updatedAt": now,
-                    },
-                    "$push": {"timeline": step},
-                },
+                cancel_update(step, now),
             )
             if before is None:
                 await self.counters.settle(tally, ())
@@ -443,6 +444,15 @@ class Notifications:
             },
         )
         await self.counters.settle(tally, {job.id} if result.matched_count else ())
+
+
+def cancel_update(step: Doc, now: datetime) -> Doc:
+    """A cancel's update of the notification document (``step``: its timeline entry); the
+    seed of ``loadtest.bench_reads`` builds its documents with it too."""
+    return {
+        "$set": {"status": Status.CANCELLED.value, "cancelledAt": now, "updatedAt": now},
+        "$push": {"timeline": step},
+    }
 
 
 def _not_cancellable(doc: Doc) -> str:

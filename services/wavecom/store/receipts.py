@@ -35,7 +35,7 @@ from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, utcnow
-from wavecom.store.indexes import BY_PROVIDER_MESSAGE
+from wavecom.store.indexes import BY_PROVIDER_MESSAGE, partial_string
 from wavecom.store.notifications import Notifications
 
 log = logging.getLogger("wavecom.store.receipts")
@@ -119,6 +119,15 @@ def receipt_step(notification_id: str, r: ProviderReceipt) -> Doc:
     )
 
 
+def receipt_update(r: ProviderReceipt, step: Doc, now: datetime) -> Doc:
+    """A receipt's update of the notification it moves (``step``: :func:`receipt_step`'s);
+    the seed of ``loadtest.bench_reads`` builds its documents with it too."""
+    return {
+        "$set": {"status": r.status.value, "updatedAt": now, "receipt": _receipt_fields(r)},
+        "$push": {"timeline": step},
+    }
+
+
 class Receipts:
     """Receipts applied to the notification documents, and those held until they can be."""
 
@@ -145,7 +154,7 @@ class Receipts:
         not pick the partial index by itself)."""
         try:
             found = await self.collection.find_one(
-                {"providerMessageId": r.message_id, "provider": r.provider},
+                {"providerMessageId": partial_string(r.message_id), "provider": r.provider},
                 {"_id": 1, "status": 1, "tenantId": 1},
                 hint=BY_PROVIDER_MESSAGE,
             )
@@ -173,14 +182,7 @@ class Receipts:
                     "status": found["status"],
                     "timeline._id": {"$ne": step["_id"]},
                 },
-                {
-                    "$set": {
-                        "status": r.status.value,
-                        "updatedAt": now,
-                        "receipt": _receipt_fields(r),
-                    },
-                    "$push": {"timeline": step},
-                },
+                receipt_update(r, step, now),
                 projection={"timeline": 0},
                 return_document=ReturnDocument.BEFORE,
             )

@@ -124,20 +124,7 @@ class Rounds:
                     "retryCount": j.attempt,
                     "round": j.round,
                 },
-                {
-                    "$set": expired_fields(late[j.id], now),
-                    "$unset": {"nextAttemptAt": "", "heldBy": ""},
-                    "$push": {"timeline": steps[j.id]},
-                }
-                if j.id in late
-                else {
-                    "$set": {
-                        "status": Status.PROCESSING.value,
-                        "claim": {"token": token, "at": now},
-                        "updatedAt": now,
-                    },
-                    "$push": {"timeline": steps[j.id]},
-                },
+                claim_update(steps[j.id], token, now, late.get(j.id)),
             )
             for j in jobs
         ]
@@ -325,17 +312,13 @@ class Rounds:
         tally = Tally()
         for o in outcomes:
             oid = ObjectId(o.job.id)
-            # marked: a write retried after one that landed unanswered finds the step, and must
-            # not count it again (the first write's tally, left pending, is repaired instead)
-            step = tally.mark(_outcome_step(o, token))
             ops.append(
                 UpdateOne(
                     {"_id": oid, "status": Status.PROCESSING.value, "claim.token": token},
-                    {
-                        "$set": _outcome_fields(o),
-                        "$unset": _outcome_unset(o),
-                        "$push": {"timeline": step},
-                    },
+                    # the step marked: a write retried after one that landed unanswered finds
+                    # the step, and must not count it again (the first write's tally, left
+                    # pending, is repaired instead)
+                    outcome_update(o, token, by=tally.id),
                 )
             )
             tally.moved(
@@ -360,6 +343,37 @@ class Rounds:
                 [o.job for o in outcomes], [f"{i}:{token}:o" for i in done], by=tally.id
             )
         await self.notifications.counters.settle(tally, done)
+
+
+def claim_update(step: Doc, token: str, now: datetime, where: Where | None = None) -> Doc:
+    """A claim's update of the notification document (``step``: its timeline entry): to
+    PROCESSING under ``token``, or to EXPIRED when ``where`` says where it waited when its
+    validity had ended. The benchmark's seed (``loadtest.bench_reads``) builds its documents
+    with it too, so that they are what a worker leaves."""
+    if where is not None:
+        return {
+            "$set": expired_fields(where, now),
+            "$unset": {"nextAttemptAt": "", "heldBy": ""},
+            "$push": {"timeline": step},
+        }
+    return {
+        "$set": {
+            "status": Status.PROCESSING.value,
+            "claim": {"token": token, "at": now},
+            "updatedAt": now,
+        },
+        "$push": {"timeline": step},
+    }
+
+
+def outcome_update(o: Outcome, token: str, *, by: str | None = None) -> Doc:
+    """An outcome's update of the notification document its ``token`` holds, its step marked
+    as the tally ``by``'s when given (the seed of ``loadtest.bench_reads`` builds its documents
+    with it too)."""
+    step = _outcome_step(o, token)
+    if by is not None:
+        step["by"] = by
+    return {"$set": _outcome_fields(o), "$unset": _outcome_unset(o), "$push": {"timeline": step}}
 
 
 def _outcome_step(o: Outcome, token: str) -> Doc:
