@@ -56,6 +56,7 @@ from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
 from wavecom.settings import Settings, get_settings
 from wavecom.store import Store, utcnow
+from wavecom.store.settling import Settler
 
 log = logging.getLogger("wavecom.worker")
 
@@ -102,6 +103,8 @@ class Worker:
             settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
         )
         await store.ensure_indexes()
+        if settings.settle_linger_ms:
+            store.rounds.settler = Settler(store.counters, settings.settle_linger_ms / 1000)
         connection = await connect(
             settings.amqp_url,
             name=f"worker-{channel.slug}",
@@ -162,6 +165,8 @@ class Worker:
         await self.table.close()
         await self.events.close()
         await self.connection.close()
+        if self.store.rounds.settler is not None:
+            await self.store.rounds.settler.close()
         await self.store.close()
         log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
 

@@ -162,6 +162,7 @@ BREAKER_REPORT_S: {{ $c.breakerReportS | toString | quote }}
 SHUTDOWN_GRACE_S: {{ $c.shutdownGraceS | toString | quote }}
 CLAIM_TTL_S: {{ $c.claimTtlS | toString | quote }}
 OUTCOME_LINGER_MS: {{ $c.outcomeLingerMs | int64 | quote }}
+SETTLE_LINGER_MS: {{ $c.settleLingerMs | int64 | quote }}
 SCHEDULER_INTERVAL_S: {{ $c.schedulerIntervalS | toString | quote }}
 OUTBOX_GRACE_S: {{ $c.outboxGraceS | toString | quote }}
 SWEEP_AFTER_S: {{ $c.sweepAfterS | toString | quote }}

@@ -11,7 +11,7 @@ the claimer can finish its round.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -34,6 +34,7 @@ from wavecom.store.expiries import (
 )
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE
 from wavecom.store.notifications import Notifications
+from wavecom.store.settling import Settler
 from wavecom.store.writes import bulk, bulk_unless_taken
 
 log = logging.getLogger("wavecom.store.rounds")
@@ -77,6 +78,14 @@ class Rounds:
     def __init__(self, notifications: Notifications) -> None:
         self.notifications = notifications
         self.collection = notifications.collection
+        # a worker's claims and outcomes settle their tallies together (wavecom.store.settling)
+        self.settler: Settler | None = None
+
+    async def _settle(self, tally: Tally, done: Collection[str]) -> None:
+        if self.settler is not None:
+            self.settler.add(tally, done)
+        else:
+            await self.notifications.counters.settle(tally, done)
 
     async def claim(self, jobs: Sequence[DeliveryJob], token: str) -> set[str]:
         """Claim each job's round for ``token``; return the ids this call won (it expires the
@@ -137,7 +146,7 @@ class Rounds:
             )
         won = {j.id for j in jobs if j.id in moved_now and j.id not in late}
         expired = {i: w for i, w in late.items() if i in moved_now}
-        await self.notifications.counters.settle(tally, moved_now)
+        await self._settle(tally, moved_now)
         return Claimed(won, expired)
 
     async def examine_lost(
@@ -342,7 +351,7 @@ class Rounds:
             done = await self._stepped(
                 [o.job for o in outcomes], [f"{i}:{token}:o" for i in done], by=tally.id
             )
-        await self.notifications.counters.settle(tally, done)
+        await self._settle(tally, done)
 
 
 def claim_update(step: Doc, token: str, now: datetime, where: Where | None = None) -> Doc:
