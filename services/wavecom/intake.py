@@ -37,7 +37,7 @@ from wavecom.broker import Publisher
 from wavecom.constants import Status
 from wavecom.errors import BrokerUnavailable, DependencyUnavailable, Overloaded, PublishRejected
 from wavecom.events import NO_EVENTS, EventPublisher, doc_event, job_event
-from wavecom.intake_writes import IntakeWriter
+from wavecom.intake_writes import LINGER_S, IntakeWriter
 from wavecom.messages import DeliveryJob
 from wavecom.store import Doc, Store, job_of, traced, utcnow
 from wavecom.store.counters import Tally
@@ -82,6 +82,7 @@ class Intake:
         queue_deadline_s: float = 0.5,
         retry_after_s: int = 1,
         commit_concurrency: int = 4,
+        settle_linger_s: float = LINGER_S,
     ) -> None:
         self.store = store
         self.events = events
@@ -93,7 +94,7 @@ class Intake:
         self.commit_concurrency = commit_concurrency
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
-        self.writer = IntakeWriter(store)
+        self.writer = IntakeWriter(store, settle_linger_s)
 
     async def accept(self, docs: Sequence[Doc]) -> Accepted:
         """Store ``docs`` and queue or schedule them, committed together with whatever other

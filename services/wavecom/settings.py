@@ -101,8 +101,8 @@ class Settings(BaseSettings):
     max_batches_in_flight: int = Field(default=4, ge=1)
     # a batch's outcome write waits this long for the rest of its batch's answers
     outcome_linger_ms: int = Field(default=20, ge=0, le=1000)
-    # a worker's claims and outcomes settle their counters together, this long after the first
-    # (0: each settles at once); the stats lag the documents by up to this much
+    # a worker's claims and outcomes, and an API process's answered commits, settle their counters
+    # together, this long after the first (0: each at once); the stats lag the documents by that
     settle_linger_ms: int = Field(default=100, ge=0, le=5000)
     max_retries: int = Field(default=3, ge=0, le=20)
     retry_base_delay_ms: int = Field(default=5000, ge=100)

@@ -202,6 +202,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         events=status_events,
         queue_deadline_s=settings.admission_queue_deadline_s,
         retry_after_s=settings.admission_retry_after_s,
+        settle_linger_s=settings.settle_linger_ms / 1000,
     )
     # the one sampler of queue depths: load shedding and the queue_depth gauge read it
     depths = QueueDepths(await connection.channel())
