@@ -68,6 +68,11 @@ HandlerDep = Annotated[ReceiptHandler, Depends(app_state("receipts"))]
 AccountsDep = Annotated[ReceiptAccounts, Depends(app_state("receipt_accounts"))]
 
 
+def _body(content_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a receipt endpoint: required, of one content type."""
+    return {"required": True, "content": {content_type: {"schema": schema}}}
+
+
 # checks a receipt's signature with the secret of the account it names, then reads it
 # (None: a status that is not final); ReceiptRejected (401) or ReceiptInvalid (400) otherwise
 Verifier = Callable[[Request, bytes, ReceiptAccount], ProviderReceipt | None]
@@ -142,23 +147,19 @@ def _dsn(request: Request, body: bytes, found: ReceiptAccount) -> ProviderReceip
                 "URL Twilio called followed by each form field (sorted by name) as name+value",
             }
         ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["MessageSid", "MessageStatus"],
-                        "properties": {
-                            "MessageSid": {"type": "string"},
-                            "MessageStatus": {"type": "string"},
-                            "ErrorCode": {"type": "string"},
-                            "AccountSid": {"type": "string"},
-                        },
-                    }
-                }
+        "requestBody": _body(
+            "application/x-www-form-urlencoded",
+            {
+                "type": "object",
+                "required": ["MessageSid", "MessageStatus"],
+                "properties": {
+                    "MessageSid": {"type": "string"},
+                    "MessageStatus": {"type": "string"},
+                    "ErrorCode": {"type": "string"},
+                    "AccountSid": {"type": "string"},
+                },
             },
-        },
+        ),
     },
 )
 async def twilio_status(
@@ -203,35 +204,31 @@ async def twilio_status(
     summary="A webhook gateway's receipt",
     openapi_extra={
         "parameters": _STANDARD_WEBHOOKS,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
+        "requestBody": _body(
+            "application/json",
+            {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "type": {"type": "string", "example": "message.status"},
+                    "data": {
                         "type": "object",
-                        "required": ["data"],
+                        "required": ["messageId", "status"],
                         "properties": {
-                            "type": {"type": "string", "example": "message.status"},
-                            "data": {
-                                "type": "object",
-                                "required": ["messageId", "status"],
-                                "properties": {
-                                    "messageId": {"type": "string"},
-                                    "status": {
-                                        "type": "string",
-                                        "description": "delivered, undelivered, bounced or "
-                                        "complained; any other changes nothing",
-                                    },
-                                    "code": {"type": "string"},
-                                    "reason": {"type": "string"},
-                                    "at": {"type": "string", "format": "date-time"},
-                                },
+                            "messageId": {"type": "string"},
+                            "status": {
+                                "type": "string",
+                                "description": "delivered, undelivered, bounced or "
+                                "complained; any other changes nothing",
                             },
+                            "code": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "at": {"type": "string", "format": "date-time"},
                         },
-                    }
-                }
+                    },
+                },
             },
-        },
+        ),
     },
 )
 async def gateway_receipt(
@@ -241,7 +238,6 @@ async def gateway_receipt(
     Webhooks with that account's secret (the scheme the driver signs its sends with).
     `messageId` is the id the gateway answered the send with (else the send's
     `webhook-id`)."""
-
     return await _receive("webhook", ("webhook",), account, request, handler, accounts, _gateway)
 
 
@@ -251,33 +247,29 @@ async def gateway_receipt(
     responses=_RESPONSES,
     summary="Mailgun event webhook",
     openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
+        "requestBody": _body(
+            "application/json",
+            {
+                "type": "object",
+                "required": ["signature", "event-data"],
+                "properties": {
+                    "signature": {
                         "type": "object",
-                        "required": ["signature", "event-data"],
+                        "required": ["timestamp", "token", "signature"],
                         "properties": {
+                            "timestamp": {"type": "string"},
+                            "token": {"type": "string"},
                             "signature": {
-                                "type": "object",
-                                "required": ["timestamp", "token", "signature"],
-                                "properties": {
-                                    "timestamp": {"type": "string"},
-                                    "token": {"type": "string"},
-                                    "signature": {
-                                        "type": "string",
-                                        "description": "hex HMAC-SHA256 of timestamp+token, "
-                                        "keyed by the account's mailgunSigningKey",
-                                    },
-                                },
+                                "type": "string",
+                                "description": "hex HMAC-SHA256 of timestamp+token, "
+                                "keyed by the account's mailgunSigningKey",
                             },
-                            "event-data": {"type": "object"},
                         },
-                    }
-                }
+                    },
+                    "event-data": {"type": "object"},
+                },
             },
-        },
+        ),
     },
 )
 async def mailgun_event(
@@ -297,18 +289,14 @@ async def mailgun_event(
     summary="A delivery status notification (RFC 3464)",
     openapi_extra={
         "parameters": _STANDARD_WEBHOOKS,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "message/rfc822": {
-                    "schema": {
-                        "type": "string",
-                        "description": "the multipart/report; report-type=delivery-status "
-                        "message as the relay would mail it",
-                    }
-                }
+        "requestBody": _body(
+            "message/rfc822",
+            {
+                "type": "string",
+                "description": "the multipart/report; report-type=delivery-status "
+                "message as the relay would mail it",
             },
-        },
+        ),
     },
 )
 async def delivery_status(
