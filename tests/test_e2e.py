@@ -19,6 +19,7 @@ from tests.support.fcm import FakeGoogle, pem
 from tests.support.notifications import all_terminal, email, ledger, push, sms
 from tests.support.servers import make_tls, serving
 from tests.support.smtp import SmtpServer
+from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 from tests.system import System
@@ -130,7 +131,7 @@ async def test_one_notification_per_channel_goes_out_through_a_real_driver(
     )
     google = FakeGoogle(service_key.public_key())
     app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    app.router.add_post(TWILIO_MESSAGES, twilio.messages)
     app.router.add_post("/token", google.token)
     app.router.add_post("/v1/projects/{project}/messages:send", google.send)
     try:

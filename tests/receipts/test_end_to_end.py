@@ -17,6 +17,7 @@ from tests.support.notifications import email, sms
 from tests.support.receipts import MAILGUN_KEY, mailgun_event
 from tests.support.servers import make_tls, serving
 from tests.support.smtp import SmtpServer
+from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 from tests.system import System
@@ -35,7 +36,7 @@ async def test_twilio_calls_back_delivered_a_forgery_is_refused_and_an_email_bou
     await relay.start()
     twilio = FakeTwilio(report_after_send="delivered")
     app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    app.router.add_post(TWILIO_MESSAGES, twilio.messages)
     try:
         async with serving(app) as base_url, System(settings) as system, receiving() as receiver:
             documents = manifest(bank_mail(relay.port, MAILGUN_KEY), bank_sms(base_url))

@@ -32,6 +32,7 @@ from tests.support.receipts import MAILGUN_KEY, delivery_report, mailgun_event, 
 from tests.support.servers import make_tls, serving
 from tests.support.services import free_port
 from tests.support.smtp import SmtpServer
+from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
 from tests.support.twilio import SID, TOKEN, FakeTwilio, twilio_signature
 from tests.support.wait import wait_for
 from tests.support.webhook import SECRET as GATEWAY_SECRET
@@ -99,7 +100,7 @@ async def bank(settings: Settings, store: Store, tmp_path: Path) -> AsyncIterato
     )
     twilio, gateway = FakeTwilio(), Gateway()
     providers = web.Application()
-    providers.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    providers.router.add_post(TWILIO_MESSAGES, twilio.messages)
     providers.router.add_post("/hooks/wavecom", gateway.receive)
     (tmp_path / "tls").mkdir()
     relay = SmtpServer(make_tls(tmp_path / "tls"), "none", auth=False)
