@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import os
 import signal
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -15,16 +13,13 @@ from aiohttp import web
 from bson import ObjectId
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.support.admin import admin
-from tests.support.fcm import EMAIL as FCM_EMAIL
-from tests.support.fcm import KEY_ID as FCM_KEY_ID
+from tests.support.accounts import apply, bank_mail, bank_push, bank_sms, manifest
 from tests.support.fcm import PROJECT as FCM_PROJECT
 from tests.support.fcm import FakeGoogle, pem
 from tests.support.notifications import all_terminal, email, ledger, push, sms
 from tests.support.servers import make_tls, serving
 from tests.support.smtp import SmtpServer
-from tests.support.twilio import SID as TWILIO_SID
-from tests.support.twilio import TOKEN as TWILIO_TOKEN
+from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 from tests.system import System
@@ -136,22 +131,16 @@ async def test_one_notification_per_channel_goes_out_through_a_real_driver(
     )
     google = FakeGoogle(service_key.public_key())
     app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    app.router.add_post(TWILIO_MESSAGES, twilio.messages)
     app.router.add_post("/token", google.token)
     app.router.add_post("/v1/projects/{project}/messages:send", google.send)
-    key = base64.b64encode(os.urandom(32)).decode()
     try:
         async with serving(app) as base_url, System(settings) as system:
             google.token_url = f"{base_url}/token"
-            manifest = tmp_path / "providers.yaml"
-            manifest.write_text(
-                real_providers(relay.port, base_url, pem(service_key)), encoding="utf-8"
+            documents = manifest(
+                bank_mail(relay.port), bank_sms(base_url), bank_push(base_url, pem(service_key))
             )
-            applied = admin(
-                settings, "providers", "apply", "-f", str(manifest), env={"CREDENTIALS_KEY": key}
-            )
-            assert applied.returncode == 0, applied.stderr
-            system.env["CREDENTIALS_KEY"] = key
+            system.env["CREDENTIALS_KEY"] = apply(settings, tmp_path / "providers.yaml", documents)
             await system.start()
             async with system.client(timeout=30) as http:
                 items = [email(1), {**sms(1), "recipient": "+15005550006"}, push(1)]
@@ -179,50 +168,3 @@ async def test_one_notification_per_channel_goes_out_through_a_real_driver(
     (message,) = google.messages
     assert message["token"] == push(1)["recipient"]
     assert docs["PUSH"]["providerMessageId"].startswith(f"projects/{FCM_PROJECT}/messages/")
-
-
-def real_providers(smtp_port: int, base_url: str, private_key: str) -> str:
-    """One account per channel, each with its Secret, as ``kubectl apply`` would take them."""
-    indented = "\n".join("    " + line for line in private_key.strip().splitlines())
-    return f"""
-apiVersion: notify.wavecom.io/v1alpha1
-kind: NotificationProvider
-metadata: {{name: bank-mail}}
-spec:
-  channel: EMAIL
-  driver: smtp
-  settings: {{host: 127.0.0.1, port: {smtp_port}, security: none, fromAddress: otp@bank.example}}
----
-apiVersion: notify.wavecom.io/v1alpha1
-kind: NotificationProvider
-metadata: {{name: bank-sms}}
-spec:
-  channel: SMS
-  driver: twilio
-  settings: {{baseUrl: "{base_url}", fromNumber: "+15005550000"}}
-  credentialsSecretRef: {{name: bank-sms-twilio}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: bank-sms-twilio, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
-stringData: {{accountSid: {TWILIO_SID}, authToken: {TWILIO_TOKEN}}}
----
-apiVersion: notify.wavecom.io/v1alpha1
-kind: NotificationProvider
-metadata: {{name: bank-push}}
-spec:
-  channel: PUSH
-  driver: fcm
-  settings: {{baseUrl: "{base_url}", tokenUri: "{base_url}/token"}}
-  credentialsSecretRef: {{name: bank-push-fcm}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: bank-push-fcm, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
-stringData:
-  project_id: {FCM_PROJECT}
-  private_key_id: {FCM_KEY_ID}
-  client_email: {FCM_EMAIL}
-  private_key: |
-{indented}
-"""

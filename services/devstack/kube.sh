@@ -32,6 +32,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=services/devstack/lib.sh
+source "$ROOT/services/devstack/lib.sh" # wait_until, pid_gone, go_env, kube_ldflags, module_copy, sign_with
 STATE="$ROOT/.state/kube"
 CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/wavecom-notify"
 KUBE_RECIPE=1 # bump when a build step below changes, so cached builds are made again
@@ -92,25 +94,10 @@ missing_binaries() {
   done
 }
 
-# Go flags that make these builds fastest on a small machine: no cgo, no DWARF or symbol table
-# (-s -w, the link step is most of a small build), -trimpath so the shared build cache is reused
-# whatever the scratch path; GOFLAGS=-mod=mod lets go.sum fill in for the edited modules.
-go_env() {
-  export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local
-  export GOCACHE="${GOCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/go-build}"
-  export GOFLAGS="-buildvcs=false"
-}
-
-# the module's source, writable, in a scratch directory; prints the directory
-module_copy() { # module@version scratch
-  local dir
-  dir=$(go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "go mod download $1 gave no Dir" >&2; return 1; }
-  cp -r "$dir" "$2/src"
-  chmod -R u+w "$2/src"
-  printf '%s' "$2/src"
-}
-
+# Go flags that make these builds fastest on a small machine (go_env, lib.sh): no cgo, no DWARF
+# or symbol table (-s -w, the link step is most of a small build), -trimpath so the shared build
+# cache is reused whatever the scratch path; GOFLAGS=-mod=mod lets go.sum fill in for the edited
+# modules.
 gobuild() { # out pkg ldflags
   nice -n "$NICE" go build -trimpath -ldflags "-s -w $3" -o "$1" "$2"
 }
@@ -148,16 +135,6 @@ kube_source() { # scratch; prints the prepared source directory
     -e "s#^\(\tk8s.io/[a-z0-9-]*\) v0.0.0\$#\1 $K8S_STAGING_VERSION#" "$src/go.mod"
   # an emptied `replace ( )` block is valid go.mod syntax
   printf '%s' "$src"
-}
-
-kube_ldflags() {
-  local minor=${K8S_VERSION#v1.} pkg out=""
-  minor=${minor%%.*}
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    out+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    out+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-  printf '%s' "$out"
 }
 
 build_kube() { # out scratch cmd...
@@ -293,15 +270,6 @@ cmd_build() { # [component...]: only those (default: every missing one)
 PKI="$STATE/pki"
 LOCAL_KUBECONFIG="$STATE/kubeconfig"
 
-wait_until() { # seconds command...: poll the condition until it holds or the deadline passes
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.5
-  done
-}
-
 kc() { "$BIN/kubectl" --kubeconfig "$LOCAL_KUBECONFIG" "$@"; }
 
 # PID of a component this script started, if it still runs our binary
@@ -324,8 +292,6 @@ start_component() { # name binary args...
   echo $! >"$STATE/run/$name.pid"
 }
 
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
-
 stop_component() { # name binary
   local pid
   if pid=$(component_pid "$1" "$2"); then
@@ -334,15 +300,6 @@ stop_component() { # name binary
     wait_until 20 pid_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
   fi
   rm -f "$STATE/run/$1.pid"
-}
-
-sign() { # name subject ca extensions
-  local name=$1 subj=$2 ca=$3 ext=$4
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$name.key" -subj "$subj" -out "$PKI/$name.csr" 2>/dev/null
-  printf '%b\n' "$ext" >"$PKI/$name.ext"
-  openssl x509 -req -in "$PKI/$name.csr" -CA "$PKI/$ca.crt" -CAkey "$PKI/$ca.key" -CAcreateserial \
-    -days 3650 -extfile "$PKI/$name.ext" -out "$PKI/$name.crt" 2>/dev/null
-  rm -f "$PKI/$name.csr" "$PKI/$name.ext"
 }
 
 # a CA, the apiserver's serving cert, an admin client cert (system:masters), the service-account
@@ -358,13 +315,13 @@ ensure_pki() {
     openssl req -x509 -new -newkey rsa:2048 -nodes -keyout "$PKI/$ca.key" -days 3650 \
       -subj "/CN=wavecom-kube-$ca" -out "$PKI/$ca.crt" 2>/dev/null
   done
-  sign apiserver /CN=kube-apiserver ca \
+  sign_with apiserver /CN=kube-apiserver ca \
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,IP:10.96.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc"
-  sign admin "/O=system:masters/CN=kube-admin" ca \
+  sign_with admin "/O=system:masters/CN=kube-admin" ca \
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
-  sign front-proxy-client /CN=front-proxy-client front-proxy-ca \
+  sign_with front-proxy-client /CN=front-proxy-client front-proxy-ca \
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth"
-  sign keda-serving /CN=keda ca \
+  sign_with keda-serving /CN=keda ca \
     "basicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,DNS:keda-operator.keda.svc,DNS:keda-metrics-apiserver.keda.svc,DNS:keda-admission-webhooks.keda.svc"
   cp "$PKI/keda-serving.crt" "$PKI/keda/tls.crt"
   cp "$PKI/keda-serving.key" "$PKI/keda/tls.key"

@@ -37,6 +37,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# shellcheck source=services/devstack/lib.sh
+source "$ROOT/services/devstack/lib.sh" # wait_until, pid_gone, go_env, kube_ldflags, module_copy, sign_with
 SELF="$ROOT/services/devstack/node.sh"
 KUBE_SH="$ROOT/services/devstack/kube.sh"
 STATE="$ROOT/.state/node"
@@ -92,32 +94,8 @@ keda_on() { [ "$NODE_KEDA" != 0 ]; }
 
 # --- build ----------------------------------------------------------------------------------------
 
-# the same recipe and link flags as kube.sh's (kept in step with it: see its kube_source/kube_ldflags)
-go_env() {
-  export CGO_ENABLED=0 GOWORK=off GOTOOLCHAIN=local
-  export GOCACHE="${GOCACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/go-build}"
-  export GOFLAGS="-buildvcs=false"
-}
-
-module_copy() { # module@version scratch
-  local dir
-  dir=$(go mod download -json "$1" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')
-  [ -n "$dir" ] || { echo "go mod download $1 gave no Dir" >&2; return 1; }
-  cp -r "$dir" "$2/src"
-  chmod -R u+w "$2/src"
-  printf '%s' "$2/src"
-}
-
-kube_ldflags() {
-  local minor=${K8S_VERSION#v1.} pkg out=""
-  minor=${minor%%.*}
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    out+=" -X $pkg.gitVersion=$K8S_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
-    out+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-  printf '%s' "$out"
-}
-
+# the same recipe and link flags as kube.sh's (go_env, module_copy and kube_ldflags are lib.sh's;
+# kept in step with its kube_source)
 build_kube() { # out-dir scratch cmd...
   local out=$1 src name
   go_env
@@ -253,15 +231,6 @@ PKI="$STATE/pki"
 RUN="$STATE/run"        # containerd's store, the kubelet's root, etcd's data: deleted by `down`
 HOST_KUBECONFIG="$STATE/kubeconfig"
 
-wait_until() { # seconds command...
-  local deadline=$((SECONDS + $1))
-  shift
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 0.5
-  done
-}
-
 sign() { sign_with "$1" "$2" ca "$3"; } # name subject extensions: signed by the node's CA
 
 ensure_pki() {
@@ -280,14 +249,6 @@ ensure_pki() {
   openssl genrsa -out "$PKI/sa.key" 2048 2>/dev/null
   openssl rsa -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   touch "$PKI/done"
-}
-
-sign_with() { # name subject ca extensions
-  openssl req -new -newkey rsa:2048 -nodes -keyout "$PKI/$1.key" -subj "$2" -out "$PKI/$1.csr" 2>/dev/null
-  printf '%b\n' "$4" >"$PKI/$1.ext"
-  openssl x509 -req -in "$PKI/$1.csr" -CA "$PKI/$3.crt" -CAkey "$PKI/$3.key" -CAcreateserial \
-    -days 3650 -extfile "$PKI/$1.ext" -out "$PKI/$1.crt" 2>/dev/null
-  rm -f "$PKI/$1.csr" "$PKI/$1.ext"
 }
 
 # the aggregation layer (a front-proxy CA and client: the apiserver calls KEDA's metrics adapter
@@ -646,8 +607,6 @@ remove_cgroups() {
   for d in $(cgroup_dirs); do find "$d" -depth -type d -exec rmdir {} + 2>/dev/null || true; done
   [ -z "$(cgroup_dirs)" ]
 }
-
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
 
 cmd_down() {
   local pid child

@@ -23,34 +23,29 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import signal
 import time
 import uuid
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import replace
 
-import uvloop
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
-from wavecom import metrics, telemetry, tls
+from wavecom import entrypoint, metrics, telemetry, tls
 from wavecom.broker import Publisher, QueueShape, connect, declare_topology
 from wavecom.constants import DELAY_LADDER_MS, Channel, Lane, Status, lane_queue, snap_to_ladder
 from wavecom.errors import (
     DependencyUnavailable,
     PoisonMessage,
     QueueMismatch,
-    TracingMisconfigured,
 )
 from wavecom.events import NO_EVENTS, EventPublisher, job_event, outcome_event
-from wavecom.logs import setup_logging
 from wavecom.messages import DeliveryJob
 from wavecom.outcome_writes import OutcomeWriter
 from wavecom.periodic import Periodic
 from wavecom.pipeline import Attempted, Dispatcher
-from wavecom.probes import ProbeServer
 from wavecom.providers.registry import Registry
 from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
@@ -469,52 +464,20 @@ class Worker:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="WaveCom Notify channel worker")
     parser.add_argument("--channel", required=True, choices=[c.slug for c in Channel])
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=0,
-        help="serve /metrics, /healthz and /readyz on this port (0: off)",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        help="address of that port (0.0.0.0 in a pod, so Prometheus and the kubelet reach it)",
-    )
+    entrypoint.metrics_arguments(parser)
     args = parser.parse_args(argv)
     settings = get_settings()
-    setup_logging(settings.log_level, f"worker-{args.channel}", settings.log_format)
-    try:
-        telemetry.setup("wavecom-worker", **{"wavecom.channel": args.channel})
-    except TracingMisconfigured as exc:
-        log.error("cannot start: %s", exc)
-        raise SystemExit(78) from exc  # EX_CONFIG
-
-    async def run() -> None:
-        started: list[Worker] = []
-        probes = ProbeServer(
-            lambda: started[0].readiness() if started else "connecting to the database and broker"
-        )
-        if args.metrics_port:
-            await probes.start(args.metrics_host, args.metrics_port)
-        try:
-            worker = await Worker.start(settings, Channel(args.channel.upper()))
-            started.append(worker)
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                loop.add_signal_handler(sig, worker.stop)
-            await worker.run()
-        finally:
-            await probes.close()
-
-    try:
-        uvloop.run(run())
-    except DependencyUnavailable as exc:
-        log.error("cannot start: %s", exc)
-        raise SystemExit(2) from exc
-    except QueueMismatch as exc:
-        # a configuration error: restarting cannot mend it, so say what to do and stop
-        log.error("cannot start: %s", exc)
-        raise SystemExit(78) from exc  # EX_CONFIG
+    entrypoint.setup(
+        settings,
+        f"worker-{args.channel}",
+        "wavecom-worker",
+        log,
+        **{"wavecom.channel": args.channel},
+    )
+    channel = Channel(args.channel.upper())
+    entrypoint.run_service(
+        lambda: Worker.start(settings, channel), args, log, config_errors=(QueueMismatch,)
+    )
 
 
 def _decode(

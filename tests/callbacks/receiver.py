@@ -1,14 +1,15 @@
 """A tenant's callback receiver: a real HTTP server on loopback that verifies every POST with
 the ``standardwebhooks`` reference package, then answers as its ``mode`` says.
 
-Modes: ``ok`` (204), ``down`` (503), ``slow`` (answers after ``hold_s``, past the sender's
-timeout), ``busy`` (429 with ``Retry-After``), ``reject`` (400). A POST whose signature does not
-verify is answered 401 and counted in ``forged``.
+Modes: ``ok`` (204), ``down`` (503), ``slow`` (answers when ``hold_s`` has passed, past the
+sender's timeout, or when the server closes), ``busy`` (429 with ``Retry-After``), ``reject``
+(400). A POST whose signature does not verify is answered 401 and counted in ``forged``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -38,6 +39,8 @@ class Receiver:
     url: str = ""
     # the last verified POST as it came: (body, headers)
     last: tuple[bytes, dict[str, str]] = (b"", {})
+    # set when the server closes: what a slow answer waits for, up to hold_s
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def receive(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
@@ -57,7 +60,10 @@ class Receiver:
         if self.mode == "reject":
             return web.Response(status=400, text="no such account")
         if self.mode == "slow":
-            await asyncio.sleep(self.hold_s)  # a receiver that hangs past the sender's timeout
+            # a receiver that hangs past the sender's timeout: nothing sets `closed` before the
+            # server closes, so the answer waits for the deadline (or the close)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.closed.wait(), self.hold_s)
         self.acknowledged[msg_id] += 1
         self.acknowledged_at.setdefault(msg_id, time.monotonic())
         return web.Response(status=204)
@@ -75,4 +81,7 @@ async def receiving(secret: str = "", mode: str = "ok") -> AsyncIterator[Receive
     app.router.add_post("/hooks/wavecom", receiver.receive)
     async with serving(app) as base:
         receiver.url = f"{base}/hooks/wavecom"
-        yield receiver
+        try:
+            yield receiver
+        finally:
+            receiver.closed.set()  # a slow answer still held ends now, not at its deadline

@@ -13,7 +13,7 @@ from tests.support import webhook as webhook_kit
 from wavecom.providers.base import Provider
 
 # the fake providers' fixtures, defined beside their servers in tests/support
-google, keys = fcm_kit.google, fcm_kit.keys
+google, keys, google_driver = fcm_kit.google, fcm_kit.keys, fcm_kit.google_driver
 tls, servers, providers = smtp_kit.tls, smtp_kit.servers, smtp_kit.providers
 twilio = twilio_kit.twilio
 gateway = webhook_kit.gateway

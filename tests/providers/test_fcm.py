@@ -18,12 +18,9 @@ from wavecom.providers.base import Provider
 
 
 async def test_sends_share_one_token_and_return_the_message_name(
-    google: tuple[FakeGoogle, str],
-    made: list[Provider],
-    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    google_driver: tuple[FakeGoogle, Provider],
 ) -> None:
-    fake, base_url = google
-    provider = driver(made, base_url, keys[0])
+    fake, provider = google_driver
     first = await provider.send(request(i=1))
     await provider.send(request(i=2))
     assert first.provider == "pushfire"
@@ -37,12 +34,9 @@ async def test_sends_share_one_token_and_return_the_message_name(
 
 
 async def test_concurrent_sends_wait_for_one_token_request(
-    google: tuple[FakeGoogle, str],
-    made: list[Provider],
-    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    google_driver: tuple[FakeGoogle, Provider],
 ) -> None:
-    fake, base_url = google
-    provider = driver(made, base_url, keys[0])
+    fake, provider = google_driver
     await asyncio.gather(*(provider.send(request(i=i)) for i in range(5)))
     assert len(fake.issued) == 1
     assert len(fake.messages) == 5
@@ -62,12 +56,9 @@ async def test_a_token_near_expiry_is_refreshed(
 
 
 async def test_a_refused_token_is_dropped_and_the_send_transient(
-    google: tuple[FakeGoogle, str],
-    made: list[Provider],
-    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    google_driver: tuple[FakeGoogle, Provider],
 ) -> None:
-    fake, base_url = google
-    provider = driver(made, base_url, keys[0])
+    fake, provider = google_driver
     await provider.send(request(i=1))
     fake.revoked.add(fake.issued[0])
     with pytest.raises(TransientProviderError, match="HTTP 401 UNAUTHENTICATED"):
@@ -101,15 +92,13 @@ async def test_a_key_google_does_not_know_is_transient_and_sends_nothing(
     ],
 )
 async def test_unregistered_and_invalid_are_permanent(
-    google: tuple[FakeGoogle, str],
-    made: list[Provider],
-    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    google_driver: tuple[FakeGoogle, Provider],
     reply: Any,
 ) -> None:
-    fake, base_url = google
+    fake, provider = google_driver
     fake.replies.append(reply())
     with pytest.raises(PermanentProviderError, match=r"UNREGISTERED|INVALID_ARGUMENT"):
-        await driver(made, base_url, keys[0]).send(request())
+        await provider.send(request())
 
 
 @pytest.mark.parametrize(
@@ -121,20 +110,18 @@ async def test_unregistered_and_invalid_are_permanent(
     ],
 )
 async def test_quota_unavailable_and_internal_are_transient_with_retry_after(
-    google: tuple[FakeGoogle, str],
-    made: list[Provider],
-    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    google_driver: tuple[FakeGoogle, Provider],
     status: int,
     code: str,
     retry_after: str | None,
 ) -> None:
-    fake, base_url = google
+    fake, provider = google_driver
     answer = fcm_error(status, code, "try again", code)
     if retry_after:
         answer.headers["Retry-After"] = retry_after
     fake.replies.append(answer)
     with pytest.raises(TransientProviderError, match=f"HTTP {status} {code}") as caught:
-        await driver(made, base_url, keys[0]).send(request())
+        await provider.send(request())
     assert caught.value.retry_after_s == (float(retry_after) if retry_after else None)
 
 
@@ -158,12 +145,9 @@ async def test_a_refused_connection_is_transient(
 
 
 async def test_the_remaining_validity_goes_as_android_ttl_and_apns_expiration(
-    google: tuple[FakeGoogle, str],
-    made: list[Provider],
-    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+    google_driver: tuple[FakeGoogle, Provider],
 ) -> None:
-    fake, base_url = google
-    provider = driver(made, base_url, keys[0])
+    fake, provider = google_driver
     expires = datetime.now(UTC) + timedelta(seconds=90)
     await provider.send(replace(request(i=1), expires_at=expires))
     far = datetime.now(UTC) + timedelta(days=40)  # beyond FCM's four weeks: capped

@@ -4,8 +4,6 @@ does, and Mailgun's bounce for an email relayed over real SMTP."""
 
 from __future__ import annotations
 
-import base64
-import os
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,14 @@ import pytest
 from aiohttp import web
 
 from tests.callbacks.receiver import receiving
-from tests.support.admin import admin
+from tests.support.accounts import apply, bank_mail, bank_sms, manifest
 from tests.support.events import Stream
 from tests.support.notifications import email, sms
 from tests.support.receipts import MAILGUN_KEY, mailgun_event
 from tests.support.servers import make_tls, serving
 from tests.support.smtp import SmtpServer
-from tests.support.twilio import SID, TOKEN, FakeTwilio
+from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
+from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
 from tests.system import System
 from wavecom.settings import Settings
@@ -27,38 +26,6 @@ from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e
 RECEIPT_EVENTS = ["notification.delivered", "notification.undelivered", "notification.bounced"]
-
-
-def manifest(smtp_port: int, base_url: str) -> str:
-    return f"""
-apiVersion: notify.wavecom.io/v1alpha1
-kind: NotificationProvider
-metadata: {{name: bank-mail}}
-spec:
-  channel: EMAIL
-  driver: smtp
-  settings: {{host: 127.0.0.1, port: {smtp_port}, security: none, fromAddress: otp@bank.example}}
-  credentialsSecretRef: {{name: bank-mail-receipts}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: bank-mail-receipts, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
-stringData: {{mailgunSigningKey: {MAILGUN_KEY}}}
----
-apiVersion: notify.wavecom.io/v1alpha1
-kind: NotificationProvider
-metadata: {{name: bank-sms}}
-spec:
-  channel: SMS
-  driver: twilio
-  settings: {{baseUrl: "{base_url}", fromNumber: "+15005550000"}}
-  credentialsSecretRef: {{name: bank-sms-twilio}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: bank-sms-twilio, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
-stringData: {{accountSid: {SID}, authToken: {TOKEN}}}
-"""
 
 
 async def test_twilio_calls_back_delivered_a_forgery_is_refused_and_an_email_bounces(
@@ -69,16 +36,11 @@ async def test_twilio_calls_back_delivered_a_forgery_is_refused_and_an_email_bou
     await relay.start()
     twilio = FakeTwilio(report_after_send="delivered")
     app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
-    key = base64.b64encode(os.urandom(32)).decode()
+    app.router.add_post(TWILIO_MESSAGES, twilio.messages)
     try:
         async with serving(app) as base_url, System(settings) as system, receiving() as receiver:
-            path = tmp_path / "providers.yaml"
-            path.write_text(manifest(relay.port, base_url), encoding="utf-8")
-            applied = admin(
-                settings, "providers", "apply", "-f", str(path), env={"CREDENTIALS_KEY": key}
-            )
-            assert applied.returncode == 0, applied.stderr
+            documents = manifest(bank_mail(relay.port, MAILGUN_KEY), bank_sms(base_url))
+            key = apply(settings, tmp_path / "providers.yaml", documents)
             system.env.update(
                 CREDENTIALS_KEY=key, PUBLIC_BASE_URL=system.url, RECEIPT_SWEEP_S="0.2"
             )
@@ -140,22 +102,14 @@ async def _sms_delivered_and_forgery_refused(
     (form,) = twilio.forms
     assert form["StatusCallback"] == f"{system.url}/api/receipts/twilio/bank-sms"
 
-    async def streamed() -> bool:
-        latest = stream.latest().get(nid)
-        return latest is not None and latest["status"] == "DELIVERED"
-
-    await wait_for(streamed, what="DELIVERED on the live stream")
+    await _streamed(stream, nid, "DELIVERED")
 
     # a second SMS: a forged callback is refused and changes nothing; the real one applies
     twilio.report_after_send = None
     r = await http.post("/api/notifications", json=sms(2))
     other = r.json()["data"]["_id"]
 
-    async def sent() -> str | None:
-        n = (await http.get(f"/api/notifications/{other}")).json()["data"]["notification"]
-        return str(n["providerMessageId"]) if n["status"] == "SENT" else None
-
-    sid = await wait_for(sent, within=60, what="the second SMS to be SENT")
+    sid = await _sent(http, other, "the second SMS")
     forged = await twilio.report(sid, "delivered", token="f" * 32)
     assert forged.status_code == 401
     assert forged.json()["error"]["code"] == "UNAUTHORIZED"
@@ -169,11 +123,7 @@ async def _email_bounced(http: Any, system: System, stream: Stream) -> None:
     r = await http.post("/api/notifications", json=email(3))
     nid = r.json()["data"]["_id"]
 
-    async def sent() -> str | None:
-        n = (await http.get(f"/api/notifications/{nid}")).json()["data"]["notification"]
-        return str(n["providerMessageId"]) if n["status"] == "SENT" else None
-
-    message_id = await wait_for(sent, within=60, what="the email to be SENT")
+    message_id = await _sent(http, nid, "the email")
     bounce = mailgun_event(
         message_id,
         "failed",
@@ -190,8 +140,22 @@ async def _email_bounced(http: Any, system: System, stream: Stream) -> None:
     n = (await http.get(f"/api/notifications/{nid}")).json()["data"]["notification"]
     assert (n["status"], n["receipt"]["code"]) == ("BOUNCED", "550")
 
+    await _streamed(stream, nid, "BOUNCED")
+
+
+async def _sent(http: Any, nid: str, what: str) -> str:
+    """Once the notification ``nid`` is SENT, its provider's message id."""
+
+    async def sent() -> str | None:
+        n = (await http.get(f"/api/notifications/{nid}")).json()["data"]["notification"]
+        return str(n["providerMessageId"]) if n["status"] == "SENT" else None
+
+    return str(await wait_for(sent, within=60, what=f"{what} to be SENT"))
+
+
+async def _streamed(stream: Stream, nid: str, status: str) -> None:
     async def streamed() -> bool:
         latest = stream.latest().get(nid)
-        return latest is not None and latest["status"] == "BOUNCED"
+        return latest is not None and latest["status"] == status
 
-    await wait_for(streamed, what="BOUNCED on the live stream")
+    await wait_for(streamed, what=f"{status} on the live stream")

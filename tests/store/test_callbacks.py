@@ -7,10 +7,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import MongoClient
-
-from tests.support.indexes import Recorder, scans, seed, shape
-from tests.support.services import MONGODB_URL
+from tests.support.indexes import Recorder, explained, seed
 from wavecom.store import Store
 from wavecom.store.callbacks import PARKED, PENDING, attempt_doc
 
@@ -68,25 +65,6 @@ async def test_every_callbacks_query_uses_an_index(store: Store, recording: Reco
     async for _ in store.callbacks.changed_since(["t1", "t2"], ["SENT", "FAILED"], now):
         pass
 
-    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL)
-    try:
-        db = client[recording.database]
-        seen: set[Any] = set()
-        offenders: list[str] = []
-        for coll, flt, sort, cmd, hint in list(recording.queries):
-            key = (coll, shape(flt), shape(sort), cmd, shape(hint))
-            if key in seen:
-                continue
-            seen.add(key)
-            find: dict[str, Any] = {"find": coll, "filter": flt}
-            if sort:
-                find["sort"] = sort
-            if hint:
-                find["hint"] = hint
-            plan = db.command({"explain": find, "verbosity": "queryPlanner"})
-            if found := scans(plan):
-                offenders.append(f"{cmd} {coll} {flt!r} sort={sort!r}: {found}")
-    finally:
-        client.close()
+    seen, offenders = explained(recording)
     assert len(seen) >= 10, seen
     assert not offenders, "\n".join(offenders)

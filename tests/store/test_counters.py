@@ -76,6 +76,16 @@ async def queued(store: Store, n: int) -> list[DeliveryJob]:
     return [job_of(d) for d in docs]
 
 
+async def claiming(store: Store, jobs: list[DeliveryJob]) -> Tally:
+    """A claim of ``jobs`` by w1 whose tally is intended (written before its document
+    writes, none of which is made)."""
+    tally = Tally()
+    for j in jobs:
+        tally.moved(j.tenant_id, j.id, ":w1:p", "QUEUED", "PROCESSING")
+    await store.counters.intend(tally)
+    return tally
+
+
 async def test_a_settled_tally_is_counted_once_and_the_repair_finds_nothing(store: Store) -> None:
     jobs = await queued(store, 10)
     assert await store.rounds.claim(jobs, "w1") == {j.id for j in jobs}
@@ -129,10 +139,7 @@ async def test_a_writer_killed_before_its_document_writes_counts_nothing(
     store: Store, other_store: Store
 ) -> None:
     jobs = await queued(store, 5)
-    tally = Tally()
-    for j in jobs:
-        tally.moved(j.tenant_id, j.id, ":w1:p", "QUEUED", "PROCESSING")
-    await store.counters.intend(tally)  # then the process dies
+    tally = await claiming(store, jobs)  # then the process dies
     assert list(await pending(store)) == [tally.id]
     assert await other_store.notifications.repair_counters(after_s=0) == 0
     # kept, in case its writer is only slow, until it is too old to matter
@@ -146,10 +153,7 @@ async def test_a_slow_writer_that_writes_after_the_repair_looked_is_counted_once
     store: Store, other_store: Store
 ) -> None:
     jobs = await queued(store, 6)
-    tally = Tally()
-    for j in jobs:
-        tally.moved(j.tenant_id, j.id, ":w1:p", "QUEUED", "PROCESSING")
-    await store.counters.intend(tally)
+    tally = await claiming(store, jobs)
     # the repair looks before the (slow) writer's document writes: nothing to count yet
     assert await other_store.notifications.repair_counters(after_s=0) == 0
     await stepped(store, jobs[:4], "w1")

@@ -6,35 +6,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from bson import ObjectId
 
-from wavecom.constants import Channel, Priority, Status
+from tests.support import documents
+from wavecom.constants import Priority, Status
 from wavecom.settings import Settings
-from wavecom.store import Outcome, Store, job_of, new_notification, utcnow
+from wavecom.store import Outcome, Store, job_of, utcnow
 from wavecom.store.expiries import Where
 
 
 def doc(
     i: int, *, expires_in_s: float | None, scheduled_in_s: float | None = None
 ) -> dict[str, Any]:
-    now = datetime.now(UTC)
-    return new_notification(
-        tenant_id="acme",
-        channel=Channel.SMS,
-        recipient=f"+23480{i:08d}",
-        subject=None,
+    return documents.doc(
+        i,
         message="Your code is 123456",
         priority=Priority.CRITICAL,
-        metadata={},
-        max_retries=3,
-        scheduled_at=now + timedelta(seconds=scheduled_in_s) if scheduled_in_s else None,
-        now=now,
-        recipient_hash=f"h{i}",
-        expires_at=now + timedelta(seconds=expires_in_s) if expires_in_s is not None else None,
+        expires_in_s=expires_in_s,
+        scheduled_in_s=scheduled_in_s,
     )
 
 

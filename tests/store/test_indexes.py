@@ -16,12 +16,10 @@ from urllib.parse import quote
 
 import httpx
 from bson import ObjectId
-from pymongo import MongoClient
 
-from tests.support.indexes import Recorder, scans, seed, shape
+from tests.support.indexes import Recorder, explained, seed
 from tests.support.notifications import all_terminal, create, email
 from tests.support.processes import RunWorker
-from tests.support.services import MONGODB_URL
 from tests.support.wait import wait_for
 from wavecom.broker import Publisher, QueueShape, connect
 from wavecom.constants import LEASES, NOTIFICATIONS, Status
@@ -132,26 +130,7 @@ async def test_every_query_the_product_sends_uses_an_index(
     await asyncio.gather(sweep(store, worker_settings), receipts(api, sent))
     assert any(q[0] == "notifications" and "$expr" in q[1] for q in recording.queries)
 
-    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL)
-    try:
-        db = client[recording.database]
-        seen: set[Any] = set()
-        offenders: list[str] = []
-        for coll, flt, sort, cmd, hint in list(recording.queries):
-            key = (coll, shape(flt), shape(sort), cmd, shape(hint))
-            if key in seen:
-                continue
-            seen.add(key)
-            find: dict[str, Any] = {"find": coll, "filter": flt}
-            if sort:
-                find["sort"] = sort
-            if hint:  # explained as sent: a hinted query is planned through its index
-                find["hint"] = hint
-            plan = db.command({"explain": find, "verbosity": "queryPlanner"})
-            if found := scans(plan):
-                offenders.append(f"{cmd} {coll} {flt!r} sort={sort!r}: {found}")
-    finally:
-        client.close()
+    seen, offenders = explained(recording)
     assert len(seen) >= 15, seen  # the workload did reach the queries
     assert not offenders, "\n".join(offenders)
 

@@ -17,7 +17,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.support.servers import serving
+from tests.support.servers import serving_fake
 from wavecom.constants import Channel
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
@@ -145,14 +145,22 @@ async def google(
     keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
 ) -> AsyncIterator[tuple[FakeGoogle, str]]:
     fake = FakeGoogle(keys[0].public_key())
-    app = web.Application()
-    app.router.add_post("/token", fake.token)
-    app.router.add_post("/v1/projects/{project}/messages:send", fake.send)
-    async with serving(app) as base_url:
+    routes = {"/token": fake.token, "/v1/projects/{project}/messages:send": fake.send}
+    async with serving_fake(fake, routes) as base_url:
         fake.token_url = f"{base_url}/token"
         yield fake, base_url
-        if fake.hold is not None:
-            fake.hold.set()
+
+
+@pytest.fixture
+def google_driver(
+    google: tuple[FakeGoogle, str],
+    made: list[Provider],
+    keys: tuple[rsa.RSAPrivateKey, rsa.RSAPrivateKey],
+) -> tuple[FakeGoogle, Provider]:
+    """The fake Google, and a driver of its account signing with the key it knows (``made``:
+    the providers' fixture that closes it, in tests/providers/conftest.py)."""
+    fake, base_url = google
+    return fake, driver(made, base_url, keys[0])
 
 
 def driver(

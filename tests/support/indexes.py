@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
-from pymongo import monitoring
+from pymongo import MongoClient, monitoring
 
 from loadtest.bench_reads import _document
+from tests.support.services import MONGODB_URL
 from wavecom.store import Store
 
 _WRITES = {"update": "updates", "delete": "deletes"}
@@ -71,6 +72,33 @@ def shape(value: Any) -> Any:
     if isinstance(value, list):
         return ("list", shape(value[0]) if value else None)
     return type(value).__name__
+
+
+def explained(recorder: Recorder) -> tuple[set[Any], list[str]]:
+    """Explain each distinct shape of the queries ``recorder`` saw, as sent (with its sort,
+    and its hint: a hinted query is planned through its index); returns the shapes and the
+    queries planned with a collection scan."""
+    client: MongoClient[dict[str, Any]] = MongoClient(MONGODB_URL)
+    try:
+        db = client[recorder.database]
+        seen: set[Any] = set()
+        offenders: list[str] = []
+        for coll, flt, sort, cmd, hint in list(recorder.queries):
+            key = (coll, shape(flt), shape(sort), cmd, shape(hint))
+            if key in seen:
+                continue
+            seen.add(key)
+            find: dict[str, Any] = {"find": coll, "filter": flt}
+            if sort:
+                find["sort"] = sort
+            if hint:
+                find["hint"] = hint
+            plan = db.command({"explain": find, "verbosity": "queryPlanner"})
+            if found := scans(plan):
+                offenders.append(f"{cmd} {coll} {flt!r} sort={sort!r}: {found}")
+    finally:
+        client.close()
+    return seen, offenders
 
 
 # the key of DocumentDB's condition that walks a whole index, as it appears in a plan's

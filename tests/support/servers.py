@@ -3,11 +3,13 @@ server for aiohttp apps, and a port nobody listens on. Everything binds to 127.0
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from aiohttp import web
 
@@ -50,3 +52,25 @@ async def serving(app: web.Application) -> AsyncIterator[str]:
         yield f"http://{host}:{port}"
     finally:
         await runner.cleanup()
+
+
+class Fake(Protocol):
+    """A fake provider: ``hold`` (when set to an event) keeps its answers until the event is set."""
+
+    hold: asyncio.Event | None
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@contextlib.asynccontextmanager
+async def serving_fake(fake: Fake, routes: Mapping[str, Handler]) -> AsyncIterator[str]:
+    """Serve ``fake``'s POST ``routes`` (path: handler) like :func:`serving`; at the end, a
+    held answer is let go so that the server can close."""
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_post(path, handler)
+    async with serving(app) as base_url:
+        yield base_url
+        if fake.hold is not None:
+            fake.hold.set()

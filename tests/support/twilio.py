@@ -15,11 +15,12 @@ import httpx
 import pytest
 from aiohttp import web
 
-from tests.support.servers import serving
+from tests.support.servers import serving_fake
 from wavecom.constants import Channel
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
 
+MESSAGES = "/2010-04-01/Accounts/{sid}/Messages.json"  # the route of Twilio's Messages resource
 SID = "AC" + "0123456789abcdef" * 2
 
 
@@ -175,12 +176,8 @@ class FakeTwilio:
 @pytest.fixture
 async def twilio() -> AsyncIterator[tuple[FakeTwilio, str]]:
     fake = FakeTwilio()
-    app = web.Application()
-    app.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", fake.messages)
-    async with serving(app) as base_url:
+    async with serving_fake(fake, {MESSAGES: fake.messages}) as base_url:
         yield fake, base_url
-        if fake.hold is not None:
-            fake.hold.set()
 
 
 def driver(

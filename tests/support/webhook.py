@@ -13,7 +13,7 @@ from aiohttp import web
 from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from tests.support.servers import serving
+from tests.support.servers import serving_fake
 from wavecom.constants import Channel
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
@@ -51,12 +51,8 @@ class Gateway:
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[Gateway, str]]:
     fake = Gateway()
-    app = web.Application()
-    app.router.add_post("/hooks/wavecom", fake.receive)
-    async with serving(app) as base_url:
+    async with serving_fake(fake, {"/hooks/wavecom": fake.receive}) as base_url:
         yield fake, f"{base_url}/hooks/wavecom"
-        if fake.hold is not None:
-            fake.hold.set()
 
 
 def driver(

@@ -12,11 +12,9 @@ from types import FrameType
 
 import uvicorn
 
-from wavecom import telemetry
+from wavecom import entrypoint
 from wavecom.api.app import create_app
 from wavecom.api.live import EventHub
-from wavecom.errors import TracingMisconfigured
-from wavecom.logs import setup_logging
 from wavecom.probes import ProbeServer
 from wavecom.settings import get_settings
 
@@ -51,25 +49,10 @@ class Server(uvicorn.Server):
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="WaveCom Notify API")
-    parser.add_argument(
-        "--metrics-port",
-        type=int,
-        default=0,
-        help="serve Prometheus's /metrics (and /healthz) on this port (0: off)",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        default="127.0.0.1",
-        help="address of that port (0.0.0.0 in a pod, so Prometheus reaches it)",
-    )
+    entrypoint.metrics_arguments(parser, readiness=False)
     args = parser.parse_args(argv)
     settings = get_settings()
-    setup_logging(settings.log_level, "api", settings.log_format)
-    try:
-        telemetry.setup("wavecom-api")
-    except TracingMisconfigured as exc:
-        log.error("cannot start: %s", exc)
-        raise SystemExit(78) from exc  # EX_CONFIG
+    entrypoint.setup(settings, "api", "wavecom-api", log)
     app = create_app(settings)
     config = uvicorn.Config(
         app,

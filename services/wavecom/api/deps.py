@@ -5,7 +5,8 @@ hop per dependency per request that cost a third of the API's time under load (#
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
@@ -16,36 +17,20 @@ from wavecom.settings import Settings
 from wavecom.store import Store
 
 
-async def _store(request: Request) -> Store:
-    store: Store = request.app.state.store
-    return store
+def app_state(name: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency answering the application's ``app.state.<name>`` (set up by app.py)."""
+
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, name)
+
+    return dependency
 
 
-async def _intake(request: Request) -> Intake:
-    intake: Intake = request.app.state.intake
-    return intake
-
-
-async def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
-
-
-async def _auth(request: Request) -> Auth:
-    auth: Auth = request.app.state.auth
-    return auth
-
-
-async def _shedder(request: Request) -> LoadShedder:
-    shedder: LoadShedder = request.app.state.shedder
-    return shedder
-
-
-StoreDep = Annotated[Store, Depends(_store)]
-IntakeDep = Annotated[Intake, Depends(_intake)]
-SettingsDep = Annotated[Settings, Depends(_settings)]
-ShedderDep = Annotated[LoadShedder, Depends(_shedder)]
-AuthDep = Annotated[Auth, Depends(_auth)]
+StoreDep = Annotated[Store, Depends(app_state("store"))]
+IntakeDep = Annotated[Intake, Depends(app_state("intake"))]
+SettingsDep = Annotated[Settings, Depends(app_state("settings"))]
+ShedderDep = Annotated[LoadShedder, Depends(app_state("shedder"))]
+AuthDep = Annotated[Auth, Depends(app_state("auth"))]
 
 # pagination of every list endpoint (seed 003: limit at most 100)
 PageParam = Annotated[int, Query(ge=1, le=100_000, description="1-based page number")]

@@ -446,6 +446,17 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
+# what a replay of dead letters (notifications' or callbacks') queued again
+class ReplayResult(BaseModel):
+    replayed: int
+    ids: list[str]
+
+
+class ReplayEnvelope(BaseModel):
+    success: bool = True
+    data: ReplayResult
+
+
 class CreatedEnvelope(BaseModel):
     success: Literal[True] = True
     data: NotificationPublic

@@ -102,6 +102,11 @@ def page(result: Page, current: int, limit: int) -> dict[str, Any]:
     return out
 
 
+def replayed(ids: list[str]) -> dict[str, Any]:
+    """A replay's answer (``ReplayEnvelope``): how many dead letters were queued again, which."""
+    return {"success": True, "data": {"replayed": len(ids), "ids": ids}}
+
+
 CURSOR_PATTERN = r"^[0-9]{1,13}-[0-9a-f]{24}$"  # epoch ms: up to the year 2286
 
 

@@ -32,7 +32,7 @@ import logging
 import uuid
 from array import array
 from collections import Counter
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -67,6 +67,10 @@ class TenantStats:
     processing_count: int = 0
 
 
+def _duplicate(error: Doc) -> bool:
+    return bool(error.get("code") == DUPLICATE_KEY)
+
+
 class Counters:
     """The ``stats`` collection: ``{_id: tenant, total, byStatus: {...}, byType, ...}``."""
 
@@ -82,21 +86,12 @@ class Counters:
         ]
         if not ops:
             return
-        for _ in range(2):
-            try:
-                await self.collection.bulk_write(ops, ordered=False)
-                return
-            except BulkWriteError as exc:
-                # two first upserts of one tenant raced: the loser's $inc was not applied
-                errors = exc.details.get("writeErrors", [])
-                if not errors or any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    log.exception("counters not updated: %s", changes)
-                    return
-                ops = [ops[e["index"]] for e in errors]
-            except Exception:  # any driver or server error; see the module docstring
-                log.exception("counters not updated: %s", changes)
-                return
-        log.error("counters not updated after a retry: %s", changes)
+        try:
+            # two first upserts of one tenant raced: the loser's $inc was not applied
+            if not await self._upsert(ops, lambda errors: all(_duplicate(e) for e in errors)):
+                log.error("counters not updated after a retry: %s", changes)
+        except Exception:  # any driver or server error; see the module docstring
+            log.exception("counters not updated: %s", changes)
 
     async def intend(self, tally: Tally) -> None:
         """Record ``tally`` in its tenants' stats documents, before its document writes (one
@@ -107,20 +102,30 @@ class Counters:
         ]
         if not ops:
             return
+        try:
+            # two first upserts of one tenant raced (MongoDB answers a duplicate key,
+            # FerretDB v2 may answer an internal error): once more, the document exists
+            if await self._upsert(ops, lambda errors: True):
+                return
+        except PyMongoError as exc:
+            raise StoreUnavailable(f"could not record counter changes: {exc}") from exc
+        raise StoreUnavailable("could not record counter changes after a retry")
+
+    async def _upsert(self, ops: list[UpdateOne], retried: Callable[[list[Doc]], bool]) -> bool:
+        """Write ``ops`` (upserts of tenants' documents) in one round trip, and the failed
+        ones once more when ``retried`` says so of the write errors (the first upserts of a
+        tenant raced). True once every one is written, False when the second try failed
+        too; a write error not retried (or a bulk error without write errors) is raised."""
         for _ in range(2):
             try:
                 await self.collection.bulk_write(ops, ordered=False)
-                return
+                return True
             except BulkWriteError as exc:
                 errors = exc.details.get("writeErrors", [])
-                if not errors:
-                    raise StoreUnavailable(f"could not record counter changes: {exc}") from exc
-                # two first upserts of one tenant raced (MongoDB answers a duplicate key,
-                # FerretDB v2 may answer an internal error): once more, the document exists
+                if not errors or not retried(errors):
+                    raise
                 ops = [ops[e["index"]] for e in errors]
-            except PyMongoError as exc:
-                raise StoreUnavailable(f"could not record counter changes: {exc}") from exc
-        raise StoreUnavailable("could not record counter changes after a retry")
+        return False
 
     async def settle(self, tally: Tally, done: Iterable[str]) -> None:
         """Count the steps of ``tally`` that happened (the notification ids in ``done``) and

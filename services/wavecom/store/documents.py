@@ -24,6 +24,17 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_read(doc: Doc) -> Doc:
+    """A filter term matching ``doc`` only while it is in the state it was read in (its
+    status, attempt and round): a conditional write by a scan that read it."""
+    return {
+        "_id": doc["_id"],
+        "status": doc["status"],
+        "retryCount": doc.get("retryCount", 0),
+        "round": doc.get("round", 0),
+    }
+
+
 def log_entry(
     log_id: str,
     status: Status,

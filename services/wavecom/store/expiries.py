@@ -25,7 +25,7 @@ from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
 from wavecom.messages import DeliveryJob
 from wavecom.store.counters import Counters, Tally
-from wavecom.store.documents import Doc, log_entry
+from wavecom.store.documents import Doc, as_read, log_entry
 from wavecom.store.writes import bulk
 
 log = logging.getLogger("wavecom.store.expiries")
@@ -191,13 +191,7 @@ class Expiries:
             tally.moved(d["tenantId"], d["_id"], f":{token}:x", d["status"], Status.EXPIRED.value)
             ops.append(
                 UpdateOne(
-                    {
-                        "_id": d["_id"],
-                        "status": d["status"],
-                        "retryCount": d.get("retryCount", 0),
-                        "round": d.get("round", 0),
-                        "expiresAt": {"$lte": now},
-                    },
+                    {**as_read(d), "expiresAt": {"$lte": now}},
                     {
                         "$set": expired_fields(where, now),
                         "$unset": {"nextAttemptAt": "", "heldBy": ""},

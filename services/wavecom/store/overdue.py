@@ -12,7 +12,7 @@ from pymongo.errors import PyMongoError
 
 from wavecom.constants import Status
 from wavecom.errors import StoreUnavailable
-from wavecom.store.documents import Doc, log_entry, utcnow
+from wavecom.store.documents import Doc, as_read, log_entry, utcnow
 from wavecom.store.writes import bulk
 
 
@@ -70,13 +70,7 @@ class Overdue:
             entries[d["_id"]] = entry
             ops.append(
                 UpdateOne(
-                    {
-                        "_id": d["_id"],
-                        "status": d["status"],
-                        "retryCount": d.get("retryCount", 0),
-                        "round": d.get("round", 0),
-                        "updatedAt": d["updatedAt"],
-                    },
+                    {**as_read(d), "updatedAt": d["updatedAt"]},
                     {"$set": {"updatedAt": now}, "$push": {"timeline": entry}},
                 )
             )

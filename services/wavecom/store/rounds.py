@@ -220,13 +220,8 @@ class Rounds:
                     "$unset": {"claim": ""},
                     # the step a retake is counted by (and a reader sees)
                     "$push": {
-                        "timeline": log_entry(
-                            f"{j.id}:{old}:lost",
-                            waiting_status(j),
-                            "Retaken: the worker holding it was lost",
-                            now,
-                            trace=j.trace,
-                            attempt=j.attempt,
+                        "timeline": _waiting_step(
+                            j, f"{j.id}:{old}:lost", "Retaken: the worker holding it was lost", now
                         )
                     },
                 },
@@ -262,13 +257,11 @@ class Rounds:
                     "$set": {"status": waiting_status(j).value, "updatedAt": now},
                     "$unset": {"claim": ""},
                     "$push": {
-                        "timeline": log_entry(
+                        "timeline": _waiting_step(
+                            j,
                             f"{j.id}:{token}:r",
-                            waiting_status(j),
                             "Handed back before sending: waits for a worker again",
                             now,
-                            trace=j.trace,
-                            attempt=j.attempt,
                         )
                     },
                 },
@@ -440,3 +433,10 @@ def _outcome_fields(o: Outcome) -> Doc:
     if o.next_round is not None:
         fields["round"] = o.next_round
     return fields
+
+
+def _waiting_step(job: DeliveryJob, step_id: str, message: str, at: datetime) -> Doc:
+    """The timeline step of a job's round going back to waiting (retaken or handed back)."""
+    return log_entry(
+        step_id, waiting_status(job), message, at, trace=job.trace, attempt=job.attempt
+    )

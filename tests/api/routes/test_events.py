@@ -12,15 +12,14 @@ from urllib.parse import quote
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
+from tests.support.api import uvicorn_api
 from tests.support.events import Stream
 from tests.support.notifications import email
 from tests.support.processes import EVERY_SCOPE, RunWorker
 from tests.support.services import _management, free_port
 from tests.support.wait import wait_for
-from wavecom.api.app import create_app
 from wavecom.broker import connect
 from wavecom.constants import EVENTS_EXCHANGE, Channel
 from wavecom.events import EventPublisher
@@ -44,22 +43,8 @@ class Live:
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[Live]:
     port = free_port()
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
-    await wait_for(started, what="uvicorn to start")
-    try:
+    async with uvicorn_api(settings, port) as app:
         yield Live(app, f"http://127.0.0.1:{port}")
-    finally:
-        app.state.hub.close()
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
 
 
 async def test_changes_stream_to_their_tenant_only(

@@ -10,11 +10,9 @@ live stream.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import os
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,11 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-import uvicorn
 from aiohttp import web
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 
+from tests.support.api import uvicorn_api
 from tests.support.events import Stream
 from tests.support.notifications import email, push, sms
 from tests.support.processes import EVERY_SCOPE, TENANT, Workers, serve
@@ -34,11 +32,11 @@ from tests.support.receipts import MAILGUN_KEY, delivery_report, mailgun_event, 
 from tests.support.servers import make_tls, serving
 from tests.support.services import free_port
 from tests.support.smtp import SmtpServer
+from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
 from tests.support.twilio import SID, TOKEN, FakeTwilio, twilio_signature
 from tests.support.wait import wait_for
 from tests.support.webhook import SECRET as GATEWAY_SECRET
 from tests.support.webhook import Gateway
-from wavecom.api.app import create_app
 from wavecom.constants import Channel
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
@@ -89,26 +87,6 @@ class Bank:
             return await anonymous.post(path, **kwargs)
 
 
-@asynccontextmanager
-async def uvicorn_api(settings: Settings, port: int) -> AsyncIterator[Any]:
-    app = create_app(settings)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    task = asyncio.create_task(server.serve())
-
-    async def started() -> bool:
-        return server.started
-
-    await wait_for(started, what="uvicorn to start")
-    try:
-        yield app
-    finally:
-        app.state.hub.close()
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-
-
 @pytest.fixture
 async def bank(settings: Settings, store: Store, tmp_path: Path) -> AsyncIterator[Bank]:
     port = free_port()
@@ -122,7 +100,7 @@ async def bank(settings: Settings, store: Store, tmp_path: Path) -> AsyncIterato
     )
     twilio, gateway = FakeTwilio(), Gateway()
     providers = web.Application()
-    providers.router.add_post("/2010-04-01/Accounts/{sid}/Messages.json", twilio.messages)
+    providers.router.add_post(TWILIO_MESSAGES, twilio.messages)
     providers.router.add_post("/hooks/wavecom", gateway.receive)
     (tmp_path / "tls").mkdir()
     relay = SmtpServer(make_tls(tmp_path / "tls"), "none", auth=False)

@@ -13,11 +13,12 @@ import orjson
 from fastapi import APIRouter, Header, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from wavecom.api import views
 from wavecom.api.auth import Admin, Reader
 from wavecom.api.deps import SettingsDep, StoreDep
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.schemas import PROTECTED, ErrorEnvelope
+from wavecom.api.schemas import PROTECTED, ErrorEnvelope, ReplayEnvelope
 from wavecom.callbacks.endpoints import EndpointAdmin, EndpointRefused, SecretsUnsealable
 from wavecom.callbacks.payload import ALL_EVENTS
 from wavecom.store import Doc, utcnow
@@ -162,16 +163,6 @@ class ReplayRequest(BaseModel):
     endpointId: str | None = Field(default=None, pattern="^cb_[0-9a-f]{16}$")
 
 
-class ReplayResult(BaseModel):
-    replayed: int
-    ids: list[str]
-
-
-class ReplayEnvelope(BaseModel):
-    success: bool = True
-    data: ReplayResult
-
-
 def _refused(exc: EndpointRefused) -> ApiError:
     return ApiError(
         400,
@@ -183,6 +174,22 @@ def _refused(exc: EndpointRefused) -> ApiError:
 
 def _unsealable(exc: SecretsUnsealable) -> ApiError:
     return ApiError(503, "SERVICE_UNAVAILABLE", str(exc))
+
+
+def _missing(endpoint_id: str) -> ApiError:
+    return ApiError(404, "NOT_FOUND", f"callback endpoint {endpoint_id} not found")
+
+
+def _found(view: Doc | None, endpoint_id: str) -> OrjsonResponse:
+    """The endpoint's answer, or 404 when the caller's tenant has no such endpoint."""
+    if view is None:
+        raise _missing(endpoint_id)
+    return OrjsonResponse({"success": True, "data": view})
+
+
+def _callbacks(docs: list[Doc]) -> OrjsonResponse:
+    """A list of callback records, as the API shows them."""
+    return OrjsonResponse({"success": True, "data": [callback_view(d) for d in docs]})
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -264,7 +271,7 @@ async def dead_letters(
 ) -> OrjsonResponse:
     """The caller's parked callbacks, the most recently parked first, each with its attempts."""
     docs = await store.callbacks.parked(caller.tenant, endpoint_id, limit)
-    return OrjsonResponse({"success": True, "data": [callback_view(d) for d in docs]})
+    return _callbacks(docs)
 
 
 @router.post(
@@ -281,7 +288,7 @@ async def replay_dead_letters(
     if ids is None:
         ids = [d["_id"] for d in await store.callbacks.parked(caller.tenant, body.endpointId, 1000)]
     replayed = await store.callbacks.replay(caller.tenant, ids, utcnow())
-    return OrjsonResponse({"success": True, "data": {"replayed": len(replayed), "ids": replayed}})
+    return OrjsonResponse(views.replayed(replayed))
 
 
 @router.get(
@@ -294,9 +301,7 @@ async def get_endpoint(
     endpoint_id: EndpointId, store: StoreDep, settings: SettingsDep, caller: Admin
 ) -> OrjsonResponse:
     view = await EndpointAdmin(store, settings).get(caller.tenant, endpoint_id)
-    if view is None:
-        raise ApiError(404, "NOT_FOUND", f"callback endpoint {endpoint_id} not found")
-    return OrjsonResponse({"success": True, "data": view})
+    return _found(view, endpoint_id)
 
 
 @router.patch(
@@ -325,9 +330,7 @@ async def change_endpoint(
         )
     except EndpointRefused as exc:
         raise _refused(exc) from exc
-    if view is None:
-        raise ApiError(404, "NOT_FOUND", f"callback endpoint {endpoint_id} not found")
-    return OrjsonResponse({"success": True, "data": view})
+    return _found(view, endpoint_id)
 
 
 @router.post(
@@ -347,7 +350,7 @@ async def rotate_secret(
     except SecretsUnsealable as exc:
         raise _unsealable(exc) from exc
     if rotated is None:
-        raise ApiError(404, "NOT_FOUND", f"callback endpoint {endpoint_id} not found")
+        raise _missing(endpoint_id)
     view, secret = rotated
     return OrjsonResponse(
         {
@@ -369,9 +372,7 @@ async def delete_endpoint(
 ) -> OrjsonResponse:
     """The endpoint and every callback it was owed (pending and parked ones too) are removed."""
     view = await EndpointAdmin(store, settings).delete(caller.tenant, endpoint_id)
-    if view is None:
-        raise ApiError(404, "NOT_FOUND", f"callback endpoint {endpoint_id} not found")
-    return OrjsonResponse({"success": True, "data": view})
+    return _found(view, endpoint_id)
 
 
 @router.get(
@@ -390,7 +391,7 @@ async def notification_callbacks(
     """Every callback this notification's status changes owed the tenant's endpoints, in
     `sequence` order, with each POST's answer. Empty for a tenant without endpoints."""
     docs = await store.callbacks.of_notification(caller.tenant, notification_id.lower())
-    return OrjsonResponse({"success": True, "data": [callback_view(d) for d in docs]})
+    return _callbacks(docs)
 
 
 # --- what a tenant's endpoint receives (an OpenAPI webhook) ----------------------------------

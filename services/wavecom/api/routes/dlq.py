@@ -12,7 +12,7 @@ from wavecom.api import views
 from wavecom.api.auth import Admin
 from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep
 from wavecom.api.responses import OrjsonResponse
-from wavecom.api.schemas import PROTECTED, ErrorEnvelope, PageEnvelope
+from wavecom.api.schemas import PROTECTED, ErrorEnvelope, PageEnvelope, ReplayEnvelope
 from wavecom.constants import Channel
 from wavecom.store import ListQuery
 
@@ -31,16 +31,6 @@ class ReplayRequest(BaseModel):
     )
     type: Channel | None = None
     reason: Reason | None = Field(default=None, description="why they were dead-lettered")
-
-
-class ReplayResult(BaseModel):
-    replayed: int
-    ids: list[str]
-
-
-class ReplayEnvelope(BaseModel):
-    success: bool = True
-    data: ReplayResult
 
 
 def _filters(type_: Channel | None, reason: Reason | None) -> dict[str, str]:
@@ -95,4 +85,4 @@ async def replay(
     else:
         docs = await store.notifications.dead_letters(caller.tenant, filters, limit=1000)
     ids = await intake.replay(docs)
-    return OrjsonResponse({"success": True, "data": {"replayed": len(ids), "ids": ids}})
+    return OrjsonResponse(views.replayed(ids))

@@ -10,20 +10,20 @@ repeat, or a state it may not leave), or held because no notification has its me
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Request
 
 from wavecom import metrics
-from wavecom.api.deps import SettingsDep
+from wavecom.api.deps import SettingsDep, app_state
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import ErrorEnvelope, ReceiptEnvelope
 from wavecom.errors import ReceiptInvalid, ReceiptRejected
 from wavecom.receipts import dsn, gateway, mailgun, signed, twilio
-from wavecom.receipts.accounts import ReceiptAccounts, secret
+from wavecom.receipts.accounts import ReceiptAccount, ReceiptAccounts, secret
 from wavecom.receipts.handling import ReceiptHandler
 from wavecom.store import utcnow
 from wavecom.store.receipts import ProviderReceipt, Result
@@ -64,28 +64,34 @@ _STANDARD_WEBHOOKS: list[dict[str, Any]] = [
 ]
 
 
-async def _handler(request: Request) -> ReceiptHandler:
-    handler: ReceiptHandler = request.app.state.receipts
-    return handler
+HandlerDep = Annotated[ReceiptHandler, Depends(app_state("receipts"))]
+AccountsDep = Annotated[ReceiptAccounts, Depends(app_state("receipt_accounts"))]
 
 
-async def _accounts(request: Request) -> ReceiptAccounts:
-    accounts: ReceiptAccounts = request.app.state.receipt_accounts
-    return accounts
+def _body(content_type: str, schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI request body of a receipt endpoint: required, of one content type."""
+    return {"required": True, "content": {content_type: {"schema": schema}}}
 
 
-HandlerDep = Annotated[ReceiptHandler, Depends(_handler)]
-AccountsDep = Annotated[ReceiptAccounts, Depends(_accounts)]
+# checks a receipt's signature with the secret of the account it names, then reads it
+# (None: a status that is not final); ReceiptRejected (401) or ReceiptInvalid (400) otherwise
+Verifier = Callable[[Request, bytes, ReceiptAccount], ProviderReceipt | None]
 
 
 async def _receive(
     endpoint: str,
+    drivers: tuple[str, ...],
+    account: str,
+    request: Request,
     handler: ReceiptHandler,
-    read: Callable[[], Awaitable[ProviderReceipt | None]],
+    accounts: ReceiptAccounts,
+    verify: Verifier,
 ) -> OrjsonResponse:
-    """Verify and read a receipt with ``read``, then apply it; the answer the provider gets."""
+    """Find the account ``account`` (of one of ``drivers``), verify and read the receipt with
+    ``verify``, then apply it; the answer the provider gets."""
     try:
-        receipt = await read()
+        body = await request.body()
+        receipt = verify(request, body, await accounts.get(account, drivers))
     except ReceiptRejected as exc:
         metrics.RECEIPTS_REFUSED.labels(endpoint, "401").inc()
         raise ApiError(401, "UNAUTHORIZED", f"Receipt refused: {exc}") from None
@@ -106,6 +112,25 @@ async def _receive(
     )
 
 
+def _gateway(request: Request, body: bytes, found: ReceiptAccount) -> ProviderReceipt | None:
+    signed.verify(request.headers, body, secret(found, "secret"))
+    return gateway.parse(found.name, body, utcnow())
+
+
+def _mailgun(request: Request, body: bytes, found: ReceiptAccount) -> ProviderReceipt | None:
+    try:
+        doc = mailgun.read(body)
+    except ReceiptInvalid:
+        raise ReceiptRejected("unsigned: the body is not a JSON object") from None
+    mailgun.verify(doc, secret(found, "mailgunSigningKey", "mailgun_signing_key"))
+    return mailgun.parse(found.name, doc, utcnow())
+
+
+def _dsn(request: Request, body: bytes, found: ReceiptAccount) -> ProviderReceipt | None:
+    signed.verify(request.headers, body, secret(found, "receiptsSecret", "receipts_secret"))
+    return dsn.parse(found.name, body, utcnow())
+
+
 @router.post(
     "/twilio/{account}",
     response_model=ReceiptEnvelope,
@@ -122,23 +147,19 @@ async def _receive(
                 "URL Twilio called followed by each form field (sorted by name) as name+value",
             }
         ],
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["MessageSid", "MessageStatus"],
-                        "properties": {
-                            "MessageSid": {"type": "string"},
-                            "MessageStatus": {"type": "string"},
-                            "ErrorCode": {"type": "string"},
-                            "AccountSid": {"type": "string"},
-                        },
-                    }
-                }
+        "requestBody": _body(
+            "application/x-www-form-urlencoded",
+            {
+                "type": "object",
+                "required": ["MessageSid", "MessageStatus"],
+                "properties": {
+                    "MessageSid": {"type": "string"},
+                    "MessageStatus": {"type": "string"},
+                    "ErrorCode": {"type": "string"},
+                    "AccountSid": {"type": "string"},
+                },
             },
-        },
+        ),
     },
 )
 async def twilio_status(
@@ -154,13 +175,11 @@ async def twilio_status(
     the URL Twilio was given: the account's `statusCallback`, else `PUBLIC_BASE_URL` with
     this path."""
 
-    async def read() -> ProviderReceipt | None:
-        body = await request.body()
+    def verify(request: Request, body: bytes, found: ReceiptAccount) -> ProviderReceipt | None:
         try:
             form = parse_qsl(body.decode(), keep_blank_values=True, strict_parsing=bool(body))
         except (UnicodeDecodeError, ValueError):
             raise ReceiptRejected("unsigned: the body is not a form") from None
-        found = await accounts.get(account, ("twilio",))
         url = request.url
         twilio.verify(
             request.headers.get(twilio.SIGNATURE_HEADER),
@@ -173,9 +192,9 @@ async def twilio_status(
             form,
             secret(found, "authToken", "auth_token"),
         )
-        return twilio.parse(account, form, secret(found, "accountSid", "account_sid"), utcnow())
+        return twilio.parse(found.name, form, secret(found, "accountSid", "account_sid"), utcnow())
 
-    return await _receive("twilio", handler, read)
+    return await _receive("twilio", ("twilio",), account, request, handler, accounts, verify)
 
 
 @router.post(
@@ -185,35 +204,31 @@ async def twilio_status(
     summary="A webhook gateway's receipt",
     openapi_extra={
         "parameters": _STANDARD_WEBHOOKS,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
+        "requestBody": _body(
+            "application/json",
+            {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "type": {"type": "string", "example": "message.status"},
+                    "data": {
                         "type": "object",
-                        "required": ["data"],
+                        "required": ["messageId", "status"],
                         "properties": {
-                            "type": {"type": "string", "example": "message.status"},
-                            "data": {
-                                "type": "object",
-                                "required": ["messageId", "status"],
-                                "properties": {
-                                    "messageId": {"type": "string"},
-                                    "status": {
-                                        "type": "string",
-                                        "description": "delivered, undelivered, bounced or "
-                                        "complained; any other changes nothing",
-                                    },
-                                    "code": {"type": "string"},
-                                    "reason": {"type": "string"},
-                                    "at": {"type": "string", "format": "date-time"},
-                                },
+                            "messageId": {"type": "string"},
+                            "status": {
+                                "type": "string",
+                                "description": "delivered, undelivered, bounced or "
+                                "complained; any other changes nothing",
                             },
+                            "code": {"type": "string"},
+                            "reason": {"type": "string"},
+                            "at": {"type": "string", "format": "date-time"},
                         },
-                    }
-                }
+                    },
+                },
             },
-        },
+        ),
     },
 )
 async def gateway_receipt(
@@ -223,14 +238,7 @@ async def gateway_receipt(
     Webhooks with that account's secret (the scheme the driver signs its sends with).
     `messageId` is the id the gateway answered the send with (else the send's
     `webhook-id`)."""
-
-    async def read() -> ProviderReceipt | None:
-        body = await request.body()
-        found = await accounts.get(account, ("webhook",))
-        signed.verify(request.headers, body, secret(found, "secret"))
-        return gateway.parse(account, body, utcnow())
-
-    return await _receive("webhook", handler, read)
+    return await _receive("webhook", ("webhook",), account, request, handler, accounts, _gateway)
 
 
 @router.post(
@@ -239,33 +247,29 @@ async def gateway_receipt(
     responses=_RESPONSES,
     summary="Mailgun event webhook",
     openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
+        "requestBody": _body(
+            "application/json",
+            {
+                "type": "object",
+                "required": ["signature", "event-data"],
+                "properties": {
+                    "signature": {
                         "type": "object",
-                        "required": ["signature", "event-data"],
+                        "required": ["timestamp", "token", "signature"],
                         "properties": {
+                            "timestamp": {"type": "string"},
+                            "token": {"type": "string"},
                             "signature": {
-                                "type": "object",
-                                "required": ["timestamp", "token", "signature"],
-                                "properties": {
-                                    "timestamp": {"type": "string"},
-                                    "token": {"type": "string"},
-                                    "signature": {
-                                        "type": "string",
-                                        "description": "hex HMAC-SHA256 of timestamp+token, "
-                                        "keyed by the account's mailgunSigningKey",
-                                    },
-                                },
+                                "type": "string",
+                                "description": "hex HMAC-SHA256 of timestamp+token, "
+                                "keyed by the account's mailgunSigningKey",
                             },
-                            "event-data": {"type": "object"},
                         },
-                    }
-                }
+                    },
+                    "event-data": {"type": "object"},
+                },
             },
-        },
+        ),
     },
 )
 async def mailgun_event(
@@ -275,17 +279,7 @@ async def mailgun_event(
     `delivered` is DELIVERED, a permanent `failed` BOUNCED, `complained` COMPLAINED; the
     message is found by the `Message-ID` the driver set."""
 
-    async def read() -> ProviderReceipt | None:
-        body = await request.body()
-        found = await accounts.get(account, ("smtp",))
-        try:
-            doc = mailgun.read(body)
-        except ReceiptInvalid:
-            raise ReceiptRejected("unsigned: the body is not a JSON object") from None
-        mailgun.verify(doc, secret(found, "mailgunSigningKey", "mailgun_signing_key"))
-        return mailgun.parse(account, doc, utcnow())
-
-    return await _receive("mailgun", handler, read)
+    return await _receive("mailgun", ("smtp",), account, request, handler, accounts, _mailgun)
 
 
 @router.post(
@@ -295,18 +289,14 @@ async def mailgun_event(
     summary="A delivery status notification (RFC 3464)",
     openapi_extra={
         "parameters": _STANDARD_WEBHOOKS,
-        "requestBody": {
-            "required": True,
-            "content": {
-                "message/rfc822": {
-                    "schema": {
-                        "type": "string",
-                        "description": "the multipart/report; report-type=delivery-status "
-                        "message as the relay would mail it",
-                    }
-                }
+        "requestBody": _body(
+            "message/rfc822",
+            {
+                "type": "string",
+                "description": "the multipart/report; report-type=delivery-status "
+                "message as the relay would mail it",
             },
-        },
+        ),
     },
 )
 async def delivery_status(
@@ -317,10 +307,4 @@ async def delivery_status(
     its `Status` code), `Action: delivered` DELIVERED; the original message is found by the
     `Message-ID` the report returns."""
 
-    async def read() -> ProviderReceipt | None:
-        body = await request.body()
-        found = await accounts.get(account, ("smtp",))
-        signed.verify(request.headers, body, secret(found, "receiptsSecret", "receipts_secret"))
-        return dsn.parse(account, body, utcnow())
-
-    return await _receive("dsn", handler, read)
+    return await _receive("dsn", ("smtp",), account, request, handler, accounts, _dsn)
