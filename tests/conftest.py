@@ -65,9 +65,8 @@ def settings(vhost: str, database: str, ledger_dir: Path) -> Settings:
         # no shedding on event-loop lag: a busy test machine stalls a process for hundreds of
         # ms; tests/api/test_admission.py tests it with a loop it blocks itself
         admission_max_lag_ms=0,
-        # a worker's counters settle at once: tests read the stats as soon as the documents
-        # are final (tests/store/test_settling.py tests the linger, and the processes that
-        # tests/support/system.py starts run with it)
+        # counters settle at once: tests read the stats as soon as the documents are final
+        # (tests/store/test_settling.py and tests/test_stats_after_kills.py test the linger)
         settle_linger_ms=0,
     )
 

@@ -41,6 +41,9 @@ async def system(settings: Settings) -> AsyncIterator[System]:
                 "OUTBOX_GRACE_S": "2",
                 "SCHEDULER_INTERVAL_S": "0.2",
                 "CLAIM_TTL_S": "3",  # a dead worker's rounds are retaken after 3 s
+                # as shipped: counters settle together, 100 ms after the first (a kill
+                # within it leaves tallies that only the repair settles)
+                "SETTLE_LINGER_MS": "100",
                 # small batches, one at a time, a fast provider: a worker spends much of its
                 # time between a batch's document writes and its counters
                 "BATCH_SIZE": "10",
