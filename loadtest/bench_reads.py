@@ -32,11 +32,11 @@ from bson import ObjectId
 from loadtest.report import machine_info
 from loadtest.stats import summary_ms
 from loadtest.system import ROOT, LocalSystem, Management
-from wavecom.constants import Channel, Priority, Scope, Status
-from wavecom.keys import Keys
+from wavecom.core.constants import Channel, Priority, Scope, Status
+from wavecom.core.keys import Keys
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import Doc, Store, log_entry
 from wavecom.store.counters import Changes
-from wavecom.tenants import RateLimit, Tenants
 
 BAR_MS = 200.0
 SEED_RECORD = "benchseed"

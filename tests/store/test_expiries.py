@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
-from wavecom.constants import Channel, Priority, Status
-from wavecom.settings import Settings
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.settings import Settings
 from wavecom.store import Outcome, Store, job_of, new_notification, utcnow
 from wavecom.store.expiries import Where
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from tests.certs import make_pki
+from tests.support.certs import make_pki
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class Tls:
 
 def make_tls(directory: Path) -> Tls:
     """Make a private CA and a server certificate for 127.0.0.1 signed by it
-    (``tests.certs.make_pki``'s, as the driver tests take them)."""
+    (``tests.support.certs.make_pki``'s, as the driver tests take them)."""
     pki = make_pki(directory)
     return Tls(pki.ca.read_text(), pki.server.cert, pki.server.key)
 

@@ -12,13 +12,13 @@ from types import FrameType
 
 import uvicorn
 
-from wavecom import telemetry
 from wavecom.api.app import create_app
 from wavecom.api.live import EventHub
-from wavecom.errors import TracingMisconfigured
-from wavecom.logs import setup_logging
-from wavecom.probes import ProbeServer
-from wavecom.settings import get_settings
+from wavecom.core import telemetry
+from wavecom.core.errors import TracingMisconfigured
+from wavecom.core.logs import setup_logging
+from wavecom.core.probes import ProbeServer
+from wavecom.core.settings import get_settings
 
 log = logging.getLogger("wavecom.api")
 

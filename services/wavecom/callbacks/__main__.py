@@ -10,12 +10,12 @@ from collections.abc import Sequence
 
 import uvloop
 
-from wavecom import telemetry
 from wavecom.callbacks.service import CallbackService
-from wavecom.errors import DependencyUnavailable, TracingMisconfigured
-from wavecom.logs import setup_logging
-from wavecom.probes import ProbeServer
-from wavecom.settings import get_settings
+from wavecom.core import telemetry
+from wavecom.core.errors import DependencyUnavailable, TracingMisconfigured
+from wavecom.core.logs import setup_logging
+from wavecom.core.probes import ProbeServer
+from wavecom.core.settings import get_settings
 
 log = logging.getLogger("wavecom.callbacks")
 
