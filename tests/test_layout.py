@@ -53,7 +53,7 @@ def test_the_check_sees_every_form_of_import() -> None:
         "from tests.api.routes.test_events import Stream\n"
         "from tests.providers import test_fcm\n"
         "from .test_admin import admin\n"
-        "from ..test_sweeper import TakingOver\n"
+        "from ..test_e2e import run\n"
         "from tests.support.fcm import FakeGoogle\n"
         "from . import conftest\n"
     )
@@ -62,7 +62,7 @@ def test_the_check_sees_every_form_of_import() -> None:
         "tests.api.routes.test_events",
         "tests.providers.test_fcm",
         "tests.store.test_admin",
-        "tests.test_sweeper",
+        "tests.test_e2e",
     ]
 
 
