@@ -113,7 +113,7 @@ test-faults: venv stack ## the fault-injection tests at full size (kill -9 durin
 	@FAULT_NOTIFICATIONS=5000 $(PY) -m pytest tests/test_faults.py -o timeout=600
 
 verify: stack ## reconcile: every accepted notification sent, failed, cancelled or in flight
-	@$(PY) -m wavecom.reconcile
+	@$(PY) -m wavecom.relay.reconcile
 
 bench: stack ## benchmark the running pipeline (see loadtest/README.md)
 	@$(PY) -m loadtest.bench $(BENCH_ARGS)
@@ -156,7 +156,7 @@ requirements: venv ## re-lock services/requirements.txt and requirements-dev.txt
 	@$(PIP_COMPILE) --allow-unsafe --extra=dev --extra=operator --output-file=requirements-dev.txt pyproject.toml
 
 sbom: venv ## the image's dependencies as CycloneDX JSON from the lock files (docs/supply-chain/sbom.cdx.json)
-	@$(PY) -m tests.supply_chain sbom
+	@$(PY) -m tests.support.supply_chain sbom
 
 audit: venv ## pip-audit over the pinned requirements; the report in docs/supply-chain/audit.json
-	@$(PY) -m tests.supply_chain audit
+	@$(PY) -m tests.support.supply_chain audit

@@ -40,10 +40,10 @@ from loadtest.system import (
     vhost_of,
 )
 from loadtest.vegeta import VegetaGenerator
-from wavecom.constants import Scope
-from wavecom.keys import Keys
+from wavecom.core.constants import Scope
+from wavecom.core.keys import Keys
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 RESULTS = ROOT / "loadtest" / "results"
 

@@ -53,9 +53,10 @@ from loadtest.stats import summary_ms
 from loadtest.system import PROVIDER_NAMES, ROOT, LocalSystem, Management
 from loadtest.vegeta import VegetaGenerator, binary
 from wavecom.api.views import cursor, parse_cursor
-from wavecom.constants import Channel, Priority, Scope, Status
-from wavecom.keys import Keys
-from wavecom.messages import DeliveryJob
+from wavecom.core.constants import Channel, Priority, Scope, Status
+from wavecom.core.keys import Keys
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import (
     Doc,
     ListQuery,
@@ -72,7 +73,6 @@ from wavecom.store.indexes import BY_FIELD
 from wavecom.store.notifications import cancel_update
 from wavecom.store.receipts import ProviderReceipt, receipt_step, receipt_update
 from wavecom.store.rounds import Outcome, claim_update, outcome_update
-from wavecom.tenants import RateLimit, Tenants
 
 BAR_MS = 200.0
 SEED_RECORD = "benchseed"

@@ -47,8 +47,8 @@ import orjson
 from loadtest.monitor import CpuMeter, CpuSnapshot
 from loadtest.report import machine_info
 from loadtest.system import ROOT
-from wavecom.constants import NOTIFICATIONS, Channel, Priority, Status
-from wavecom.messages import DeliveryJob
+from wavecom.core.constants import NOTIFICATIONS, Channel, Priority, Status
+from wavecom.core.messages import DeliveryJob
 from wavecom.store import Doc, Outcome, Store
 from wavecom.store.documents import job_of, new_notification
 from wavecom.store.indexes import INDEXES

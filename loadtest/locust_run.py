@@ -22,10 +22,10 @@ import uuid
 from datetime import UTC, datetime
 
 from loadtest.system import ROOT, LocalSystem, Management, api_answers
-from wavecom.constants import Scope
-from wavecom.keys import Keys
+from wavecom.core.constants import Scope
+from wavecom.core.keys import Keys
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 UP_WORKER_METRICS = tuple(f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103))

@@ -19,7 +19,7 @@ from tests.support.commands import Commands
 from tests.support.notifications import TWO_PROVIDERS
 from tests.support.processes import Workers, serve
 from tests.support.services import MONGODB_URL, amqp_url, create_vhost, delete_vhost, drop_database
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 from wavecom.store import Doc, Store
 
 

@@ -12,12 +12,12 @@ from pydantic import SecretStr
 
 from tests.support.admin import admin
 from tests.support.services import GUEST, MANAGEMENT_URL, free_port
-from wavecom.constants import Channel, Lane, lane_queue
-from wavecom.keys import Keys
+from wavecom.core.constants import Channel, Lane, lane_queue
+from wavecom.core.keys import Keys
+from wavecom.core.settings import Settings
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 
 async def test_keys_are_created_listed_and_revoked(settings: Settings, store: Store) -> None:

@@ -26,39 +26,33 @@ SOURCES = ROOT / "services"
 PACKAGE = SOURCES / "wavecom"
 DOC = ROOT / "docs" / "architecture.md"
 
-# The processes, by the module `python -m` runs. The relay (due schedules, the outbox) and the
-# sweeper are not processes of their own: every API process runs them (api/app.py), so their
-# column is a part of the API's.
+# The processes, by the module `python -m` runs. The relay (due schedules, the outbox, the
+# sweeper, the stuck export) is not a process of its own: every API process runs it
+# (api/app.py), so its column is a part of the API's; `make verify` runs relay/reconcile.py.
 PROCESSES: dict[str, tuple[str, ...]] = {
     "API": ("wavecom.api.__main__",),
-    "relay, sweeper": ("wavecom.relay", "wavecom.sweeper"),
-    "worker": ("wavecom.worker",),
+    "relay": ("wavecom.relay.due", "wavecom.relay.sweeper", "wavecom.relay.reconcile"),
+    "worker": ("wavecom.worker.__main__",),
     "operator": ("wavecom.operator.__main__",),
     "admin CLI": ("wavecom.admin",),
-    "`make verify`": ("wavecom.reconcile",),
+    "`make verify`": ("wavecom.relay.reconcile",),
     "callbacks": ("wavecom.callbacks.__main__",),
 }
 
-# What only the API process runs (a name covers the module and, for a package, everything in it).
-API_SIDE = (
-    "wavecom.api",
-    "wavecom.intake",
-    "wavecom.intake_writes",
-    "wavecom.relay",
-    "wavecom.sweeper",
-    "wavecom.reconcile",  # the API's /api/admin/reconcile and stuck export; also `make verify`
-    "wavecom.keys",  # the API's key checks and key routes; also the admin CLI
-)
-# What only the worker process runs.
+# The folders say which process runs what (issue #26 item 3): what only the API process runs is
+# api/ and relay/ (a name covers the module and, for a package, everything in it) ...
+API_SIDE = ("wavecom.api", "wavecom.relay")
+# ... what only the worker process runs is worker/, and the channel's live account table of
+# providers/ (the adapters beside it are shared: the API validates an account by building its
+# driver).
 WORKER_SIDE = (
     "wavecom.worker",
-    "wavecom.pipeline",
-    "wavecom.outcome_writes",
-    "wavecom.ratelimit",
     "wavecom.providers.registry",
     "wavecom.providers.routes",
     "wavecom.providers.seed",
 )
+# What both sides share, and nothing else: it imports neither side.
+SHARED = ("wavecom.core",)
 
 # Modules outside wavecom.store that query collections themselves. Since issue #26 (item 3)
 # gave the last six (sweeper, reconcile, keys, tenants, api.quota, api.idempotency) repository
@@ -247,13 +241,13 @@ def write() -> None:
 
 def test_the_import_graph_is_read_at_all() -> None:
     """The reader finds what the package obviously has (so the checks cannot pass empty)."""
-    assert "wavecom.pipeline" in imports("wavecom.worker")
-    assert "wavecom.intake" in closure("wavecom.api.__main__")
-    assert "wavecom.store.rounds" in closure("wavecom.worker")
+    assert "wavecom.worker.pipeline" in imports("wavecom.worker.consumer")
+    assert "wavecom.api.intake" in closure("wavecom.api.__main__")
+    assert "wavecom.store.rounds" in closure("wavecom.worker.__main__")
     for process, starts in PROCESSES.items():
         for start in starts:
             assert start in modules(), f"{process}: no module {start}"
-    for name in API_SIDE + WORKER_SIDE:
+    for name in API_SIDE + WORKER_SIDE + SHARED:
         assert any(on_side(m, (name,)) for m in modules()), (
             f"{name} names no module of the package any more: update API_SIDE / WORKER_SIDE"
         )
@@ -273,7 +267,7 @@ def test_no_api_side_module_imports_worker_side_code_or_the_reverse() -> None:
 def test_each_process_loads_only_its_own_side_and_the_shared_modules() -> None:
     forbidden = {
         "API": WORKER_SIDE,
-        "relay, sweeper": WORKER_SIDE,
+        "relay": (*WORKER_SIDE, "wavecom.api"),
         "worker": API_SIDE,
         "operator": API_SIDE + WORKER_SIDE,
         "admin CLI": (*WORKER_SIDE, "wavecom.api"),
@@ -286,6 +280,19 @@ def test_each_process_loads_only_its_own_side_and_the_shared_modules() -> None:
             if on_side(name, forbidden[process]):
                 chain = " → ".join(_path(starts, name))
                 errors.append(f"the {process} process loads {name}: {chain}")
+    assert not errors, "\n".join(errors)
+
+
+def test_core_imports_neither_side() -> None:
+    """core/ is what both sides share: a module of it that imported api/, relay/ or worker/
+    would carry that side into every process."""
+    errors = [
+        f"{name} (core) imports {target}"
+        for name in modules()
+        if on_side(name, SHARED)
+        for target in sorted(imports(name))
+        if on_side(target, API_SIDE + WORKER_SIDE)
+    ]
     assert not errors, "\n".join(errors)
 
 

@@ -13,15 +13,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.rabbit_cluster import INSTALLED, NOT_INSTALLED, Cluster
 from tests.support.notifications import all_terminal, email, ledger, push, sms
+from tests.support.rabbit_cluster import INSTALLED, NOT_INSTALLED, Cluster
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
-from wavecom.broker import Publisher, QueueShape, connect
-from wavecom.constants import ALL_LANE_QUEUES, Channel, Lane, Priority, lane_queue
-from wavecom.errors import PublishRejected
-from wavecom.messages import DeliveryJob
-from wavecom.settings import Settings
+from wavecom.core.broker import Publisher, QueueShape, connect
+from wavecom.core.constants import ALL_LANE_QUEUES, Channel, Lane, Priority, lane_queue
+from wavecom.core.errors import PublishRejected
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not INSTALLED, reason=NOT_INSTALLED)]

@@ -18,8 +18,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.system import ROOT, System
-from wavecom.settings import Settings
+from tests.support.system import ROOT, System
+from wavecom.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

@@ -22,12 +22,12 @@ from tests.support.notifications import all_terminal, create, email
 from tests.support.servers import make_tls
 from tests.support.services import free_port
 from tests.support.smtp import Mailbox, SmtpServer
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e

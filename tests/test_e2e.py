@@ -19,11 +19,11 @@ from tests.support.fcm import FakeGoogle, pem
 from tests.support.notifications import all_terminal, email, ledger, push, sms
 from tests.support.servers import make_tls, serving
 from tests.support.smtp import SmtpServer
+from tests.support.system import System
 from tests.support.twilio import MESSAGES as TWILIO_MESSAGES
 from tests.support.twilio import FakeTwilio
 from tests.support.wait import wait_for
-from tests.system import System
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e

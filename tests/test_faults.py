@@ -17,10 +17,10 @@ from bson import ObjectId
 
 from tests.support.notifications import all_terminal, create, email, ledger, push, sms
 from tests.support.processes import RunWorker
+from tests.support.system import ROOT, System
 from tests.support.wait import wait_for
-from tests.system import ROOT, System
-from wavecom.constants import Channel
-from wavecom.settings import Settings
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e

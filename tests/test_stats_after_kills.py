@@ -18,11 +18,11 @@ import pytest
 
 from tests.support.notifications import all_terminal, ledger, sms
 from tests.support.processes import TENANT
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
-from wavecom.constants import STATS
-from wavecom.reconcile import Report, reconcile
-from wavecom.settings import Settings
+from wavecom.core.constants import STATS
+from wavecom.core.settings import Settings
+from wavecom.relay.reconcile import Report, reconcile
 from wavecom.store import Store, utcnow
 from wavecom.store.counters import TALLY_AFTER_S
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.supply_chain import (
+from tests.support.supply_chain import (
     AUDIT,
     DEV,
     NOT_APPLICABLE,

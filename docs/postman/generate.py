@@ -36,7 +36,7 @@ PATH_VARIABLES = {"notification_id": "{{notificationId}}", "key_id": "{{keyId}}"
 def openapi() -> dict[str, Any]:
     """The spec the API serves at /openapi.json."""
     from wavecom.api.app import create_app  # noqa: PLC0415 - after sys.path is set
-    from wavecom.settings import Settings  # noqa: PLC0415
+    from wavecom.core.settings import Settings  # noqa: PLC0415
 
     spec: dict[str, Any] = create_app(Settings()).openapi()
     return spec

@@ -16,9 +16,9 @@ import signal
 import sys
 from pathlib import Path
 
-from wavecom.constants import Scope
-from wavecom.keys import Keys
-from wavecom.settings import get_settings
+from wavecom.core.constants import Scope
+from wavecom.core.keys import Keys
+from wavecom.core.settings import get_settings
 from wavecom.store import Store
 
 ROOT = Path(__file__).resolve().parents[2]

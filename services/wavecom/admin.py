@@ -19,16 +19,16 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from wavecom import tls
-from wavecom.broker import QueueShape, connect, declare_topology
 from wavecom.callbacks import cli as callbacks_cli
-from wavecom.constants import Channel, valid_tenant
-from wavecom.errors import DependencyUnavailable, QueueMismatch
-from wavecom.keys import Keys, parse_scopes
+from wavecom.core import tls
+from wavecom.core.broker import QueueShape, connect, declare_topology
+from wavecom.core.constants import Channel, valid_tenant
+from wavecom.core.errors import DependencyUnavailable, QueueMismatch
+from wavecom.core.keys import Keys, parse_scopes
+from wavecom.core.settings import Settings, get_settings
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.providers import cli as providers_cli
-from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 
 def _parser() -> argparse.ArgumentParser:

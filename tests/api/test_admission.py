@@ -14,7 +14,7 @@ from tests.support.notifications import sms
 from tests.support.processes import serve
 from tests.support.wait import wait_for
 from wavecom.api.admission import Admission, LoopLag
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 
 async def test_past_the_bound_a_create_is_refused_at_once_and_then_admitted_again() -> None:

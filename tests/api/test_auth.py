@@ -13,9 +13,9 @@ from tests.support.api import assert_error
 from tests.support.auth import as_other, key
 from tests.support.notifications import sms
 from tests.support.processes import serve
-from wavecom.constants import Scope
-from wavecom.settings import Settings
-from wavecom.tenants import RateLimit
+from wavecom.core.constants import Scope
+from wavecom.core.settings import Settings
+from wavecom.core.tenants import RateLimit
 
 OPEN = {("GET", "/api/health"), ("GET", "/api/ready")}
 # provider receipts take no API key: each is signed by its provider (tests/api/routes/

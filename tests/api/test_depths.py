@@ -17,9 +17,9 @@ from tests.support.notifications import sms
 from tests.support.processes import serve
 from tests.support.wait import wait_for
 from wavecom.api.depths import FULL_EVERY_S, TICK_S, QueueDepths
-from wavecom.constants import ALL_LANE_QUEUES, DELAY_LADDER_MS, DLQ, Channel
-from wavecom.probes import ProbeServer
-from wavecom.settings import Settings
+from wavecom.core.constants import ALL_LANE_QUEUES, DELAY_LADDER_MS, DLQ, Channel
+from wavecom.core.probes import ProbeServer
+from wavecom.core.settings import Settings
 
 SAMPLER_TASK = "queue depths"  # the Periodic's task name in the API's lifespan
 FULL_SAMPLE = len(ALL_LANE_QUEUES) + 1 + len(DELAY_LADDER_MS)  # passive declares

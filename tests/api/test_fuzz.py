@@ -31,12 +31,12 @@ from pydantic import TypeAdapter, ValidationError
 
 from tests.support.processes import TENANT
 from tests.support.services import MONGODB_URL, amqp_url, create_vhost, delete_vhost, drop_database
-from tests.system import System
+from tests.support.system import System
 from wavecom.api.app import create_app
 from wavecom.api.schemas import NotificationCreate, normalised
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 

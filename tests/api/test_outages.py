@@ -22,7 +22,7 @@ from tests.support.processes import serve
 from tests.support.services import delete_vhost
 from tests.support.wait import wait_for
 from wavecom.api.app import create_app
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 NOTIFICATION = "6b012ec4f17543ff7390895c"
 ENDPOINT = "cb_0123456789abcdef"

@@ -8,12 +8,12 @@ import time
 import httpx
 
 from tests.support.services import free_port
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
 from wavecom.api.quota import Quota, lease_size
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 SLOW = RateLimit(per_second=1.0, burst=10)  # a refill too slow to matter within a test
 

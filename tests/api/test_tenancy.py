@@ -15,9 +15,9 @@ from tests.support.auth import as_other, key
 from tests.support.notifications import all_terminal, create, email, sms, statuses
 from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
-from wavecom.constants import Channel, Scope
+from wavecom.core.constants import Channel, Scope
+from wavecom.core.tenants import RateLimit
 from wavecom.store import Store
-from wavecom.tenants import RateLimit
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.notifications import TWO_PROVIDERS
 from wavecom.callbacks.service import CallbackService
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 FAST = {
     "callback_backoff_base_s": 0.2,

@@ -13,7 +13,7 @@ from tests.callbacks.receiver import receiving
 from tests.support.notifications import create, email
 from tests.support.processes import Workers
 from tests.support.wait import wait_for
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.store import Store, utcnow
 
 

@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from tests.support.admin import admin
 from wavecom.callbacks.endpoints import open_endpoint
+from wavecom.core.settings import Settings
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store, utcnow
 
 URL = "https://acme.example/hooks"

@@ -16,7 +16,7 @@ from tests.support.notifications import create, email, statuses
 from tests.support.processes import Workers
 from tests.support.wait import wait_for
 from wavecom.callbacks.payload import webhook_id
-from wavecom.constants import Channel, Scope
+from wavecom.core.constants import Channel, Scope
 from wavecom.store import Store
 
 

@@ -14,8 +14,8 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from wavecom.callbacks.endpoints import EndpointRefused, check_url
 from wavecom.callbacks.payload import ALL_EVENTS, body, headers, new_secret, steps, webhook_id
 from wavecom.callbacks.sender import backoff_s
-from wavecom.constants import Status
-from wavecom.settings import Settings
+from wavecom.core.constants import Status
+from wavecom.core.settings import Settings
 from wavecom.store import log_entry
 
 AT = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)

@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from tests.support.services import free_port
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 pytestmark = pytest.mark.e2e
 

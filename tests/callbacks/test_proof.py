@@ -18,11 +18,11 @@ from bson import ObjectId
 
 from tests.callbacks.receiver import Receiver, receiving
 from tests.support.processes import new_key
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
 from wavecom.callbacks.payload import EVENT_TYPES, webhook_id
-from wavecom.constants import Status
-from wavecom.settings import Settings
+from wavecom.core.constants import Status
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

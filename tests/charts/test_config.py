@@ -8,7 +8,7 @@ import base64
 import yaml  # type: ignore[import-untyped]
 
 from tests.charts.chart import FULL, URLS, by_kind, ci_values, containers, merged, one, render_chart
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 # file paths of the mounted CA and client certificate, in each container's env when tls.* sets
 # them (tests/charts/test_tls.py)

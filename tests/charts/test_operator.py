@@ -25,7 +25,7 @@ from tests.charts.chart import (
     validate,
 )
 from tests.charts.kube import CHART, KUBE_VERSION, helm, load_all
-from wavecom.errors import ProviderConfigError
+from wavecom.core.errors import ProviderConfigError
 from wavecom.operator import crd
 from wavecom.operator.handlers import SECRET_LABEL
 from wavecom.providers import manifests

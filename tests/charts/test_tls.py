@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from tests.charts.chart import FULL, RenderError, by_kind, one, render_chart, validate
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 URLS: dict[str, Any] = {
     "secrets": {

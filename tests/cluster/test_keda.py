@@ -21,7 +21,7 @@ from tests.support.notifications import all_terminal, create, email
 from tests.support.processes import RunWorker
 from tests.support.services import MANAGEMENT_URL
 from tests.support.wait import wait_for
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.store import Store
 
 RELEASE = "wcn"

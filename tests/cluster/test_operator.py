@@ -27,11 +27,11 @@ from tests.support.notifications import all_terminal, create, sms
 from tests.support.processes import RunWorker
 from tests.support.services import free_port
 from tests.support.wait import wait_for
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.operator.handlers import FINALIZER, SECRET_LABEL, SECRET_VERSION
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.timeout(300)

@@ -1,4 +1,4 @@
-"""``wavecom.cache``: the per-process read-through cache (API keys' and tenants' settings).
+"""``wavecom.core.cache``: the per-process read-through cache (API keys' and tenants' settings).
 
 Its reads are a function it is given: here one that counts its calls and answers when the test
 lets it, so what is read again and what is shared is exact; its clock is one the test moves
@@ -13,8 +13,8 @@ import pytest
 
 from tests.support.clock import Clock, stand_in
 from tests.support.wait import wait_for
-from wavecom import cache
-from wavecom.cache import TtlCache
+from wavecom.core import cache
+from wavecom.core.cache import TtlCache
 
 
 @pytest.fixture

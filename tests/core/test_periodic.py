@@ -1,4 +1,4 @@
-"""``wavecom.periodic``: the background loop every API process runs its relay, sweeper and
+"""``wavecom.core.periodic``: the background loop every API process runs its relay, sweeper and
 samplers in. Its task is a coroutine function it is given: here ones that count their runs,
 fail, or wait for the test."""
 
@@ -12,8 +12,8 @@ from collections.abc import AsyncIterator, Callable
 import pytest
 
 from tests.support.wait import wait_for
-from wavecom.errors import StoreUnavailable
-from wavecom.periodic import Periodic
+from wavecom.core.errors import StoreUnavailable
+from wavecom.core.periodic import Periodic
 
 LONG = 3600.0  # an interval no test waits out: a second run would mean it was not waited
 

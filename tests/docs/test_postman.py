@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 
-from tests.system import ROOT
+from tests.support.system import ROOT
 
 GENERATOR = ROOT / "docs" / "postman" / "generate.py"
 

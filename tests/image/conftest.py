@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from tests.image.podman import Container, image_built, image_ref, writable_by_the_image
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 LEDGER = "/ledger"  # where a container's mock providers write their ledger (a bind mount)
 REPORT: list[str] = []  # lines for the end of the test run (the image's size and layers)

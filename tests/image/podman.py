@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from tests.system import ROOT
+from tests.support.system import ROOT
 
 IMAGE_SH = ROOT / "services" / "devstack" / "image.sh"
 # crun refuses this machine's hybrid cgroups; podman's default ulimits exceed its hard limits

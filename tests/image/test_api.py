@@ -16,7 +16,7 @@ from tests.support.notifications import ledger, sms, statuses
 from tests.support.processes import new_key
 from tests.support.services import free_port
 from tests.support.wait import wait_for
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e

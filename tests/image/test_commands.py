@@ -9,8 +9,8 @@ import pytest
 
 from tests.image.conftest import Containers, container_env
 from tests.support.image import READ_ONLY
-from wavecom.constants import NOTIFICATIONS, Channel, Lane, lane_queue
-from wavecom.settings import Settings
+from wavecom.core.constants import NOTIFICATIONS, Channel, Lane, lane_queue
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e

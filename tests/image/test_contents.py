@@ -9,7 +9,7 @@ import orjson
 
 from tests.image.conftest import REPORT, Containers
 from tests.image.podman import podman
-from tests.system import ROOT
+from tests.support.system import ROOT
 
 DOC = ROOT / "docs" / "kubernetes.md"
 # the sentence of docs/kubernetes.md, e.g. "`make image` builds it here in …: 351 MB in 6 layers"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.system import ROOT
+from tests.support.system import ROOT
 
 INPUTS = [
     "services/devstack/image.sh",
@@ -63,7 +63,7 @@ def test_each_changed_input_changes_the_key(ref: Callable[..., str], tmp_path: P
         "services/requirements.txt",
         "services/entrypoint.sh",
         "frontend/package-lock.json",
-        "services/wavecom/worker.py",
+        "services/wavecom/worker/consumer.py",
         "frontend/src/new.ts",
     ]:
         with (tmp_path / path).open("a") as f:

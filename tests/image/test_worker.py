@@ -14,7 +14,7 @@ from tests.support.image import READ_ONLY
 from tests.support.notifications import ledger, sms, statuses
 from tests.support.processes import serve
 from tests.support.wait import wait_for
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 pytestmark = pytest.mark.e2e

@@ -24,7 +24,7 @@ from loadtest import bench_reads
 from tests.support.notifications import email, put_mock_account, sms
 from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
-from wavecom.constants import Channel, Status
+from wavecom.core.constants import Channel, Status
 from wavecom.store import Store
 from wavecom.store.receipts import ProviderReceipt, Result
 

@@ -15,8 +15,8 @@ import orjson
 import pytest
 
 from tests.support.services import free_port
-from tests.system import ROOT, System
-from wavecom.settings import Settings
+from tests.support.system import ROOT, System
+from wavecom.core.settings import Settings
 
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(300)]

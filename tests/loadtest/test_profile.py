@@ -18,7 +18,11 @@ ROOT_FRAMES = [
 
 
 def test_a_library_called_by_our_code_takes_the_sample() -> None:
-    stack = [*ROOT_FRAMES, "Intake.commit (wavecom/intake.py:250)", "insert (pymongo/bulk.py:10)"]
+    stack = [
+        *ROOT_FRAMES,
+        "Intake.commit (wavecom/api/intake.py:250)",
+        "insert (pymongo/bulk.py:10)",
+    ]
     assert category(stack) == "database driver (pymongo, bson)"
 
 

@@ -55,9 +55,9 @@ from tests.support.services import (
     delete_vhost,
     drop_database,
 )
+from tests.support.system import ROOT
 from tests.support.wait import wait_for
-from tests.system import ROOT
-from wavecom.constants import PROVIDER_ACCOUNTS
+from wavecom.core.constants import PROVIDER_ACCOUNTS
 
 NODE_SH = ROOT / "services" / "devstack" / "node.sh"
 VALUES = ROOT / "charts" / "wavecom-notify" / "values.yaml"

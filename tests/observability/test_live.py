@@ -1,7 +1,7 @@
 """The dashboards and the alert rules against a real Prometheus scraping the real system.
 
-The API and the three workers run as processes (tests/system.py), Prometheus scrapes them and
-RabbitMQ every second with the rules loaded. A short load exercises what the panels show:
+The API and the three workers run as processes (tests/support/system.py), Prometheus scrapes
+them and RabbitMQ every second with the rules loaded. A short load exercises what the panels show:
 deliveries, permanent and transient failures, retries, a backlog that sheds LOW, then an
 outage of every SMS provider (breakers open, jobs park). The callbacks process delivers the
 tenant's status changes to a registered endpoint (a receiver on loopback), for the callback
@@ -38,14 +38,14 @@ from tests.support.notifications import all_terminal, create, email, push, sms
 from tests.support.receipts import standard_webhook
 from tests.support.servers import serving
 from tests.support.services import free_port
+from tests.support.system import System
 from tests.support.wait import wait_for
 from tests.support.webhook import SECRET as GATEWAY_SECRET
 from tests.support.webhook import Gateway
-from tests.system import System
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 pytestmark = [

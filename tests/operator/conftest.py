@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
+from wavecom.core.settings import Settings
 from wavecom.operator.handlers import SECRET_LABEL, Context
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 

@@ -8,7 +8,7 @@ import sys
 import typing
 from pathlib import Path
 
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.operator import crd
 from wavecom.providers.accounts import AccountSpec, Driver
 

@@ -14,7 +14,7 @@ import kopf
 import pytest
 
 from tests.operator.conftest import Secrets
-from wavecom.constants import PROVIDER_ACCOUNTS
+from wavecom.core.constants import PROVIDER_ACCOUNTS
 from wavecom.operator import handlers
 from wavecom.operator.conditions import CREDENTIALS_RESOLVED, READY, find
 from wavecom.operator.handlers import Context

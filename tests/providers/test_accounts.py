@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 
 from tests.support.notifications import put_mock_account
-from wavecom.constants import Channel
-from wavecom.errors import MockRefused, ProviderConfigError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import MockRefused, ProviderConfigError
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.manifests import parse, secret_values
 from wavecom.providers.seed import seed
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 CIPHER = Cipher({"k1": os.urandom(32)}, "k1")

@@ -17,12 +17,12 @@ from tests.support import fcm as fcm_kit
 from tests.support import twilio as twilio_kit
 from tests.support.fcm import FakeGoogle, fcm_error
 from tests.support.twilio import FakeTwilio, twilio_error
-from wavecom.constants import Channel, Priority, Status
-from wavecom.messages import DeliveryJob
-from wavecom.pipeline import Dispatcher
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.settings import Settings
 from wavecom.providers.base import Provider
 from wavecom.providers.routes import RouteTable
-from wavecom.settings import Settings
+from wavecom.worker.pipeline import Dispatcher
 
 
 def job(channel: Channel, recipient: str, i: int) -> DeliveryJob:

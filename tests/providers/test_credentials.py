@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-from wavecom.errors import ProviderConfigError
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.settings import Settings
 from wavecom.providers.credentials import Cipher, decode_key
-from wavecom.settings import Settings
 
 CREDS = {"username": "ops", "password": "s3cret-value"}
 

@@ -11,8 +11,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-from wavecom.constants import Channel
-from wavecom.errors import ProviderConfigError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import ProviderConfigError
 from wavecom.providers.drivers import build_driver
 from wavecom.providers.fcm import FcmProvider
 from wavecom.providers.http import retry_after_s

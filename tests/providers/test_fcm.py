@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.support.fcm import PROJECT, FakeGoogle, driver, fcm_error, request
 from tests.support.servers import closed_port
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.core.errors import PermanentProviderError, TransientProviderError
 from wavecom.providers.base import Provider
 
 

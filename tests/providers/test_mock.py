@@ -9,8 +9,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import PermanentProviderError, TransientProviderError
 from wavecom.providers.base import SendRequest
 from wavecom.providers.mock import MockProvider, MockProviderConfig
 

@@ -35,15 +35,15 @@ from tests.support.fcm import FakeGoogle, fcm_error
 from tests.support.servers import closed_port, serving
 from tests.support.smtp import PASSWORD, SmtpServer
 from tests.support.twilio import FakeTwilio, twilio_error
-from wavecom import telemetry
-from wavecom.constants import Channel, Priority, Status
-from wavecom.logs import setup_logging
-from wavecom.messages import DeliveryJob
-from wavecom.pipeline import Dispatcher
+from wavecom.core import telemetry
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.logs import setup_logging
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.settings import Settings
 from wavecom.providers.base import Provider
 from wavecom.providers.mock import MockProvider, MockProviderConfig
 from wavecom.providers.routes import RouteTable
-from wavecom.settings import Settings
+from wavecom.worker.pipeline import Dispatcher
 
 PHONE = "+2348031234678"
 EMAIL = "jane.okafor@bank.example"

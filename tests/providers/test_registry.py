@@ -15,8 +15,8 @@ from tests.support.admin import admin
 from tests.support.notifications import all_terminal, create, email, put_mock_account
 from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
-from wavecom.constants import Channel
-from wavecom.settings import Settings
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 SWITCH_S = 5.0  # the bound: a change shows in the ledger within this

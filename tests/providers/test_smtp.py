@@ -12,13 +12,13 @@ import pytest
 
 from tests.support.servers import closed_port
 from tests.support.smtp import PASSWORD, WRONG
-from wavecom.constants import Channel, Priority, Status
-from wavecom.errors import PermanentProviderError, TransientProviderError
-from wavecom.messages import DeliveryJob
-from wavecom.pipeline import Dispatcher
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.errors import PermanentProviderError, TransientProviderError
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.settings import Settings
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.routes import RouteTable
-from wavecom.settings import Settings
+from wavecom.worker.pipeline import Dispatcher
 
 
 def request(

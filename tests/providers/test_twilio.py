@@ -13,7 +13,7 @@ from aiohttp import web
 
 from tests.support.servers import closed_port
 from tests.support.twilio import FakeTwilio, driver, request, twilio_error
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.core.errors import PermanentProviderError, TransientProviderError
 from wavecom.providers.base import Provider
 
 SERVICE = "MG" + "fedcba9876543210" * 2

@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 
 from tests.support.servers import closed_port
 from tests.support.webhook import SECRET, Gateway, driver, request
-from wavecom.errors import PermanentProviderError, TransientProviderError
+from wavecom.core.errors import PermanentProviderError, TransientProviderError
 from wavecom.providers.base import Provider
 from wavecom.providers.webhook import sign, signing_key
 

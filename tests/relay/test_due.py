@@ -1,4 +1,4 @@
-"""``wavecom.relay``: what falls due is published, on the real database and the real broker.
+"""``wavecom.relay.due``: what falls due is published, on the real database and the real broker.
 
 A tick publishes the SCHEDULED notifications whose time has come (they become QUEUED and their
 schedule entry goes once the broker confirmed), and the QUEUED notifications of requests whose
@@ -19,11 +19,11 @@ from aio_pika.abc import AbstractQueue
 
 from tests.support.documents import doc, scheduled
 from tests.support.wait import wait_for
-from wavecom.broker import Publisher, QueueShape, connect
-from wavecom.constants import EVENTS_EXCHANGE, Channel, Lane, Status, lane_queue
-from wavecom.events import EventPublisher
-from wavecom.relay import Relay
-from wavecom.settings import Settings
+from wavecom.core.broker import Publisher, QueueShape, connect
+from wavecom.core.constants import EVENTS_EXCHANGE, Channel, Lane, Status, lane_queue
+from wavecom.core.events import EventPublisher
+from wavecom.core.settings import Settings
+from wavecom.relay.due import Relay
 from wavecom.store import Store, utcnow
 
 LANE = lane_queue(Channel.SMS, Lane.HIGH)  # where tests.support.documents' notifications go

@@ -14,10 +14,10 @@ import pytest
 from bson import ObjectId
 
 from tests.support.documents import doc
-from wavecom.constants import STATS, Status
-from wavecom.messages import DeliveryJob
-from wavecom.reconcile import reconcile
-from wavecom.settings import Settings
+from wavecom.core.constants import STATS, Status
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.settings import Settings
+from wavecom.relay.reconcile import reconcile
 from wavecom.store import Outcome, Store, job_of
 from wavecom.store.counters import Tally
 

@@ -13,8 +13,8 @@ import pytest
 from bson import ObjectId
 
 from tests.support import documents
-from wavecom.constants import Priority, Status
-from wavecom.settings import Settings
+from wavecom.core.constants import Priority, Status
+from wavecom.core.settings import Settings
 from wavecom.store import Outcome, Store, job_of, utcnow
 from wavecom.store.expiries import Where
 

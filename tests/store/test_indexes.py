@@ -21,13 +21,13 @@ from tests.support.indexes import Recorder, explained, seed
 from tests.support.notifications import all_terminal, create, email
 from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
-from wavecom.broker import Publisher, QueueShape, connect
-from wavecom.constants import LEASES, NOTIFICATIONS, Status
-from wavecom.settings import Settings
+from wavecom.core.broker import Publisher, QueueShape, connect
+from wavecom.core.constants import LEASES, NOTIFICATIONS, Status
+from wavecom.core.settings import Settings
+from wavecom.relay.sweeper import Sweeper
 from wavecom.store import Store
 from wavecom.store.indexes import INDEXES, is_documentdb
 from wavecom.store.receipts import ProviderReceipt
-from wavecom.sweeper import Sweeper
 
 # commands that carry a query, and where their filter is
 _READS = {"find": "filter", "aggregate": "pipeline", "count": "query", "distinct": "query"}

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from tests.support.documents import doc, scheduled
-from wavecom.constants import OUTBOX, STATS, Status
-from wavecom.settings import Settings
+from wavecom.core.constants import OUTBOX, STATS, Status
+from wavecom.core.settings import Settings
 from wavecom.store import Store, utcnow
 
 

@@ -9,7 +9,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel
 
 from tests.support.documents import doc
-from wavecom.constants import Status
+from wavecom.core.constants import Status
 from wavecom.store import Outcome, Store, job_of
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE, is_documentdb
 from wavecom.store.receipts import ProviderReceipt, Result

@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 
 from tests.support.documents import doc
-from wavecom.constants import Status
-from wavecom.settings import Settings
+from wavecom.core.constants import Status
+from wavecom.core.settings import Settings
 from wavecom.store import Outcome, Store, job_of
 
 

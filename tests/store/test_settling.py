@@ -7,7 +7,7 @@ import asyncio
 
 from tests.support.commands import Commands
 from tests.support.documents import doc
-from wavecom.constants import STATS
+from wavecom.core.constants import STATS
 from wavecom.store import Store, job_of
 from wavecom.store.settling import Settler
 

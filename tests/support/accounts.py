@@ -16,7 +16,7 @@ from tests.support.fcm import KEY_ID as FCM_KEY_ID
 from tests.support.fcm import PROJECT as FCM_PROJECT
 from tests.support.twilio import SID as TWILIO_SID
 from tests.support.twilio import TOKEN as TWILIO_TOKEN
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 
 def provider(

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 
 def admin(

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 
 from tests.support.wait import wait_for
 from wavecom.api.app import create_app
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 
 def assert_error(r: httpx.Response, status: int, code: str, field: str | None = None) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from wavecom.constants import Scope
+from wavecom.core.constants import Scope
 
 
 def as_other(http: httpx.AsyncClient, token: str | None) -> httpx.AsyncClient:

@@ -1,6 +1,6 @@
 """A monotonic clock that moves only when the test says so, for the modules that read
-``time.monotonic`` (``wavecom.ratelimit``, ``wavecom.cache``): how old an entry is or how many
-tokens a stretch of time is worth is then exact, whatever the machine's load."""
+``time.monotonic`` (``wavecom.worker.ratelimit``, ``wavecom.core.cache``): how old an entry is
+or how many tokens a stretch of time is worth is then exact, whatever the machine's load."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from wavecom.constants import Channel, Priority
+from wavecom.core.constants import Channel, Priority
 from wavecom.store import Store, new_notification
 
 

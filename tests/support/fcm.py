@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.support.servers import serving_fake
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
 

@@ -10,7 +10,7 @@ import httpx
 import orjson
 from bson import ObjectId
 
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.store import Store

@@ -10,11 +10,11 @@ from typing import Any
 import httpx
 
 from wavecom.api.app import create_app
-from wavecom.constants import Channel, Scope
-from wavecom.keys import Keys
-from wavecom.settings import Settings
+from wavecom.core.constants import Channel, Scope
+from wavecom.core.keys import Keys
+from wavecom.core.settings import Settings
 from wavecom.store import Store
-from wavecom.worker import Worker
+from wavecom.worker.consumer import Worker
 
 TENANT = "acme"  # the tenant of the keys the fixtures sign in with
 

@@ -13,7 +13,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from tests.certs import make_pki
+from tests.support.certs import make_pki
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ class Tls:
 
 def make_tls(directory: Path) -> Tls:
     """Make a private CA and a server certificate for 127.0.0.1 signed by it
-    (``tests.certs.make_pki``'s, as the driver tests take them)."""
+    (``tests.support.certs.make_pki``'s, as the driver tests take them)."""
     pki = make_pki(directory)
     return Tls(pki.ca.read_text(), pki.server.cert, pki.server.key)
 

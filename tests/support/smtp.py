@@ -14,7 +14,7 @@ import pytest
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from tests.support.servers import Tls, make_tls
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers.base import Provider
 from wavecom.providers.drivers import build_driver
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 import aio_pika
 from bson import ObjectId
 
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
+from wavecom.relay.sweeper import Sweeper
 from wavecom.store import Store, utcnow
-from wavecom.sweeper import Sweeper
 
 
 class TakingOver(Sweeper):

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from tests.support.servers import serving_fake
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
 

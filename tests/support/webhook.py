@@ -14,7 +14,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from tests.support.servers import serving_fake
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers.base import Provider, SendRequest
 from wavecom.providers.drivers import build_driver
 

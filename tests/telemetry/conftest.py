@@ -14,8 +14,8 @@ from pymongo import monitoring
 
 from tests.support.processes import serve
 from tests.telemetry.spans import Span
-from wavecom import telemetry
-from wavecom.settings import Settings
+from wavecom.core import telemetry
+from wavecom.core.settings import Settings
 
 Finished = Callable[[], list[Span]]
 

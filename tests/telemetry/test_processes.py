@@ -8,11 +8,11 @@ import orjson
 import pytest
 
 from tests.support.notifications import email
+from tests.support.system import System
 from tests.support.wait import wait_for
-from tests.system import System
 from tests.telemetry.otlp import Receiver
 from tests.telemetry.spans import Span, ancestors, in_trace, named, one, tree
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from opentelemetry.trace import INVALID_SPAN
 
-from wavecom import telemetry
-from wavecom.errors import TracingMisconfigured
+from wavecom.core import telemetry
+from wavecom.core.errors import TracingMisconfigured
 
 ENDPOINT = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318"}
 

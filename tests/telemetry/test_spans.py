@@ -16,8 +16,8 @@ from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
 from tests.telemetry.conftest import Finished
 from tests.telemetry.spans import Span, ancestors, in_trace, named, one, tree
-from wavecom.constants import Channel, Lane, lane_queue
-from wavecom.settings import Settings
+from wavecom.core.constants import Channel, Lane, lane_queue
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 

@@ -1,4 +1,5 @@
-"""``wavecom.outcome_writes``: a batch's outcomes stored as they arrive, on the real database.
+"""``wavecom.worker.outcome_writes``: a batch's outcomes stored as they arrive, on the real
+database.
 
 Each outcome is written as soon as no write is under way (not when the batch is done), those
 that arrive during a write go together in the next one, the counters settle with them, an
@@ -20,11 +21,11 @@ from tests.support.commands import Commands
 from tests.support.documents import doc
 from tests.support.services import free_port
 from tests.support.wait import wait_for
-from wavecom.constants import NOTIFICATIONS, STATS, Status
-from wavecom.messages import DeliveryJob
-from wavecom.outcome_writes import OutcomeWriter
-from wavecom.settings import Settings
+from wavecom.core.constants import NOTIFICATIONS, STATS, Status
+from wavecom.core.messages import DeliveryJob
+from wavecom.core.settings import Settings
 from wavecom.store import Outcome, Store, job_of
+from wavecom.worker.outcome_writes import OutcomeWriter
 
 CLAIM = "batch-1"  # the batch's claim token
 

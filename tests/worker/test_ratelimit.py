@@ -1,4 +1,4 @@
-"""``wavecom.ratelimit``: a provider account's token bucket, on a clock the test moves.
+"""``wavecom.worker.ratelimit``: a provider account's token bucket, on a clock the test moves.
 
 The bucket reads ``time.monotonic`` for what it has earned and sleeps (for real, briefly) while
 it waits; the tests stand a clock of their own in for it (``tests/support/clock.py``).
@@ -14,8 +14,8 @@ import pytest
 
 from tests.support.clock import Clock, stand_in
 from tests.support.wait import wait_for
-from wavecom import ratelimit
-from wavecom.ratelimit import HEADROOM, TokenBucket
+from wavecom.worker import ratelimit
+from wavecom.worker.ratelimit import HEADROOM, TokenBucket
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ The Secret holding AMQP_URL, MONGODB_URL and the management URL: existingSecret,
 
 {{/*
 The non-secret settings as environment variables (the ConfigMap's data): one per field of
-wavecom.settings.Settings, except EXIT_BEFORE_PUBLISH (fault tests only), AMQP_URL / MONGODB_URL
+wavecom.core.settings.Settings, except EXIT_BEFORE_PUBLISH (fault tests only), AMQP_URL / MONGODB_URL
 and CREDENTIALS_KEY / CREDENTIALS_PREVIOUS_KEY (in the Secret) and the per-worker PREFETCH, BATCH_SIZE, BATCH_WAIT_MS, MAX_BATCHES_IN_FLIGHT
 (in each worker's env). Values are strings, as environment variables are.
 */}}

@@ -12,11 +12,11 @@ from types import FrameType
 
 import uvicorn
 
-from wavecom import entrypoint
 from wavecom.api.app import create_app
 from wavecom.api.live import EventHub
-from wavecom.probes import ProbeServer
-from wavecom.settings import get_settings
+from wavecom.core import entrypoint
+from wavecom.core.probes import ProbeServer
+from wavecom.core.settings import get_settings
 
 log = logging.getLogger("wavecom.api")
 

@@ -30,8 +30,8 @@ import time
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wavecom import metrics
 from wavecom.api.errors import envelope
+from wavecom.core import metrics
 
 GUARDED = frozenset({"/api/notifications", "/api/notifications/batch"})
 LAG_SAMPLE_S = 0.1

@@ -17,15 +17,19 @@ from fastapi.staticfiles import StaticFiles
 from starlette.routing import Match, Mount
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from wavecom import __version__, metrics, telemetry, tls
+from wavecom import __version__
 from wavecom.api import errors
 from wavecom.api.admission import GUARDED, Admission
 from wavecom.api.auth import Auth, ratelimit_headers
 from wavecom.api.depths import TICK_S as DEPTH_TICK_S
 from wavecom.api.depths import QueueDepths
 from wavecom.api.errors import envelope
+from wavecom.api.expiry import Expirer
+from wavecom.api.intake import Intake
 from wavecom.api.live import EventHub
 from wavecom.api.quota import Quota
+from wavecom.api.receipts.accounts import ReceiptAccounts
+from wavecom.api.receipts.handling import ReceiptHandler
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.routes import (
     admin,
@@ -38,22 +42,19 @@ from wavecom.api.routes import (
     system,
 )
 from wavecom.api.shedding import LoadShedder
-from wavecom.broker import Publisher, QueueShape, connect
-from wavecom.errors import QueueMismatch
-from wavecom.events import EventPublisher
-from wavecom.expiry import Expirer
-from wavecom.intake import Intake
-from wavecom.keys import Keys
-from wavecom.periodic import Periodic
-from wavecom.receipts.accounts import ReceiptAccounts
-from wavecom.receipts.handling import ReceiptHandler
-from wavecom.reconcile import STUCK_CHECK_S, export_stuck
-from wavecom.relay import Relay
-from wavecom.settings import Settings, get_settings
+from wavecom.core import metrics, telemetry, tls
+from wavecom.core.broker import Publisher, QueueShape, connect
+from wavecom.core.errors import QueueMismatch
+from wavecom.core.events import EventPublisher
+from wavecom.core.keys import Keys
+from wavecom.core.periodic import Periodic
+from wavecom.core.settings import Settings, get_settings
+from wavecom.core.tenants import RateLimit, Tenants
+from wavecom.relay.due import Relay
+from wavecom.relay.reconcile import STUCK_CHECK_S, export_stuck
+from wavecom.relay.sweeper import Sweeper
 from wavecom.store import Store
 from wavecom.store.counters import TALLY_REPAIR_S
-from wavecom.sweeper import Sweeper
-from wavecom.tenants import RateLimit, Tenants
 
 log = logging.getLogger("wavecom.api")
 

@@ -17,12 +17,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from wavecom import metrics
 from wavecom.api.errors import ApiError
 from wavecom.api.quota import Decision, Quota
-from wavecom.constants import Scope
-from wavecom.keys import Keys
-from wavecom.tenants import Tenants
+from wavecom.core import metrics
+from wavecom.core.constants import Scope
+from wavecom.core.keys import Keys
+from wavecom.core.tenants import Tenants
 
 _bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer wcn_…`")
 _header = APIKeyHeader(name="X-API-Key", auto_error=False, description="An API key")

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from wavecom.api.auth import Auth
+from wavecom.api.intake import Intake
 from wavecom.api.shedding import LoadShedder
-from wavecom.intake import Intake
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 

@@ -7,7 +7,7 @@ the ``queue_depth`` gauge. A Prometheus scrape only reads the gauge: it costs no
 trip, however many scrapes arrive at once, and they all see the same sample.
 
 Passive declares, the only way AMQP tells a queue's depth: one round trip each, 3 per tick and
-32 per full sample (see :func:`wavecom.broker.queue_depths`).
+32 per full sample (see :func:`wavecom.core.broker.queue_depths`).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ import time
 
 from aio_pika.abc import AbstractChannel
 
-from wavecom import metrics
-from wavecom.broker import queue_depths
-from wavecom.constants import Channel, Lane, lane_queue
+from wavecom.core import metrics
+from wavecom.core.broker import queue_depths
+from wavecom.core.constants import Channel, Lane, lane_queue
 
 TICK_S = 1.0  # how often the standard lanes are read (the period of the sampler's loop)
 FULL_EVERY_S = 5.0  # how often every queue is read, for the queue_depth gauge

@@ -15,8 +15,8 @@ from pymongo.errors import ConnectionFailure
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wavecom.api.responses import OrjsonResponse
-from wavecom.constants import Channel
-from wavecom.errors import DependencyUnavailable, Overloaded
+from wavecom.core.constants import Channel
+from wavecom.core.errors import DependencyUnavailable, Overloaded
 
 log = logging.getLogger("wavecom.api")
 

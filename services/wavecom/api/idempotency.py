@@ -18,7 +18,7 @@ from fastapi import Request
 
 from wavecom.api.errors import ApiError
 from wavecom.api.responses import OrjsonResponse
-from wavecom.errors import DependencyUnavailable
+from wavecom.core.errors import DependencyUnavailable
 from wavecom.store import Store
 from wavecom.store.idempotency import IdempotencyKeys
 

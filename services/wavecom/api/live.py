@@ -30,9 +30,9 @@ from aio_pika.abc import (
     AbstractRobustConnection,
 )
 
-from wavecom import metrics
-from wavecom.constants import EVENTS_EXCHANGE
-from wavecom.events import Event
+from wavecom.core import metrics
+from wavecom.core.constants import EVENTS_EXCHANGE
+from wavecom.core.events import Event
 
 log = logging.getLogger("wavecom.api.live")
 

@@ -31,9 +31,9 @@ import math
 import time
 from dataclasses import dataclass
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
+from wavecom.core.tenants import RateLimit
 from wavecom.store import Store
-from wavecom.tenants import RateLimit
 
 log = logging.getLogger("wavecom.api.quota")
 

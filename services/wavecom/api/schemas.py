@@ -19,8 +19,8 @@ from pydantic import (
     field_validator,
 )
 
-from wavecom.constants import Channel, Priority, Status
-from wavecom.settings import get_settings
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.settings import get_settings
 from wavecom.store.expiries import MAX_TTL_S, Where
 
 EMAIL_RE = re.compile(

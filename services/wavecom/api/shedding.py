@@ -11,7 +11,7 @@ refusing happens before anything is stored.
 from __future__ import annotations
 
 from wavecom.api.depths import QueueDepths
-from wavecom.constants import Channel, Priority
+from wavecom.core.constants import Channel, Priority
 
 
 class LoadShedder:

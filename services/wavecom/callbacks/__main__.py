@@ -6,9 +6,9 @@ import argparse
 import logging
 from collections.abc import Sequence
 
-from wavecom import entrypoint
 from wavecom.callbacks.service import CallbackService
-from wavecom.settings import get_settings
+from wavecom.core import entrypoint
+from wavecom.core.settings import get_settings
 
 log = logging.getLogger("wavecom.callbacks")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from wavecom.callbacks.endpoints import EndpointAdmin, EndpointRefused, SecretsUnsealable
 from wavecom.callbacks.payload import ALL_EVENTS
-from wavecom.settings import Settings
+from wavecom.core.settings import Settings
 from wavecom.store import Store, utcnow
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from wavecom.callbacks.payload import ALL_EVENTS, new_endpoint_id, new_secret
-from wavecom.errors import ProviderConfigError
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.settings import Settings
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Doc, Store, utcnow
 
 MAX_URL = 2000

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from wavecom.constants import Status
+from wavecom.core.constants import Status
 from wavecom.providers.webhook import sign, signing_key
 from wavecom.store.documents import Doc
 

@@ -27,8 +27,8 @@ import httpx
 from wavecom.callbacks import metrics
 from wavecom.callbacks.endpoints import Endpoint
 from wavecom.callbacks.payload import headers
+from wavecom.core.settings import Settings
 from wavecom.providers.http import retry_after_s
-from wavecom.settings import Settings
 from wavecom.store import Doc, Store, utcnow
 from wavecom.store.callbacks import DELIVERED, PARKED, PENDING, attempt_doc
 

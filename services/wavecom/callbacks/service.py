@@ -37,18 +37,18 @@ from aio_pika.abc import (
 from bson import ObjectId
 from bson.errors import InvalidId
 
-from wavecom import tls
-from wavecom.broker import connect
 from wavecom.callbacks import metrics
 from wavecom.callbacks.endpoints import Endpoint, open_endpoint
 from wavecom.callbacks.owed import owed
 from wavecom.callbacks.payload import EVENT_TYPES
 from wavecom.callbacks.sender import Lane
-from wavecom.constants import EVENTS_EXCHANGE
-from wavecom.errors import ProviderConfigError
-from wavecom.periodic import Periodic
+from wavecom.core import tls
+from wavecom.core.broker import connect
+from wavecom.core.constants import EVENTS_EXCHANGE
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.periodic import Periodic
+from wavecom.core.settings import Settings
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Doc, Store, utcnow
 
 log = logging.getLogger("wavecom.callbacks")

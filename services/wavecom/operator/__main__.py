@@ -18,13 +18,13 @@ from collections.abc import Sequence
 import kopf
 import uvloop
 
-from wavecom import tls
-from wavecom.errors import DependencyUnavailable, ProviderConfigError
-from wavecom.logs import setup_logging
+from wavecom.core import tls
+from wavecom.core.errors import DependencyUnavailable, ProviderConfigError
+from wavecom.core.logs import setup_logging
+from wavecom.core.settings import Settings, get_settings
 from wavecom.operator import crd, kube
 from wavecom.operator.handlers import REGISTRY, Context, configure
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings, get_settings
 from wavecom.store import Store
 
 log = logging.getLogger("wavecom.operator")

@@ -17,7 +17,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from pydantic.fields import FieldInfo
 
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers.accounts import NAME, AccountSpec, Driver
 
 GROUP = "notify.wavecom.io"

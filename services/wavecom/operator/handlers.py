@@ -38,7 +38,8 @@ from typing import Any, Protocol
 import kopf
 from pymongo.errors import PyMongoError
 
-from wavecom.errors import ProviderConfigError, StoreUnavailable
+from wavecom.core.errors import ProviderConfigError, StoreUnavailable
+from wavecom.core.settings import Environment
 from wavecom.operator import conditions
 from wavecom.operator.conditions import CREDENTIALS_RESOLVED, READY, Condition, Reason
 from wavecom.operator.crd import GROUP, PLURAL, VERSION
@@ -46,7 +47,6 @@ from wavecom.operator.kube import KubeError
 from wavecom.operator.kube import login as kube_login
 from wavecom.providers import accounts, manifests
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Environment
 from wavecom.store import Store
 
 log = logging.getLogger("wavecom.operator")

@@ -17,11 +17,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from wavecom.constants import Channel, valid_tenant
-from wavecom.errors import MockRefused, ProviderConfigError
+from wavecom.core.constants import Channel, valid_tenant
+from wavecom.core.errors import MockRefused, ProviderConfigError
+from wavecom.core.settings import Environment
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.drivers import build_driver
-from wavecom.settings import Environment
 from wavecom.store import Doc, OwnedElsewhere, Store
 
 NAME = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")  # a DNS label, as Kubernetes names

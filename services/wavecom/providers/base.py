@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict
 from pydantic.alias_generators import to_camel
 
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,12 +13,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from wavecom.constants import Channel
-from wavecom.errors import ProviderConfigError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.manifests import parse
-from wavecom.settings import Settings
 from wavecom.store import Store
 from wavecom.store.accounts import SEED_SOURCE
 

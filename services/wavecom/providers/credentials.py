@@ -18,8 +18,8 @@ import orjson
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from wavecom.errors import ProviderConfigError
-from wavecom.settings import Settings
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.settings import Settings
 
 _NONCE_BYTES = 12
 

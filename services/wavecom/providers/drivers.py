@@ -12,8 +12,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from wavecom.constants import Channel
-from wavecom.errors import ProviderConfigError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import ProviderConfigError
 from wavecom.providers.base import Provider
 from wavecom.providers.fcm import FcmCredentials, FcmProvider, FcmSettings
 from wavecom.providers.mock import MockProvider, MockProviderConfig

@@ -28,8 +28,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from pydantic import AnyHttpUrl, ConfigDict, Field, SecretStr, field_validator
 from pydantic.alias_generators import to_camel
 
-from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
 from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 

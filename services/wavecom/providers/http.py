@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Mapping
 import httpx
 import orjson
 
-from wavecom.errors import TransientProviderError
+from wavecom.core.errors import TransientProviderError
 
 # a worker sends through each account concurrently (its prefetch is in the hundreds): a send
 # beyond these waits for a free connection, within its timeout

@@ -16,7 +16,7 @@ from typing import Any
 import yaml  # type: ignore[import-untyped]
 from pydantic import ValidationError
 
-from wavecom.errors import ProviderConfigError
+from wavecom.core.errors import ProviderConfigError
 from wavecom.providers.accounts import AccountSpec, check_name
 
 API_GROUP = "notify.wavecom.io"

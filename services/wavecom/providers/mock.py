@@ -22,8 +22,8 @@ from typing import IO, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
-from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers.base import Provider, Receipt, SendRequest
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

@@ -12,23 +12,24 @@ within the same bound.
 With ``ENVIRONMENT=production`` a mock account is left out like any account whose driver cannot
 be built (logged with its name, counted in ``worker_provider_load_errors_total``): see
 :func:`wavecom.providers.accounts.refuse_mock`. ``channel_usable_accounts`` says how many are
-left; with none the worker stops consuming (see :meth:`wavecom.worker.Worker.follow_accounts`).
+left; with none the worker stops consuming (see
+:meth:`wavecom.worker.consumer.Worker.follow_accounts`).
 """
 
 from __future__ import annotations
 
 import logging
 
-from wavecom import metrics
-from wavecom.constants import Channel
-from wavecom.errors import ProviderConfigError
+from wavecom.core import metrics
+from wavecom.core.constants import Channel
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.settings import Settings
+from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.providers.accounts import Account, list_accounts, refuse_mock
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.drivers import build_driver
 from wavecom.providers.routes import Route, RouteTable
-from wavecom.settings import Settings
 from wavecom.store import Store
-from wavecom.tenants import RateLimit, Tenants
 
 log = logging.getLogger("wavecom.providers")
 

@@ -1,7 +1,7 @@
 """A channel's live account table: each account's route, breaker and token bucket.
 
 The registry (:mod:`wavecom.providers.registry`) installs and updates it from the stored
-accounts; the pipeline (:class:`wavecom.pipeline.Dispatcher`) reads a tenant's failover order
+accounts; the pipeline (:class:`wavecom.worker.pipeline.Dispatcher`) reads a tenant's failover order
 from it and sends through it. :meth:`RouteTable.update` swaps the accounts while sends are in
 flight: a send finishes on the account it started with, and a replaced or removed account's
 driver is closed once its last send is done.
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 
 import pybreaker
 
-from wavecom import metrics
-from wavecom.errors import PermanentProviderError, ProviderError, SendDeferred
+from wavecom.core import metrics
+from wavecom.core.errors import PermanentProviderError, ProviderError, SendDeferred
+from wavecom.core.settings import Settings
 from wavecom.providers.base import Provider
-from wavecom.ratelimit import TokenBucket
-from wavecom.settings import Settings
+from wavecom.worker.ratelimit import TokenBucket
 
 _STATE_VALUE = {pybreaker.STATE_CLOSED: 0, pybreaker.STATE_HALF_OPEN: 1, pybreaker.STATE_OPEN: 2}
 

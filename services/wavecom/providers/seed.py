@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from wavecom.constants import Channel
-from wavecom.errors import ProviderConfigError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import ProviderConfigError
+from wavecom.core.settings import Settings
 from wavecom.providers.accounts import AccountSpec
 from wavecom.providers.mock import MockProviderConfig
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 _DEFAULTS: dict[Channel, tuple[str, str]] = {

@@ -35,8 +35,8 @@ from typing import Literal
 import aiosmtplib
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from wavecom.constants import Channel
-from wavecom.errors import (
+from wavecom.core.constants import Channel
+from wavecom.core.errors import (
     PermanentProviderError,
     ProviderError,
     SendDeferred,

@@ -15,8 +15,8 @@ import math
 
 from pydantic import AnyHttpUrl, Field, SecretStr, model_validator
 
-from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
 from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 

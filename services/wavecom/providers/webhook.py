@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 import orjson
 from pydantic import AnyHttpUrl, Field, SecretStr, field_validator
 
-from wavecom.constants import Channel
-from wavecom.errors import PermanentProviderError, SendDeferred, TransientProviderError
+from wavecom.core.constants import Channel
+from wavecom.core.errors import PermanentProviderError, SendDeferred, TransientProviderError
 from wavecom.providers import http
 from wavecom.providers.base import DriverModel, Provider, Receipt, SendRequest
 

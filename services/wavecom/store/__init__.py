@@ -33,7 +33,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import PyMongoError
 
-from wavecom.constants import (
+from wavecom.core.constants import (
     API_KEYS,
     IDEMPOTENCY,
     INSTALLATION,
@@ -49,7 +49,7 @@ from wavecom.constants import (
     STATS,
     TENANTS,
 )
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.accounts import OwnedElsewhere, ProviderAccounts
 from wavecom.store.books import Books
 from wavecom.store.breakers import Breakers
@@ -123,7 +123,7 @@ class Store:
         timeout_ms: int = 5000,
         tls: Mapping[str, Any] | None = None,
     ) -> Store:
-        """A client of ``url``; ``tls`` adds PyMongo's tls* options (``wavecom.tls``)."""
+        """A client of ``url``; ``tls`` adds PyMongo's tls* options (``wavecom.core.tls``)."""
         client: AsyncMongoClient[Doc] = AsyncMongoClient(
             url,
             tz_aware=True,

@@ -1,4 +1,4 @@
-"""The reads reconciliation makes of the notification documents (:mod:`wavecom.reconcile`):
+"""The reads reconciliation makes of the notification documents (:mod:`wavecom.relay.reconcile`):
 counts by tenant, channel and status, the stuck scan, and the ids the ledger is checked
 against."""
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from wavecom.constants import Status
+from wavecom.core.constants import Status
 from wavecom.store.documents import Doc
 from wavecom.store.indexes import BY_FIELD
 

@@ -25,7 +25,7 @@ from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc, utcnow
 
 ENDPOINTS = "callbackendpoints"

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from pymongo import monitoring
 
-from wavecom import metrics
+from wavecom.core import metrics
 
 
 class CommandCounter(monitoring.CommandListener):
-    """A PyMongo command listener feeding :data:`wavecom.metrics.DB_COMMANDS`."""
+    """A PyMongo command listener feeding :data:`wavecom.core.metrics.DB_COMMANDS`."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         metrics.DB_COMMANDS.labels(event.command_name).inc()

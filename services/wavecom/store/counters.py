@@ -41,7 +41,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc, utcnow
 from wavecom.store.writes import DUPLICATE_KEY
 

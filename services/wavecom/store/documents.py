@@ -11,8 +11,8 @@ from typing import Any
 
 from bson import ObjectId
 
-from wavecom.constants import Channel, Priority, Status
-from wavecom.messages import DeliveryJob
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.messages import DeliveryJob
 
 Doc = dict[str, Any]
 

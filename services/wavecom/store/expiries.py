@@ -6,7 +6,7 @@ in (status, attempt, round) to EXPIRED, pushing its timeline step in the same up
 claim, a cancel, a scheduled release or a second expirer racing it cannot both win. Three
 places decide (``docs/expiry.md``): a worker's claim (:meth:`wavecom.store.rounds.Rounds.claim`
 expires instead of claiming), the pipeline right before a send (an outcome like any other),
-and the periodic sweep (:class:`Expiries`, run by ``wavecom.expiry``) for the ones that wait.
+and the periodic sweep (:class:`Expiries`, run by ``wavecom.api.expiry``) for the ones that wait.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from wavecom.constants import Status
-from wavecom.errors import StoreUnavailable
-from wavecom.messages import DeliveryJob
+from wavecom.core.constants import Status
+from wavecom.core.errors import StoreUnavailable
+from wavecom.core.messages import DeliveryJob
 from wavecom.store.counters import Counters, Tally
 from wavecom.store.documents import Doc, as_read, log_entry
 from wavecom.store.writes import bulk

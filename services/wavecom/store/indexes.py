@@ -26,7 +26,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from wavecom.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, RECEIPTS, SCHEDULE
+from wavecom.core.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, RECEIPTS, SCHEDULE
 from wavecom.store.callbacks import (
     BY_ENDPOINT_DUE,
     BY_NOTIFICATION,

@@ -7,12 +7,12 @@ from datetime import datetime
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc
 
 
 class ApiKeys:
-    """The ``apikeys`` collection (:mod:`wavecom.keys` gives it meaning)."""
+    """The ``apikeys`` collection (:mod:`wavecom.core.keys` gives it meaning)."""
 
     def __init__(self, collection: AsyncCollection[Doc]) -> None:
         self.collection = collection

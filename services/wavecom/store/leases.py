@@ -9,7 +9,7 @@ from datetime import timedelta
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc, utcnow
 
 log = logging.getLogger("wavecom.store.leases")

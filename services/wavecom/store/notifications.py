@@ -13,9 +13,9 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from wavecom.constants import Status
-from wavecom.errors import StoreUnavailable
-from wavecom.messages import DeliveryJob
+from wavecom.core.constants import Status
+from wavecom.core.errors import StoreUnavailable
+from wavecom.core.messages import DeliveryJob
 from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
 from wavecom.store.expiries import expired, not_expired

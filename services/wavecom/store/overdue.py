@@ -1,5 +1,5 @@
 """Waiting notifications whose message should have been consumed by now: the sweeper's scan
-and its mark (:mod:`wavecom.sweeper` says why and what it publishes)."""
+and its mark (:mod:`wavecom.relay.sweeper` says why and what it publishes)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from wavecom.constants import Status
-from wavecom.errors import StoreUnavailable
+from wavecom.core.constants import Status
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc, as_read, log_entry, utcnow
 from wavecom.store.writes import bulk
 

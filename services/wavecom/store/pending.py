@@ -12,8 +12,8 @@ from bson import ObjectId
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import PyMongoError
 
-from wavecom.constants import Status
-from wavecom.errors import StoreUnavailable
+from wavecom.core.constants import Status
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, utcnow
 from wavecom.store.expiries import not_expired

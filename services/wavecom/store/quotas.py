@@ -6,7 +6,7 @@ from __future__ import annotations
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc
 
 

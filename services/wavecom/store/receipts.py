@@ -31,8 +31,8 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from wavecom.constants import Status
-from wavecom.errors import StoreUnavailable
+from wavecom.core.constants import Status
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, utcnow
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE, partial_string

@@ -19,9 +19,9 @@ from bson import ObjectId
 from pymongo import UpdateOne
 from pymongo.errors import PyMongoError
 
-from wavecom.constants import Status
-from wavecom.errors import StoreUnavailable
-from wavecom.messages import DeliveryJob
+from wavecom.core.constants import Status
+from wavecom.core.errors import StoreUnavailable
+from wavecom.core.messages import DeliveryJob
 from wavecom.store.counters import Tally
 from wavecom.store.documents import Doc, log_entry, processing_step, utcnow, waiting_status
 from wavecom.store.expiries import (

@@ -1,4 +1,4 @@
-"""Per-tenant settings: one document per tenant that set any (:mod:`wavecom.tenants`)."""
+"""Per-tenant settings: one document per tenant that set any (:mod:`wavecom.core.tenants`)."""
 
 from __future__ import annotations
 

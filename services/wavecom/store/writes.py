@@ -9,7 +9,7 @@ from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from wavecom.errors import StoreUnavailable
+from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc
 
 # pymongo sends a bulk write as one command; keeping commands moderate bounds the work one

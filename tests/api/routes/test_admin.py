@@ -10,7 +10,7 @@ from tests.support.api import assert_error
 from tests.support.auth import as_other
 from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.store import Store

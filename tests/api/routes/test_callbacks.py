@@ -6,7 +6,7 @@ import httpx
 
 from tests.support.api import assert_error
 from tests.support.auth import as_other, key
-from wavecom.constants import Scope
+from wavecom.core.constants import Scope
 from wavecom.store import Store
 
 URL = "https://bank.example/hooks/wavecom"

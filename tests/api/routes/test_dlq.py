@@ -13,7 +13,7 @@ from tests.support.api import assert_error
 from tests.support.notifications import all_terminal, create, email, ledger, put_mock_account, sms
 from tests.support.processes import TENANT, RunWorker
 from tests.support.wait import queue_empty, wait_for
-from wavecom.constants import Channel, Lane, lane_queue
+from wavecom.core.constants import Channel, Lane, lane_queue
 from wavecom.store import Store
 
 

@@ -20,10 +20,10 @@ from tests.support.notifications import email
 from tests.support.processes import EVERY_SCOPE, RunWorker
 from tests.support.services import _management, free_port
 from tests.support.wait import wait_for
-from wavecom.broker import connect
-from wavecom.constants import EVENTS_EXCHANGE, Channel
-from wavecom.events import EventPublisher
-from wavecom.settings import Settings
+from wavecom.core.broker import connect
+from wavecom.core.constants import EVENTS_EXCHANGE, Channel
+from wavecom.core.events import EventPublisher
+from wavecom.core.settings import Settings
 
 
 class Live:

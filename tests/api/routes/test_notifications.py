@@ -15,8 +15,8 @@ from tests.support.api import assert_error
 from tests.support.notifications import email, push, sms
 from tests.support.processes import TENANT, serve
 from tests.support.wait import wait_for
-from wavecom.constants import DLQ, Channel, Lane, lane_queue
-from wavecom.settings import Settings
+from wavecom.core.constants import DLQ, Channel, Lane, lane_queue
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 # --- create ------------------------------------------------------------------------------------

@@ -37,10 +37,10 @@ from tests.support.twilio import SID, TOKEN, FakeTwilio, twilio_signature
 from tests.support.wait import wait_for
 from tests.support.webhook import SECRET as GATEWAY_SECRET
 from tests.support.webhook import Gateway
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 DSN_SECRET = "whsec_" + base64.b64encode(bytes(range(100, 132))).decode()

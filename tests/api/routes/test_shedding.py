@@ -14,8 +14,8 @@ from tests.support.notifications import all_terminal, sms
 from tests.support.processes import RunWorker, serve
 from tests.support.wait import wait_for
 from wavecom.api.depths import QueueDepths
-from wavecom.constants import Channel
-from wavecom.settings import Settings
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.store import Store
 
 

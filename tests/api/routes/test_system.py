@@ -13,11 +13,11 @@ from tests.support.notifications import sms
 from tests.support.processes import serve
 from tests.support.services import MONGODB_URL
 from wavecom.api.app import create_app
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.providers.seed import seed
-from wavecom.settings import Settings
 from wavecom.store import Store
 
 

@@ -16,10 +16,10 @@ from wavecom.api.deps import AuthDep, SettingsDep, StoreDep
 from wavecom.api.errors import ApiError, error_body
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import PROTECTED, ErrorEnvelope
-from wavecom.constants import Scope
-from wavecom.errors import DependencyUnavailable, MockRefused
+from wavecom.core.constants import Scope
+from wavecom.core.errors import DependencyUnavailable, MockRefused
 from wavecom.providers.accounts import refuse_mock
-from wavecom.reconcile import Report, Window, reconcile_steps
+from wavecom.relay.reconcile import Report, Window, reconcile_steps
 
 router = APIRouter(prefix="/api", tags=["admin"], responses=PROTECTED)
 

@@ -13,7 +13,7 @@ from wavecom.api.auth import Admin
 from wavecom.api.deps import IntakeDep, LimitParam, PageParam, StoreDep
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import PROTECTED, ErrorEnvelope, PageEnvelope, ReplayEnvelope
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 from wavecom.store import ListQuery
 
 router = APIRouter(prefix="/api/dlq", tags=["dead letters"], responses=PROTECTED)

@@ -13,7 +13,7 @@ from wavecom.api.auth import Admin
 from wavecom.api.deps import AuthDep
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import PROTECTED, ErrorEnvelope, TtlSeconds
-from wavecom.constants import Channel
+from wavecom.core.constants import Channel
 
 router = APIRouter(prefix="/api/admin/expiry", tags=["admin"], responses=PROTECTED)
 

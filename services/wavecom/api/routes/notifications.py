@@ -10,7 +10,6 @@ from bson.errors import InvalidId
 from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
 
-from wavecom import metrics
 from wavecom.api import views
 from wavecom.api.auth import Admin, Auth, BatchSender, Reader, Sender
 from wavecom.api.deps import (
@@ -24,6 +23,7 @@ from wavecom.api.deps import (
 )
 from wavecom.api.errors import ApiError, error_body, validation_error
 from wavecom.api.idempotency import idempotent
+from wavecom.api.intake import Intake
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import (
     PROTECTED,
@@ -38,10 +38,10 @@ from wavecom.api.schemas import (
 )
 from wavecom.api.shedding import LoadShedder
 from wavecom.api.views import CURSOR_PATTERN
-from wavecom.constants import Channel, Priority, Status
-from wavecom.events import doc_event
-from wavecom.intake import Intake
-from wavecom.settings import Settings
+from wavecom.core import metrics
+from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.events import doc_event
+from wavecom.core.settings import Settings
 from wavecom.store import Doc, ListQuery, RecipientHasher, Store, new_notification
 from wavecom.store.expiries import expired
 

@@ -16,15 +16,15 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Depends, Path, Request
 
-from wavecom import metrics
 from wavecom.api.deps import SettingsDep, app_state
 from wavecom.api.errors import ApiError
+from wavecom.api.receipts import dsn, gateway, mailgun, signed, twilio
+from wavecom.api.receipts.accounts import ReceiptAccount, ReceiptAccounts, secret
+from wavecom.api.receipts.handling import ReceiptHandler
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import ErrorEnvelope, ReceiptEnvelope
-from wavecom.errors import ReceiptInvalid, ReceiptRejected
-from wavecom.receipts import dsn, gateway, mailgun, signed, twilio
-from wavecom.receipts.accounts import ReceiptAccount, ReceiptAccounts, secret
-from wavecom.receipts.handling import ReceiptHandler
+from wavecom.core import metrics
+from wavecom.core.errors import ReceiptInvalid, ReceiptRejected
 from wavecom.store import utcnow
 from wavecom.store.receipts import ProviderReceipt, Result
 

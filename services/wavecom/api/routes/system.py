@@ -13,9 +13,9 @@ from pymongo.errors import PyMongoError
 
 from wavecom.api.responses import OrjsonResponse
 from wavecom.api.schemas import Health
-from wavecom.constants import Channel
-from wavecom.errors import DependencyUnavailable
-from wavecom.settings import Environment
+from wavecom.core.constants import Channel
+from wavecom.core.errors import DependencyUnavailable
+from wavecom.core.settings import Environment
 from wavecom.store import Doc
 
 router = APIRouter(prefix="/api", tags=["system"])
