@@ -86,7 +86,7 @@ EXEMPT: dict[str, str] = {
 # its subject rather than its module, is said beside it.)
 KNOWN_MISSING = frozenset(
     {
-        # the processes' mains share it: tests/callbacks/test_process.py, tests/worker/test_consumer.py
+        # the mains share it (tests/callbacks/test_process.py, tests/worker/test_consumer.py)
         "core/entrypoint.py",
         # the API: through tests/api/routes/ (the contract) and tests/api/test_*.py
         "api/app.py",
