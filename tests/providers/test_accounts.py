@@ -1,5 +1,6 @@
 """Provider accounts as data, against the real database: validated before anything is written,
-a revision per write, one owner per account, the seed once per installation."""
+a revision per write, one owner per account, no mock in production (the seed is
+tests/providers/test_seed.py's, the YAML tests/providers/test_manifests.py's)."""
 
 from __future__ import annotations
 
@@ -9,13 +10,11 @@ from typing import Any
 
 import pytest
 
-from tests.support.notifications import put_mock_account
 from wavecom.core.constants import Channel
 from wavecom.core.errors import MockRefused, ProviderConfigError
 from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
-from wavecom.providers.manifests import parse, secret_values
 from wavecom.providers.seed import seed
 from wavecom.store import Store
 
@@ -125,60 +124,6 @@ async def test_an_account_has_one_owner_except_what_the_seed_wrote(
     assert not await accounts.remove(store, "alpha", source="admin")
     assert await accounts.remove(store, "alpha", source="kubernetes:ns/alpha")
     assert "alpha" not in {a.name for a in await accounts.list_accounts(store)}
-
-
-async def test_the_seed_is_written_once_per_channel(
-    store: Store, worker_settings: Settings
-) -> None:
-    settings = worker_settings
-    assert await seed(store, settings, Channel.EMAIL)
-    names = {a.name: a for a in await accounts.list_accounts(store, Channel.EMAIL)}
-    assert list(names) == ["alpha", "beta"]  # the tests' PROVIDERS_EMAIL
-    assert names["alpha"].spec.priority < names["beta"].spec.priority
-    for name in names:
-        await accounts.remove(store, name)
-    assert not await seed(store, settings, Channel.EMAIL)  # emptied on purpose: stays empty
-    assert await accounts.list_accounts(store, Channel.EMAIL) == []
-    assert await seed(store, settings, Channel.SMS)
-    await put_mock_account(store, "extra", Channel.PUSH)
-    assert not await seed(store, settings, Channel.PUSH)  # it has an account already
-
-
-def test_manifests_resolve_their_secrets_and_refuse_what_they_do_not_take() -> None:
-    password = base64.b64encode(b"pw").decode()
-    text = f"""
-apiVersion: notify.wavecom.io/v1alpha1
-kind: NotificationProvider
-metadata: {{name: relay}}
-spec:
-  channel: EMAIL
-  driver: smtp
-  priority: 10
-  settings: {{host: smtp.bank.example, fromAddress: otp@bank.example}}
-  credentialsSecretRef: {{name: smtp-creds}}
----
-apiVersion: v1
-kind: Secret
-metadata: {{name: smtp-creds, labels: {{notify.wavecom.io/provider-credentials: "true"}}}}
-data: {{password: {password}}}
-stringData: {{username: ops}}
-"""
-    (resource,) = parse([text])
-    assert resource.name == "relay"
-    assert resource.spec.priority == 10
-    assert resource.credentials == {"username": "ops", "password": "pw"}
-    with pytest.raises(ProviderConfigError, match="'smtp-creds' is not in the files"):
-        parse([text.split("---", maxsplit=1)[0]])
-    with pytest.raises(ProviderConfigError, match=r"spec\.priority"):
-        parse([text.replace("priority: 10", "priority: -1")])
-    with pytest.raises(ProviderConfigError, match=r"spec\.channel"):
-        parse([text.replace("channel: EMAIL", "channel: FAX")])
-    with pytest.raises(ProviderConfigError, match=r"only notify\.wavecom\.io/v1alpha1"):
-        parse(["apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n"])
-    with pytest.raises(ProviderConfigError, match="appears twice"):
-        parse([text.split("---", maxsplit=1)[0], text.split("---", maxsplit=1)[0]])
-    with pytest.raises(ProviderConfigError, match="not base64"):
-        secret_values({"data": {"password": "***"}})
 
 
 async def test_production_refuses_a_mock_by_name_and_seeds_nothing(

@@ -4,7 +4,6 @@ which field is wrong without ever repeating a value."""
 from __future__ import annotations
 
 import base64
-import email.utils
 from typing import Any
 
 import pytest
@@ -15,7 +14,6 @@ from wavecom.core.constants import Channel
 from wavecom.core.errors import ProviderConfigError
 from wavecom.providers.drivers import build_driver
 from wavecom.providers.fcm import FcmProvider
-from wavecom.providers.http import retry_after_s
 from wavecom.providers.mock import MockProvider
 from wavecom.providers.smtp import SmtpProvider
 from wavecom.providers.twilio import TwilioProvider
@@ -179,20 +177,3 @@ async def test_fcm_needs_a_project_id_from_the_settings_or_the_key() -> None:
     provider = build_driver("acct", Channel.PUSH, "fcm", {"projectId": "p"}, key)
     assert isinstance(provider, FcmProvider)
     await provider.close()
-
-
-def test_retry_after_is_seconds_or_an_http_date() -> None:
-    now = 1_800_000_000.0
-    assert retry_after_s({"retry-after": "120"}, now=now) == 120.0
-    assert retry_after_s({"retry-after": "-5"}, now=now) == 0.0
-    assert (
-        retry_after_s({"retry-after": email.utils.formatdate(now + 90, usegmt=True)}, now=now)
-        == 90.0
-    )
-    assert (
-        retry_after_s({"retry-after": email.utils.formatdate(now - 90, usegmt=True)}, now=now)
-        == 0.0
-    )
-    assert retry_after_s({"retry-after": "soon"}, now=now) is None
-    assert retry_after_s({"retry-after": "inf"}, now=now) is None
-    assert retry_after_s({}, now=now) is None
