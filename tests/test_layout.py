@@ -112,13 +112,6 @@ KNOWN_MISSING = frozenset(
         "core/settings.py",  # tests/docs/test_configuration.py
         "core/telemetry.py",  # tests/telemetry/
         "core/tenants.py",  # tests/api/test_tenancy.py
-        "operator/kube.py",  # tests/cluster/test_operator.py
-        "providers/base.py",
-        "providers/cli.py",  # tests/test_admin.py
-        "providers/http.py",  # the drivers' tests
-        "providers/manifests.py",  # tests/test_admin.py
-        "providers/routes.py",  # tests/providers/test_breaker.py
-        "providers/seed.py",  # tests/worker/test_consumer_accounts.py
         # the store: through the tests of its users, tests/store/test_indexes.py
         "store/books.py",  # tests/relay/test_reconcile.py
         "store/breakers.py",  # tests/providers/test_breaker.py
