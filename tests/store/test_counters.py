@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from bson import ObjectId
+from prometheus_client import REGISTRY
 
 from tests.support.documents import doc
 from wavecom.core.constants import STATS, Status
@@ -106,7 +107,9 @@ async def test_a_writer_killed_after_its_document_writes_is_counted_by_the_repai
     assert await drift(store) == {"QUEUED": 20, "PROCESSING": -20}  # what a kill left, before
     # a young tally may belong to a writer still working: left alone
     assert await other_store.notifications.repair_counters() == 0
+    repaired = REGISTRY.get_sample_value("counter_repaired_steps_total") or 0.0
     assert await other_store.notifications.repair_counters(after_s=0) == 20
+    assert REGISTRY.get_sample_value("counter_repaired_steps_total") == repaired + 20
     assert await drift(store) == {}
     assert await pending(store) == {}
     # and a second repair counts nothing twice

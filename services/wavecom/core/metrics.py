@@ -158,3 +158,8 @@ DB_COMMAND_FAILURES = Counter(
     "Database commands that came back with an error, by command name",
     ["command"],
 )
+COUNTER_REPAIRED_STEPS = Counter(
+    "counter_repaired_steps_total",
+    "Timeline steps the counters' repair counted for tallies their writer left unsettled (it "
+    "died, or its settle failed): 0 in a healthy installation but after kills and outages",
+)

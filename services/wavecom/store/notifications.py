@@ -13,6 +13,7 @@ from pymongo import ASCENDING, DESCENDING
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from wavecom.core import metrics
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
@@ -172,8 +173,10 @@ class Notifications:
         self, *, after_s: float = TALLY_AFTER_S, keep_s: float = TALLY_KEEP_S
     ) -> int:
         """Settle the tallies dead writers left, from these documents (``counters``); the
-        number of steps counted."""
-        return await self.counters.repair(self.collection, after_s=after_s, keep_s=keep_s)
+        number of steps counted (``counter_repaired_steps_total``)."""
+        counted = await self.counters.repair(self.collection, after_s=after_s, keep_s=keep_s)
+        metrics.COUNTER_REPAIRED_STEPS.inc(counted)
+        return counted
 
     async def count_intake(self, docs: Sequence[Doc]) -> None:
         """Count notifications stored already, without intake (an import, a test's seed):
