@@ -136,6 +136,13 @@ async def test_b_the_broker_loses_everything_and_the_sweeper_requeues_each_once(
     its data directory deleted, and it starts again empty."""
     await SOLO.wipe()
     await SOLO.start()
+    try:
+        await _lose_everything_and_requeue(settings, store, ledger_dir)
+    finally:
+        await SOLO.stop()  # never left running for the next test or session
+
+
+async def _lose_everything_and_requeue(settings: Settings, store: Store, ledger_dir: Path) -> None:
     solo = settings.model_copy(update={"amqp_url": SOLO.url()})
     async with System(solo) as system:
         system.env.update({"SWEEP_AFTER_S": "3", "SWEEP_INTERVAL_S": "0.5", "SWEEP_LIMIT": "1000"})
@@ -165,4 +172,3 @@ async def test_b_the_broker_loses_everything_and_the_sweeper_requeues_each_once(
             text = (await http.get("/metrics")).text
         [line] = [t for t in text.splitlines() if t.startswith("wavecom_sweeper_requeued_total{")]
         assert float(line.split()[-1]) >= 2000
-    await SOLO.stop()
