@@ -22,10 +22,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 from cryptography.hazmat.primitives.asymmetric import rsa
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from tests.support import fcm as fcm_kit
 from tests.support import smtp as smtp_kit
@@ -34,8 +31,8 @@ from tests.support import webhook as webhook_kit
 from tests.support.fcm import FakeGoogle, fcm_error
 from tests.support.servers import closed_port, serving
 from tests.support.smtp import PASSWORD, SmtpServer
+from tests.support.tracing import in_memory_spans
 from tests.support.twilio import FakeTwilio, twilio_error
-from wavecom.core import telemetry
 from wavecom.core.constants import Channel, Priority, Status
 from wavecom.core.logs import setup_logging
 from wavecom.core.messages import DeliveryJob
@@ -67,13 +64,8 @@ class Failure:
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(sampler=ALWAYS_ON)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    telemetry.use(provider)
-    yield exporter
-    telemetry.use(None)
-    provider.shutdown()
+    with in_memory_spans() as exporter:
+        yield exporter
 
 
 @dataclass
