@@ -1,4 +1,9 @@
-"""Idempotency-Key on single and batch create."""
+"""``wavecom.api.idempotency``: ``Idempotency-Key`` on single and batch create.
+
+The same key and body get the first answer again (``Idempotent-Replayed``) and create nothing,
+a refusal too; another body with the key is a 409 ``IDEMPOTENCY_KEY_REUSED``; of concurrent
+requests with one key exactly one goes on, the others are told to retry; a malformed key is a
+400. (Moved from tests/api/routes/, issue #26 item 2.)"""
 
 from __future__ import annotations
 
@@ -64,3 +69,19 @@ async def test_a_batch_with_a_key_is_created_once(client: httpx.AsyncClient, sto
 async def test_keys_are_validated(client: httpx.AsyncClient) -> None:
     r = await client.post("/api/notifications", json=sms(1), headers={"Idempotency-Key": "x" * 300})
     assert_error(r, 400, "VALIDATION_ERROR")
+
+
+async def test_a_refusal_is_stored_and_replayed_too(
+    client: httpx.AsyncClient, store: Store
+) -> None:
+    first = await client.post("/api/notifications", json={**sms(1), "reference": "order-9"})
+    assert first.status_code == 201
+    headers = {"Idempotency-Key": "second-try"}
+    again = {**sms(2), "reference": "order-9"}
+    refused = await client.post("/api/notifications", json=again, headers=headers)
+    assert_error(refused, 409, "REFERENCE_CONFLICT", "reference")
+    replayed = await client.post("/api/notifications", json=again, headers=headers)
+    assert replayed.status_code == 409
+    assert replayed.json() == refused.json()
+    assert replayed.headers["idempotent-replayed"] == "true"
+    assert await store.notifications.collection.count_documents({}) == 1
