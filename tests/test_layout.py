@@ -86,22 +86,6 @@ EXEMPT: dict[str, str] = {
 # its subject rather than its module, is said beside it.)
 KNOWN_MISSING = frozenset(
     {
-        # the mains share it (tests/callbacks/test_process.py, tests/worker/test_consumer.py)
-        "core/entrypoint.py",
-        # the API: through tests/api/routes/ (the contract) and tests/api/test_*.py
-        "api/app.py",
-        "api/deps.py",
-        "api/errors.py",  # tests/api/test_outages.py, the envelope of every route test
-        "api/idempotency.py",  # tests/api/routes/test_idempotency.py
-        "api/live.py",  # tests/api/routes/test_events.py
-        "api/schemas.py",  # tests/api/routes/, tests/api/test_fuzz.py
-        "api/shedding.py",  # tests/api/routes/test_shedding.py
-        "api/views.py",
-        "api/receipts/accounts.py",  # tests/api/routes/test_receipts.py
-        "api/receipts/gateway.py",  # tests/api/routes/test_receipts.py
-        "api/receipts/handling.py",  # tests/api/receipts/test_end_to_end.py
-        # the callbacks process: tests/callbacks/test_delivery.py, test_process.py, test_backlog.py
-        # shared
         # the store: through the tests of its users, tests/store/test_indexes.py
         "store/books.py",  # tests/relay/test_reconcile.py
         "store/breakers.py",  # tests/providers/test_breaker.py
