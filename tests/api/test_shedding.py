@@ -79,11 +79,6 @@ def test_the_reason_names_the_channel_the_backlog_and_the_threshold(depths: Queu
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: shedding.py refuses at depth >= threshold, while the settings, the docs and "
-    "its own reason ('refused above 30') say above SHED_LOW_BACKLOG/SHED_MEDIUM_BACKLOG",
-)
 def test_a_backlog_exactly_at_a_threshold_is_not_above_it(depths: QueueDepths) -> None:
     shedder = LoadShedder(depths, low=LOW, medium=MEDIUM)
     backlog(depths, Channel.SMS, LOW)

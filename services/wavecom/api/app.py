@@ -82,30 +82,37 @@ class BodyLimit:
                 await self._reject(scope, receive, send)
                 return
         seen = 0
+        started = answered = False
 
         async def limited() -> Message:
-            nonlocal seen
+            # a body streamed past the limit: answer 413 here and tell the app the client is
+            # gone (an exception raised from here would reach the app's body parsing, which
+            # answers it with its own 400)
+            nonlocal seen, answered
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and not answered:
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
-                    raise _TooLarge
+                    answered = True
+                    if not started:
+                        await self._reject(scope, receive, send)
+                    return {"type": "http.disconnect"}
             return message
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(scope, receive, send)
+        async def sending(message: Message) -> None:
+            nonlocal started
+            if answered:
+                return  # the app's answer to the disconnect: the client has its 413
+            started = True
+            await send(message)
+
+        await self.app(scope, limited, sending)
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = envelope(
             413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {self.max_bytes} bytes"
         )
         await response(scope, receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 class DashboardMount(Mount):
@@ -310,8 +317,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         retry_after_s=settings.admission_retry_after_s,
         max_lag_ms=settings.admission_max_lag_ms,
     )
-    app.add_middleware(Observe)
+    # outermost: Observe (security headers and HTTP metrics on every answer, a 413 too)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Observe)
     telemetry.instrument_app(app)  # request spans, when tracing is on
     return app
 

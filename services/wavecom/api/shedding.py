@@ -23,8 +23,8 @@ class LoadShedder:
     def refuses(self, channel: Channel, priority: Priority) -> str | None:
         """Why a notification of this channel and priority is refused now, or None."""
         depth = self.depths.standard(channel)
-        if priority is Priority.LOW and depth >= self.low:
+        if priority is Priority.LOW and depth > self.low:
             return f"{channel.value} backlog is {depth}: LOW is refused above {self.low}"
-        if priority is Priority.MEDIUM and depth >= self.medium:
+        if priority is Priority.MEDIUM and depth > self.medium:
             return f"{channel.value} backlog is {depth}: MEDIUM is refused above {self.medium}"
         return None
