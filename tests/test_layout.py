@@ -1,7 +1,7 @@
 """The tests' layout (issue #26): no test module imports another test module; what tests share
 lives in tests/support/ (or a conftest.py for fixtures), none of it at the top of tests/; and the
 tests mirror the package: services/wavecom/<folder>/<module>.py is tested by
-tests/<folder>/test_<module>.py (but the exempt modules and the KNOWN_MISSING ones)."""
+tests/<folder>/test_<module>.py (but the exempt modules)."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def test_the_check_sees_every_form_of_import() -> None:
 
 PACKAGE = TESTS.parent / "services" / "wavecom"
 
+
 # Package markers and entry points: an `__init__.py` holds a docstring (or, for store/, the
 # facade every store test goes through), a `__main__.py` starts a process, and the tests that run
 # the processes (test_e2e, tests/image, tests/telemetry/test_processes, ...) run every one.
@@ -81,25 +82,6 @@ EXEMPT: dict[str, str] = {
     "callbacks/metrics.py": "metric definitions only; tests/observability checks every name",
     "api/responses.py": "JSONResponse rendered by orjson: one call, no logic",
 }
-# Modules with logic and no test at their mirrored path yet. It can only shrink: an entry whose
-# test now exists fails until it is removed. (Where one is covered today, by a test named for
-# its subject rather than its module, is said beside it.)
-KNOWN_MISSING = frozenset(
-    {
-        # the store: through the tests of its users, tests/store/test_indexes.py
-        "store/books.py",  # tests/relay/test_reconcile.py
-        "store/breakers.py",  # tests/providers/test_breaker.py
-        "store/documents.py",
-        "store/idempotency.py",
-        "store/keys.py",  # tests/core/test_keys.py
-        "store/leases.py",  # tests/relay/test_sweeper.py
-        "store/overdue.py",  # tests/relay/test_sweeper.py
-        "store/quotas.py",  # tests/api/test_quota.py
-        "store/recipients.py",
-        "store/tenants.py",  # tests/api/test_tenancy.py
-        "store/writes.py",
-    }
-)
 
 
 def mirrored(module: Path) -> Path:
@@ -117,18 +99,11 @@ def untested() -> set[str]:
 
 
 def test_every_module_has_a_test_at_its_mirrored_path() -> None:
-    new = sorted(untested() - KNOWN_MISSING)
+    new = sorted(untested())
     assert not new, (
         "no tests/<folder>/test_<module>.py for these modules of services/wavecom/ "
         f"(write it; a module of pure data goes to EXEMPT, with why): {new}"
     )
-
-
-def test_the_list_of_known_missing_tests_only_shrinks() -> None:
-    done = sorted(KNOWN_MISSING - untested())
-    assert not done, f"these have their test (or are gone): remove them from KNOWN_MISSING: {done}"
-    gone = sorted(p for p in EXEMPT if not (PACKAGE / p).exists())
-    assert not gone, f"no such module, remove it from EXEMPT: {gone}"
 
 
 def test_no_helper_module_at_the_top_of_tests() -> None:

@@ -3,6 +3,7 @@ and its mark (:mod:`wavecom.relay.sweeper` says why and what it publishes)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
 from bson import ObjectId
@@ -56,12 +57,15 @@ class Overdue:
         if not docs:
             return []
         now = utcnow()
+        # this call's own: another sweep marking in the same millisecond writes other ids, so
+        # the read-back below finds only what this one marked
+        token = uuid.uuid4().hex[:8]
         entries: dict[ObjectId, Doc] = {}
         ops: list[UpdateOne] = []
         for d in docs:
             entry = log_entry(
                 f"{d['_id']}:requeue:{d.get('retryCount', 0)}:{d.get('round', 0)}:"
-                f"{int(now.timestamp() * 1000)}",
+                f"{int(now.timestamp() * 1000)}:{token}",
                 Status(d["status"]),
                 message,
                 now,
