@@ -11,7 +11,6 @@ leaving the benchmark timing other documents.
 
 from __future__ import annotations
 
-import asyncio
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -69,7 +68,14 @@ async def test_seeded_documents_have_the_shape_of_a_real_create_and_delivery(
     queued = await create({**sms(6), "scheduledAt": later})
     r = await api.post(f"/api/notifications/{cancelled}/cancel")
     assert r.status_code == 200, r.text
-    await asyncio.sleep(1.2)  # the SMS's second of validity passes before any worker runs
+
+    async def lapsed() -> bool:  # the SMS's second of validity passes before any worker runs
+        doc = await store.notifications.collection.find_one(
+            {"_id": ObjectId(expired)}, {"expiresAt": 1}
+        )
+        return doc is not None and doc["expiresAt"] < datetime.now(UTC)
+
+    await wait_for(lapsed, what="the SMS's validity to pass")
     await put_mock_account(store, "textwave", Channel.SMS, latencyMs=2, latencySigma=0)
     await run_worker(Channel.EMAIL)
     await run_worker(Channel.SMS)

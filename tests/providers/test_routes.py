@@ -133,7 +133,11 @@ async def test_a_job_waiting_for_a_token_gives_up_when_the_accounts_change() -> 
     await asyncio.sleep(0)  # it starts waiting (a scheduling point, not a wait on time)
     assert not waiting.done()
     await table.update([Route(Driver("capped", 1), 0)])
-    assert await wait_for(lambda: asyncio.sleep(0, waiting.done()), what="the wait to end")
+
+    async def ended() -> bool:
+        return waiting.done()
+
+    assert await wait_for(ended, what="the wait to end")
     assert waiting.result() is False  # no token taken: it looks at the new order
 
 
