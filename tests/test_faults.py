@@ -35,9 +35,12 @@ async def system(settings: Settings) -> AsyncIterator[System]:
         yield s
 
 
-async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_relay(
+async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_sweeper(
     system: System, store: Store, ledger_dir: Path
 ) -> None:
+    # no outbox entry on the happy path: a stored notification without a message is the
+    # sweeper's, SWEEP_AFTER_S after it was queued (short here; 120 s by default)
+    system.env.update({"SWEEP_AFTER_S": "2", "SWEEP_INTERVAL_S": "0.5"})
     await system.spawn_worker("email")
     await system.spawn_api("doomed-api", EXIT_BEFORE_PUBLISH="true")
     async with system.client(timeout=10) as http:
@@ -46,17 +49,20 @@ async def test_e_the_api_killed_between_write_and_publish_is_covered_by_the_rela
     assert await system.procs["doomed-api"].wait() == 137
     [doc] = await store.notifications.collection.find({}).to_list()
     assert doc["status"] == "QUEUED"  # stored, never published, never answered
+    assert await store.outbox.collection.count_documents({}) == 0
 
-    await system.spawn_api()  # its relay finds the unconfirmed publish
+    await system.spawn_api()  # its sweeper finds the notification without a message
     nid = str(doc["_id"])
 
     async def sent() -> bool:
         d = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
         return d is not None and d["status"] == "SENT"
 
-    await wait_for(sent, within=30, what="the relay to publish and the worker to send")
+    await wait_for(sent, within=30, what="the sweeper to publish and the worker to send")
     assert ledger(ledger_dir) == {nid: 1}
-    assert await store.outbox.collection.count_documents({}) == 0
+    d = await store.notifications.collection.find_one({"_id": ObjectId(nid)})
+    assert d is not None
+    assert "Re-queued: no message found" in [e["message"] for e in d["timeline"]]
 
 
 async def test_a_workers_killed_again_and_again_lose_nothing_and_send_nothing_twice(

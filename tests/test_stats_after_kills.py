@@ -40,6 +40,10 @@ async def system(settings: Settings) -> AsyncIterator[System]:
                 "PUBLISH_TIMEOUT_S": "1",
                 "OUTBOX_GRACE_S": "2",
                 "SCHEDULER_INTERVAL_S": "0.2",
+                # an API killed between its insert and the broker's confirm leaves QUEUED
+                # notifications without a message: the sweeper publishes them (120 s shipped)
+                "SWEEP_AFTER_S": "3",
+                "SWEEP_INTERVAL_S": "0.5",
                 "CLAIM_TTL_S": "3",  # a dead worker's rounds are retaken after 3 s
                 # as shipped: counters settle together, 100 ms after the first (a kill
                 # within it leaves tallies that only the repair settles)

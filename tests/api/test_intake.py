@@ -12,9 +12,13 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY
 
+from tests.support.commands import Commands
+from tests.support.documents import doc
 from tests.support.notifications import email, sms
 from tests.support.processes import serve
-from wavecom.core.constants import Channel, Lane, lane_queue
+from wavecom.api.intake import Intake
+from wavecom.core.broker import Publisher, QueueShape, connect
+from wavecom.core.constants import NOTIFICATIONS, OUTBOX, Channel, Lane, lane_queue
 from wavecom.core.settings import Settings
 from wavecom.store import Store
 
@@ -112,3 +116,52 @@ async def test_a_request_that_waited_past_the_deadline_is_refused_and_not_stored
     accepted = {r.json()["data"]["_id"] for r in answers if r.status_code == 201}
     stored = await store.notifications.collection.find({}, {"_id": 1}).to_list(None)
     assert {str(d["_id"]) for d in stored} == accepted
+
+
+async def test_a_commit_is_a_tally_and_an_insert_and_its_counters_settle_after_the_answer(
+    settings: Settings, watched_store: Store, commands: Commands
+) -> None:
+    """No outbox entry on the happy path (the sweeper covers a process that dies before the
+    broker confirms): before its answer a commit sends the counters' tally and the insert;
+    the settle follows, one for every commit answered within the linger."""
+    connection = await connect(settings.amqp_url, name="intake-test")
+    try:
+        publisher = await Publisher.open(connection, timeout_s=10, shape=QueueShape.of(settings))
+        intake = Intake(watched_store, publisher, settle_linger_s=0.5)
+        commits = [[doc(10 * n + i) for i in range(n)] for n in (1, 2, 3)]
+        commands.seen.clear()
+        for docs in commits:
+            assert (await intake.commit(docs)).confirmed
+        # answered: per commit one tally (an update of the stats) and one insert, nothing else
+        assert commands.seen[("insert", NOTIFICATIONS)] == 3
+        assert sum(n for (cmd, _), n in commands.seen.items() if cmd == "update") == 3
+        assert not any(coll == OUTBOX for (_, coll) in commands.seen)
+        await intake.close()
+    finally:
+        await connection.close()
+    # then one settle for the three commits, and nothing left pending
+    assert sum(n for (cmd, _), n in commands.seen.items() if cmd == "update") == 4
+    assert (await watched_store.db["stats"].find_one({"_id": "acme"}) or {}).get("pending") == {}
+    assert (await watched_store.counters.of("acme")).total == 6
+    assert await watched_store.db[OUTBOX].count_documents({}) == 0
+
+
+async def test_a_publish_the_broker_does_not_confirm_in_time_is_left_to_the_relay(
+    settings: Settings, store: Store
+) -> None:
+    """The confirm's deadline passes (here a deadline no broker meets): the notifications
+    are accepted, unconfirmed, and recorded in the outbox for the relay; counted as stored."""
+    connection = await connect(settings.amqp_url, name="intake-test")
+    try:
+        hurried = await Publisher.open(connection, timeout_s=1e-6, shape=QueueShape.of(settings))
+        intake = Intake(store, hurried, outbox_grace_s=30, settle_linger_s=0)
+        docs = [doc(i) for i in range(3)]
+        accepted = await intake.commit(docs)
+        await intake.close()
+    finally:
+        await connection.close()
+    assert not accepted.confirmed
+    [entry] = await store.db[OUTBOX].find({}).to_list(None)
+    assert entry["ids"] == [d["_id"] for d in docs]
+    assert await store.notifications.collection.count_documents({}) == 3
+    assert (await store.counters.of("acme")).total == 3

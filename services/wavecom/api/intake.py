@@ -2,15 +2,23 @@
 
 Group commit: requests that arrive while commits are under way (at most
 ``commit_concurrency``, 4, at once) wait for the next one, and that commit writes all of them
-together: one outbox entry, one ``insert_many``, one burst of
-confirmed publishes; the counters and the outbox removal follow the answers,
-gathered across commits (``intake_writes``). Under load, dozens of
+together: one tally of their counters, one ``insert_many``, one burst of confirmed publishes;
+the counters are settled after the answers, gathered across commits (a
+:class:`~wavecom.store.settling.Settler`, ``SETTLE_LINGER_MS``). Under load, dozens of
 single-notification requests share what one request used to pay; alone, a request pays what it
 did before (the first commit starts at once, nothing waits on a timer). Each request is still
 answered only after its own notifications are stored and confirmed by the broker, and the
 group's guarantees are each request's: a failure fails every request of the group with
 nothing of it left written, except a broker refusal (a lane at its bound), which is decided
 per request by committing each member again alone.
+
+No outbox entry before the insert: a process that dies between its insert and the broker's
+confirm leaves QUEUED notifications without a message, and the sweeper
+(:mod:`wavecom.relay.sweeper`) publishes them again ``SWEEP_AFTER_S`` later (120 s, plus up to
+one ``SWEEP_INTERVAL_S``). The entry was a database insert and delete for every commit to cover
+that rare case 90 s sooner. A publish that ends without an answer while the process lives (a
+confirm timeout, a lost connection) is still written to the outbox then, and the relay
+publishes it after ``OUTBOX_GRACE_S`` (30 s).
 
 Traces: each request has its own ``intake.accept`` span (its wait and its commit, in the
 request's trace), and its notifications' PRODUCER spans are children of it. A commit serves
@@ -32,7 +40,6 @@ from datetime import timedelta
 from bson import ObjectId
 from opentelemetry.trace import Link, Span
 
-from wavecom.api.intake_writes import LINGER_S, IntakeWriter
 from wavecom.core import metrics, telemetry
 from wavecom.core.broker import Publisher
 from wavecom.core.constants import Status
@@ -46,6 +53,7 @@ from wavecom.core.events import NO_EVENTS, EventPublisher, doc_event, job_event
 from wavecom.core.messages import DeliveryJob
 from wavecom.store import Doc, Store, job_of, traced, utcnow
 from wavecom.store.counters import Tally
+from wavecom.store.settling import LINGER_S, Settler
 
 log = logging.getLogger("wavecom.intake")
 
@@ -99,7 +107,7 @@ class Intake:
         self.commit_concurrency = commit_concurrency
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
-        self.writer = IntakeWriter(store, settle_linger_s)
+        self.settler = Settler(store.counters, settle_linger_s)
 
     async def accept(self, docs: Sequence[Doc]) -> Accepted:
         """Store ``docs`` and queue or schedule them, committed together with whatever other
@@ -138,7 +146,7 @@ class Intake:
         """Finish the commit under way and what follows the answers (at shutdown, after the
         server stopped taking requests)."""
         await asyncio.gather(*self._committers, return_exceptions=True)
-        await self.writer.close()
+        await self.settler.close()
 
     async def _commit_waiting(self) -> None:
         group: list[_Request] = []
@@ -212,18 +220,20 @@ class Intake:
         return None
 
     async def commit(self, docs: Sequence[Doc]) -> Accepted:
-        """Store ``docs`` (one round trip) and queue or schedule them.
+        """Store ``docs`` and queue or schedule them.
 
-        Immediate notifications are first recorded in the outbox, then stored, then published with
-        confirms, then cleared from the outbox. The answer is ``confirmed`` when the broker
-        confirmed every one, not when the publish ended without an answer (a timeout, a lost
-        connection): then they stay recorded and the relay (``relay.Relay``) publishes them once the
-        outbox grace has passed (a copy that did reach the broker is dropped by the claims). They
-        are accepted either way. A notification whose ``reference`` its tenant already used is not
-        stored (the unique index decides, also between two commits racing), is left out of the
-        publish, and is named in the answer's ``taken``. Raises DependencyUnavailable, with nothing
-        left behind, when the broker is known to be down before anything is written, when the
-        database fails, or when the broker refuses the publish (a nack: it certainly holds no copy).
+        Their counters' tally is recorded, then they are stored (one ``insert_many``), then the
+        immediate ones are published with confirms; the tally is settled after the answer. The
+        answer is ``confirmed`` when the broker confirmed every one, not when the publish ended
+        without an answer (a timeout, a lost connection): then they are recorded in the outbox
+        and the relay (``relay.Relay``) publishes them once the outbox grace has passed (a copy
+        that did reach the broker is dropped by the claims; if even that record fails, the
+        sweeper publishes them). They are accepted either way. A notification whose
+        ``reference`` its tenant already used is not stored (the unique index decides, also
+        between two commits racing), is left out of the publish, and is named in the answer's
+        ``taken``. Raises DependencyUnavailable, with nothing left behind, when the broker is
+        known to be down before anything is written, when the database fails, or when the
+        broker refuses the publish (a nack: it certainly holds no copy).
         """
         if not docs:
             return Accepted()
@@ -231,24 +241,14 @@ class Intake:
             raise BrokerUnavailable("RabbitMQ is not connected")
         immediate = [d for d in docs if d["status"] == Status.QUEUED.value]
         scheduled = [d for d in docs if d["status"] == Status.SCHEDULED.value]
-        # the outbox entry and the counters' tally (wavecom.store.counters), side by side
-        added, tally = await asyncio.gather(
-            self.store.outbox.add(immediate, self.outbox_grace),
-            self.store.notifications.intend_intake(docs),
-            return_exceptions=True,
-        )
-        if isinstance(added, BaseException) or isinstance(tally, BaseException):
-            if not isinstance(added, BaseException):
-                await self.store.outbox.forget(added)
-            raise added if isinstance(added, BaseException) else tally  # type: ignore[misc]
-        entry = added
+        tally = await self.store.notifications.intend_intake(docs)  # wavecom.store.counters
         try:
             await self.store.schedule.add(scheduled)
             taken = await self.store.notifications.insert(docs)
             if taken:
                 await self.store.schedule.remove(taken)
         except DependencyUnavailable:
-            await self._undo(docs, entry, tally)
+            await self._undo(docs, tally)
             raise
         if taken:  # not stored: nothing of them is published, counted or streamed
             docs = [d for d in docs if d["_id"] not in taken]
@@ -260,20 +260,31 @@ class Intake:
         try:
             await self.publisher.publish_jobs([job_of(d) for d in immediate])
         except PublishRejected:
-            await self._undo(docs, entry, tally)
+            await self._undo(docs, tally)
             raise
         except BrokerUnavailable as exc:
-            log.warning(
-                "publish of %d unconfirmed (%s): the relay will publish them", len(immediate), exc
-            )
             confirmed = False
+            await self._unconfirmed(immediate, exc)
         for d in docs:
             metrics.CREATED.labels(d["type"], d["priority"]).inc()
         self.events.emit(doc_event(d) for d in docs)
-        # after the answer, not before it (see ``intake_writes``); unconfirmed, the outbox entry
-        # stays for the relay
-        self.writer.add(docs, entry if confirmed else None, tally)
+        # after the answer, not before it, together with other commits' (see the module)
+        self.settler.add(tally, {str(d["_id"]) for d in docs})
         return Accepted(confirmed, frozenset(taken))
+
+    async def _unconfirmed(self, docs: Sequence[Doc], exc: Exception) -> None:
+        """The broker did not answer the publish of ``docs``: the relay publishes them after
+        the outbox grace (or, if this record fails too, the sweeper later)."""
+        log.warning("publish of %d unconfirmed (%s): the relay will publish them", len(docs), exc)
+        try:
+            await self.store.outbox.add(docs, self.outbox_grace)
+        except DependencyUnavailable as failed:
+            log.error(
+                "%d unconfirmed notifications not recorded for the relay (%s): the sweeper "
+                "publishes them",
+                len(docs),
+                failed,
+            )
 
     async def replay(self, docs: Sequence[Doc]) -> list[str]:
         """Queue FAILED notifications again with fresh attempts; return the ids replayed.
@@ -311,15 +322,14 @@ class Intake:
         finally:
             span.end()
 
-    async def _undo(self, docs: Sequence[Doc], entry: str | None, tally: Tally) -> None:
+    async def _undo(self, docs: Sequence[Doc], tally: Tally) -> None:
         ids = [d["_id"] for d in docs]
         try:
             await self.store.notifications.delete(ids)
             await self.store.schedule.remove(ids)
-            await self.store.outbox.forget(entry)
         except Exception:
-            # what stays behind is in the outbox: the relay publishes it, claims dedupe it;
-            # the tally stays too, and the counters' repair counts what is left
+            # what stays behind is QUEUED without a message: the sweeper publishes it, claims
+            # dedupe it; the tally stays too, and the counters' repair counts what is left
             log.exception("could not remove %d notifications after a failed publish", len(ids))
             return
         # nothing of them is stored (a request committed again alone has a tally of its own)

@@ -1,5 +1,5 @@
 """A batch's outcomes stored as they arrive, not once the whole batch is done (the API's twin
-is ``intake_writes``: what intake writes after its answers).
+is intake's group commit, ``wavecom.api.intake``).
 
 A worker lost after a provider accepted a send and before its outcome was stored leaves the
 round to be retaken, and a provider that does not honour idempotency keys then sends it again.
