@@ -9,8 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from loadtest.bench_reads import _document
+from tests.support.commands import Commands
+from wavecom.core.constants import NOTIFICATIONS
 from wavecom.store import Doc, ListQuery, Store
 from wavecom.store.counters import Changes
+from wavecom.store.notifications import _growth
 
 pytestmark = pytest.mark.slow
 
@@ -40,6 +43,11 @@ async def seeded(store: Store) -> list[Doc]:
     return docs
 
 
+def _newest_first(d: Doc) -> tuple[datetime, object]:
+    """The list's order key as the database stores it (milliseconds), then the id."""
+    return d["createdAt"].replace(microsecond=d["createdAt"].microsecond // 1000 * 1000), d["_id"]
+
+
 @pytest.mark.parametrize(
     "filters",
     [
@@ -56,10 +64,7 @@ async def test_every_page_is_the_page_a_full_sort_gives(
     docs = await seeded(store)
     matching = sorted(
         (d for d in docs if all(d[k] == v for k, v in filters.items())),
-        key=lambda d: (
-            d["createdAt"].replace(microsecond=d["createdAt"].microsecond // 1000 * 1000),
-            d["_id"],
-        ),
+        key=_newest_first,
         reverse=True,
     )
     for page in (1, 2, 60, 250):
@@ -67,3 +72,25 @@ async def test_every_page_is_the_page_a_full_sort_gives(
         want = matching[(page - 1) * 20 : page * 20]
         assert got.total == len(matching)
         assert [d["_id"] for d in got.items] == [d["_id"] for d in want], (filters, page)
+
+
+async def test_a_busy_tenants_first_page_is_found_in_a_window_or_two(
+    store: Store, watched_store: Store, commands: Commands
+) -> None:
+    """About 7 a second in the last five minutes: the first window (1 s) holds a few, the
+    next is sized from their rate and holds the page; nothing like the whole five minutes is
+    read or sorted."""
+    docs = await seeded(store)
+    commands.seen.clear()
+    got = await watched_store.notifications.page("acme", ListQuery({}), 1, 20)
+    newest = sorted(docs, key=_newest_first, reverse=True)[:20]
+    assert [d["_id"] for d in got.items] == [d["_id"] for d in newest]
+    assert commands.seen[("find", NOTIFICATIONS)] <= 3, commands.seen
+
+
+def test_each_window_is_sized_from_what_the_last_one_held() -> None:
+    assert _growth(0, 20) == 16  # nothing yet: the most
+    assert _growth(5, 20) == 8  # a quarter of the page: twice the span its rate needs
+    assert _growth(19, 20) == 3
+    assert _growth(1, 1000) == 16  # capped
+    assert _growth(40, 20) == 2  # (a window that held enough is not grown; at least twice)
