@@ -16,17 +16,19 @@ from urllib.parse import quote
 
 import httpx
 from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
 
 from tests.support.indexes import Recorder, explained, seed
 from tests.support.notifications import all_terminal, create, email
 from tests.support.processes import RunWorker
 from tests.support.wait import wait_for
 from wavecom.core.broker import Publisher, QueueShape, connect
-from wavecom.core.constants import LEASES, NOTIFICATIONS, Status
+from wavecom.core.constants import LEASES, NOTIFICATIONS, Channel, Priority, Status
 from wavecom.core.settings import Settings
 from wavecom.relay.sweeper import Sweeper
-from wavecom.store import Store
-from wavecom.store.indexes import INDEXES, is_documentdb
+from wavecom.store import Store, utcnow
+from wavecom.store.documents import new_notification
+from wavecom.store.indexes import BY_REFERENCE, INDEXES, is_documentdb
 from wavecom.store.receipts import ProviderReceipt
 
 # commands that carry a query, and where their filter is
@@ -153,3 +155,57 @@ async def test_documentdb_indexes_have_one_composite_term_and_changed_ones_are_r
         assert bool(info[name].get("enableCompositeTerm")) is documentdb
     await store.ensure_indexes()  # idempotent: nothing to rebuild the second time
     assert await coll.index_information() == info
+
+
+async def test_an_upgrade_fills_the_reference_keys_and_drops_the_compound_index(
+    store: Store,
+) -> None:
+    """An installation from before the joined keys: its notifications with a reference have no
+    ``referenceKey`` and its unique index is on (tenantId, reference). The upgrade fills the
+    keys, builds the one-field index, drops the old one; a reference used before the upgrade
+    stays taken."""
+    coll = store.db[NOTIFICATIONS]
+    await coll.drop_indexes()
+    await coll.create_indexes(
+        [
+            IndexModel(
+                [("tenantId", ASCENDING), ("reference", ASCENDING)],
+                name="tenant_reference",
+                unique=True,
+                partialFilterExpression={"reference": {"$type": "string"}},
+            )
+        ]
+    )
+    old = [
+        {"_id": ObjectId(), "tenantId": "acme", "reference": "order-1"},
+        {"_id": ObjectId(), "tenantId": "globex", "reference": "order-1"},
+        {"_id": ObjectId(), "tenantId": "acme"},  # none given
+    ]
+    await coll.insert_many(old)
+    await store.ensure_indexes()
+
+    docs = {d["_id"]: d async for d in coll.find({})}
+    assert [docs[d["_id"]].get("referenceKey") for d in old] == [
+        "acme:order-1",
+        "globex:order-1",
+        None,
+    ]
+    info = await coll.index_information()
+    assert "tenant_reference" not in info
+    assert info[BY_REFERENCE]["unique"] is True
+    again = new_notification(
+        tenant_id="acme",
+        channel=Channel.SMS,
+        recipient="+2348000000001",
+        subject=None,
+        message="hi",
+        priority=Priority.HIGH,
+        metadata={},
+        max_retries=3,
+        scheduled_at=None,
+        now=utcnow(),
+        recipient_hash="h",
+        reference="order-1",
+    )
+    assert await store.notifications.insert([again]) == {again["_id"]}  # taken
+    assert (await store.notifications.by_reference("acme", "order-1") or {})["_id"] == old[0]["_id"]

@@ -146,13 +146,15 @@ async def test_a_message_id_is_unique_per_account_and_a_reused_one_never_strands
 async def test_an_upgrade_sets_repeated_ids_aside_to_make_them_unique_per_account(
     store: Store,
 ) -> None:
-    """Before the unique index, a gateway could hand one id out twice: the upgrade keeps it on
-    the oldest notification and sets the repeats aside, then builds the index."""
+    """Before the unique index, a gateway could hand one id out twice: the upgrade fills the
+    joined key (message id and account) of the documents stored without it, keeps it on the
+    oldest notification and sets the repeats aside, builds the index, and drops the index of
+    the version before (on the id alone, by the retired name)."""
     coll = store.notifications.collection
     await coll.drop_index(BY_PROVIDER_MESSAGE)
     old = IndexModel(
         [("providerMessageId", ASCENDING)],
-        name=BY_PROVIDER_MESSAGE,
+        name="provider_message",
         partialFilterExpression={"providerMessageId": {"$type": "string"}},
     )
     documentdb = await is_documentdb(store.db)
@@ -169,13 +171,19 @@ async def test_an_upgrade_sets_repeated_ids_aside_to_make_them_unique_per_accoun
     await store.notifications.insert([a, b, c, d])
     await store.ensure_indexes()
     docs = {x["_id"]: x for x in await coll.find({}).to_list()}
-    assert docs[a["_id"]]["providerMessageId"] == "dup"
+    assert (docs[a["_id"]]["providerMessageId"], docs[a["_id"]]["providerKey"]) == (
+        "dup",
+        "dup:gw-1",
+    )
     assert "providerMessageId" not in docs[b["_id"]]
+    assert "providerKey" not in docs[b["_id"]]
     assert docs[b["_id"]]["providerMessageIdTaken"] == "dup"
-    assert docs[c["_id"]]["providerMessageId"] == "dup"  # another account's id space
-    assert docs[d["_id"]]["providerMessageId"] == "x"
+    assert docs[b["_id"]]["providerKeyTaken"] == "dup:gw-1"
+    assert docs[c["_id"]]["providerKey"] == "dup:gw-2"  # another account's id space
+    assert docs[d["_id"]]["providerKey"] == "x:gw-1"
     info = await coll.index_information()
     assert info[BY_PROVIDER_MESSAGE]["unique"] is True
+    assert "provider_message" not in info  # retired
     r = await store.receipts.apply(receipt("dup", Status.DELIVERED, provider="gw-1"))
     assert r.doc is not None
     assert r.doc["_id"] == a["_id"]

@@ -90,7 +90,7 @@ async def test_an_update_setting_a_taken_value_keeps_it_aside_and_the_rest_appli
         UpdateOne({"_id": 2}, {"$set": {"state": "done", "code": "c2"}}),
         UpdateOne({"_id": 3}, {"$set": {"state": "done", "code": "c2"}}),  # taken by the one before
     ]
-    assert await bulk_unless_taken(coll, ops, "code", UNIQUE) == 4
+    assert await bulk_unless_taken(coll, ops, ("code",), UNIQUE) == 4
     docs = {d["_id"]: d async for d in coll.find({"_id": {"$lt": 9}})}
     assert all(d["state"] == "done" for d in docs.values())  # no update left undone
     assert (docs[0]["code"], docs[2]["code"]) == ("c0", "c2")
@@ -108,5 +108,5 @@ async def test_a_refusal_under_another_unique_index_stays_an_error(store: Store)
     await coll.insert_many([{"_id": 1, "other": "x"}, {"_id": 2, "other": "y"}])
     refused = [UpdateOne({"_id": 2}, {"$set": {"other": "x", "code": "c"}})]
     with pytest.raises(StoreUnavailable, match="scratch"):
-        await bulk_unless_taken(coll, refused, "code", UNIQUE)
+        await bulk_unless_taken(coll, refused, ("code",), UNIQUE)
     assert await coll.find_one({"_id": 2}) == {"_id": 2, "other": "y"}

@@ -35,6 +35,18 @@ def as_read(doc: Doc) -> Doc:
     }
 
 
+def reference_key(tenant_id: str, reference: str) -> str:
+    """The one field the unique index on a tenant's references holds (``indexes`` says why
+    one field): unambiguous, since a tenant id has no ``:`` (``constants.valid_tenant``)."""
+    return f"{tenant_id}:{reference}"
+
+
+def provider_key(message_id: str, provider: str) -> str:
+    """The one field the unique index on (message id, provider account) holds: unambiguous
+    at its last ``:``, since an account's name is a DNS label."""
+    return f"{message_id}:{provider}"
+
+
 def log_entry(
     log_id: str,
     status: Status,
@@ -138,6 +150,7 @@ def new_notification(
         doc["scheduledAt"] = scheduled_at
     if reference is not None:
         doc["reference"] = reference
+        doc["referenceKey"] = reference_key(tenant_id, reference)
     if expires_at is not None:
         doc["expiresAt"] = expires_at
     return doc

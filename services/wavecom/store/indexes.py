@@ -14,6 +14,18 @@ development stack (``python -m loadtest.bench_writes --variants all,all-per-fiel
 database's CPU per delivered notification (insert, claim, outcome) fell from 3.2 ms to
 0.8 ms in groups of 20 and from 4.1 to 1.8 ms alone. MongoDB refuses the option, so it is
 sent only to DocumentDB; an index that exists with other options is built again.
+
+The two unique indexes are on one field each, a key that joins the pair it makes unique
+(``referenceKey``: tenant and reference; ``providerKey``: message id and provider account;
+``documents.reference_key``/``provider_key``). DocumentDB checks a compound unique index
+through each field's own terms even with composite terms, so every insert (reference) and every
+outcome (message id) compared itself with every document of the same tenant or provider: the
+cost grew with the collection. Measured on the development stack, inserting the benchmark's
+documents 20,000 at a time into a collection with that one index (``python -m
+loadtest.unique_indexes``, ``unique-20261206T203635Z.json``): on (message id, provider) 5.3 s
+for the first 20,000 and 26.0 s for the fifth, on (tenant, reference) 2.9 s and 5.8 s; on the
+joined fields 2.7 and 2.7 s, 2.2 and 2.2 s. An upgrade fills the keys of the documents
+stored before them and drops the compound indexes they replace (``RETIRED``).
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo import ASCENDING, DESCENDING, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
@@ -34,7 +46,7 @@ from wavecom.store.callbacks import (
     CALLBACKS,
     ENDPOINTS,
 )
-from wavecom.store.documents import Doc
+from wavecom.store.documents import Doc, provider_key, reference_key
 from wavecom.store.expiries import BY_EXPIRY
 
 # the list index for a filter on each field ("" for no filter): page() names it as a hint
@@ -47,8 +59,12 @@ BY_FIELD = {
 # the lookups: each names its index as a hint (DocumentDB's planner does not pick a partial
 # index by itself; it walked ``_id`` instead)
 BY_RECIPIENT = "tenant_recipient_created"
-BY_REFERENCE = "tenant_reference"
-BY_PROVIDER_MESSAGE = "provider_message"
+BY_REFERENCE = "reference_key"
+BY_PROVIDER_MESSAGE = "provider_key"
+# what an outcome whose message id is taken keeps aside (``<field>Taken``), the key first
+PROVIDER_KEY_FIELDS = ("providerKey", "providerMessageId")
+# indexes of earlier versions that the ones above replace: dropped at start-up when found
+RETIRED = {NOTIFICATIONS: ("tenant_reference", "provider_message")}
 
 
 def partial_string(value: str) -> Doc:
@@ -102,23 +118,22 @@ INDEXES: dict[str, list[IndexModel]] = {
             name=BY_RECIPIENT,
         ),
         # ?reference=: the tenant's own id, unique per tenant when given (the arbiter of two
-        # creates racing with one reference)
+        # creates racing with one reference); one field, "<tenant>:<reference>" (see above)
         IndexModel(
-            [("tenantId", ASCENDING), ("reference", ASCENDING)],
+            [("referenceKey", ASCENDING)],
             name=BY_REFERENCE,
             unique=True,
-            partialFilterExpression={"reference": {"$type": "string"}},
+            partialFilterExpression={"referenceKey": {"$type": "string"}},
         ),
-        # ?providerMessageId=, and the provider receipts that match on (message id, account):
-        # unique per account, the arbiter of which notification a receipt moves. Only sent
-        # notifications have an id, so only they are in it. It replaced the index on the id
-        # alone rather than adding one: the hot path (every outcome) writes as many index
-        # terms as before (#25)
+        # ?providerMessageId= (a range: "<id>:" up to "<id>;"), and the provider receipts that
+        # match on (message id, account): unique per account, the arbiter of which notification
+        # a receipt moves; one field, "<message id>:<account>" (see above). Only sent
+        # notifications have one, so only they are in it
         IndexModel(
-            [("providerMessageId", ASCENDING), ("provider", ASCENDING)],
+            [("providerKey", ASCENDING)],
             name=BY_PROVIDER_MESSAGE,
             unique=True,
-            partialFilterExpression={"providerMessageId": {"$type": "string"}},
+            partialFilterExpression={"providerKey": {"$type": "string"}},
         ),
     ],
     # the receipts sweep, oldest first (store/receipts.py): a handful at most, held for seconds
@@ -153,10 +168,27 @@ COMPOSITE = {"enableCompositeTerm": True}
 # the index exists under this name with other keys or options
 _INDEX_OPTIONS_CONFLICT = (85, 86)
 _DUPLICATE_KEY = 11000
-# unique indexes an upgrade made unique over a field older documents may repeat: to build one,
-# every repeat of its key but the oldest document's has the field moved to ``<field>Taken``
+
+
+def _repeats(exc: OperationFailure) -> bool:
+    """A unique index could not be built because documents repeat its key: MongoDB answers a
+    duplicate key; FerretDB v2 a duplicate key for some indexes and, for a one-field one, an
+    internal error naming the exclusion constraint DocumentDB enforces uniqueness with."""
+    return exc.code == _DUPLICATE_KEY or (
+        exc.code == 1 and "could not create exclusion constraint" in str(exc)
+    )
+
+
+# unique indexes an upgrade made unique over fields older documents may repeat: to build one,
+# every repeat of its key but the oldest document's has the fields moved to ``<field>Taken``
 # (what store/writes.py's bulk_unless_taken does from then on)
-_SET_ASIDE = {BY_PROVIDER_MESSAGE: "providerMessageId"}
+_SET_ASIDE = {BY_PROVIDER_MESSAGE: PROVIDER_KEY_FIELDS}
+# the joined key fields, filled at the upgrade that adds their index: index name -> (field,
+# the fields it joins; the documents that have them all as strings get it)
+_KEYS = {
+    BY_REFERENCE: ("referenceKey", ("tenantId", "reference")),
+    BY_PROVIDER_MESSAGE: ("providerKey", ("providerMessageId", "provider")),
+}
 
 
 async def is_documentdb(db: AsyncDatabase[Doc]) -> bool:
@@ -183,13 +215,49 @@ async def ensure_indexes(db: AsyncDatabase[Doc]) -> None:
     documentdb = await is_documentdb(db)
     for collection in INDEXES:
         wanted = models_for(collection, documentdb=documentdb)
+        await _fill_keys(db[collection], wanted)
         try:
             await db[collection].create_indexes(wanted)
         except OperationFailure as exc:
-            if exc.code not in (*_INDEX_OPTIONS_CONFLICT, _DUPLICATE_KEY):
+            if exc.code not in _INDEX_OPTIONS_CONFLICT and not _repeats(exc):
                 raise
             for model in wanted:
                 await _rebuild(db, collection, model)
+        await _drop_retired(db[collection])
+
+
+async def _fill_keys(coll: AsyncCollection[Doc], wanted: list[IndexModel]) -> None:
+    """Before a joined key's index is first built: the key of every document stored without
+    it (one scan, at that upgrade only; 500 updates a round trip)."""
+    names = {m.document["name"] for m in wanted} & set(_KEYS)
+    if not names:
+        return
+    missing = names - set(await coll.index_information())
+    for name in sorted(missing):
+        field, parts = _KEYS[name]
+        query: Doc = {p: {"$type": "string"} for p in parts}
+        query[field] = {"$exists": False}
+        ops: list[UpdateOne] = []
+        async for d in coll.find(query, dict.fromkeys(parts, 1)):
+            ops.append(UpdateOne({"_id": d["_id"]}, {"$set": {field: _joined(name, d)}}))
+            if len(ops) == 500:
+                await coll.bulk_write(ops, ordered=False)
+                ops = []
+        if ops:
+            await coll.bulk_write(ops, ordered=False)
+
+
+def _joined(name: str, d: Doc) -> str:
+    if name == BY_REFERENCE:
+        return reference_key(d["tenantId"], d["reference"])
+    return provider_key(d["providerMessageId"], d["provider"])
+
+
+async def _drop_retired(coll: AsyncCollection[Doc]) -> None:
+    retired = set(RETIRED.get(coll.name, ())) & set(await coll.index_information())
+    for name in sorted(retired):
+        log.warning("index %s.%s is replaced: dropping it", coll.name, name)
+        await coll.drop_index(name)
 
 
 async def _rebuild(db: AsyncDatabase[Doc], collection: str, model: IndexModel) -> None:
@@ -201,16 +269,20 @@ async def _rebuild(db: AsyncDatabase[Doc], collection: str, model: IndexModel) -
         if exc.code in _INDEX_OPTIONS_CONFLICT:
             log.warning("index %s.%s changed: building it again", collection, name)
             await db[collection].drop_index(name)
-        elif exc.code != _DUPLICATE_KEY or name not in _SET_ASIDE:
+        elif not _repeats(exc) or name not in _SET_ASIDE:
             raise
     if name in _SET_ASIDE:
         await _set_aside_repeats(db[collection], model, _SET_ASIDE[name])
     await db[collection].create_indexes([model])
 
 
-async def _set_aside_repeats(coll: AsyncCollection[Doc], model: IndexModel, field: str) -> None:
-    """Move ``field`` to ``<field>Taken`` in every document that repeats another's key of
-    ``model``, all but the oldest (by ``_id``) of each key. One scan, at the upgrade only."""
+async def _set_aside_repeats(
+    coll: AsyncCollection[Doc], model: IndexModel, fields: tuple[str, ...]
+) -> None:
+    """Move ``fields`` to ``<field>Taken`` in every document that repeats another's key of
+    ``model`` (its first field), all but the oldest (by ``_id``) of each key. One scan, at
+    the upgrade only."""
+    field = fields[0]
     keys = list(model.document["key"])
     groups = await coll.aggregate(
         [
@@ -222,9 +294,14 @@ async def _set_aside_repeats(coll: AsyncCollection[Doc], model: IndexModel, fiel
     async for group in groups:
         later = sorted(group["ids"])[1:]
         value = group["_id"][field]
-        await coll.update_many(
-            {"_id": {"$in": later}}, {"$set": {f"{field}Taken": value}, "$unset": {field: ""}}
-        )
+        async for d in coll.find({"_id": {"$in": later}}, dict.fromkeys(fields, 1)):
+            await coll.update_one(
+                {"_id": d["_id"]},
+                {
+                    "$set": {f"{f}Taken": d[f] for f in fields if f in d},
+                    "$unset": dict.fromkeys(fields, ""),
+                },
+            )
         log.warning(
             "%s: %d documents repeat %s %r: set aside to build index %s",
             coll.name,

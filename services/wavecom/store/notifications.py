@@ -18,7 +18,7 @@ from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
 from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally
-from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, utcnow
+from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, reference_key, utcnow
 from wavecom.store.expiries import expired, not_expired
 from wavecom.store.indexes import (
     BY_FIELD,
@@ -65,23 +65,27 @@ class ListQuery:
     created_to: datetime | None = None  # exclusive
     after: tuple[datetime, ObjectId] | None = None  # only items older than this one
 
-    def lookup(self) -> tuple[Doc, str] | None:
+    def lookup(self, tenant_id: str) -> tuple[Doc, str] | None:
         """The lookups' conditions and the index of the most selective one, when the query
         has any (they match few: every match is sorted)."""
-        given = [
-            (field_, value, index)
-            for field_, value, index in (
-                ("reference", self.reference, BY_REFERENCE),
-                ("providerMessageId", self.provider_message_id, BY_PROVIDER_MESSAGE),
-                ("recipientHash", self.recipient_hash, BY_RECIPIENT),
-            )
-            if value is not None
-        ]
-        if not given:
-            return None
+        condition: Doc = {}
+        indexes: list[str] = []
         # the partial indexes' fields name their $type: looked up in the index, not walked
-        condition = {f: partial_string(v) if f != "recipientHash" else v for f, v, _ in given}
-        return condition, given[0][2]
+        if self.reference is not None:
+            condition["referenceKey"] = partial_string(reference_key(tenant_id, self.reference))
+            indexes.append(BY_REFERENCE)
+        if self.provider_message_id is not None:
+            # any account's: the keys "<id>:<account>", which sort from "<id>:" below "<id>;"
+            mid = self.provider_message_id
+            condition["providerKey"] = {"$gte": f"{mid}:", "$lt": f"{mid};", "$type": "string"}
+            condition["providerMessageId"] = mid
+            indexes.append(BY_PROVIDER_MESSAGE)
+        if self.recipient_hash is not None:
+            condition["recipientHash"] = self.recipient_hash
+            indexes.append(BY_RECIPIENT)
+        if not indexes:
+            return None
+        return condition, indexes[0]
 
     def created(self) -> Doc | None:
         bounds: Doc = {}
@@ -137,7 +141,7 @@ class Notifications:
     async def by_reference(self, tenant_id: str, reference: str) -> Doc | None:
         """The tenant's notification with this ``reference`` (its id and state only)."""
         return await self.collection.find_one(
-            {"tenantId": tenant_id, "reference": partial_string(reference)},
+            {"referenceKey": partial_string(reference_key(tenant_id, reference))},
             {"status": 1, "createdAt": 1},
             hint=BY_REFERENCE,
         )
@@ -219,7 +223,7 @@ class Notifications:
         created = query.created()
         if created is not None:
             base["createdAt"] = created
-        lookup = query.lookup()
+        lookup = query.lookup(tenant_id)
         skip = 0 if query.after is not None else (page - 1) * limit
         if lookup is not None:
             condition, index = lookup

@@ -34,7 +34,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.store.counters import Tally
-from wavecom.store.documents import Doc, log_entry, utcnow
+from wavecom.store.documents import Doc, log_entry, provider_key, utcnow
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE, partial_string
 from wavecom.store.notifications import Notifications
 
@@ -154,7 +154,7 @@ class Receipts:
         not pick the partial index by itself)."""
         try:
             found = await self.collection.find_one(
-                {"providerMessageId": partial_string(r.message_id), "provider": r.provider},
+                {"providerKey": partial_string(provider_key(r.message_id, r.provider))},
                 {"_id": 1, "status": 1, "tenantId": 1},
                 hint=BY_PROVIDER_MESSAGE,
             )

@@ -23,7 +23,14 @@ from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
 from wavecom.store.counters import Tally
-from wavecom.store.documents import Doc, log_entry, processing_step, utcnow, waiting_status
+from wavecom.store.documents import (
+    Doc,
+    log_entry,
+    processing_step,
+    provider_key,
+    utcnow,
+    waiting_status,
+)
 from wavecom.store.expiries import (
     Where,
     expired_fields,
@@ -32,7 +39,7 @@ from wavecom.store.expiries import (
     iso,
     where_job,
 )
-from wavecom.store.indexes import BY_PROVIDER_MESSAGE
+from wavecom.store.indexes import BY_PROVIDER_MESSAGE, PROVIDER_KEY_FIELDS
 from wavecom.store.notifications import Notifications
 from wavecom.store.settling import Settler
 from wavecom.store.writes import bulk, bulk_unless_taken
@@ -334,7 +341,7 @@ class Rounds:
             )
         await self.notifications.counters.intend(tally)
         matched = await bulk_unless_taken(
-            self.collection, ops, "providerMessageId", BY_PROVIDER_MESSAGE
+            self.collection, ops, PROVIDER_KEY_FIELDS, BY_PROVIDER_MESSAGE
         )
         done = {o.job.id for o in outcomes}
         if matched != len(ops):
@@ -415,6 +422,8 @@ def _outcome_fields(o: Outcome) -> Doc:
     if o.status is Status.SENT:
         fields["sentAt"] = o.finished_at
         fields["providerMessageId"] = o.provider_message_id
+        if o.provider_message_id and o.provider:
+            fields["providerKey"] = provider_key(o.provider_message_id, o.provider)
     elif o.status is Status.FAILED:
         fields["failedAt"] = o.finished_at
         fields["deadLetter"] = {

@@ -43,12 +43,12 @@ async def insert_all(coll: AsyncCollection[Doc], docs: Sequence[Doc]) -> None:
 
 
 async def bulk_unless_taken(
-    coll: AsyncCollection[Doc], ops: Sequence[UpdateOne], field: str, index: str
+    coll: AsyncCollection[Doc], ops: Sequence[UpdateOne], fields: tuple[str, ...], index: str
 ) -> int:
-    """:func:`bulk`, except that an update refused because the value it sets in ``field`` is
-    taken under the unique ``index`` is applied again with that value kept in ``<field>Taken``
-    instead (logged). For the outcomes: a provider that hands one message id out twice must
-    not leave a sent notification PROCESSING, to be retaken and sent again."""
+    """:func:`bulk`, except that an update refused because the values it sets in ``fields``
+    are taken under the unique ``index`` is applied again with each of them kept in
+    ``<field>Taken`` instead (logged). For the outcomes: a provider that hands one message id
+    out twice must not leave a sent notification PROCESSING, to be retaken and sent again."""
     matched = 0
     for i in range(0, len(ops), CHUNK):
         chunk = list(ops[i : i + CHUNK])
@@ -62,18 +62,19 @@ async def bulk_unless_taken(
             ):
                 raise StoreUnavailable(f"bulk write to {coll.name} failed: {exc}") from exc
             matched += int(exc.details.get("nMatched", 0))
-            again = [_moved_aside(chunk[e["index"]], field) for e in errors]
-            log.error("%d updates of %s set a %s already taken", len(again), coll.name, field)
+            again = [_moved_aside(chunk[e["index"]], fields) for e in errors]
+            log.error("%d updates of %s set a %s already taken", len(again), coll.name, fields[0])
             matched += await bulk(coll, again)
         except PyMongoError as exc:
             raise StoreUnavailable(f"bulk write to {coll.name} failed: {exc}") from exc
     return matched
 
 
-def _moved_aside(op: UpdateOne, field: str) -> UpdateOne:
+def _moved_aside(op: UpdateOne, fields: tuple[str, ...]) -> UpdateOne:
     doc: Doc = op._doc  # type: ignore[assignment]  # pymongo keeps the update document here
     update = {k: dict(v) if isinstance(v, dict) else v for k, v in doc.items()}
-    fields = update.get("$set", {})
-    if field in fields:
-        fields[f"{field}Taken"] = fields.pop(field)
+    setting = update.get("$set", {})
+    for field in fields:
+        if field in setting:
+            setting[f"{field}Taken"] = setting.pop(field)
     return UpdateOne(op._filter, update)

@@ -28,6 +28,7 @@ from wavecom.core.constants import EVENTS_EXCHANGE, Status
 from wavecom.core.events import EventPublisher
 from wavecom.core.settings import Settings
 from wavecom.store import Store
+from wavecom.store.documents import provider_key
 from wavecom.store.receipts import ProviderReceipt, Result
 
 
@@ -85,7 +86,13 @@ def receipt(account: str, message_id: str = "gw_1") -> ProviderReceipt:
 
 
 async def sent(store: Store, account: str, message_id: str = "gw_1") -> str:
-    d = {**doc(1), "status": "SENT", "provider": account, "providerMessageId": message_id}
+    d = {
+        **doc(1),
+        "status": "SENT",
+        "provider": account,
+        "providerMessageId": message_id,
+        "providerKey": provider_key(message_id, account),
+    }
     await store.notifications.insert([d])
     return str(d["_id"])
 

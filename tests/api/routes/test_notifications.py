@@ -18,6 +18,7 @@ from tests.support.wait import wait_for
 from wavecom.core.constants import DLQ, Channel, Lane, lane_queue
 from wavecom.core.settings import Settings
 from wavecom.store import Store
+from wavecom.store.documents import provider_key
 
 # --- create ------------------------------------------------------------------------------------
 
@@ -462,7 +463,14 @@ async def test_lookups_by_reference_and_provider_message_id(
     assert [n["_id"] for n in by_ref["data"]["notifications"]] == [nid]
     # a provider's id, as a worker's outcome stores it
     await store.notifications.collection.update_one(
-        {"_id": ObjectId(nid)}, {"$set": {"providerMessageId": "pushfire_abc"}}
+        {"_id": ObjectId(nid)},
+        {
+            "$set": {
+                "provider": "pushfire",
+                "providerMessageId": "pushfire_abc",
+                "providerKey": provider_key("pushfire_abc", "pushfire"),
+            }
+        },
     )
     by_id = await client.get("/api/notifications", params={"providerMessageId": "pushfire_abc"})
     assert [n["_id"] for n in by_id.json()["data"]["notifications"]] == [nid]
