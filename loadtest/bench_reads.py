@@ -1077,7 +1077,7 @@ async def prepare(args: argparse.Namespace) -> Prepared:
             "notifications": args.notifications,
             "tenants": args.tenants,
             "seed": args.seed,
-            "shape": 2,  # the pipeline's builders (issue #25 target 5)
+            "shape": 3,  # the pipeline's builders, with the joined unique keys (issue #25)
         }
         if args.reseed or seeded is None or {k: seeded.get(k) for k in wanted} != wanted:
             print(f"[reads] seeding {args.notifications:,} notifications into {args.database}")
