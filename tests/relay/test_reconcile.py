@@ -181,3 +181,19 @@ async def test_the_api_streams_the_windows_then_the_report(
     plain = (await api.get("/api/admin/reconcile")).json()["data"]
     assert plain["tenants"] == last["data"]["tenants"]
     assert plain["windows"] == 1  # the plain answer counts in one pass
+
+
+async def test_a_tenant_receiving_a_burst_gets_a_small_first_window(store: Store) -> None:
+    """2,000 in the last hour, most of them in its last minutes, over 1,000 in the day before:
+    the first window is ten seconds (about 280 of them; ten minutes held 1,100), and the windows
+    still count everything once."""
+    await _seed(store, "busy", 2000, over=timedelta(hours=1))
+    await _seed(store, "busy", 1000, over=timedelta(days=1))
+    windows: list[Window] = []
+    async for step in reconcile_steps(store, tenant="busy", windowed=True, window_docs=400):
+        if isinstance(step, Window):
+            windows.append(step)
+    assert 0 < windows[0].documents <= 400
+    assert sum(w.documents for w in windows) == 3000
+    for newer, older in itertools.pairwise(windows):
+        assert older.until == newer.since
