@@ -580,7 +580,12 @@ ferret_pid() {
 
 ferret_gone() { ! ferret_pid >/dev/null; }
 
-ferret_ready_or_gone() { mongo_answers "$MONGODB_URL_DEFAULT" || ! ferret_pid >/dev/null; }
+# the FerretDB just started answers, or its process has exited. Not ferret_pid: until nohup
+# has exec'd FerretDB, /proc/<pid>/exe is still the shell's or nohup's, and a start that looked
+# "gone" in that instant failed at once (it did, once, in CI on 2026-12-06)
+ferret_ready_or_exited() {
+  mongo_answers "$MONGODB_URL_DEFAULT" || ! kill -0 "$(cat "$STATE/ferretdb/ferretdb.pid")" 2>/dev/null
+}
 
 start_ferretdb() {
   mkdir -p "$STATE/ferretdb"
@@ -595,7 +600,7 @@ start_ferretdb() {
     --log-level=warn \
     >>"$STATE/ferretdb/ferretdb.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/ferretdb/ferretdb.pid"
-  wait_until 30 "FerretDB" ferret_ready_or_gone && mongo_answers "$MONGODB_URL_DEFAULT" \
+  wait_until 30 "FerretDB" ferret_ready_or_exited && mongo_answers "$MONGODB_URL_DEFAULT" \
     || die "FerretDB did not answer within 30 s: see $STATE/ferretdb/ferretdb.log"
 }
 
