@@ -66,7 +66,7 @@ from wavecom.store import (
     log_entry,
     new_notification,
 )
-from wavecom.store.counters import Changes, Tally
+from wavecom.store.counters import Changes, Tally, facet
 from wavecom.store.documents import processing_step
 from wavecom.store.expiries import expires_of, expiry_step, where_job
 from wavecom.store.indexes import BY_FIELD
@@ -522,6 +522,7 @@ async def seed(store: Store, args: argparse.Namespace) -> float:
         c[f"byStatus.{d['status']}"] += 1
         c[f"byType.{d['type']}"] += 1
         c[f"byPriority.{d['priority']}"] += 1
+        c[facet(d["status"], (d["type"], d["priority"]))] += 1
         if sent_ms is not None:
             c["processingCount"] += 1
             c["processingMsSum"] += sent_ms
@@ -1077,7 +1078,7 @@ async def prepare(args: argparse.Namespace) -> Prepared:
             "notifications": args.notifications,
             "tenants": args.tenants,
             "seed": args.seed,
-            "shape": 3,  # the pipeline's builders, with the joined unique keys (issue #25)
+            "shape": 4,  # the joined unique keys, the counters' facets (issue #25)
         }
         if args.reseed or seeded is None or {k: seeded.get(k) for k in wanted} != wanted:
             print(f"[reads] seeding {args.notifications:,} notifications into {args.database}")

@@ -39,7 +39,7 @@ const ok = (data: unknown) => ({ status: 200, body: { success: true, data } });
 
 describe('api client', () => {
   it('lists with only the set filters and unwraps the envelope', async () => {
-    const page = { notifications: [], pagination: { currentPage: 2, totalPages: 0, totalItems: 0, itemsPerPage: 10 } };
+    const page = { notifications: [], pagination: { currentPage: 2, totalPages: 0, totalItems: 0, totalItemsExact: true, itemsPerPage: 10 } };
     answer = () => ok(page);
     const client = createApiClient({ baseUrl: base });
     const result = await client.listNotifications({ status: 'SENT', type: '', priority: undefined, page: 2, limit: 10 });

@@ -100,6 +100,7 @@ def test_a_page_counts_its_pages_and_names_the_next_cursor() -> None:
         "currentPage": 1,
         "totalPages": 3,
         "totalItems": 21,
+        "totalItemsExact": True,
         "itemsPerPage": 10,
     }
     assert out["nextCursor"] == f"1735689601500-{last}"

@@ -17,6 +17,7 @@ from tests.support.processes import TENANT, RunWorker
 from tests.support.wait import wait_for
 from wavecom.relay.reconcile import Report, Window, export_stuck, reconcile, reconcile_steps
 from wavecom.store import Store, utcnow
+from wavecom.store.counters import facet
 
 
 def exported() -> str:
@@ -118,6 +119,7 @@ async def _seed(store: Store, tenant: str, n: int, *, over: timedelta) -> Counte
         seeded[(channel, status)] += 1
         changes["total"] += 1
         changes[f"byStatus.{status}"] += 1
+        changes[facet(status, (channel, "MEDIUM"))] += 1
     await store.notifications.insert(docs)
     await store.counters.add({tenant: changes})
     return seeded

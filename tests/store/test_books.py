@@ -1,8 +1,8 @@
 """``wavecom.store.books`` on the real database: reconciliation's reads of the notifications,
 each against documents whose tenant, channel, status and times are set: the counts by (tenant,
-channel, status), the stuck scan (waiting and untouched since the cutoff; a SCHEDULED one only
-once its time passed too; one tenant or all; the limit over both), and the id sets the ledger
-is checked against. (Reconciliation itself is tests/relay/test_reconcile.py's.)"""
+channel, status, priority), the stuck scan (waiting and untouched since the cutoff; a SCHEDULED
+one only once its time passed too; one tenant or all; the limit over both), and the id sets the
+ledger is checked against. (Reconciliation itself is tests/relay/test_reconcile.py's.)"""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ async def put(
     return d
 
 
-async def test_counts_are_by_tenant_channel_and_status_of_what_the_match_selects(
+async def test_counts_are_by_tenant_channel_status_and_priority_of_what_the_match_selects(
     store: Store,
 ) -> None:
     for _ in range(3):
@@ -41,16 +41,19 @@ async def test_counts_are_by_tenant_channel_and_status_of_what_the_match_selects
     await put(store, Status.FAILED)
     await put(store, Status.SENT, channel=Channel.EMAIL)
     await put(store, Status.SENT, tenant="other")
+    await put(store, Status.SENT, priority="LOW")
     assert await store.books.count({"tenantId": "acme"}) == {
-        ("acme", "SMS", "SENT"): 3,
-        ("acme", "SMS", "FAILED"): 1,
-        ("acme", "EMAIL", "SENT"): 1,
+        ("acme", "SMS", "SENT", "HIGH"): 3,
+        ("acme", "SMS", "SENT", "LOW"): 1,
+        ("acme", "SMS", "FAILED", "HIGH"): 1,
+        ("acme", "EMAIL", "SENT", "HIGH"): 1,
     }
     assert await store.books.count({}) == {
-        ("acme", "SMS", "SENT"): 3,
-        ("acme", "SMS", "FAILED"): 1,
-        ("acme", "EMAIL", "SENT"): 1,
-        ("other", "SMS", "SENT"): 1,
+        ("acme", "SMS", "SENT", "HIGH"): 3,
+        ("acme", "SMS", "SENT", "LOW"): 1,
+        ("acme", "SMS", "FAILED", "HIGH"): 1,
+        ("acme", "EMAIL", "SENT", "HIGH"): 1,
+        ("other", "SMS", "SENT", "HIGH"): 1,
     }
     assert await store.books.count({"tenantId": "nobody"}) == {}
 

@@ -15,12 +15,12 @@ from bson import ObjectId
 from prometheus_client import REGISTRY
 
 from tests.support.documents import doc
-from wavecom.core.constants import STATS, Status
+from wavecom.core.constants import STATS, Priority, Status
 from wavecom.core.messages import DeliveryJob
 from wavecom.core.settings import Settings
 from wavecom.relay.reconcile import reconcile
 from wavecom.store import Outcome, Store, job_of
-from wavecom.store.counters import Tally
+from wavecom.store.counters import Tally, facet
 
 
 @pytest.fixture
@@ -82,7 +82,7 @@ async def claiming(store: Store, jobs: list[DeliveryJob]) -> Tally:
     writes, none of which is made)."""
     tally = Tally()
     for j in jobs:
-        tally.moved(j.tenant_id, j.id, ":w1:p", "QUEUED", "PROCESSING")
+        tally.moved(j.tenant_id, j.id, ":w1:p", "QUEUED", "PROCESSING", kind=j.kind)
     await store.counters.intend(tally)
     return tally
 
@@ -104,7 +104,13 @@ async def test_a_writer_killed_after_its_document_writes_is_counted_by_the_repai
     jobs = await queued(store, 20)
     killed(store, monkeypatch)
     await store.rounds.claim(jobs, "w1")
-    assert await drift(store) == {"QUEUED": 20, "PROCESSING": -20}  # what a kill left, before
+    # what a kill left, before: by status and by facet
+    assert await drift(store) == {
+        "QUEUED": 20,
+        "PROCESSING": -20,
+        "QUEUED/SMS/HIGH": 20,
+        "PROCESSING/SMS/HIGH": -20,
+    }
     # a young tally may belong to a writer still working: left alone
     assert await other_store.notifications.repair_counters() == 0
     repaired = REGISTRY.get_sample_value("counter_repaired_steps_total") or 0.0
@@ -180,7 +186,7 @@ async def test_a_writer_and_repairs_racing_count_each_step_once(
             tally = Tally()
             token = f"w{round_}"
             for j in jobs:
-                tally.moved(j.tenant_id, j.id, f":{token}:p", "QUEUED", "PROCESSING")
+                tally.moved(j.tenant_id, j.id, f":{token}:p", "QUEUED", "PROCESSING", kind=j.kind)
             await store.counters.intend(tally)
             await stepped(store, jobs, token)
             await asyncio.gather(
@@ -194,8 +200,18 @@ async def test_a_writer_and_repairs_racing_count_each_step_once(
             await store.notifications.collection.update_many(
                 {"_id": {"$in": [ObjectId(j.id) for j in jobs]}}, {"$set": {"status": "QUEUED"}}
             )
+            kind = jobs[0].kind
             await store.counters.add(
-                {"acme": Counter({"byStatus.QUEUED": 10, "byStatus.PROCESSING": -10})}
+                {
+                    "acme": Counter(
+                        {
+                            "byStatus.QUEUED": 10,
+                            "byStatus.PROCESSING": -10,
+                            facet("QUEUED", kind): 10,
+                            facet("PROCESSING", kind): -10,
+                        }
+                    )
+                }
             )
     finally:
         await third.close()
@@ -223,7 +239,7 @@ async def test_a_step_another_writer_pushed_does_not_count_for_a_losers_tally(
     oid = ObjectId(job.id)
     # the loser of two cancels racing recorded its tally, then died before its update
     loser = Tally()
-    loser.moved("acme", oid, ":cancel", "QUEUED", "CANCELLED", by=True)
+    loser.moved("acme", oid, ":cancel", "QUEUED", "CANCELLED", kind=job.kind, by=True)
     await store.counters.intend(loser)
     cancelled, reason = await store.notifications.cancel("acme", oid)  # the winner
     assert cancelled is not None
@@ -258,4 +274,46 @@ async def test_tallies_settled_together_when_the_repair_took_one_count_each_once
     assert stats.total == 5
     assert stats.by_status == {"QUEUED": 5}
     assert await pending(store) == {}
+    assert await drift(store) == {}
+
+
+async def test_the_facets_follow_every_notification_by_status_channel_and_priority(
+    store: Store,
+) -> None:
+    """What a list filtered on several of status, type and priority is counted from."""
+    docs = [doc(i, priority=Priority.LOW if i % 3 == 0 else Priority.HIGH) for i in range(9)]
+    await store.notifications.insert(docs)
+    await store.notifications.count_intake(docs)
+    jobs = [job_of(d) for d in docs]
+    await store.rounds.claim(jobs[:5], "w1")
+    await store.rounds.record_outcomes([outcome(j, 30) for j in jobs[:2]], "w1")
+    stats = await store.counters.of("acme")
+    assert stats.by_facet is not None
+    assert {k: n for k, n in stats.by_facet.items() if n} == {
+        ("SENT", "SMS", "LOW"): 1,  # 0
+        ("SENT", "SMS", "HIGH"): 1,  # 1
+        ("PROCESSING", "SMS", "HIGH"): 2,  # 2, 4
+        ("PROCESSING", "SMS", "LOW"): 1,  # 3
+        ("QUEUED", "SMS", "HIGH"): 3,  # 5, 7, 8
+        ("QUEUED", "SMS", "LOW"): 1,  # 6
+    }
+    assert stats.matching({"status": "PROCESSING", "priority": "HIGH"}) == 2
+    assert stats.matching({"type": "SMS", "priority": "LOW"}) == 3
+    assert stats.matching({"status": "SENT", "type": "EMAIL"}) == 0
+    assert await drift(store) == {}
+
+
+async def test_a_stats_document_from_before_the_facets_says_nothing_of_them(
+    store: Store,
+) -> None:
+    """Its facets would count only what moved since the upgrade: neither the lists nor
+    reconcile's drift read them."""
+    await store.db[STATS].insert_one({"_id": "acme", "total": 1, "byStatus": {"QUEUED": 1}})
+    [d] = [doc(0)]
+    await store.notifications.insert([d])
+    await store.rounds.claim([job_of(d)], "w1")
+    stats = await store.counters.of("acme")
+    assert stats.by_status == {"QUEUED": 0, "PROCESSING": 1}
+    assert stats.by_facet is None
+    assert stats.matching({"status": "PROCESSING", "type": "SMS"}) is None
     assert await drift(store) == {}

@@ -126,6 +126,8 @@ export interface Pagination {
   currentPage: number;
   totalPages: number;
   totalItems: number;
+  // false: more than totalItems match (a createdAt range is counted up to 10,000)
+  totalItemsExact: boolean;
   itemsPerPage: number;
 }
 

@@ -477,6 +477,10 @@ class Pagination(BaseModel):
     currentPage: int
     totalPages: int
     totalItems: int
+    totalItemsExact: bool = Field(
+        description="false when more than totalItems match: a createdAt range is counted up "
+        "to 10,000 (totalPages then covers those; later pages, or nextCursor, go on)",
+    )
     itemsPerPage: int
 
 

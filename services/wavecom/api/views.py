@@ -94,6 +94,7 @@ def page(result: Page, current: int, limit: int) -> dict[str, Any]:
             "currentPage": current,
             "totalPages": math.ceil(result.total / limit) if result.total else 0,
             "totalItems": result.total,
+            "totalItemsExact": result.exact,
             "itemsPerPage": limit,
         },
     }

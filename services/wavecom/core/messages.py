@@ -51,6 +51,11 @@ class DeliveryJob:
     def lane(self) -> Lane:
         return self.priority.lane
 
+    @property
+    def kind(self) -> tuple[str, str]:
+        """Its channel and priority, as the counters' facets name them."""
+        return self.type.value, self.priority.value
+
     def expired(self, now_ms: int) -> bool:
         """Whether its validity ended at or before ``now_ms`` (epoch milliseconds)."""
         return 0 < self.expires_ms <= now_ms

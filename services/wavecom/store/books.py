@@ -1,5 +1,5 @@
 """The reads reconciliation makes of the notification documents (:mod:`wavecom.relay.reconcile`):
-counts by tenant, channel and status, the stuck scan, and the ids the ledger is checked
+counts by tenant, channel, status and priority, the stuck scan, and the ids the ledger is checked
 against."""
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from wavecom.core.constants import Status
 from wavecom.store.documents import Doc
 from wavecom.store.indexes import BY_FIELD
 
+Facet = tuple[str, str, str, str]  # tenant, channel, status, priority
+
 _WAITING = [Status.QUEUED.value, Status.PROCESSING.value, Status.RETRYING.value]
 
 
@@ -22,19 +24,20 @@ class Books:
     def __init__(self, collection: AsyncCollection[Doc]) -> None:
         self.collection = collection
 
-    async def count(self, match: dict[str, Any]) -> dict[tuple[str, str, str], int]:
-        """Counts by (tenant, channel, status) of the documents ``match`` selects, through the
-        (tenantId, createdAt) index when it names a tenant (DocumentDB walks only the range;
-        the planner is told)."""
+    async def count(self, match: dict[str, Any]) -> dict[Facet, int]:
+        """Counts by (tenant, channel, status, priority) of the documents ``match`` selects,
+        through the (tenantId, createdAt) index when it names a tenant (DocumentDB walks only
+        the range; the planner is told)."""
+        group = {"t": "$tenantId", "c": "$type", "s": "$status", "p": "$priority"}
         pipeline: list[dict[str, Any]] = [
             {"$match": match},
-            {"$group": {"_id": {"t": "$tenantId", "c": "$type", "s": "$status"}, "n": {"$sum": 1}}},
+            {"$group": {"_id": group, "n": {"$sum": 1}}},
         ]
-        counts: dict[tuple[str, str, str], int] = {}
+        counts: dict[Facet, int] = {}
         options: dict[str, Any] = {"hint": BY_FIELD[""]} if "tenantId" in match else {}
         async for row in await self.collection.aggregate(pipeline, **options):
             key = row["_id"]
-            counts[(key["t"], key["c"], key["s"])] = int(row["n"])
+            counts[(key["t"], key["c"], key["s"], key["p"])] = int(row["n"])
         return counts
 
     async def stuck(self, tenant: str | None, cutoff: datetime, limit: int) -> list[Doc]:

@@ -48,6 +48,11 @@ from wavecom.store.writes import DUPLICATE_KEY
 log = logging.getLogger("wavecom.store.counters")
 
 Changes = dict[str, Counter[str]]  # tenant -> field -> delta, fields like "byStatus.SENT"
+Kind = tuple[str, str]  # a notification's channel and priority, which never change
+
+# a stats document whose facets were counted from its first write (set when it is created):
+# one from before them lacks it, and its lists count combined filters from the documents
+FACETS = "facets"
 
 # a tally still pending after this long belongs to a writer that died or could not settle
 TALLY_AFTER_S = 30.0
@@ -65,6 +70,26 @@ class TenantStats:
     by_priority: dict[str, int] = field(default_factory=dict)
     processing_ms_sum: int = 0
     processing_count: int = 0
+    # (status, channel, priority) -> how many: None when the document predates the facets
+    by_facet: dict[tuple[str, str, str], int] | None = None
+
+    def matching(self, filters: Mapping[str, str]) -> int | None:
+        """How many match ``filters`` (on status, type and priority), by the facets; None
+        when they cannot say (a document from before them)."""
+        if self.by_facet is None:
+            return None
+        want = (filters.get("status"), filters.get("type"), filters.get("priority"))
+        return sum(
+            n
+            for key, n in self.by_facet.items()
+            if all(w is None or w == k for w, k in zip(want, key, strict=True))
+        )
+
+
+def facet(status: str, kind: Kind) -> str:
+    """The counter of one status, channel and priority together (``byFacet.<s>.<c>.<p>``):
+    what a list filtered on more than one of them is counted from (store.notifications)."""
+    return f"byFacet.{status}.{kind[0]}.{kind[1]}"
 
 
 def _duplicate(error: Doc) -> bool:
@@ -80,7 +105,7 @@ class Counters:
     async def add(self, changes: Changes) -> None:
         """Apply every tenant's deltas in one round trip; never raises (see the module)."""
         ops = [
-            UpdateOne({"_id": tenant}, {"$inc": nonzero}, upsert=True)
+            UpdateOne({"_id": tenant}, {"$inc": nonzero, **_CREATED}, upsert=True)
             for tenant, c in changes.items()
             if (nonzero := {k: v for k, v in c.items() if v})
         ]
@@ -97,7 +122,9 @@ class Counters:
         """Record ``tally`` in its tenants' stats documents, before its document writes (one
         round trip). Raises StoreUnavailable: nothing of the batch is written yet."""
         ops = [
-            UpdateOne({"_id": tenant}, {"$set": {f"pending.{tally.id}": entry}}, upsert=True)
+            UpdateOne(
+                {"_id": tenant}, {"$set": {f"pending.{tally.id}": entry}, **_CREATED}, upsert=True
+            )
             for tenant, entry in tally.entries().items()
         ]
         if not ops:
@@ -258,6 +285,7 @@ class Counters:
             by_priority=group("byPriority"),
             processing_ms_sum=int(d.get("processingMsSum", 0)),
             processing_count=int(d.get("processingCount", 0)),
+            by_facet=_facets(d.get("byFacet") or {}) if d.get(FACETS) else None,
         )
 
 
@@ -309,11 +337,18 @@ class Tally:
         old: str,
         new: str,
         *,
+        kind: Kind,
         ms: int | None = None,
         by: bool = False,
     ) -> None:
-        """One notification moving from status ``old`` to ``new`` by the step ``suffix``."""
-        inc = {f"byStatus.{old}": -1, f"byStatus.{new}": 1}
+        """One notification of ``kind`` moving from status ``old`` to ``new`` by the step
+        ``suffix``."""
+        inc = {
+            f"byStatus.{old}": -1,
+            f"byStatus.{new}": 1,
+            facet(old, kind): -1,
+            facet(new, kind): 1,
+        }
         if ms is not None:
             inc["processingCount"] = 1
         self.step(tenant, nid, suffix, inc, ms=ms, by=by)
@@ -360,6 +395,19 @@ class Tally:
         return changes
 
 
+# what a stats document is created with: its facets are counted from its first write
+_CREATED: Doc = {"$setOnInsert": {FACETS: True}}
+
+
+def _facets(nested: Doc) -> dict[tuple[str, str, str], int]:
+    return {
+        (status, channel, priority): int(n)
+        for status, channels in nested.items()
+        for channel, priorities in channels.items()
+        for priority, n in priorities.items()
+    }
+
+
 def _settling(tenant: str, inc: Counter[str], tally_ids: Sequence[str]) -> UpdateOne:
     """Apply ``inc`` and drop the tallies, only while their writers own them (see module)."""
     match: Doc = {"_id": tenant}
@@ -377,10 +425,3 @@ def _settling(tenant: str, inc: Counter[str], tally_ids: Sequence[str]) -> Updat
 def _unpack_ids(packed: bytes) -> list[ObjectId]:
     data = bytes(packed)
     return [ObjectId(data[i : i + 12]) for i in range(0, len(data), 12)]
-
-
-def moved(changes: Changes, tenant: str, old: str, new: str) -> None:
-    """Count one notification of ``tenant`` moving from status ``old`` to ``new``."""
-    c = changes.setdefault(tenant, Counter())
-    c[f"byStatus.{old}"] -= 1
-    c[f"byStatus.{new}"] += 1

@@ -188,7 +188,14 @@ class Expiries:
             where = where_doc(d)
             step = expiry_step(str(d["_id"]), token, where, now, d.get("expiresAt"))
             steps[str(d["_id"])], places[str(d["_id"])] = step, where
-            tally.moved(d["tenantId"], d["_id"], f":{token}:x", d["status"], Status.EXPIRED.value)
+            tally.moved(
+                d["tenantId"],
+                d["_id"],
+                f":{token}:x",
+                d["status"],
+                Status.EXPIRED.value,
+                kind=(d["type"], d["priority"]),
+            )
             ops.append(
                 UpdateOne(
                     {**as_read(d), "expiresAt": {"$lte": now}},

@@ -17,7 +17,7 @@ from wavecom.core import metrics
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
-from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally
+from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally, facet
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, reference_key, utcnow
 from wavecom.store.expiries import expired, not_expired
 from wavecom.store.indexes import (
@@ -40,7 +40,9 @@ _SORT_ALL = 5_000
 _FIRST_WINDOW = timedelta(seconds=1)
 _GROWTH = (2, 16)
 _LAST_WINDOW = timedelta(days=400)
-# _total(): counted exactly up to this many; above it, the tenant's counters say
+# _total(): the documents are counted when the index rows it reads are at most this many;
+# above it the tenant's counters say, and where they cannot (a createdAt range) the count
+# stops there: "more than 10,000" (Page.exact)
 _COUNT_UP_TO = 10_000
 _COUNTER_OF = {"status": "by_status", "type": "by_type", "priority": "by_priority"}
 
@@ -51,6 +53,8 @@ class Page:
     total: int
     # the cursor of the last item when a next page may follow (``?after=`` takes it)
     next_after: tuple[datetime, ObjectId] | None = None
+    # False: more than ``total`` match (a createdAt range over more than _COUNT_UP_TO)
+    exact: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,6 +173,7 @@ class Notifications:
                     f"byType.{d['type']}": 1,
                     f"byPriority.{d['priority']}": 1,
                     f"byStatus.{d['status']}": 1,
+                    facet(d["status"], (d["type"], d["priority"])): 1,
                 },
             )
         await self.counters.intend(tally)
@@ -228,11 +233,11 @@ class Notifications:
         if lookup is not None:
             condition, index = lookup
             base.update(condition)
-            total, items = await asyncio.gather(
+            found, matches = await asyncio.gather(
                 self.collection.count_documents(base, hint=index),
                 self._older(base, index, skip, limit, query.after, windowed=False),
             )
-            return _page(items, total, limit)
+            return _page(matches, (found, True), limit)
         stats = await self.counters.of(tenant_id)
         filters = query.filters
         sizes = {
@@ -241,16 +246,19 @@ class Notifications:
             if name in filters
         }
         index = BY_FIELD[min(sizes, key=sizes.__getitem__)] if sizes else BY_FIELD[""]
-        counted: int | None = None  # what the counters say matches, when they can say it
-        if created is None and not filters:
-            counted = stats.total
-        elif created is None and len(filters) == len(sizes) == 1:
-            counted = next(iter(sizes.values()))
-        # at most this many match (the smallest counter of a filtered field): it decides
-        # whether to sort at once, so the count and the page can be looked for together
+        # what the counters say matches, when they can say it: the total, one field's
+        # counter, or the facets' sum for several fields; never for a createdAt range
+        counted: int | None = None
+        if created is None:
+            counted = stats.total if not filters else stats.matching(filters)
+            if len(filters) == len(sizes) == 1:
+                counted = next(iter(sizes.values()))
+        # the index rows a count or a sort reads (the smallest counter of a filtered field):
+        # it decides whether to sort at once, so the count and the page can be looked for
+        # together, and whether the documents are counted
         bound = min(sizes.values()) if sizes else stats.total
         total, items = await asyncio.gather(
-            self._total(base, counted, index),
+            self._total(base, counted, bound, index),
             self._older(base, index, skip, limit, query.after, windowed=bound > _SORT_ALL),
         )
         return _page(items, total, limit)
@@ -310,14 +318,20 @@ class Notifications:
         )
         return await cursor.to_list()
 
-    async def _total(self, query: Doc, counted: int | None, index: str) -> int:
-        """How many match. When the tenant's counters say (no filter, or one on status, type
-        or priority) and it is more than ``_COUNT_UP_TO``, the counter is the answer: it moves
-        with every change and drifts only when a counter write fails (reconcile reports that).
-        Otherwise the documents are counted through ``index``."""
-        if counted is not None and counted > _COUNT_UP_TO:
-            return counted
-        return await self.collection.count_documents(query, hint=index)
+    async def _total(
+        self, query: Doc, counted: int | None, bound: int, index: str
+    ) -> tuple[int, bool]:
+        """How many match, and whether exactly. When counting them would read more than
+        ``_COUNT_UP_TO`` index rows (``bound``) and the tenant's counters say (no filter, or
+        filters on status, type and priority), the counters are the answer: they move with
+        every change and drift only when a counter write fails (reconcile reports that).
+        Otherwise the documents are counted through ``index``, up to ``_COUNT_UP_TO`` and one
+        more: more than that is said as such (about 6 µs a document on FerretDB: 50,000 in
+        a 12-hour range took 300-540 ms at 1,000,000 notifications)."""
+        if counted is not None and bound > _COUNT_UP_TO:
+            return counted, True
+        n = await self.collection.count_documents(query, hint=index, limit=_COUNT_UP_TO + 1)
+        return (n, True) if n <= _COUNT_UP_TO else (_COUNT_UP_TO, False)
 
     async def dead_letters(self, tenant_id: str, filters: dict[str, str], limit: int) -> list[Doc]:
         """FAILED notifications of a tenant matching ``filters``, oldest first, up to ``limit``."""
@@ -348,7 +362,15 @@ class Notifications:
             return found, _not_cancellable(found)
         # counted from the state it was found in, and cancelled only from that state
         tally = Tally()
-        tally.moved(tenant_id, oid, ":cancel", found["status"], Status.CANCELLED.value, by=True)
+        tally.moved(
+            tenant_id,
+            oid,
+            ":cancel",
+            found["status"],
+            Status.CANCELLED.value,
+            kind=(found["type"], found["priority"]),
+            by=True,
+        )
         tally.mark(step)
         await self.counters.intend(tally)
         try:
@@ -402,6 +424,7 @@ class Notifications:
             f":replay:{job.round}",
             Status.FAILED.value,
             Status.QUEUED.value,
+            kind=(doc["type"], doc["priority"]),
             by=True,
         )
         tally.mark(step)
@@ -437,7 +460,13 @@ class Notifications:
         suffix = f":unreplay:{job.round}"
         tally = Tally()
         tally.moved(
-            job.tenant_id, job.id, suffix, Status.QUEUED.value, Status.FAILED.value, by=True
+            job.tenant_id,
+            job.id,
+            suffix,
+            Status.QUEUED.value,
+            Status.FAILED.value,
+            kind=job.kind,
+            by=True,
         )
         step = tally.mark(log_entry(f"{job.id}{suffix}", Status.FAILED, error, now))
         await self.counters.intend(tally)
@@ -487,10 +516,11 @@ def _growth(held: int, wanted: int) -> int:
     return max(low, min(high, -(-2 * wanted // held)))
 
 
-def _page(items: list[Doc], total: int, limit: int) -> Page:
+def _page(items: list[Doc], total: tuple[int, bool], limit: int) -> Page:
     last = items[-1] if len(items) == limit else None
     return Page(
         items=items,
-        total=total,
+        total=total[0],
+        exact=total[1],
         next_after=(last["createdAt"], last["_id"]) if last is not None else None,
     )

@@ -96,17 +96,27 @@ class Schedule:
         if not ids:
             return released
         try:
-            tenants = {
-                e["_id"]: e["tenantId"]
-                async for e in self.collection.find({"_id": {"$in": list(ids)}}, {"tenantId": 1})
+            found = {
+                d["_id"]: d
+                async for d in self.notifications.collection.find(
+                    {"_id": {"$in": list(ids)}, "status": Status.SCHEDULED.value},
+                    {"tenantId": 1, "type": 1, "priority": 1},
+                )
             }
         except PyMongoError as exc:
             raise StoreUnavailable(f"could not read the schedule: {exc}") from exc
-        ids = [oid for oid in ids if oid in tenants]  # the rest left the schedule meanwhile
+        ids = [oid for oid in ids if oid in found]  # the rest left the schedule meanwhile
         tally = Tally()
         for oid in ids:
+            kind = found[oid]
             tally.moved(
-                tenants[oid], oid, ":0:due", Status.SCHEDULED.value, Status.QUEUED.value, by=True
+                kind["tenantId"],
+                oid,
+                ":0:due",
+                Status.SCHEDULED.value,
+                Status.QUEUED.value,
+                kind=(kind["type"], kind["priority"]),
+                by=True,
             )
         await self.notifications.counters.intend(tally)
         for oid in ids:

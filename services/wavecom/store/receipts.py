@@ -155,7 +155,7 @@ class Receipts:
         try:
             found = await self.collection.find_one(
                 {"providerKey": partial_string(provider_key(r.message_id, r.provider))},
-                {"_id": 1, "status": 1, "tenantId": 1},
+                {"_id": 1, "status": 1, "tenantId": 1, "type": 1, "priority": 1},
                 hint=BY_PROVIDER_MESSAGE,
             )
             if found is None:
@@ -171,6 +171,7 @@ class Receipts:
                 step["_id"][len(str(found["_id"])) :],
                 found["status"],
                 r.status.value,
+                kind=(found["type"], found["priority"]),
                 by=True,
             )
             tally.mark(step)

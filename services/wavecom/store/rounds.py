@@ -130,6 +130,7 @@ class Rounds:
                 steps[j.id]["_id"][len(j.id) :],
                 waiting_status(j).value,
                 to.value,
+                kind=j.kind,
             )
         await self.notifications.counters.intend(tally)
         ops = [
@@ -206,6 +207,7 @@ class Rounds:
                 f":{old}:lost",
                 Status.PROCESSING.value,
                 waiting_status(j).value,
+                kind=j.kind,
             )
         await self.notifications.counters.intend(tally)
         retaken: set[str] = set()
@@ -253,7 +255,12 @@ class Rounds:
         tally = Tally()
         for j in mine:
             tally.moved(
-                j.tenant_id, j.id, f":{token}:r", Status.PROCESSING.value, waiting_status(j).value
+                j.tenant_id,
+                j.id,
+                f":{token}:r",
+                Status.PROCESSING.value,
+                waiting_status(j).value,
+                kind=j.kind,
             )
         await self.notifications.counters.intend(tally)
         # a step, not the claim's step pulled: what the counters are repaired from must stay
@@ -336,6 +343,7 @@ class Rounds:
                 f":{token}:o",
                 Status.PROCESSING.value,
                 o.status.value,
+                kind=o.job.kind,
                 ms=o.processing_ms if o.status is Status.SENT else None,
                 by=True,
             )

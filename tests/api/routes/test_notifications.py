@@ -268,6 +268,7 @@ async def test_list_pages_newest_first_with_filters(client: httpx.AsyncClient) -
         "currentPage": 1,
         "totalPages": 3,
         "totalItems": 8,
+        "totalItemsExact": True,
         "itemsPerPage": 3,
     }
     assert len(page["notifications"]) == 3
