@@ -118,7 +118,7 @@ verify: stack ## reconcile: every accepted notification sent, failed, cancelled 
 bench: stack ## benchmark the running pipeline (see loadtest/README.md)
 	@$(PY) -m loadtest.bench $(BENCH_ARGS)
 
-VEGETA := $(HOME)/.cache/wavecom-notify/vegeta-v12.13.0/bin/vegeta
+VEGETA := $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/wavecom-notify/vegeta-v12.13.0/bin/vegeta
 $(VEGETA):
 	@echo "[make] building vegeta v12.13.0 (the open-model load generator) from the Go module proxy"
 	@GOBIN=$(dir $(VEGETA)) go install -trimpath -ldflags "-s -w" github.com/tsenart/vegeta/v12@v12.13.0

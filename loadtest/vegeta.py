@@ -28,7 +28,14 @@ import orjson
 from loadtest.load import SINGLE_PATH, Bodies, LoadResult, Sent
 
 VERSION = "v12.13.0"
-BINARY = Path.home() / ".cache" / "wavecom-notify" / f"vegeta-{VERSION}" / "bin" / "vegeta"
+# where `make vegeta` builds it: the project's build cache, like every other build
+BINARY = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "wavecom-notify"
+    / f"vegeta-{VERSION}"
+    / "bin"
+    / "vegeta"
+)
 
 
 def binary() -> Path:

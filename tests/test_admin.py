@@ -11,12 +11,14 @@ import httpx
 from pydantic import SecretStr
 
 from tests.support.admin import admin
+from tests.support.documents import doc
 from tests.support.services import GUEST, MANAGEMENT_URL, free_port
-from wavecom.core.constants import Channel, Lane, lane_queue
+from wavecom.core.constants import STATS, Channel, Lane, Priority, lane_queue
 from wavecom.core.keys import Keys
 from wavecom.core.settings import Settings
 from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.providers.credentials import Cipher
+from wavecom.relay.reconcile import reconcile
 from wavecom.store import Store
 
 
@@ -262,3 +264,24 @@ async def test_providers_rotate_reseals_every_account_with_the_new_key(
     again = admin(settings, "providers", "rotate", env=rotating)
     assert again.returncode == 0, again.stderr
     assert again.stdout.strip() == "re-sealed 0 account(s) with key id k2"
+
+
+async def test_count_facets_counts_a_tenant_whose_stats_predate_them(
+    settings: Settings, store: Store
+) -> None:
+    """A stats document from before the facets is not trusted for combined filters until
+    its facets are counted from the documents."""
+    docs = [doc(i, priority=Priority.LOW if i % 2 else Priority.HIGH) for i in range(5)]
+    await store.notifications.insert(docs)
+    await store.db[STATS].insert_one({"_id": "acme", "total": 5, "byStatus": {"QUEUED": 5}})
+    assert (await store.counters.of("acme")).by_facet is None
+    assert await store.counters.without_facets() == ["acme"]
+    r = admin(settings, "tenants", "count-facets")
+    assert r.returncode == 0, r.stderr
+    assert "acme: facets counted from 5 notifications" in r.stdout
+    stats = await store.counters.of("acme")
+    assert stats.matching({"status": "QUEUED", "priority": "LOW"}) == 2
+    assert stats.matching({"type": "SMS", "priority": "HIGH"}) == 3
+    assert await store.counters.without_facets() == []
+    assert (await reconcile(store)).drift == {}
+    assert admin(settings, "tenants", "count-facets", "a b").returncode == 2

@@ -7,6 +7,7 @@ python -m wavecom.admin tenants set-limit acme --per-second 200 --burst 1000
 python -m wavecom.admin tenants set-shared-fallback acme off   # only acme's reserved accounts
 python -m wavecom.admin tenants set-ttl acme SMS 300    # SMS without ttlSeconds: 5 minutes
 python -m wavecom.admin tenants list
+python -m wavecom.admin tenants count-facets [TENANT ...]   # after the upgrade that added them
 python -m wavecom.admin providers apply -f providers.yaml | list | delete NAME | rotate
 python -m wavecom.admin callbacks add --tenant acme --url URL [--events ...] | list | rotate ...
 python -m wavecom.admin setup    # the database's indexes and the broker's topology (idempotent)
@@ -72,6 +73,14 @@ def _parser() -> argparse.ArgumentParser:
     ttl.add_argument("channel", choices=[c.value for c in Channel])
     ttl.add_argument("seconds", help="1-604800, or off")
     tenants.add_parser("list", help="tenants with settings of their own")
+    facets = tenants.add_parser(
+        "count-facets",
+        help="count the status x channel x priority counters of tenants whose stats predate "
+        "them, from their documents (default: every such tenant). Run it with the API, the "
+        "workers and the relay scaled to zero: a change meanwhile would be missed, and "
+        "reconcile would report it as drift",
+    )
+    facets.add_argument("tenant", nargs="*")
     providers_cli.add_parser(nouns)
     callbacks_cli.add_parser(nouns)
     nouns.add_parser(
@@ -178,6 +187,8 @@ async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -
         shown = "none" if seconds is None else f"{seconds} s"
         print(f"{args.tenant}: default TTL of {args.channel} {shown}")
         return 0
+    if args.verb == "count-facets":
+        return await _count_facets(store, args.tenant)
     if args.verb == "set-limit":
         try:
             await tenants.set_limit(args.tenant, RateLimit(args.per_second, args.burst))
@@ -194,6 +205,20 @@ async def _tenants(args: argparse.Namespace, settings: Settings, store: Store) -
         print(f"{name}: default TTL {shown}")
     for name in sorted(await tenants.without_shared_fallback()):
         print(f"{name}: shared fallback off (only the accounts reserved for it)")
+    return 0
+
+
+async def _count_facets(store: Store, named: list[str]) -> int:
+    for tenant in named:
+        if not valid_tenant(tenant):
+            print(f"error: {tenant!r} is not a tenant id", file=sys.stderr)
+            return 2
+    for tenant in named or await store.counters.without_facets():
+        counts = await store.books.count({"tenantId": tenant})
+        await store.counters.set_facets(
+            tenant, {(s, c, p): n for (_, c, s, p), n in counts.items()}
+        )
+        print(f"{tenant}: facets counted from {sum(counts.values()):,} notifications")
     return 0
 
 

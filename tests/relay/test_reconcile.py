@@ -199,3 +199,49 @@ async def test_a_tenant_receiving_a_burst_gets_a_small_first_window(store: Store
     assert sum(w.documents for w in windows) == 3000
     for newer, older in itertools.pairwise(windows):
         assert older.until == newer.since
+
+
+async def test_a_burst_behind_a_quiet_spell_is_not_counted_in_one_window(store: Store) -> None:
+    """A few notifications now, none for hours, then a burst of 3,000 within two minutes:
+    the windows grow through the quiet hours, and the one that would reach into the burst
+    (sized from the quiet density) is shortened until it holds at most twice its aim."""
+    now = utcnow()
+    docs = [
+        {
+            "_id": ObjectId(),
+            "tenantId": "bursty",
+            "type": "SMS",
+            "status": "SENT",
+            "priority": "MEDIUM",
+            "createdAt": now - timedelta(hours=5, seconds=i * 0.04),
+            "updatedAt": now,
+        }
+        for i in range(3000)
+    ] + [
+        {
+            "_id": ObjectId(),
+            "tenantId": "bursty",
+            "type": "SMS",
+            "status": "SENT",
+            "priority": "MEDIUM",
+            "createdAt": now - timedelta(minutes=5 * i + 1),
+            "updatedAt": now,
+        }
+        for i in range(40)
+    ]
+    await store.notifications.insert(docs)
+    await store.counters.add(
+        {
+            "bursty": Counter(
+                {"total": 3040, "byStatus.SENT": 3040, facet("SENT", ("SMS", "MEDIUM")): 3040}
+            )
+        }
+    )
+    windows: list[Window] = []
+    async for step in reconcile_steps(store, tenant="bursty", windowed=True, window_docs=200):
+        if isinstance(step, Window):
+            windows.append(step)
+    assert sum(w.documents for w in windows) == 3040
+    assert max(w.documents for w in windows[:-1]) <= 400, [w.documents for w in windows]
+    for newer, older in itertools.pairwise(windows):
+        assert older.until == newer.since

@@ -10,7 +10,7 @@ import pytest
 
 from loadtest.bench_reads import _document
 from tests.support.commands import Commands
-from wavecom.core.constants import NOTIFICATIONS
+from wavecom.core.constants import NOTIFICATIONS, STATS
 from wavecom.store import Doc, ListQuery, Store
 from wavecom.store.counters import Changes, facet
 from wavecom.store.notifications import _growth
@@ -115,6 +115,12 @@ async def test_combined_filters_are_counted_from_the_facets(
         assert got.total == sum(all(d[k] == v for k, v in filters.items()) for d in docs)
         assert got.exact
         assert commands.seen[("aggregate", NOTIFICATIONS)] == 0, (filters, commands.seen)
+    # a stats document from before the facets: counted from the documents, up to the cap
+    await store.db[STATS].update_one({"_id": "acme"}, {"$unset": {"facets": ""}})
+    for filters in ({"status": "SENT", "type": "SMS"}, {"status": "FAILED", "priority": "LOW"}):
+        want = sum(all(d[k] == v for k, v in filters.items()) for d in docs)
+        got = await store.notifications.page("acme", ListQuery(filters), 1, 20)
+        assert (got.total, got.exact) == ((want, True) if want <= 100 else (100, False))
 
 
 async def test_a_created_at_range_is_counted_up_to_the_cap(

@@ -321,17 +321,53 @@ class Notifications:
     async def _total(
         self, query: Doc, counted: int | None, bound: int, index: str
     ) -> tuple[int, bool]:
-        """How many match, and whether exactly. When counting them would read more than
-        ``_COUNT_UP_TO`` index rows (``bound``) and the tenant's counters say (no filter, or
-        filters on status, type and priority), the counters are the answer: they move with
-        every change and drift only when a counter write fails (reconcile reports that).
-        Otherwise the documents are counted through ``index``, up to ``_COUNT_UP_TO`` and one
-        more: more than that is said as such (about 6 µs a document on FerretDB: 50,000 in
-        a 12-hour range took 300-540 ms at 1,000,000 notifications)."""
-        if counted is not None and bound > _COUNT_UP_TO:
+        """How many match, and whether exactly. When counting them reads at most
+        ``_COUNT_UP_TO`` index rows (``bound``), they are counted. Above that, when the
+        tenant's counters say (no filter, or filters on status, type and priority), the
+        counters are the answer: they move with every change and drift only when a counter
+        write fails (reconcile reports that). Otherwise (a createdAt range) they are counted
+        in windows up to ``_COUNT_UP_TO``, and more than that is said as such."""
+        if bound <= _COUNT_UP_TO:
+            return await self.collection.count_documents(query, hint=index), True
+        if counted is not None:
             return counted, True
-        n = await self.collection.count_documents(query, hint=index, limit=_COUNT_UP_TO + 1)
-        return (n, True) if n <= _COUNT_UP_TO else (_COUNT_UP_TO, False)
+        return await self._count_in_windows(query, index)
+
+    async def _count_in_windows(self, query: Doc, index: str) -> tuple[int, bool]:
+        """``query``'s documents counted newest first in windows of ``createdAt`` (within its
+        range, when it has one), each sized from what the last one held (:func:`_growth`),
+        until all are counted or more than ``_COUNT_UP_TO``. DocumentDB's index scan gathers
+        every row of its range before a limit applies: one count of a 12-hour range cost
+        255 ms at 1,000,000 notifications whatever its limit, windows that stop past 10,000
+        cost 22 ms (three of them)."""
+        bounds: Doc = query.get("createdAt", {})
+        start: datetime | None = bounds.get("$gte")
+        upper: datetime | None = bounds.get("$lt")  # the first window's end: the range's
+        edge = min(upper, utcnow()) if upper is not None else utcnow()
+        span, counted = _FIRST_WINDOW, 0
+        while True:
+            lower: datetime | None = edge - span
+            if start is not None and lower is not None and lower <= start:
+                lower = start
+            elif span >= _LAST_WINDOW:
+                lower = start  # everything older
+            window: Doc = {}
+            if lower is not None:
+                window["$gte"] = lower
+            if upper is not None:
+                window["$lt"] = upper
+            left = _COUNT_UP_TO + 1 - counted
+            part = {k: v for k, v in query.items() if k != "createdAt"}
+            if window:
+                part["createdAt"] = window
+            n = await self.collection.count_documents(part, hint=index, limit=left)
+            counted += n
+            if counted > _COUNT_UP_TO:
+                return _COUNT_UP_TO, False
+            if lower is None or lower == start:
+                return counted, True
+            edge = upper = lower
+            span *= _growth(n, left - n)
 
     async def dead_letters(self, tenant_id: str, filters: dict[str, str], limit: int) -> list[Doc]:
         """FAILED notifications of a tenant matching ``filters``, oldest first, up to ``limit``."""
