@@ -66,7 +66,7 @@ from wavecom.store import (
     log_entry,
     new_notification,
 )
-from wavecom.store.counters import Changes, Tally, facet
+from wavecom.store.counters import Changes, Tally, facet, kind_of
 from wavecom.store.documents import processing_step
 from wavecom.store.expiries import expires_of, expiry_step, where_job
 from wavecom.store.indexes import BY_FIELD
@@ -522,7 +522,7 @@ async def seed(store: Store, args: argparse.Namespace) -> float:
         c[f"byStatus.{d['status']}"] += 1
         c[f"byType.{d['type']}"] += 1
         c[f"byPriority.{d['priority']}"] += 1
-        c[facet(d["status"], (d["type"], d["priority"]))] += 1
+        c[facet(d["status"], kind_of(d))] += 1
         if sent_ms is not None:
             c["processingCount"] += 1
             c["processingMsSum"] += sent_ms

@@ -86,6 +86,11 @@ class TenantStats:
         )
 
 
+def kind_of(doc: Doc) -> Kind:
+    """A notification document's channel and priority (a job's: ``DeliveryJob.kind``)."""
+    return doc["type"], doc["priority"]
+
+
 def facet(status: str, kind: Kind) -> str:
     """The counter of one status, channel and priority together (``byFacet.<s>.<c>.<p>``):
     what a list filtered on more than one of them is counted from (store.notifications)."""

@@ -24,7 +24,7 @@ from pymongo.errors import PyMongoError
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
-from wavecom.store.counters import Counters, Tally
+from wavecom.store.counters import Counters, Tally, kind_of
 from wavecom.store.documents import Doc, as_read, log_entry
 from wavecom.store.writes import bulk
 
@@ -194,7 +194,7 @@ class Expiries:
                 f":{token}:x",
                 d["status"],
                 Status.EXPIRED.value,
-                kind=(d["type"], d["priority"]),
+                kind=kind_of(d),
             )
             ops.append(
                 UpdateOne(

@@ -17,7 +17,7 @@ from wavecom.core import metrics
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
-from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally, facet
+from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally, facet, kind_of
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, reference_key, utcnow
 from wavecom.store.expiries import expired, not_expired
 from wavecom.store.indexes import (
@@ -173,7 +173,7 @@ class Notifications:
                     f"byType.{d['type']}": 1,
                     f"byPriority.{d['priority']}": 1,
                     f"byStatus.{d['status']}": 1,
-                    facet(d["status"], (d["type"], d["priority"])): 1,
+                    facet(d["status"], kind_of(d)): 1,
                 },
             )
         await self.counters.intend(tally)
@@ -249,10 +249,10 @@ class Notifications:
         # what the counters say matches, when they can say it: the total, one field's
         # counter, or the facets' sum for several fields; never for a createdAt range
         counted: int | None = None
-        if created is None:
-            counted = stats.total if not filters else stats.matching(filters)
-            if len(filters) == len(sizes) == 1:
-                counted = next(iter(sizes.values()))
+        if created is None and not filters:
+            counted = stats.total
+        elif created is None:
+            counted = next(iter(sizes.values())) if len(sizes) == 1 else stats.matching(filters)
         # the index rows a count or a sort reads (the smallest counter of a filtered field):
         # it decides whether to sort at once, so the count and the page can be looked for
         # together, and whether the documents are counted
@@ -406,7 +406,7 @@ class Notifications:
             ":cancel",
             found["status"],
             Status.CANCELLED.value,
-            kind=(found["type"], found["priority"]),
+            kind=kind_of(found),
             by=True,
         )
         tally.mark(step)
@@ -462,7 +462,7 @@ class Notifications:
             f":replay:{job.round}",
             Status.FAILED.value,
             Status.QUEUED.value,
-            kind=(doc["type"], doc["priority"]),
+            kind=kind_of(doc),
             by=True,
         )
         tally.mark(step)

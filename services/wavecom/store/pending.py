@@ -14,7 +14,7 @@ from pymongo.errors import PyMongoError
 
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
-from wavecom.store.counters import Tally
+from wavecom.store.counters import Tally, kind_of
 from wavecom.store.documents import Doc, log_entry, utcnow
 from wavecom.store.expiries import not_expired
 from wavecom.store.notifications import Notifications
@@ -108,14 +108,13 @@ class Schedule:
         ids = [oid for oid in ids if oid in found]  # the rest left the schedule meanwhile
         tally = Tally()
         for oid in ids:
-            kind = found[oid]
             tally.moved(
-                kind["tenantId"],
+                found[oid]["tenantId"],
                 oid,
                 ":0:due",
                 Status.SCHEDULED.value,
                 Status.QUEUED.value,
-                kind=(kind["type"], kind["priority"]),
+                kind=kind_of(found[oid]),
                 by=True,
             )
         await self.notifications.counters.intend(tally)

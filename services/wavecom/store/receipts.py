@@ -33,7 +33,7 @@ from pymongo.errors import DuplicateKeyError, PyMongoError
 
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
-from wavecom.store.counters import Tally
+from wavecom.store.counters import Tally, kind_of
 from wavecom.store.documents import Doc, log_entry, provider_key, utcnow
 from wavecom.store.indexes import BY_PROVIDER_MESSAGE, partial_string
 from wavecom.store.notifications import Notifications
@@ -171,7 +171,7 @@ class Receipts:
                 step["_id"][len(str(found["_id"])) :],
                 found["status"],
                 r.status.value,
-                kind=(found["type"], found["priority"]),
+                kind=kind_of(found),
                 by=True,
             )
             tally.mark(step)
