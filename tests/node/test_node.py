@@ -1051,40 +1051,50 @@ class Watch:
     def __init__(self, p: Production) -> None:
         self.p = p
         self.seen: dict[str, set[int]] = {}
-        self.sms_pods: dict[str, str] = {}  # pod IP -> name, every SMS worker pod seen
+        self.sms_pods: dict[str, str] = {}  # pod name -> IP, every SMS worker pod seen with one
 
     async def now(self) -> dict[str, int]:
         r = await asyncio.to_thread(self.p.replicas)
         for ch, n in r.items():
             self.seen.setdefault(ch, set()).add(n)
-        for pod in await asyncio.to_thread(self.p.pods, "worker-sms"):
-            if pod["status"].get("podIP"):
-                self.sms_pods[pod["status"]["podIP"]] = pod["metadata"]["name"]
+        await self.sms()
         return r
+
+    async def sms(self) -> list[dict[str, Any]]:
+        """The SMS worker pods now, each one with an IP remembered."""
+        pods: list[dict[str, Any]] = await asyncio.to_thread(self.p.pods, "worker-sms")
+        for pod in pods:
+            if pod["status"].get("podIP"):
+                self.sms_pods[pod["metadata"]["name"]] = pod["status"]["podIP"]
+        return pods
 
     async def at(self, want: dict[str, int]) -> bool:
         now = await self.now()
         return all(now.get(ch) == n for ch, n in want.items())
 
+    def ips(self, names: set[str]) -> set[str]:
+        return {self.sms_pods[n] for n in names}
 
-def ready_sms_pods(p: Production) -> int:
+
+def ready(pods: list[dict[str, Any]]) -> int:
     return sum(
         1
-        for x in p.pods("worker-sms")
+        for x in pods
         if not x["metadata"].get("deletionTimestamp")
         and x["status"].get("containerStatuses", [{}])[0].get("ready")
     )
 
 
-async def all_sms_pods_ready(p: Production) -> None:
-    """Wait for KEDA_MAX ready SMS worker pods (on a failure: the pods, described)."""
+async def all_sms_pods_ready(p: Production, watch: Watch) -> None:
+    """Wait for KEDA_MAX ready SMS worker pods, remembering each one as it gets its IP (KEDA may
+    take one away again as soon as the queue is empty, before the backlog's last sends are
+    answered); on a failure: the pods, described."""
+
+    async def all_ready() -> bool:
+        return ready(await watch.sms()) == KEDA_MAX
+
     try:
-        await wait_for(
-            lambda: asyncio.to_thread(lambda: ready_sms_pods(p) == KEDA_MAX),
-            within=120,
-            interval=1,
-            what=f"{KEDA_MAX} SMS worker pods ready",
-        )
+        await wait_for(all_ready, within=120, interval=1, what=f"{KEDA_MAX} SMS worker pods ready")
     except BaseException:
         print(p.kubectl("get", "pods", "-o", "wide", check=False))
         print(p.kubectl("describe", "pods", "-l", "wavecom.example/channel=sms", check=False))
@@ -1122,14 +1132,14 @@ async def test_keda_scales_the_backlogged_channel_up_and_down_and_the_removed_po
             what=f"KEDA to scale the SMS workers to {KEDA_MAX}",
         )
         scaled_at = loop.time() - start
-        await all_sms_pods_ready(p)
+        await all_sms_pods_ready(p, watch)
         await all_sent(p, backlog, within=180)
         drained_at = loop.time() - start
         await watch.now()
         assert watch.seen["email"] == {1}, watch.seen
         assert watch.seen["push"] == {1}, watch.seen
         peers = {r["peer"] for r in gateway.received() if r["notificationId"] in set(backlog)}
-        new_pods = set(watch.sms_pods) - first
+        new_pods = watch.ips(set(watch.sms_pods) - first)
         assert len(peers & new_pods) >= 2, (peers, watch.sms_pods, first)
 
         # the trickle while KEDA scales down: 1 SMS a second, until back at 1 and every removed
@@ -1159,8 +1169,9 @@ async def test_keda_scales_the_backlogged_channel_up_and_down_and_the_removed_po
     assert len(trickle) >= 0.9 * len(answers)
     await all_sent(p, trickle, within=60)
     assert_each_once(p, gateway, backlog + trickle)
-    removed = set(watch.sms_pods) - {x["status"]["podIP"] for x in p.pods("worker-sms")}
-    assert len(removed) >= KEDA_MAX - 1, (removed, watch.sms_pods)
+    gone = set(watch.sms_pods) - {x["metadata"]["name"] for x in p.pods("worker-sms")}
+    assert len(gone) >= KEDA_MAX - 1, (gone, watch.sms_pods)
+    removed = watch.ips(gone)
     # the removed pods were consuming the trickle when KEDA scaled down (so they had work when
     # SIGTERM came), and what they held was delivered once (above)
     trickle_peers = {r["peer"] for r in gateway.received() if r["notificationId"] in set(trickle)}
