@@ -139,3 +139,27 @@ def test_traces_reach_the_collector_through_the_policies() -> None:
         assert not [
             r for r in policy["spec"]["egress"] if {"port": 4318, "protocol": "TCP"} in r["ports"]
         ]
+
+
+def test_a_process_the_chart_runs_alerts_when_none_of_its_pods_is_scraped() -> None:
+    """WavecomApiDown and WavecomCallbacksDown ask for the job Prometheus gives the process's
+    ServiceMonitor (the Service's name); the callbacks' only when the chart runs them."""
+    on = {"monitoring": {"prometheusRule": {"enabled": True}}}
+    for enabled in (True, False):
+        docs = render_chart(merged(URLS, on, {"callbacks": {"enabled": enabled}}))
+        rule = one(docs, "PrometheusRule", FULL)
+        shipped = {
+            r["alert"]: r for g in rule["spec"]["groups"] for r in g["rules"] if "alert" in r
+        }
+        services = {d["metadata"]["name"] for d in by_kind(docs, "Service")}
+        want = {"WavecomApiDown": f"{FULL}-api"}
+        if enabled:
+            want["WavecomCallbacksDown"] = f"{FULL}-callbacks"
+        else:
+            assert "WavecomCallbacksDown" not in shipped
+        for alert, job in want.items():
+            assert job in services, (alert, services)
+            assert shipped[alert]["expr"] == (
+                f'absent(up{{job="{job}",namespace="{NAMESPACE}"}} == 1)'
+            ), alert
+            assert shipped[alert]["labels"] == {"severity": "critical"}
