@@ -3,18 +3,24 @@ nothing again."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.charts.kube import KUBE_SH, paths
+from tests.support.system import ROOT
 
 
 def test_the_cache_lives_outside_the_repository_keyed_by_versions() -> None:
     p = paths()
     assert p.bin.parent.name.startswith("kube-v1.37.2-")
-    assert ".cache/wavecom-notify" in str(p.bin)
+    # ${XDG_CACHE_HOME:-~/.cache}/wavecom-notify, never inside the checkout
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "wavecom-notify"
+    assert p.bin.parent.parent == cache
+    assert ROOT not in p.bin.parents
     script = KUBE_SH.read_text()
     for pin in (
         "K8S_VERSION=v1.37.2",
