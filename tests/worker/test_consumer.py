@@ -25,10 +25,15 @@ from wavecom.store import Store
 async def test_happy_path_sends_each_once_with_the_full_timeline(
     api: httpx.AsyncClient, store: Store, run_worker: RunWorker, ledger_dir: Path
 ) -> None:
-    await run_worker()
+    worker = await run_worker()
     ids = await create(api, [email(i) for i in range(30)])
     final = await wait_for(lambda: all_terminal(store, ids), what="30 emails to finish")
     assert set(final.values()) == {"SENT"}
+
+    async def all_settled() -> bool:
+        return worker.acks.unsettled() == 0
+
+    await wait_for(all_settled, what="every delivery acked")
     assert ledger(ledger_dir) == Counter(dict.fromkeys(ids, 1))
     doc = (await api.get(f"/api/notifications/{ids[0]}")).json()["data"]
     n = doc["notification"]

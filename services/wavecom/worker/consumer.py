@@ -5,7 +5,8 @@ batches, and for each batch: claims the jobs in the database (conditional update
 redelivered message is not sent twice), delivers them concurrently through the shared
 pipeline, stores each outcome right after its answer (grouped writes, see
 ``outcomes``), publishes retries and dead letters with
-confirms, and only then acks. A crash anywhere before the ack redelivers the batch.
+confirms, and only then acks (one ``multiple`` ack when nothing delivered before the batch is
+still held, see ``acks``). A crash anywhere before the ack redelivers the batch.
 
 It consumes only while its channel has a usable provider account (:meth:`Worker.follow_accounts`):
 with none, its notifications wait in their lanes and its readiness says why.
@@ -57,6 +58,7 @@ from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
 from wavecom.store import Store, utcnow
 from wavecom.store.settling import Settler
+from wavecom.worker.acks import Acks
 from wavecom.worker.outcome_writes import OutcomeWriter
 from wavecom.worker.pipeline import Attempted, Dispatcher
 
@@ -88,6 +90,7 @@ class Worker:
             Lane.HIGH: deque(),
             Lane.STANDARD: deque(),
         }
+        self.acks = Acks()  # the deliveries not settled yet: a batch is acked in one frame
         self._arrived = asyncio.Event()
         self._stopping = asyncio.Event()
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -161,9 +164,9 @@ class Worker:
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=s.shutdown_grace_s)
         for buf in self.buffers.values():
-            while buf:
-                with contextlib.suppress(Exception):
-                    await buf.popleft().nack(requeue=True)
+            with contextlib.suppress(Exception):
+                await self.acks.nack(buf)
+            buf.clear()
         await self.table.close()
         await self.events.close()
         await self.connection.close()
@@ -249,6 +252,7 @@ class Worker:
 
     def _on_message(self, lane: Lane):  # type: ignore[no-untyped-def]
         async def handle(message: AbstractIncomingMessage) -> None:
+            self.acks.delivered(message)
             self.buffers[lane].append(message)
             self._arrived.set()
 
@@ -296,9 +300,8 @@ class Worker:
                 await self._process(messages)
         except Exception:
             log.exception("batch of %d failed; returning it to the queue", len(messages))
-            for m in messages:
-                with contextlib.suppress(Exception):
-                    await m.nack(requeue=True)
+            with contextlib.suppress(Exception):
+                await self.acks.nack(messages)
         finally:
             self._slots.release()
 
@@ -426,9 +429,8 @@ class Worker:
         )
         for reason, count in Counter(a.dead_reason for a in attempted if a.dead_reason).items():
             metrics.DEAD_LETTERED.labels(reason).inc(count)
-        await asyncio.gather(
-            *(m.ack() for m, _ in jobs), *(m.ack() for m in copies), return_exceptions=True
-        )
+        # one frame for the batch when nothing delivered before it is still held (acks.py)
+        await self.acks.ack([*(m for m, _ in jobs), *copies])
         self.processed += len(messages)
 
     async def _release(self, jobs: Sequence[DeliveryJob], token: str) -> None:
@@ -463,9 +465,9 @@ class Worker:
             ]
         )
         metrics.DEAD_LETTERED.labels("poison").inc(len(poison))
-        for m, reason in poison:
+        for _, reason in poison:
             log.error("dead-lettered an undecodable message: %s", reason)
-            await m.ack()
+        await self.acks.ack(m for m, _ in poison)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
