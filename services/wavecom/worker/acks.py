@@ -10,15 +10,19 @@ messages are the oldest of their channel is acked with one frame; what finished 
 older batch is acked one message a frame, as before. Nothing is held back waiting for an older
 batch, so a slow provider never fills the prefetch window with finished work.
 
-A frame's tag is always one the broker still counts as unsettled (a ``multiple`` ack of a tag
-it does not know closes the channel): each tag is settled once, through here, and the frames
-are queued in the order they are decided (aiormq's write queue is FIFO). A message of a channel
-that has closed cannot be settled at all: the broker hands it out again, and the claims keep
-it from being sent twice.
+A frame's tag is always one the broker still counts as unsettled (an ack of a tag it does not
+know closes the channel with PRECONDITION_FAILED): each tag is settled once, through here, and
+the frames reach the connection's write queue in the order they were decided, one settle at a
+time (a lock). Without it a later batch's ``multiple`` ack could overtake an earlier one's (the
+write queue holds 10 frames, and a coroutine that finds room puts before one woken to): it
+would settle the earlier batch's tags too, and the earlier frame would then name a tag the
+broker no longer knows. A message of a channel that has closed cannot be settled at all: the
+broker hands it out again, and the claims keep it from being sent twice.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Iterable
 
@@ -38,6 +42,8 @@ class Acks:
         self._open: dict[AbstractChannel, dict[int, None]] = {}
         # channels whose deliveries were counted out of tag order: acked one message a frame
         self._disordered: set[AbstractChannel] = set()
+        # one settle at a time, from its decision until its frames are queued (see above)
+        self._order = asyncio.Lock()
 
     def delivered(self, message: AbstractIncomingMessage) -> None:
         """Count a message just delivered (the consumer's callback: aio-pika runs them in
@@ -56,25 +62,28 @@ class Acks:
     async def ack(self, messages: Iterable[AbstractIncomingMessage]) -> int:
         """Ack these messages; answer how many frames that took."""
         frames = 0
-        for channel, (tags, run) in self._take(messages).items():
-            singles = tags
-            if run >= 2:
-                frames += 1
-                if not await _sent(channel.basic_ack(tags[run - 1], multiple=True), "ack"):
-                    continue
-                singles = tags[run:]
-            for tag in singles:
-                frames += 1
-                if not await _sent(channel.basic_ack(tag), "ack"):
-                    break
+        async with self._order:
+            for channel, (tags, run) in self._take(messages).items():
+                singles = tags
+                if run >= 2:
+                    frames += 1
+                    last = tags[run - 1]
+                    if not await _sent(channel.basic_ack(last, multiple=True, wait=False), "ack"):
+                        continue
+                    singles = tags[run:]
+                for tag in singles:
+                    frames += 1
+                    if not await _sent(channel.basic_ack(tag, wait=False), "ack"):
+                        break
         return frames
 
     async def nack(self, messages: Iterable[AbstractIncomingMessage]) -> None:
         """Give these messages back to their queue (each its own frame: a rare path)."""
-        for channel, (tags, _) in self._take(messages).items():
-            for tag in tags:
-                if not await _sent(channel.basic_nack(tag, requeue=True), "nack"):
-                    break
+        async with self._order:
+            for channel, (tags, _) in self._take(messages).items():
+                for tag in tags:
+                    if not await _sent(channel.basic_nack(tag, requeue=True, wait=False), "nack"):
+                        break
 
     def _take(
         self, messages: Iterable[AbstractIncomingMessage]
@@ -115,7 +124,9 @@ def _channel(message: AbstractIncomingMessage) -> AbstractChannel | None:
 
 
 async def _sent(frame: Awaitable[None], what: str) -> bool:
-    """Await a settling frame; False (logged) when its channel went away meanwhile."""
+    """Queue a settling frame (``wait=False``: the lock is held only until it is queued, not
+    until it is written; an ack has no answer to wait for anyway); False (logged) when its
+    channel went away meanwhile."""
     try:
         await frame
     except Exception as exc:  # the channel or its connection is gone, whichever way
