@@ -281,3 +281,24 @@ async def test_a_lane_whose_channel_the_broker_closes_is_consumed_again(
 
 async def _closed(channel: object) -> bool:
     return bool(getattr(channel, "is_closed", False))
+
+
+async def test_a_lane_whose_channel_stays_closed_gets_a_new_one(
+    api: httpx.AsyncClient, store: Store, run_worker: RunWorker
+) -> None:
+    """A lane's channel that is closed and not reopened (here closed by hand: a robust channel
+    does not reopen what was closed on purpose) makes the worker not ready, saying why; a poll
+    later it opens a new channel for the lane and consumes it again."""
+    worker = await run_worker()
+    [first] = await create(api, [email(1)])
+    await wait_for(lambda: all_terminal(store, [first]), what="the first email")
+    lane = worker._queues[Lane.STANDARD]
+    await lane.channel.close()
+    assert f"the channel of {lane.name} is closed" in (worker.readiness() or "")
+    ids = await create(api, [email(i) for i in range(2, 12)])
+    final = await wait_for(
+        lambda: all_terminal(store, ids), within=60, what="the lane consumed on a new channel"
+    )
+    assert set(final.values()) == {"SENT"}
+    assert worker._queues[Lane.STANDARD] is not lane
+    assert worker.readiness() is None

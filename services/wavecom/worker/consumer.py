@@ -99,6 +99,7 @@ class Worker:
         self._queues: dict[Lane, AbstractQueue] = {}  # declared, consumed or not
         self._consumers: dict[Lane, str] = {}  # consumer tags while consuming
         self._declared_once = False  # the queues are declared and the first gate ran
+        self._closed_lanes: set[Lane] = set()  # lanes seen with their channel closed
         self._instance = uuid.uuid4().hex[:12]  # names this process in breaker reports
 
     @classmethod
@@ -140,10 +141,7 @@ class Worker:
         """Consume until ``stop()``; then finish what is held and give back the rest."""
         s = self.settings
         for lane in (Lane.HIGH, Lane.STANDARD):
-            ch = await self.connection.channel()
-            await ch.set_qos(prefetch_count=s.prefetch)
-            queues = await declare_topology(ch, QueueShape.of(s))
-            self._queues[lane] = queues[lane_queue(self.channel, lane)]
+            await self._open_lane(lane)
         await self._gate()
         batcher = asyncio.create_task(self._batch_loop())
         reporter = Periodic("breaker reports", self._report_breakers, s.breaker_report_s)
@@ -190,7 +188,44 @@ class Worker:
         attempt (:meth:`wavecom.worker.pipeline.Dispatcher.deliver`).
         """
         await self.registry.refresh()
+        await self._reopen_dead_lanes()
         await self._gate()
+
+    async def _open_lane(self, lane: Lane) -> None:
+        """A channel of the lane's own (its prefetch), the topology declared, its queue kept."""
+        ch = await self.connection.channel()
+        await ch.set_qos(prefetch_count=self.settings.prefetch)
+        queues = await declare_topology(ch, QueueShape.of(self.settings))
+        self._queues[lane] = queues[lane_queue(self.channel, lane)]
+
+    async def _reopen_dead_lanes(self) -> None:
+        """A lane whose channel is still closed a poll after it was first seen closed, while
+        the connection is up, gets a new channel (``_gate`` then consumes it again).
+
+        The robust channel reopens itself after a channel-level error (an ack of a tag the
+        broker does not know, for one) within milliseconds; once a benchmark saw it not do so,
+        and the lane was never consumed again while the worker said it was ready. The old
+        channel is closed for good first, so that a late restore cannot add a consumer this
+        worker does not know of."""
+        if self.connection.is_closed or not self.connection.connected.is_set():
+            self._closed_lanes.clear()  # the robust connection restores every channel itself
+            return
+        for lane, queue in list(self._queues.items()):
+            if not queue.channel.is_closed or self._stopping.is_set():
+                self._closed_lanes.discard(lane)
+            elif lane not in self._closed_lanes:
+                self._closed_lanes.add(lane)  # look again at the next poll
+            else:
+                log.error(
+                    "worker %s: the channel of %s stayed closed: opening a new one",
+                    self.channel.slug,
+                    queue.name,
+                )
+                self._consumers.pop(lane, None)
+                with contextlib.suppress(Exception):
+                    await queue.channel.close()
+                await self._open_lane(lane)
+                self._closed_lanes.discard(lane)
 
     async def _gate(self) -> None:
         """Start the lanes' consumers if an account is usable, cancel them if none is."""
@@ -248,6 +283,9 @@ class Worker:
                 f"no usable {self.channel.value} provider account: not consuming, its "
                 "notifications wait in the queue"
             )
+        closed = [q.name for q in self._queues.values() if q.channel.is_closed]
+        if closed:
+            return f"the channel of {', '.join(closed)} is closed: reopening it"
         return None
 
     def _on_message(self, lane: Lane):  # type: ignore[no-untyped-def]
