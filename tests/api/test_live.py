@@ -5,10 +5,13 @@ nothing), clears and says ``resync`` when more than its limit wait or when the b
 connection was lost; the hub, on the real broker, binds its queue to a tenant only while a
 stream of it is open, hands each tenant's events to its subscriptions only and drops what is
 not a list of events; a stream starts with ``ready``, then sends ``resync`` before the changes
-and ends when the hub closes. (tests/api/routes/test_events.py serves it over HTTP.)"""
+and ends when the hub closes; a new stream is told to read again once the publishers' quiet
+for a tenant nobody listened to has passed. (tests/api/routes/test_events.py serves it over
+HTTP.)"""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -18,7 +21,7 @@ import pytest
 from aio_pika.abc import AbstractExchange, AbstractRobustConnection
 
 from tests.support.wait import wait_for
-from wavecom.api.live import EventHub, Subscription, stream
+from wavecom.api.live import CAUGHT_UP, EventHub, Subscription, stream
 from wavecom.core.broker import connect
 from wavecom.core.constants import EVENTS_EXCHANGE
 from wavecom.core.settings import Settings
@@ -66,7 +69,7 @@ async def connection(settings: Settings) -> AsyncIterator[AbstractRobustConnecti
 
 @pytest.fixture
 async def hub(connection: AbstractRobustConnection) -> AsyncIterator[EventHub]:
-    h = EventHub()
+    h = EventHub(quiet_s=3600)  # no catch-up resync within a test (its own test below)
     await h.start(connection)
     yield h
     h.close()
@@ -147,3 +150,25 @@ async def test_a_stream_says_ready_then_resync_before_the_changes_and_ends_on_cl
     with pytest.raises(StopAsyncIteration):
         await anext(body)
     assert hub._subs == {}
+
+
+async def test_a_new_stream_reads_again_once_the_publishers_quiet_has_passed(
+    connection: AbstractRobustConnection, exchange: AbstractExchange
+) -> None:
+    hub = EventHub(quiet_s=0.3)
+    await hub.start(connection)
+    body = stream(hub, "acme", flush_ms=10)
+    assert frames(await anext(body)) == [("ready", {"tenantId": "acme", "flushMs": 10})]
+    bound = time.monotonic()
+    await publish(exchange, "acme", [event("a", "SENT", "t1")])
+    assert frames(await anext(body)) == [("notification", [event("a", "SENT", "t1")])]
+    # what a publisher held back in its quiet is read again: one resync, past the quiet
+    assert frames(await anext(body)) == [("resync", {"reason": CAUGHT_UP})]
+    assert time.monotonic() - bound >= 0.3
+    # a second stream of a tenant bound longer than that is not told to
+    async with hub.subscribe("acme") as second:
+        assert second.resync == ""
+        assert second.catching_up is None
+    hub.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(body)

@@ -1,9 +1,11 @@
 """wavecom.core.events: what a status event carries (from a document, a job, an outcome), and
 that the publisher puts one message per tenant and batch on the real broker's events exchange,
-as hints (not persisted, expiring), never raising when the broker cannot take them."""
+as hints (not persisted, expiring), never raising when the broker cannot take them, and
+publishes no events of a tenant nobody listens to for a while once the broker returned one."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -145,3 +147,66 @@ async def test_events_the_broker_cannot_take_are_counted_as_dropped_not_raised(
     await publisher.close()
     NO_EVENTS.emit([job_event(_job(), Status.SENT, AT)])  # no broker: nothing, no error
     assert NO_EVENTS.dropped == 0
+
+
+async def test_a_tenant_nobody_listens_to_is_not_published_again_for_a_while(
+    connection: AbstractRobustConnection, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    publisher = await EventPublisher.open(connection, quiet_s=3600)
+    globex = await _listen(connection, "globex")
+    # nobody listens to acme: the broker returns the message, and acme goes quiet
+    publisher.emit([job_event(_job(attempt=1), Status.QUEUED, AT)])
+
+    async def returned() -> bool:
+        return not publisher.listened("acme")
+
+    await wait_for(returned, what="the broker's return of acme's events")
+    assert publisher.skipped == 1
+    assert publisher.dropped == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not errors, errors[0].getMessage()  # a return is an answer, not a failure
+
+    # quiet: even once a stream listens, acme's events wait for the quiet to pass (a stream
+    # reads again past it, wavecom.api.live); another tenant's go out as before
+    acme = await _listen(connection, "acme")
+    publisher.emit(
+        [job_event(_job(attempt=2), Status.SENT, AT), ("globex", {"_id": "g1", "status": "SENT"})]
+    )
+    assert publisher.skipped == 2  # decided at once: nothing is sent for acme
+    got: list[AbstractIncomingMessage] = []
+
+    async def globex_arrived() -> bool:
+        await _drain(globex, got)
+        return len(got) == 1
+
+    await wait_for(globex_arrived, what="globex's event")
+    await publisher.close()
+    assert await acme.get(fail=False, no_ack=True) is None
+
+    # a publisher whose quiet is short publishes acme's events again once it has passed
+    brief = await EventPublisher.open(connection, quiet_s=0.2)
+    await acme.unbind(EVENTS_EXCHANGE, "acme")
+    brief.emit([job_event(_job(attempt=3), Status.QUEUED, AT)])
+    await wait_for(lambda: _skipped(brief), what="the return of acme's event")
+    await acme.bind(EVENTS_EXCHANGE, "acme")
+
+    async def listened_again() -> bool:
+        return brief.listened("acme")
+
+    await wait_for(listened_again, what="the quiet to pass")
+    brief.emit([job_event(_job(attempt=4), Status.SENT, AT)])
+    await brief.close()
+    arrived: list[AbstractIncomingMessage] = []
+
+    async def acme_arrived() -> bool:
+        await _drain(acme, arrived)
+        return len(arrived) == 1
+
+    await wait_for(acme_arrived, what="acme's event after the quiet")
+    assert [e["attempts"] for e in orjson.loads(arrived[0].body)] == [4]
+    assert brief.skipped == 1
+
+
+async def _skipped(publisher: EventPublisher) -> int:
+    return publisher.skipped

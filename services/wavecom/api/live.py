@@ -4,11 +4,13 @@ Each API process consumes ``wavecom.events`` through its own exclusive queue, bo
 10,000 messages (the oldest are dropped when the process falls behind), and hands each message
 to the subscriptions of its tenant. The queue is bound to a tenant's routing key only while
 that tenant has a stream open on this process: with nobody watching, the broker routes status
-events to no queue and the process receives nothing (a trickle of work costs no event
-traffic here). A subscription keeps only the newest state per
-notification until its stream flushes, at most once per ``EVENTS_FLUSH_MS``: at 1,000 changes a
-second a client still gets two messages a second. A subscription that overflows, or that was
-open while the broker connection was lost, is told to ``resync`` (read again what it shows).
+events to no queue and returns them, and their publishers send none of that tenant's for
+``QUIET_S`` (``wavecom.core.events``). So a new stream may miss changes made in its first
+``QUIET_S``: once that has passed since its tenant was bound, it is told to ``resync`` (read
+again what it shows), and every change after it is streamed. A subscription keeps only the
+newest state per notification until its stream flushes, at most once per ``EVENTS_FLUSH_MS``:
+at 1,000 changes a second a client still gets two messages a second. A subscription that
+overflows, or that was open while the broker connection was lost, is told to ``resync`` too.
 """
 
 from __future__ import annotations
@@ -32,11 +34,14 @@ from aio_pika.abc import (
 
 from wavecom.core import metrics
 from wavecom.core.constants import EVENTS_EXCHANGE
-from wavecom.core.events import Event
+from wavecom.core.events import QUIET_S, Event
 
 log = logging.getLogger("wavecom.api.live")
 
 KEEPALIVE_S = 15.0
+# past QUIET_S after the binding, this much more before a new stream is told to read again
+CATCH_UP_MARGIN_S = 0.25
+CAUGHT_UP = "changes made while the stream was set up may not have been streamed: read again"
 
 
 class Subscription:
@@ -48,6 +53,8 @@ class Subscription:
         self.pending: dict[str, Event] = {}
         self.resync = ""
         self.wake = asyncio.Event()
+        # the read-again due once the publishers' quiet has passed (None: not needed)
+        self.catching_up: asyncio.TimerHandle | None = None
 
     def offer(self, events: list[Event]) -> None:
         for event in events:
@@ -58,6 +65,13 @@ class Subscription:
         if len(self.pending) > self.limit:
             self.pending.clear()
             self.resync = f"more than {self.limit} changes waited for one flush"
+        self.wake.set()
+
+    def catch_up(self) -> None:
+        """Read again: what was published before the binding reached every publisher may
+        not have been streamed (a resync already pending says so too)."""
+        if not self.resync:
+            self.resync = CAUGHT_UP
         self.wake.set()
 
     def lost(self, reason: str) -> None:
@@ -75,12 +89,14 @@ class Subscription:
 class EventHub:
     """The process's consumer of status events and its open subscriptions."""
 
-    def __init__(self) -> None:
+    def __init__(self, quiet_s: float = QUIET_S) -> None:
+        self.quiet_s = quiet_s  # the publishers' (wavecom.core.events)
         self._subs: dict[str, set[Subscription]] = {}
         self.closing = asyncio.Event()
         self._queue: AbstractQueue | None = None
         self._exchange: AbstractExchange | None = None
         self._bound: set[str] = set()  # tenants whose routing key the queue is bound to
+        self._bound_at: dict[str, float] = {}  # when each was bound (monotonic)
         self._binding = asyncio.Lock()  # binds and unbinds, one at a time, in order
 
     async def start(self, connection: AbstractRobustConnection) -> None:
@@ -112,14 +128,23 @@ class EventHub:
             for tenant in sorted(wanted - self._bound):
                 await self._queue.bind(self._exchange, tenant)
                 self._bound.add(tenant)
+                self._bound_at[tenant] = time.monotonic()
             for tenant in sorted(self._bound - wanted):
                 await self._queue.unbind(self._exchange, tenant)
                 self._bound.discard(tenant)
+                self._bound_at.pop(tenant, None)
 
     def _on_reconnect(self, *_: Any) -> None:
+        # the queue and its bindings are declared again: publishers that found nobody
+        # listening meanwhile publish again only QUIET_S later, so each stream reads again now
+        # and once more after that (a late call on a stream that ended changes nothing)
+        loop, now = asyncio.get_running_loop(), time.monotonic()
+        for tenant in self._bound:
+            self._bound_at[tenant] = now
         for subs in self._subs.values():
             for sub in subs:
                 sub.lost("the API reconnected to the broker; changes may have been missed")
+                loop.call_later(self.quiet_s + CATCH_UP_MARGIN_S, sub.catch_up)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         subs = self._subs.get(message.routing_key or "")
@@ -145,8 +170,15 @@ class EventHub:
         try:
             if tenant not in self._bound:
                 await self._rebind()
+            bound_for = time.monotonic() - self._bound_at.get(tenant, 0.0)
+            if bound_for < self.quiet_s + CATCH_UP_MARGIN_S:
+                sub.catching_up = asyncio.get_running_loop().call_later(
+                    self.quiet_s + CATCH_UP_MARGIN_S - bound_for, sub.catch_up
+                )
             yield sub
         finally:
+            if sub.catching_up is not None:
+                sub.catching_up.cancel()
             metrics.LIVE_STREAMS.dec()
             subs = self._subs.get(tenant)
             if subs is not None:

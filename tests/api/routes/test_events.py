@@ -20,6 +20,7 @@ from tests.support.notifications import email
 from tests.support.processes import EVERY_SCOPE, RunWorker
 from tests.support.services import _management, free_port
 from tests.support.wait import wait_for
+from wavecom.api.live import CAUGHT_UP
 from wavecom.core.broker import connect
 from wavecom.core.constants import EVENTS_EXCHANGE, Channel
 from wavecom.core.events import EventPublisher
@@ -210,3 +211,39 @@ async def test_a_process_receives_events_only_of_tenants_it_streams(
         assert hub.bound == frozenset()
         await acme.aclose()
         await again.aclose()
+
+
+async def test_a_stream_of_a_tenant_nobody_listened_to_reads_again_then_gets_every_change(
+    settings: Settings,
+) -> None:
+    async with serving(settings) as live:
+        acme = await live.client("acme")
+        events = live.app.state.intake.events
+        created = await acme.post("/api/notifications", json=email())
+        assert created.status_code == 201
+
+        # nobody listened: the broker returned the event, and this API publishes no more of
+        # acme's until its quiet has passed (wavecom.core.events.QUIET_S)
+        async def quiet() -> bool:
+            return not events.listened("acme")
+
+        await wait_for(quiet, what="acme's events held back")
+        assert events.skipped == 1
+        stream = Stream(acme)
+        await wait_for(lambda: stream.has("ready"), what="the stream")
+        held = await acme.post("/api/notifications", json=email())
+        assert held.status_code == 201
+        # what the quiet held back is covered: the stream is told to read again
+        told = await wait_for(lambda: stream.has("resync"), what="the read-again")
+        assert told[0]["reason"] == CAUGHT_UP
+
+        # and from then on every change is streamed
+        later = (await acme.post("/api/notifications", json=email())).json()["data"]["_id"]
+
+        async def streamed() -> bool:
+            return later in stream.latest()
+
+        await wait_for(streamed, what="the next notification on the stream")
+        assert stream.latest()[later]["status"] == "QUEUED"
+        await stream.close()
+        await acme.aclose()
