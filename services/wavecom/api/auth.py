@@ -108,19 +108,35 @@ def require(scope: Scope | None, *, charge: bool = True) -> Callable[..., Awaita
         bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
         api_key: Annotated[str | None, Depends(_header)],
     ) -> Principal:
-        auth: Auth = request.app.state.auth
-        if bearer is None and request.headers.get("authorization"):
-            raise _unauthorized("Authorization must be: Bearer <API key>")
-        token = bearer.credentials if bearer is not None else api_key
-        principal = await auth.authenticate(token)
-        if scope is not None and scope not in principal.scopes:
-            metrics.AUTH_FAILURES.labels("403").inc()
-            raise ApiError(403, "FORBIDDEN", f"This API key does not have the {scope} scope")
-        if charge:
-            await auth.charge(request, principal, 1)
-        return principal
+        return await _caller(request, bearer, api_key, scope, charge)
 
     return dependency
+
+
+async def caller(request: Request, scope: Scope | None, *, charge: bool = True) -> Principal:
+    """What ``require(scope, charge=charge)`` answers, for a route that binds its arguments
+    itself (``wavecom.api.direct``): the same header parsing, checks and charge."""
+    return await _caller(request, await _bearer(request), await _header(request), scope, charge)
+
+
+async def _caller(
+    request: Request,
+    bearer: HTTPAuthorizationCredentials | None,
+    api_key: str | None,
+    scope: Scope | None,
+    charge: bool,
+) -> Principal:
+    auth: Auth = request.app.state.auth
+    if bearer is None and request.headers.get("authorization"):
+        raise _unauthorized("Authorization must be: Bearer <API key>")
+    token = bearer.credentials if bearer is not None else api_key
+    principal = await auth.authenticate(token)
+    if scope is not None and scope not in principal.scopes:
+        metrics.AUTH_FAILURES.labels("403").inc()
+        raise ApiError(403, "FORBIDDEN", f"This API key does not have the {scope} scope")
+    if charge:
+        await auth.charge(request, principal, 1)
+    return principal
 
 
 Sender = Annotated[Principal, Depends(require(Scope.SEND))]

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
 
 from wavecom.api import views
-from wavecom.api.auth import Admin, Auth, BatchSender, Reader, Sender
+from wavecom.api.auth import Admin, Auth, BatchSender, Reader, Sender, caller
 from wavecom.api.deps import (
     AuthDep,
     IntakeDep,
@@ -21,6 +21,7 @@ from wavecom.api.deps import (
     ShedderDep,
     StoreDep,
 )
+from wavecom.api.direct import DirectRoute, binds
 from wavecom.api.errors import ApiError, error_body, validation_error
 from wavecom.api.idempotency import idempotent
 from wavecom.api.intake import Intake
@@ -39,7 +40,7 @@ from wavecom.api.schemas import (
 from wavecom.api.shedding import LoadShedder
 from wavecom.api.views import CURSOR_PATTERN
 from wavecom.core import metrics
-from wavecom.core.constants import Channel, Priority, Status
+from wavecom.core.constants import Channel, Priority, Scope, Status
 from wavecom.core.events import doc_event
 from wavecom.core.settings import Settings
 from wavecom.store import Doc, ListQuery, RecipientHasher, Store, new_notification
@@ -118,13 +119,22 @@ async def _reference_conflict(store: Store, tenant: str, reference: str) -> ApiE
     )
 
 
-@router.post(
-    "",
-    status_code=201,
-    response_model=CreatedEnvelope,
-    responses=_ERRORS,
-    summary="Create a notification",
-)
+async def _bind_create(request: Request) -> dict[str, Any]:
+    """``create_notification``'s arguments but the body and the Idempotency-Key, without
+    FastAPI's dependency solving (``wavecom.api.direct``): the same objects, the same caller."""
+    state = request.app.state
+    return {
+        "request": request,
+        "intake": state.intake,
+        "store": state.store,
+        "caller": await caller(request, Scope.SEND),
+        "auth": state.auth,
+        "settings": state.settings,
+        "shedder": state.shedder,
+    }
+
+
+@binds(_bind_create)
 async def create_notification(
     body: NotificationCreate,
     request: Request,
@@ -164,6 +174,19 @@ async def create_notification(
         )
 
     return await idempotent(idempotency_key, request, store, caller.tenant, handle)
+
+
+# the route a burst of single requests runs through: its arguments are bound by _bind_create
+router.add_api_route(
+    "",
+    create_notification,
+    methods=["POST"],
+    status_code=201,
+    response_model=CreatedEnvelope,
+    responses=_ERRORS,
+    summary="Create a notification",
+    route_class_override=DirectRoute,
+)
 
 
 @router.post(
