@@ -19,20 +19,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import shlex
-import sys
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
 import bson
-import orjson
 from bson import ObjectId
 
-from loadtest.bench_writes import RESULTS, Meter
-from loadtest.report import machine_info
-from loadtest.system import ROOT
+from loadtest.bench_writes import Meter, report_of, save
 from wavecom.core.constants import STATS, Channel, Priority, Status
 from wavecom.store import Store
 from wavecom.store.counters import Tally
@@ -148,26 +142,14 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         )
         cases.append(case)
         print(_line(case), flush=True)
-    return {
-        "kind": "counters",
-        "command": "python -m loadtest.bench_counters " + shlex.join(sys.argv[1:]),
-        "startedAt": datetime.now(UTC).isoformat(),
-        "idleCpuPercent": meter.idle,
-        "machine": machine_info(),
-        "cases": cases,
-    }
+    return report_of("counters", meter, cases)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = asyncio.run(main_async(args))
-    if args.no_write:
-        return
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"counters-{stamp}.json"
-    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"report: {path.relative_to(ROOT)}")
+    if not args.no_write:
+        save(report)
 
 
 if __name__ == "__main__":

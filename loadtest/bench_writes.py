@@ -271,9 +271,15 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
             )
             cases.append(case)
             print(_table([case]).splitlines()[-1], flush=True)
+    return report_of("writes", meter, cases)
+
+
+def report_of(kind: str, meter: Meter, cases: list[dict[str, Any]]) -> dict[str, Any]:
+    """A database benchmark's report: its cases, with the command, the idle CPU taken off
+    and the machine."""
     return {
-        "kind": "writes",
-        "command": "python -m loadtest.bench_writes " + shlex.join(sys.argv[1:]),
+        "kind": kind,
+        "command": f"python -m loadtest.bench_{kind} " + shlex.join(sys.argv[1:]),
         "startedAt": datetime.now(UTC).isoformat(),
         "idleCpuPercent": meter.idle,
         "machine": machine_info(),
@@ -281,17 +287,21 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def save(report: dict[str, Any]) -> None:
+    """Write ``report`` to ``loadtest/results/<kind>-<UTC timestamp>.json``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / f"{report['kind']}-{stamp}.json"
+    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
+    print(f"report: {path.relative_to(ROOT)}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     report = asyncio.run(main_async(args))
     print(_table(report["cases"]))
-    if args.no_write:
-        return
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"writes-{stamp}.json"
-    path.write_bytes(orjson.dumps(report, option=orjson.OPT_INDENT_2) + b"\n")
-    print(f"report: {path.relative_to(ROOT)}")
+    if not args.no_write:
+        save(report)
 
 
 if __name__ == "__main__":
