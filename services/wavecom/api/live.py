@@ -95,8 +95,8 @@ class EventHub:
         self.closing = asyncio.Event()
         self._queue: AbstractQueue | None = None
         self._exchange: AbstractExchange | None = None
-        self._bound: set[str] = set()  # tenants whose routing key the queue is bound to
-        self._bound_at: dict[str, float] = {}  # when each was bound (monotonic)
+        # tenants whose routing key the queue is bound to, and when each was (monotonic)
+        self._bound: dict[str, float] = {}
         self._binding = asyncio.Lock()  # binds and unbinds, one at a time, in order
 
     async def start(self, connection: AbstractRobustConnection) -> None:
@@ -125,14 +125,12 @@ class EventHub:
             if self._queue is None or self._exchange is None:
                 return
             wanted = set(self._subs)
-            for tenant in sorted(wanted - self._bound):
+            for tenant in sorted(wanted - self._bound.keys()):
                 await self._queue.bind(self._exchange, tenant)
-                self._bound.add(tenant)
-                self._bound_at[tenant] = time.monotonic()
-            for tenant in sorted(self._bound - wanted):
+                self._bound[tenant] = time.monotonic()
+            for tenant in sorted(self._bound.keys() - wanted):
                 await self._queue.unbind(self._exchange, tenant)
-                self._bound.discard(tenant)
-                self._bound_at.pop(tenant, None)
+                del self._bound[tenant]
 
     def _on_reconnect(self, *_: Any) -> None:
         # the queue and its bindings are declared again: publishers that found nobody
@@ -140,7 +138,7 @@ class EventHub:
         # and once more after that (a late call on a stream that ended changes nothing)
         loop, now = asyncio.get_running_loop(), time.monotonic()
         for tenant in self._bound:
-            self._bound_at[tenant] = now
+            self._bound[tenant] = now
         for subs in self._subs.values():
             for sub in subs:
                 sub.lost("the API reconnected to the broker; changes may have been missed")
@@ -170,7 +168,7 @@ class EventHub:
         try:
             if tenant not in self._bound:
                 await self._rebind()
-            bound_for = time.monotonic() - self._bound_at.get(tenant, 0.0)
+            bound_for = time.monotonic() - self._bound.get(tenant, 0.0)
             if bound_for < self.quiet_s + CATCH_UP_MARGIN_S:
                 sub.catching_up = asyncio.get_running_loop().call_later(
                     self.quiet_s + CATCH_UP_MARGIN_S - bound_for, sub.catch_up
