@@ -496,6 +496,12 @@ autovacuum_vacuum_scale_factor = 0.01
 autovacuum_vacuum_insert_scale_factor = 0.05
 autovacuum_vacuum_cost_limit = 2000
 autovacuum_naptime = 15s
+# a value over 2 KB is compressed before it is stored, as every tenant's stats document is:
+# each counter update writes it again whole, with the tallies in flight (5 KB with 15 of
+# them). lz4 instead of pglz: PostgreSQL's CPU per update 0.24 ms instead of 0.28-0.31 with
+# 15 tallies pending, 0.29 instead of 0.40-0.41 with 40 (python -m loadtest.bench_counters,
+# docs/benchmarks.md)
+default_toast_compression = lz4
 # dev/test only: a commit returns before its WAL is flushed, so a crash may lose the last ~0.6 s
 # of commits (it never corrupts the cluster); small updates are ~20x faster this way.
 synchronous_commit = off

@@ -5,13 +5,15 @@ the repair (``wavecom.store.counters``)."""
 from __future__ import annotations
 
 import asyncio
+from array import array
 from collections import Counter
 from collections.abc import AsyncIterator, Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 import pytest
-from bson import ObjectId
+from bson import Binary, ObjectId
 from prometheus_client import REGISTRY
 
 from tests.support.documents import doc
@@ -141,6 +143,56 @@ async def test_a_killed_intake_and_killed_outcomes_are_counted_with_processing_t
     assert stats.processing_ms_sum == sum(
         d["processingTimeMs"] for d in await store.notifications.get_many([d["_id"] for d in docs])
     )
+    assert await drift(store) == {}
+
+
+async def test_a_tally_records_each_kind_as_a_short_code_and_its_suffix_once(
+    store: Store,
+) -> None:
+    jobs = await queued(store, 40)
+    tally = Tally()
+    for i, j in enumerate(jobs):
+        kind = ("SMS" if i % 2 else "EMAIL", "HIGH" if i % 4 < 2 else "LOW")
+        tally.moved(j.tenant_id, j.id, ":w1:p", "QUEUED", "PROCESSING", kind=kind)
+    await store.counters.intend(tally)
+    entry = (await pending(store))[tally.id]
+    assert entry["sx"] == [":w1:p"]
+    assert sorted(entry["kinds"]) == [
+        "0|QUEUED|PROCESSING|EMAIL|HIGH|",
+        "0|QUEUED|PROCESSING|EMAIL|LOW|",
+        "0|QUEUED|PROCESSING|SMS|HIGH|",
+        "0|QUEUED|PROCESSING|SMS|LOW|",
+    ]
+    # 12 bytes of id and 2 of kind per notification, and little else
+    assert len(bson.encode(entry)) < 40 * 14 + 300
+
+
+async def test_a_tally_recorded_by_an_earlier_version_is_repaired(
+    store: Store, other_store: Store
+) -> None:
+    """Before 2026-12-07 a kind was recorded as its deltas by name: a tally left pending by
+    a process of that version (killed during an upgrade) is still counted."""
+    jobs = await queued(store, 3)
+    entry = {
+        "at": datetime.now(UTC) - timedelta(minutes=1),
+        "ids": Binary(b"".join(ObjectId(j.id).binary for j in jobs)),
+        "k": Binary(array("H", [0, 0, 0]).tobytes()),
+        "kinds": [
+            {
+                "s": ":w1:p",
+                "inc": {
+                    "byStatus.QUEUED": -1,
+                    "byStatus.PROCESSING": 1,
+                    facet("QUEUED", ("SMS", "HIGH")): -1,
+                    facet("PROCESSING", ("SMS", "HIGH")): 1,
+                },
+            }
+        ],
+    }
+    await store.db[STATS].update_one({"_id": "acme"}, {"$set": {"pending.old1": entry}})
+    await stepped(store, jobs[:2], "w1")  # two of its three claims landed, then it died
+    assert await other_store.notifications.repair_counters(after_s=30) == 2
+    assert (await store.counters.of("acme")).by_status == {"QUEUED": 1, "PROCESSING": 2}
     assert await drift(store) == {}
 
 

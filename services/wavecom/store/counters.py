@@ -223,7 +223,7 @@ class Counters:
         keep_s: float,
     ) -> int:
         ids = _unpack_ids(entry["ids"])
-        kinds: list[Doc] = entry["kinds"]
+        kinds = _recorded(entry)
         which = array("H", bytes(entry["k"]))
         left: list[int] = entry.get("left", list(range(len(ids))))
         docs = {
@@ -238,13 +238,13 @@ class Counters:
         for i in left:
             kind = kinds[which[i]]
             doc = docs.get(ids[i])
-            step = f"{ids[i]}{kind['s']}"
+            step = f"{ids[i]}{kind.suffix}"
             if doc is not None and any(
-                s.get("_id") == step and (not kind.get("by") or s.get("by") == tally_id)
+                s.get("_id") == step and (not kind.by or s.get("by") == tally_id)
                 for s in doc.get("timeline") or []
             ):
-                inc.update(kind["inc"])
-                if kind.get("ms"):
+                inc.update(kind.inc)
+                if kind.ms:
                     inc["processingMsSum"] += int(doc.get("processingTimeMs") or 0)
             else:
                 remaining.append(i)
@@ -319,6 +319,12 @@ class _Step:
     ms: int
 
 
+# a kind's key in a tally: its step's suffix, its code (``<old>|<new>|<channel>|<priority>``,
+# no old status for an intake), whether the repair reads a processing time, whether the step
+# is marked ``by``
+_KindKey = tuple[str, str, bool, bool]
+
+
 class Tally:
     """One batch's counter changes, as steps: each a notification, the timeline step id its
     write pushes (the notification id + ``suffix``) and the deltas that step stands for.
@@ -326,30 +332,27 @@ class Tally:
     ``by``: the step's id is not unique to this writer (a cancel, a receipt: two racing
     writers push the same id, one of them wins), so the step carries ``by`` (this tally's id,
     :meth:`mark`) and only a step so marked counts for it.
+
+    Recorded compactly (:meth:`entries`): a batch's steps share a few kinds, each kind is a
+    short code naming the statuses, channel and priority (``0|QUEUED|PROCESSING|SMS|HIGH|``)
+    with its suffix listed once, not its deltas by name. Every update of the stats document
+    writes the whole document again, pending tallies included, and PostgreSQL's cost grows
+    with its size (``python -m loadtest.bench_counters``).
     """
 
     def __init__(self) -> None:
         self.id = uuid.uuid4().hex[:16]
         self.at = utcnow()
-        self._kinds: dict[tuple[str, tuple[tuple[str, int], ...], bool, bool], int] = {}
+        self._kinds: dict[_KindKey, int] = {}
+        self._incs: list[dict[str, int]] = []
         self._steps: dict[str, _Step] = {}
 
-    def step(
-        self,
-        tenant: str,
-        nid: ObjectId | str,
-        suffix: str,
-        inc: Mapping[str, int],
-        *,
-        ms: int | None = None,
-        by: bool = False,
+    def created(
+        self, tenant: str, nid: ObjectId | str, suffix: str, status: str, kind: Kind
     ) -> None:
-        """Count ``inc`` for ``tenant`` once the step ``<nid><suffix>`` is written; ``ms``:
-        a SENT outcome's processing time (the repair reads it from the document)."""
-        key = (suffix, tuple(sorted(inc.items())), ms is not None, by)
-        kind = self._kinds.setdefault(key, len(self._kinds))
-        oid = nid if isinstance(nid, ObjectId) else ObjectId(nid)
-        self._steps[str(oid)] = _Step(tenant, oid, kind, ms or 0)
+        """One notification of ``kind`` stored in ``status`` by its intake step ``suffix``."""
+        code = f"|{status}|{kind[0]}|{kind[1]}"
+        self._add(tenant, nid, (suffix, code, False, False), None)
 
     def moved(
         self,
@@ -365,15 +368,16 @@ class Tally:
     ) -> None:
         """One notification of ``kind`` moving from status ``old`` to ``new`` by the step
         ``suffix``."""
-        inc = {
-            f"byStatus.{old}": -1,
-            f"byStatus.{new}": 1,
-            facet(old, kind): -1,
-            facet(new, kind): 1,
-        }
-        if ms is not None:
-            inc["processingCount"] = 1
-        self.step(tenant, nid, suffix, inc, ms=ms, by=by)
+        code = f"{old}|{new}|{kind[0]}|{kind[1]}"
+        self._add(tenant, nid, (suffix, code, ms is not None, by), ms)
+
+    def _add(self, tenant: str, nid: ObjectId | str, key: _KindKey, ms: int | None) -> None:
+        kind = self._kinds.get(key)
+        if kind is None:
+            kind = self._kinds[key] = len(self._incs)
+            self._incs.append(_deltas(key[1], key[2]))
+        oid = nid if isinstance(nid, ObjectId) else ObjectId(nid)
+        self._steps[str(oid)] = _Step(tenant, oid, kind, ms or 0)
 
     def mark(self, step: Doc) -> Doc:
         """``step``, marked as this tally's (for the steps counted ``by``)."""
@@ -381,16 +385,16 @@ class Tally:
         return step
 
     def entries(self) -> dict[str, Doc]:
-        """What :meth:`Counters.intend` records per tenant."""
-        kinds = [
-            {
-                "s": s,
-                "inc": dict(inc),
-                **({"ms": True} if ms else {}),
-                **({"by": True} if by else {}),
-            }
-            for (s, inc, ms, by) in self._kinds
-        ]
+        """What :meth:`Counters.intend` records per tenant: ``sx`` the steps' suffixes, and
+        ``kinds`` each ``<suffix>|<old>|<new>|<channel>|<priority>|<flags>`` (the suffix by
+        its place in ``sx``; no old status for an intake; ``m``: the repair reads a processing
+        time, ``b``: the step is marked ``by``). Until 2026-12-07 a kind was recorded as its
+        deltas by name, ``{s, inc, ms?, by?}``: the repair reads both."""
+        suffixes: dict[str, int] = {}
+        kinds: list[str] = []
+        for s, code, ms, by in self._kinds:
+            sx = suffixes.setdefault(s, len(suffixes))
+            kinds.append(f"{sx}|{code}|{'m' if ms else ''}{'b' if by else ''}")
         per: dict[str, list[_Step]] = {}
         for st in self._steps.values():
             per.setdefault(st.tenant, []).append(st)
@@ -399,6 +403,7 @@ class Tally:
                 "at": self.at,
                 "ids": Binary(b"".join(st.nid.binary for st in steps)),
                 "k": Binary(array("H", [st.kind for st in steps]).tobytes()),
+                "sx": list(suffixes),
                 "kinds": kinds,
             }
             for tenant, steps in per.items()
@@ -407,14 +412,59 @@ class Tally:
     def deltas(self, done: Collection[str]) -> Changes:
         """Each tenant's deltas from the steps of the notifications in ``done`` (every tenant
         of the tally is named, with nothing to add when none of its steps happened)."""
-        incs = {i: dict(inc) for (_, inc, _, _), i in self._kinds.items()}
         changes: Changes = {}
         for nid, st in self._steps.items():
             c = changes.setdefault(st.tenant, Counter())
             if nid in done:
-                c.update(incs[st.kind])
+                c.update(self._incs[st.kind])
                 c["processingMsSum"] += st.ms
         return changes
+
+
+@dataclass(frozen=True, slots=True)
+class _Recorded:
+    """One kind of a recorded tally, as the repair reads it."""
+
+    suffix: str
+    inc: dict[str, int]
+    ms: bool
+    by: bool
+
+
+def _deltas(code: str, ms: bool) -> dict[str, int]:
+    """The deltas a kind's code stands for (``<old>|<new>|<channel>|<priority>``)."""
+    old, new, channel, priority = code.split("|")
+    kind = (channel, priority)
+    if not old:  # an intake
+        return {
+            "total": 1,
+            f"byType.{channel}": 1,
+            f"byPriority.{priority}": 1,
+            f"byStatus.{new}": 1,
+            facet(new, kind): 1,
+        }
+    inc = {f"byStatus.{old}": -1, f"byStatus.{new}": 1, facet(old, kind): -1, facet(new, kind): 1}
+    if ms:
+        inc["processingCount"] = 1
+    return inc
+
+
+def _recorded(entry: Doc) -> list[_Recorded]:
+    """The kinds of a pending entry, in either of its forms (see :meth:`Tally.entries`)."""
+    suffixes: list[str] = entry.get("sx") or []
+    kinds: list[_Recorded] = []
+    for kind in entry["kinds"]:
+        if isinstance(kind, str):
+            sx, *code, flags = kind.split("|")
+            ms = "m" in flags
+            kinds.append(
+                _Recorded(suffixes[int(sx)], _deltas("|".join(code), ms), ms, "b" in flags)
+            )
+        else:
+            kinds.append(
+                _Recorded(kind["s"], dict(kind["inc"]), bool(kind.get("ms")), bool(kind.get("by")))
+            )
+    return kinds
 
 
 # what a stats document is created with: its facets are counted from its first write

@@ -17,7 +17,7 @@ from wavecom.core import metrics
 from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.core.messages import DeliveryJob
-from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally, facet, kind_of
+from wavecom.store.counters import TALLY_AFTER_S, TALLY_KEEP_S, Counters, Tally, kind_of
 from wavecom.store.documents import CANCELLABLE, Doc, job_of, log_entry, reference_key, utcnow
 from wavecom.store.expiries import expired, not_expired
 from wavecom.store.indexes import (
@@ -164,17 +164,12 @@ class Notifications:
         counts. Raises StoreUnavailable."""
         tally = Tally()
         for d in docs:
-            tally.step(
+            tally.created(
                 d["tenantId"],
                 d["_id"],
                 d["timeline"][-1]["_id"][len(str(d["_id"])) :],
-                {
-                    "total": 1,
-                    f"byType.{d['type']}": 1,
-                    f"byPriority.{d['priority']}": 1,
-                    f"byStatus.{d['status']}": 1,
-                    facet(d["status"], kind_of(d)): 1,
-                },
+                d["status"],
+                kind_of(d),
             )
         await self.counters.intend(tally)
         return tally
