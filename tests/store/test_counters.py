@@ -196,6 +196,85 @@ async def test_a_tally_recorded_by_an_earlier_version_is_repaired(
     assert await drift(store) == {}
 
 
+def failed(job: DeliveryJob) -> Outcome:
+    end = datetime.now(UTC)
+    return Outcome(
+        job,
+        Status.FAILED,
+        end - timedelta(milliseconds=5),
+        end,
+        "rejected",
+        provider="sms-a",
+        error="rejected",
+        dead_reason="permanent",
+    )
+
+
+async def test_outcomes_recorded_with_their_claims_are_counted_once_by_one_settle(
+    store: Store, other_store: Store
+) -> None:
+    jobs = await queued(store, 6)
+    outcomes = Tally()
+    won = (await store.rounds.claim_rounds(jobs, "w1", outcomes=outcomes)).won
+    assert won == {j.id for j in jobs}
+    # one write recorded both: the claims' tally (settled since) and the outcomes'
+    assert list(await pending(store)) == [outcomes.id]
+    stored = await store.rounds.record_outcomes(
+        [outcome(j, 30) for j in jobs[:4]], "w1", tally=outcomes
+    )
+    stored |= await store.rounds.record_outcomes(
+        [failed(j) for j in jobs[4:]], "w1", tally=outcomes
+    )
+    assert stored == won
+    # nothing counted until the batch's settle
+    assert (await store.counters.of("acme")).by_status.get("PROCESSING") == 6
+    await store.rounds.settle_outcomes(outcomes, stored)
+    stats = await store.counters.of("acme")
+    assert stats.by_status == {"QUEUED": 0, "PROCESSING": 0, "SENT": 4, "FAILED": 2}
+    assert stats.processing_count == 4
+    assert await pending(store) == {}
+    assert await other_store.notifications.repair_counters(after_s=0) == 0
+    assert await drift(store) == {}
+
+
+async def test_outcomes_recorded_with_their_claims_are_counted_by_their_steps_status(
+    store: Store, other_store: Store
+) -> None:
+    """The worker dies after storing its outcomes, before the settle: the repair reads what
+    each outcome was from its step, and the processing time of the SENT ones."""
+    jobs = await queued(store, 5)
+    outcomes = Tally()
+    await store.rounds.claim_rounds(jobs, "w1", outcomes=outcomes)
+    await store.rounds.record_outcomes(
+        [outcome(j, 40 + i) for i, j in enumerate(jobs[:3])] + [failed(jobs[3])],
+        "w1",
+        tally=outcomes,
+    )  # jobs[4]: still being delivered when the worker died
+    assert await drift(store) == {
+        "PROCESSING": 4,
+        "SENT": -3,
+        "FAILED": -1,
+        "PROCESSING/SMS/HIGH": 4,
+        "SENT/SMS/HIGH": -3,
+        "FAILED/SMS/HIGH": -1,
+    }
+    assert await other_store.notifications.repair_counters(after_s=0) == 4
+    stats = await store.counters.of("acme")
+    assert stats.by_status == {"QUEUED": 0, "PROCESSING": 1, "SENT": 3, "FAILED": 1}
+    assert stats.processing_count == 3
+    assert stats.processing_ms_sum == sum(  # of the SENT ones, as a settle counts it
+        d["processingTimeMs"]
+        for d in await store.notifications.get_many([ObjectId(j.id) for j in jobs])
+        if d["status"] == "SENT"
+    )
+    assert await drift(store) == {}
+    # the one still out is looked for on later passes: a late outcome is counted then
+    await store.rounds.record_outcomes([outcome(jobs[4], 90)], "w1", tally=outcomes)
+    assert await other_store.notifications.repair_counters(after_s=0) == 1
+    assert await drift(store) == {}
+    assert (await store.counters.of("acme")).by_status["SENT"] == 4
+
+
 async def test_a_writer_killed_before_its_document_writes_counts_nothing(
     store: Store, other_store: Store
 ) -> None:

@@ -41,6 +41,7 @@ from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from wavecom.core.constants import Status
 from wavecom.core.errors import StoreUnavailable
 from wavecom.store.documents import Doc, utcnow
 from wavecom.store.writes import DUPLICATE_KEY
@@ -123,14 +124,16 @@ class Counters:
         except Exception:  # any driver or server error; see the module docstring
             log.exception("counters not updated: %s", changes)
 
-    async def intend(self, tally: Tally) -> None:
-        """Record ``tally`` in its tenants' stats documents, before its document writes (one
-        round trip). Raises StoreUnavailable: nothing of the batch is written yet."""
+    async def intend(self, *tallies: Tally) -> None:
+        """Record ``tallies`` in their tenants' stats documents, before their document writes
+        (one round trip). Raises StoreUnavailable: nothing of the batch is written yet."""
+        recorded: dict[str, Doc] = {}
+        for tally in tallies:
+            for tenant, entry in tally.entries().items():
+                recorded.setdefault(tenant, {})[f"pending.{tally.id}"] = entry
         ops = [
-            UpdateOne(
-                {"_id": tenant}, {"$set": {f"pending.{tally.id}": entry}, **_CREATED}, upsert=True
-            )
-            for tenant, entry in tally.entries().items()
+            UpdateOne({"_id": tenant}, {"$set": entries, **_CREATED}, upsert=True)
+            for tenant, entries in recorded.items()
         ]
         if not ops:
             return
@@ -230,7 +233,12 @@ class Counters:
             d["_id"]: d
             async for d in notifications.find(
                 {"_id": {"$in": [ids[i] for i in left]}},
-                {"timeline._id": 1, "timeline.by": 1, "processingTimeMs": 1},
+                {
+                    "timeline._id": 1,
+                    "timeline.by": 1,
+                    "timeline.status": 1,
+                    "processingTimeMs": 1,
+                },
             )
         }
         inc: Counter[str] = Counter()
@@ -239,12 +247,18 @@ class Counters:
             kind = kinds[which[i]]
             doc = docs.get(ids[i])
             step = f"{ids[i]}{kind.suffix}"
-            if doc is not None and any(
-                s.get("_id") == step and (not kind.by or s.get("by") == tally_id)
-                for s in doc.get("timeline") or []
-            ):
-                inc.update(kind.inc)
-                if kind.ms:
+            found = next(
+                (
+                    s
+                    for s in (doc or {}).get("timeline") or []
+                    if s.get("_id") == step and (not kind.by or s.get("by") == tally_id)
+                ),
+                None,
+            )
+            if doc is not None and found is not None:
+                deltas, ms = kind.counted(str(found.get("status")))
+                inc.update(deltas)
+                if ms:
                     inc["processingMsSum"] += int(doc.get("processingTimeMs") or 0)
             else:
                 remaining.append(i)
@@ -319,6 +333,9 @@ class _Step:
     ms: int
 
 
+# a step's new status in a kind recorded before it is known (Tally.moving)
+ANY = "*"
+
 # a kind's key in a tally: its step's suffix, its code (``<old>|<new>|<channel>|<priority>``,
 # no old status for an intake), whether the repair reads a processing time, whether the step
 # is marked ``by``
@@ -370,6 +387,15 @@ class Tally:
         ``suffix``."""
         code = f"{old}|{new}|{kind[0]}|{kind[1]}"
         self._add(tenant, nid, (suffix, code, ms is not None, by), ms)
+
+    def moving(
+        self, tenant: str, nid: ObjectId | str, suffix: str, old: str, *, kind: Kind
+    ) -> None:
+        """One notification of ``kind`` that the step ``suffix`` (marked ``by``) will move
+        from ``old`` to a status not known yet: recorded so, the repair counts it by the
+        status of the step it finds (a worker's outcomes, recorded with the batch's claims).
+        :meth:`moved` of the same notification says the status once known, for the settle."""
+        self._add(tenant, nid, (suffix, f"{old}|{ANY}|{kind[0]}|{kind[1]}", False, True), None)
 
     def _add(self, tenant: str, nid: ObjectId | str, key: _KindKey, ms: int | None) -> None:
         kind = self._kinds.get(key)
@@ -429,11 +455,23 @@ class _Recorded:
     inc: dict[str, int]
     ms: bool
     by: bool
+    code: str = ""  # a move to a status not known when recorded: ``<old>|*|<channel>|<priority>``
+
+    def counted(self, status: str) -> tuple[dict[str, int], bool]:
+        """The deltas of a step of this kind found in ``status``, and whether its processing
+        time counts."""
+        if not self.code:
+            return self.inc, self.ms
+        ms = status == Status.SENT.value  # as the writer's settle counts it (Outcome)
+        return _deltas(self.code.replace(ANY, status, 1), ms), ms
 
 
 def _deltas(code: str, ms: bool) -> dict[str, int]:
-    """The deltas a kind's code stands for (``<old>|<new>|<channel>|<priority>``)."""
+    """The deltas a kind's code stands for (``<old>|<new>|<channel>|<priority>``; none while
+    the new status is not known)."""
     old, new, channel, priority = code.split("|")
+    if new == ANY:
+        return {}
     kind = (channel, priority)
     if not old:  # an intake
         return {
@@ -455,10 +493,16 @@ def _recorded(entry: Doc) -> list[_Recorded]:
     kinds: list[_Recorded] = []
     for kind in entry["kinds"]:
         if isinstance(kind, str):
-            sx, *code, flags = kind.split("|")
-            ms = "m" in flags
+            sx, *parts, flags = kind.split("|")
+            code, ms = "|".join(parts), "m" in flags
             kinds.append(
-                _Recorded(suffixes[int(sx)], _deltas("|".join(code), ms), ms, "b" in flags)
+                _Recorded(
+                    suffixes[int(sx)],
+                    _deltas(code, ms),
+                    ms,
+                    "b" in flags,
+                    code if parts[1] == ANY else "",
+                )
             )
         else:
             kinds.append(

@@ -99,7 +99,9 @@ class Rounds:
         expired ones instead: :meth:`claim_rounds`)."""
         return (await self.claim_rounds(jobs, token)).won
 
-    async def claim_rounds(self, jobs: Sequence[DeliveryJob], token: str) -> Claimed:
+    async def claim_rounds(
+        self, jobs: Sequence[DeliveryJob], token: str, *, outcomes: Tally | None = None
+    ) -> Claimed:
         """Claim each job's round for ``token``: the ids this call won, and the ones it expired
         instead (with where each was) because their ``expiresAt`` passed.
 
@@ -107,6 +109,10 @@ class Rounds:
         or to EXPIRED for an expired job (never claimed, so never sent late). When some did
         not match (a stale or duplicate message, a round another worker holds, a cancelled
         notification), one more read says which ones this call moved.
+
+        ``outcomes``: the tally the batch's outcomes will be counted by (``record_outcomes``),
+        recorded with the claims' own in one write: the outcomes are then stored without a
+        write of their own to the counters first.
         """
         if not jobs:
             return Claimed(set(), {})
@@ -132,7 +138,13 @@ class Rounds:
                 to.value,
                 kind=j.kind,
             )
-        await self.notifications.counters.intend(tally)
+        if outcomes is not None:
+            for j in jobs:
+                if j.id not in late:
+                    outcomes.moving(
+                        j.tenant_id, j.id, f":{token}:o", Status.PROCESSING.value, kind=j.kind
+                    )
+        await self.notifications.counters.intend(tally, *([outcomes] if outcomes else []))
         ops = [
             UpdateOne(
                 {
@@ -319,13 +331,20 @@ class Rounds:
             raise StoreUnavailable(f"could not read expiries back: {exc}") from exc
         return {str(d["_id"]) for d in docs}
 
-    async def record_outcomes(self, outcomes: Sequence[Outcome], token: str) -> None:
+    async def record_outcomes(
+        self, outcomes: Sequence[Outcome], token: str, *, tally: Tally | None = None
+    ) -> set[str]:
         """Store what each claimed round ended in: state and timeline step (one update each, in
-        one bulk), then the counters."""
+        one bulk), then the counters; return the ids stored.
+
+        ``tally``: the batch's outcomes' tally, recorded with its claims (``claim_rounds``):
+        the counters are then neither written before nor settled after; the caller settles it
+        (:meth:`settle_outcomes`) once the batch's outcomes are stored."""
         if not outcomes:
-            return
+            return set()
+        recorded = tally is not None
+        tally = tally if tally is not None else Tally()
         ops: list[UpdateOne] = []
-        tally = Tally()
         for o in outcomes:
             oid = ObjectId(o.job.id)
             ops.append(
@@ -347,7 +366,8 @@ class Rounds:
                 ms=o.processing_ms if o.status is Status.SENT else None,
                 by=True,
             )
-        await self.notifications.counters.intend(tally)
+        if not recorded:
+            await self.notifications.counters.intend(tally)
         matched = await bulk_unless_taken(
             self.collection, ops, PROVIDER_KEY_FIELDS, BY_PROVIDER_MESSAGE
         )
@@ -359,6 +379,12 @@ class Rounds:
             done = await self._stepped(
                 [o.job for o in outcomes], [f"{i}:{token}:o" for i in done], by=tally.id
             )
+        if not recorded:
+            await self._settle(tally, done)
+        return done
+
+    async def settle_outcomes(self, tally: Tally, done: Collection[str]) -> None:
+        """Count the outcomes stored (``done``) of a tally recorded with its claims."""
         await self._settle(tally, done)
 
 

@@ -57,6 +57,7 @@ from wavecom.providers.registry import Registry
 from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
 from wavecom.store import Store, utcnow
+from wavecom.store.counters import Tally
 from wavecom.store.settling import Settler
 from wavecom.worker.acks import Acks
 from wavecom.worker.outcome_writes import OutcomeWriter
@@ -399,8 +400,12 @@ class Worker:
             await self._dead_letter_poison(poison)
 
         token = uuid.uuid4().hex
+        # the batch's outcomes are counted by one tally, recorded with its claims
+        outcomes = Tally()
         try:
-            claimed = await self.store.rounds.claim_rounds([j for _, j in jobs], token)
+            claimed = await self.store.rounds.claim_rounds(
+                [j for _, j in jobs], token, outcomes=outcomes
+            )
         except DependencyUnavailable:
             # some claims may have landed though the answer was lost: hand those rounds back
             # (nothing was sent) so the redelivered messages can claim them at once, instead
@@ -421,6 +426,7 @@ class Worker:
             token,
             expected=len(won),
             linger_s=self.settings.outcome_linger_ms / 1000,
+            tally=outcomes,
         )
 
         async def deliver(m: AbstractIncomingMessage, job: DeliveryJob) -> Attempted:

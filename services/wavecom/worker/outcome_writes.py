@@ -7,9 +7,12 @@ Storing each outcome right after its answer shrinks that window from a batch's w
 (seconds, behind a slow provider or a send-rate cap) to one database write: one bulk write at a
 time, carrying every outcome that arrived while the previous one was being written.
 
-A write costs three database commands whatever it carries (the counters' tally, the bulk
-update, the settle: ``wavecom.store.counters``), and a batch's answers come back spread over
-the providers' latency, so a batch of five written as it answers made three or four writes.
+A write is one database command whatever it carries: the batch's outcomes are counted by one
+tally, recorded with the batch's claims and settled once its last outcome is stored (the
+counters show a batch's outcomes together, up to the batch's delivery time after the first;
+``wavecom.store.counters``). Until 2026-12-07 each write recorded a tally of its own first, and
+its settle followed. A batch's answers come back spread over the providers' latency, so a
+batch of five written as it answers made three or four writes.
 Told how many outcomes to expect, a write waits for the rest of its batch up to ``linger_s``
 (``OUTCOME_LINGER_MS``, 20 ms) after the first: the window above grows by at most that, and a
 batch whose answers arrive together is one write.
@@ -29,6 +32,7 @@ from opentelemetry.trace import Span
 
 from wavecom.core import telemetry
 from wavecom.core.errors import DependencyUnavailable
+from wavecom.store.counters import Tally
 from wavecom.store.rounds import Outcome, Rounds
 
 log = logging.getLogger("wavecom.outcome_writes")
@@ -38,13 +42,23 @@ class OutcomeWriter:
     """Group-commits one batch's outcomes under the batch's claim ``token``."""
 
     def __init__(
-        self, rounds: Rounds, token: str, *, expected: int = 0, linger_s: float = 0.0
+        self,
+        rounds: Rounds,
+        token: str,
+        *,
+        expected: int = 0,
+        linger_s: float = 0.0,
+        tally: Tally | None = None,
     ) -> None:
         """``expected``: how many outcomes the batch will add; a write waits up to
-        ``linger_s`` for those not added yet (0: writes start at once)."""
+        ``linger_s`` for those not added yet (0: writes start at once). ``tally``: the
+        outcomes' tally, recorded with the batch's claims, settled by :meth:`close` (without
+        it, each write records and settles one of its own)."""
         self.rounds = rounds
         self.token = token
         self.linger_s = linger_s
+        self.tally = tally
+        self._stored: set[str] = set()
         self._outstanding = expected
         self._all_added = asyncio.Event()
         self._pending: list[tuple[Outcome, Span]] = []
@@ -63,9 +77,12 @@ class OutcomeWriter:
             self._writing = asyncio.create_task(self._drain())
 
     async def close(self) -> None:
-        """Return once every outcome added so far is stored."""
+        """Return once every outcome added so far is stored, and the tally given is settled
+        (the counters count them soon: ``wavecom.store.settling``)."""
         if self._writing is not None:
             await self._writing
+        if self.tally is not None:
+            await self.rounds.settle_outcomes(self.tally, self._stored)
 
     async def _drain(self) -> None:
         if self.linger_s > 0 and not self._all_added.is_set():
@@ -99,7 +116,9 @@ class OutcomeWriter:
         delay = 0.2
         while True:
             try:
-                await self.rounds.record_outcomes(group, self.token)
+                self._stored |= await self.rounds.record_outcomes(
+                    group, self.token, tally=self.tally
+                )
                 return
             except DependencyUnavailable as exc:
                 log.warning(
