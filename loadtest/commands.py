@@ -3,7 +3,8 @@
 Each of our processes counts the commands its store sends (``database_commands_total``,
 ``wavecom.store.commands``). Read before a step and after its drain, the difference divided by
 the notifications accepted is the step's round trips per notification, by process group and
-command: a figure that, unlike CPU, does not move with whatever else the machine is doing.
+command, and by command and collection: a figure that, unlike CPU, does not move with whatever
+else the machine is doing.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ METRIC = "database_commands"  # the family's name (the sample is database_comman
 
 
 async def scrape(urls: dict[str, list[str]]) -> dict[str, Counter[str]]:
-    """``database_commands_total`` by command, added up per group of ``/metrics`` URLs."""
+    """``database_commands_total`` by command and collection (``"update stats"``; the
+    command alone when it names none), added up per group of ``/metrics`` URLs."""
 
     async def one(client: httpx.AsyncClient, url: str) -> Counter[str]:
         r = await client.get(url)
@@ -28,7 +30,8 @@ async def scrape(urls: dict[str, list[str]]) -> dict[str, Counter[str]]:
             if family.name == METRIC:
                 for sample in family.samples:
                     if sample.name.endswith("_total"):
-                        out[sample.labels["command"]] += int(sample.value)
+                        key = f"{sample.labels['command']} {sample.labels.get('collection', '')}"
+                        out[key.strip()] += int(sample.value)
         return out
 
     async with httpx.AsyncClient(timeout=5) as client:
@@ -42,12 +45,22 @@ async def scrape(urls: dict[str, list[str]]) -> dict[str, Counter[str]]:
 
 
 def per_notification(
-    before: dict[str, Counter[str]], after: dict[str, Counter[str]], accepted: int
+    before: dict[str, Counter[str]],
+    after: dict[str, Counter[str]],
+    accepted: int,
+    *,
+    by_collection: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Commands per accepted notification, by group and command (and the group's ``total``)."""
+    """Commands per accepted notification, by group and command (and the group's ``total``);
+    ``by_collection``: by command and collection (``"update stats"``)."""
     out: dict[str, dict[str, float]] = {}
     for group, counts in after.items():
         diff = counts - before.get(group, Counter())
+        if not by_collection:
+            folded: Counter[str] = Counter()
+            for key, n in diff.items():
+                folded[key.split(" ")[0]] += n
+            diff = folded
         if not accepted:
             continue
         row = {c: round(n / accepted, 3) for c, n in sorted(diff.items(), key=lambda x: -x[1])}

@@ -598,8 +598,12 @@ async def run_step(
         else None,
     }
     if urls:
+        commands_after = await commands.scrape(urls)
         result["databaseCommandsPerAccepted"] = commands.per_notification(
-            commands_before, await commands.scrape(urls), load.accepted
+            commands_before, commands_after, load.accepted
+        )
+        result["databaseCommandsPerAcceptedByCollection"] = commands.per_notification(
+            commands_before, commands_after, load.accepted, by_collection=True
         )
     result.update(await verify(coll, ids, system.final))
     result["loadAverage"] = [round(x, 2) for x in _loadavg()]
@@ -743,6 +747,9 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "machine",
             "lost": "accepted (201 with an id) and, after the drain, not in a final status or "
             "missing: the peer's final status is SENT, ours SENT or FAILED",
+            "databaseCommandsPerAccepted": "ours: the database commands each process group "
+            "sent over the step and its drain (database_commands_total) / notifications "
+            "accepted, by command; ...ByCollection: by command and the collection it names",
         },
         "versions": {
             "rabbitmq": overview.get("rabbitmq_version"),

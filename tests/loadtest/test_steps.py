@@ -90,6 +90,17 @@ def _assert_profiled(name: str, step: dict[str, Any]) -> None:
     assert per["workers"]["total"] == pytest.approx(
         sum(v for c, v in per["workers"].items() if c != "total"), abs=0.05
     )
+    # the same commands by collection: the workers' updates are claims and outcomes (the
+    # notifications) and tallies (stats), the API's inserts its notifications
+    by = step["databaseCommandsPerAcceptedByCollection"]
+    for group in ("api", "workers"):
+        assert by[group]["total"] == per[group]["total"]
+    assert by["workers"]["update notifications"] > 0
+    assert by["workers"]["update stats"] > 0
+    assert by["workers"]["update notifications"] + by["workers"]["update stats"] <= (
+        per["workers"]["update"] + 0.01
+    )
+    assert 0 < by["api"]["insert notifications"] <= per["api"]["insert"]
     profile = step["profile"]
     for group in ("api", "workers"):
         assert profile[group]["samples"] > 0, group

@@ -149,9 +149,10 @@ RECEIPTS_REFUSED = Counter(
 )
 DB_COMMANDS = Counter(
     "database_commands_total",
-    "Database commands this process sent, by command name (insert, update, find, ...): a "
-    "notification's cost is mostly its round trips",
-    ["command"],
+    "Database commands this process sent, by command name (insert, update, find, ...) and "
+    "the collection it names (empty for a command of none, such as ping): a notification's "
+    "cost is mostly its round trips",
+    ["command", "collection"],
 )
 DB_COMMAND_FAILURES = Counter(
     "database_command_failures_total",
