@@ -16,22 +16,33 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 METRIC = "database_commands"  # the family's name (the sample is database_commands_total)
+# the API's admission refusals (api_admission_refused_total), by reason
+REFUSED = "api_admission_refused"
 
 
-async def scrape(urls: dict[str, list[str]]) -> dict[str, Counter[str]]:
-    """``database_commands_total`` by command and collection (``"update stats"``; the
-    command alone when it names none), added up per group of ``/metrics`` URLs."""
+def _command(labels: dict[str, str]) -> str:
+    return f"{labels['command']} {labels.get('collection', '')}".strip()
+
+
+def _reason(labels: dict[str, str]) -> str:
+    return labels.get("reason", "")
+
+
+async def scrape(urls: dict[str, list[str]], metric: str = METRIC) -> dict[str, Counter[str]]:
+    """A counter family added up per group of ``/metrics`` URLs: ``database_commands_total``
+    by command and collection (``"update stats"``; the command alone when it names none), or
+    ``api_admission_refused_total`` (``metric=REFUSED``) by reason."""
+    key = _reason if metric == REFUSED else _command
 
     async def one(client: httpx.AsyncClient, url: str) -> Counter[str]:
         r = await client.get(url)
         r.raise_for_status()
         out: Counter[str] = Counter()
         for family in text_string_to_metric_families(r.text):
-            if family.name == METRIC:
+            if family.name == metric:
                 for sample in family.samples:
                     if sample.name.endswith("_total"):
-                        key = f"{sample.labels['command']} {sample.labels.get('collection', '')}"
-                        out[key.strip()] += int(sample.value)
+                        out[key(sample.labels)] += int(sample.value)
         return out
 
     async with httpx.AsyncClient(timeout=5) as client:

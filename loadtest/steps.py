@@ -571,6 +571,7 @@ async def run_step(
     profiler = _profiler(system, a, rate)
     urls = _metrics_urls(system)
     commands_before = await commands.scrape(urls) if urls else {}
+    refused_before = await commands.scrape(urls, commands.REFUSED) if urls else {}
     window = Window.open(meter)
     load = await gen.run(time.monotonic())
     cpu = window.close()
@@ -604,6 +605,10 @@ async def run_step(
         )
         result["databaseCommandsPerAcceptedByCollection"] = commands.per_notification(
             commands_before, commands_after, load.accepted, by_collection=True
+        )
+        refused = await commands.scrape(urls, commands.REFUSED)
+        result["admissionRefusedByReason"] = dict(
+            refused.get("api", Counter()) - refused_before.get("api", Counter())
         )
     result.update(await verify(coll, ids, system.final))
     result["loadAverage"] = [round(x, 2) for x in _loadavg()]
@@ -750,6 +755,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
             "databaseCommandsPerAccepted": "ours: the database commands each process group "
             "sent over the step and its drain (database_commands_total) / notifications "
             "accepted, by command; ...ByCollection: by command and the collection it names",
+            "admissionRefusedByReason": "ours: the API's 503 OVERLOADED refusals over the step "
+            "by reason (api_admission_refused_total): in_flight, loop_lag, queue_deadline",
         },
         "versions": {
             "rabbitmq": overview.get("rabbitmq_version"),

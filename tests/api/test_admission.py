@@ -10,6 +10,7 @@ import httpx
 from prometheus_client import REGISTRY
 from starlette.types import Receive, Scope, Send
 
+from tests.support.api import admission_refused
 from tests.support.notifications import sms
 from tests.support.processes import serve
 from tests.support.wait import wait_for
@@ -56,7 +57,7 @@ async def test_the_api_refuses_creates_past_its_bound_and_stores_none_of_them(
     settings: Settings,
 ) -> None:
     async with serve(settings.model_copy(update={"admission_max_in_flight": 4})) as http:
-        before = _create_503s()
+        before, bound = _create_503s(), admission_refused("in_flight")
         answers = await asyncio.gather(
             *(http.post("/api/notifications", json=sms(i)) for i in range(60))
         )
@@ -71,6 +72,7 @@ async def test_the_api_refuses_creates_past_its_bound_and_stores_none_of_them(
         assert stored == codes.count(201)
         # refused before routing, still counted as the create route's 503 (the accept alerts)
         assert _create_503s() - before == codes.count(503)
+        assert admission_refused("in_flight") - bound == codes.count(503)
 
 
 def _create_503s() -> float:
@@ -107,10 +109,12 @@ async def test_while_the_event_loop_lags_a_create_is_refused_at_once_and_after_i
             return lag.lag_s > 0.1
 
         await wait_for(lagging, within=10, interval=0.01, what="the loop's lag to be seen")
-        refused = await http.post("/api/notifications", json={})
-        assert refused.status_code == 503
-        assert refused.headers["retry-after"] == "2"
-        error = refused.json()["error"]
+        lagged = admission_refused("loop_lag")
+        answer = await http.post("/api/notifications", json={})
+        assert answer.status_code == 503
+        assert answer.headers["retry-after"] == "2"
+        assert admission_refused("loop_lag") - lagged == 1
+        error = answer.json()["error"]
         assert error["code"] == "OVERLOADED"
         assert "ms behind its work" in error["message"]
         assert (await http.get("/api/notifications")).status_code != 503  # reads pass

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from prometheus_client import REGISTRY
 
+from tests.support.api import admission_refused
 from tests.support.commands import Commands
 from tests.support.documents import doc
 from tests.support.notifications import email, sms
@@ -101,6 +102,7 @@ async def test_a_request_that_waited_past_the_deadline_is_refused_and_not_stored
     """Requests that wait longer than ADMISSION_QUEUE_DEADLINE_S for a group commit are
     answered 503 OVERLOADED with Retry-After, and none of them is stored."""
     hurried = settings.model_copy(update={"admission_queue_deadline_s": 0.001})
+    late = admission_refused("queue_deadline")
     async with serve(hurried) as http:
         answers = await asyncio.gather(
             *(http.post("/api/notifications", json=sms(i)) for i in range(80))
@@ -109,6 +111,7 @@ async def test_a_request_that_waited_past_the_deadline_is_refused_and_not_stored
     assert set(codes) <= {201, 503}, codes
     assert 201 in codes  # the first group never waits
     assert 503 in codes, codes
+    assert admission_refused("queue_deadline") - late == codes.count(503)
     for r in answers:
         if r.status_code == 503:
             assert r.json()["error"]["code"] == "OVERLOADED"

@@ -101,6 +101,10 @@ def _assert_profiled(name: str, step: dict[str, Any]) -> None:
         per["workers"]["update"] + 0.01
     )
     assert 0 < by["api"]["insert notifications"] <= per["api"]["insert"]
+    # the API's 503s by why it refused them (none at this rate, or a few)
+    refused = step["admissionRefusedByReason"]
+    assert set(refused) <= {"in_flight", "loop_lag", "queue_deadline"}
+    assert sum(refused.values()) <= step["refusedByStatus"].get("503", 0)
     profile = step["profile"]
     for group in ("api", "workers"):
         assert profile[group]["samples"] > 0, group

@@ -1,4 +1,5 @@
-"""Helpers the API tests share: the error envelope's check, the API served by uvicorn."""
+"""Helpers the API tests share: the error envelope's check, the API served by uvicorn, the
+admission refusals this process counted."""
 
 from __future__ import annotations
 
@@ -9,10 +10,18 @@ from contextlib import asynccontextmanager
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from prometheus_client import REGISTRY
 
 from tests.support.wait import wait_for
 from wavecom.api.app import create_app
 from wavecom.core.settings import Settings
+
+
+def admission_refused(reason: str) -> float:
+    """This process's ``api_admission_refused_total`` for ``reason`` (in_flight, loop_lag,
+    queue_deadline)."""
+    value = REGISTRY.get_sample_value("api_admission_refused_total", {"reason": reason})
+    return value or 0.0
 
 
 def assert_error(r: httpx.Response, status: int, code: str, field: str | None = None) -> None:

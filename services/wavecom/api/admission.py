@@ -20,7 +20,8 @@ falls as soon as the loop catches up, and the next sample admits again: recovery
 own.
 
 Pure ASGI and placed outside the routes' work (inside the HTTP metrics), so refusals are
-counted in ``http_requests_total`` and in ``api_admission_refused_total``.
+counted in ``http_requests_total`` and in ``api_admission_refused_total`` (by reason:
+``in_flight``, ``loop_lag``; intake's ``queue_deadline``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,7 @@ class Admission:
                 scope,
                 receive,
                 send,
+                "in_flight",
                 f"This API process is working on {self.in_flight} create requests, its bound",
             )
             return
@@ -100,6 +102,7 @@ class Admission:
                 scope,
                 receive,
                 send,
+                "loop_lag",
                 f"This API process is {self.lag.lag_s * 1000:.0f} ms behind its work "
                 f"(bound {self.max_lag_s * 1000:.0f} ms)",
             )
@@ -112,8 +115,10 @@ class Admission:
             self.in_flight -= 1
             metrics.ADMISSION_IN_FLIGHT.set(self.in_flight)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, why: str) -> None:
-        metrics.ADMISSION_REFUSED.inc()
+    async def _refuse(
+        self, scope: Scope, receive: Receive, send: Send, reason: str, why: str
+    ) -> None:
+        metrics.ADMISSION_REFUSED.labels(reason).inc()
         response = envelope(
             503,
             "OVERLOADED",

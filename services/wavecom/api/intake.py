@@ -169,7 +169,7 @@ class Intake:
                     if request.arrived < late:
                         # it waited longer than a commit should take: under this load its
                         # client is better served by a refusal now than an answer much later
-                        metrics.ADMISSION_REFUSED.inc()
+                        metrics.ADMISSION_REFUSED.labels("queue_deadline").inc()
                         _answer(request, self._late(request))
                         continue
                     group.append(request)

@@ -121,7 +121,10 @@ ADMISSION_IN_FLIGHT = Gauge(
 )
 ADMISSION_REFUSED = Counter(
     "api_admission_refused_total",
-    "Create requests refused at once (503) because this process had its bound in flight",
+    "Create requests refused at once (503) by this process's admission control, by reason: "
+    "in_flight (its bound of requests in progress), loop_lag (its event loop ran late), "
+    "queue_deadline (it waited for a group commit past ADMISSION_QUEUE_DEADLINE_S)",
+    ["reason"],
 )
 LOOP_LAG = Gauge(
     "api_event_loop_lag_seconds",
