@@ -10,8 +10,11 @@ document writes and its ``$inc`` cannot leave the counters wrong for good:
 
 1. ``intend``: before the batch's document writes, its tally is recorded in each of its
    tenants' stats documents as ``pending.<tally id>``: when, the notification ids (packed),
-   and for each the timeline step the write pushes and the deltas it stands for. One write
-   per batch (a bulk of one update per tenant).
+   and for each the timeline step the write pushes and the deltas it stands for (as a short
+   code, :meth:`Tally.entries`; a worker's outcomes, recorded with its claims before their
+   statuses are known, as moves from PROCESSING that the repair counts by the status of the
+   step it finds: :meth:`Tally.moving`). One write per batch (a bulk of one update per
+   tenant).
 2. the document writes, each pushing its step (ids are unique to the writer: a claim token,
    or the tally's id in the step's ``by``).
 3. ``settle``: the deltas of the steps that happened, ``$inc``'d together with the ``$unset``

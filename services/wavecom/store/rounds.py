@@ -144,7 +144,9 @@ class Rounds:
                     outcomes.moving(
                         j.tenant_id, j.id, f":{token}:o", Status.PROCESSING.value, kind=j.kind
                     )
-        await self.notifications.counters.intend(tally, *([outcomes] if outcomes else []))
+        await self.notifications.counters.intend(
+            *((tally,) if outcomes is None else (tally, outcomes))
+        )
         ops = [
             UpdateOne(
                 {
