@@ -126,6 +126,8 @@ ADMISSION_REFUSED = Counter(
     "queue_deadline (it waited for a group commit past ADMISSION_QUEUE_DEADLINE_S)",
     ["reason"],
 )
+for _reason in ("in_flight", "loop_lag", "queue_deadline"):
+    ADMISSION_REFUSED.labels(_reason)  # exported at 0 before any refusal (the panel's series)
 LOOP_LAG = Gauge(
     "api_event_loop_lag_seconds",
     "How late this API process's event loop last ran a timer (admission refuses creates above "
