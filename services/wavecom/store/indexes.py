@@ -38,7 +38,15 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import OperationFailure
 
-from wavecom.core.constants import API_KEYS, NOTIFICATIONS, OUTBOX, PROVIDERS, RECEIPTS, SCHEDULE
+from wavecom.core.constants import (
+    API_KEYS,
+    NOTIFICATIONS,
+    OUTBOX,
+    PROVIDERS,
+    RECEIPTS,
+    SCHEDULE,
+    TENANTS,
+)
 from wavecom.store.callbacks import (
     BY_ENDPOINT_DUE,
     BY_NOTIFICATION,
@@ -61,6 +69,8 @@ BY_FIELD = {
 BY_RECIPIENT = "tenant_recipient_created"
 BY_REFERENCE = "reference_key"
 BY_PROVIDER_MESSAGE = "provider_key"
+# the tenants kept off shared provider accounts (every worker's account refresh asks)
+NO_SHARED_FALLBACK = "shared_fallback"
 # what an outcome whose message id is taken keeps aside (``<field>Taken``), the key first
 PROVIDER_KEY_FIELDS = ("providerKey", "providerMessageId")
 # indexes of earlier versions that the ones above replace: dropped at start-up when found
@@ -142,6 +152,9 @@ INDEXES: dict[str, list[IndexModel]] = {
     OUTBOX: [IndexModel([("dueAt", ASCENDING)], name="due")],
     PROVIDERS: [IndexModel([("updatedAt", ASCENDING)], name="fresh")],
     API_KEYS: [IndexModel([("tenantId", ASCENDING), ("createdAt", ASCENDING)], name="by_tenant")],
+    # the tenants kept off shared accounts, asked by each worker every PROVIDERS_POLL_S; without
+    # it PostgreSQL walked every tenant's document (a Seq Scan, or ``_id_`` end to end)
+    TENANTS: [IndexModel([("sharedFallback", ASCENDING)], name=NO_SHARED_FALLBACK)],
     # status callbacks (store/callbacks.py): only tenants with endpoints have documents here
     ENDPOINTS: [IndexModel([("tenantId", ASCENDING), ("createdAt", ASCENDING)], name="by_tenant")],
     CALLBACKS: [

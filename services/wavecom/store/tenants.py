@@ -7,6 +7,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from wavecom.store.documents import Doc, utcnow
+from wavecom.store.indexes import NO_SHARED_FALLBACK
 
 
 class TenantSettings:
@@ -35,7 +36,11 @@ class TenantSettings:
 
     async def without_shared_fallback(self) -> list[str]:
         """The tenants that never fall back to shared provider accounts."""
-        docs = await self.collection.find({"sharedFallback": False}, {"_id": 1}).to_list(None)
+        docs = await (
+            self.collection.find({"sharedFallback": False}, {"_id": 1})
+            .hint(NO_SHARED_FALLBACK)
+            .to_list(None)
+        )
         return [str(d["_id"]) for d in docs]
 
     async def all(self) -> list[Doc]:
