@@ -570,8 +570,7 @@ async def run_step(
     )
     profiler = _profiler(system, a, rate)
     urls = _metrics_urls(system)
-    commands_before = await commands.scrape(urls) if urls else {}
-    refused_before = await commands.scrape(urls, commands.REFUSED) if urls else {}
+    before = await commands.scrape(urls) if urls else None
     window = Window.open(meter)
     load = await gen.run(time.monotonic())
     cpu = window.close()
@@ -598,21 +597,31 @@ async def run_step(
         if load.accepted
         else None,
     }
-    if urls:
-        commands_after = await commands.scrape(urls)
-        result["databaseCommandsPerAccepted"] = commands.per_notification(
-            commands_before, commands_after, load.accepted
-        )
-        result["databaseCommandsPerAcceptedByCollection"] = commands.per_notification(
-            commands_before, commands_after, load.accepted, by_collection=True
-        )
-        refused = await commands.scrape(urls, commands.REFUSED)
-        result["admissionRefusedByReason"] = dict(
-            refused.get("api", Counter()) - refused_before.get("api", Counter())
-        )
+    if before is not None:
+        result.update(_read_metrics(before, await commands.scrape(urls), load.accepted))
     result.update(await verify(coll, ids, system.final))
     result["loadAverage"] = [round(x, 2) for x in _loadavg()]
     return result
+
+
+def _read_metrics(
+    before: commands.Reading, after: commands.Reading, accepted: int
+) -> dict[str, Any]:
+    """What our processes' /metrics say about a step, read before it and after its drain."""
+    ran, done = before[commands.COMMANDS], after[commands.COMMANDS]
+    refused = after[commands.REFUSED].get("api", Counter())
+    delivered = after[commands.DELIVERY].get("workers", Counter())
+    return {
+        "databaseCommandsPerAccepted": commands.per_notification(ran, done, accepted),
+        "databaseCommandsPerAcceptedByCollection": commands.per_notification(
+            ran, done, accepted, by_collection=True
+        ),
+        "admissionRefusedByReason": dict(refused - before[commands.REFUSED].get("api", Counter())),
+        # acceptance to the provider's answer, of what the workers delivered meanwhile
+        "deliveryLatencyMs": commands.latency_ms(
+            before[commands.DELIVERY].get("workers", Counter()), delivered
+        ),
+    }
 
 
 def _loadavg() -> tuple[float, float, float]:
@@ -653,7 +662,7 @@ async def run_system(system: System, a: argparse.Namespace, bodies: Bodies) -> d
         meter = CpuMeter(system.groups())
         if a.idle_seconds > 0:
             urls = _metrics_urls(system)
-            before = await commands.scrape(urls) if urls else {}
+            before = await commands.scrape(urls) if urls else None
             window = Window.open(meter)
             await asyncio.sleep(a.idle_seconds)  # a measurement window, not a wait for work
             idle = window.close()
@@ -662,11 +671,12 @@ async def run_system(system: System, a: argparse.Namespace, bodies: Bodies) -> d
                 "machineBusyPercent": idle.busy_pct,
                 "percentByGroup": idle.split,
             }
-            if urls:
-                after = await commands.scrape(urls)
+            if before is not None:
+                ran = before[commands.COMMANDS]
+                done = (await commands.scrape(urls))[commands.COMMANDS]
                 out["idle"]["databaseCommandsPerSecond"] = {
-                    g: round(sum((after[g] - before.get(g, Counter())).values()) / idle.seconds, 1)
-                    for g in after
+                    g: round(sum((done[g] - ran.get(g, Counter())).values()) / idle.seconds, 1)
+                    for g in done
                 }
             _p(f"{system.name}: idle, the machine is {idle.busy_pct} % busy")
         for rate in a.rate_list:

@@ -105,6 +105,10 @@ def _assert_profiled(name: str, step: dict[str, Any]) -> None:
     refused = step["admissionRefusedByReason"]
     assert set(refused) <= {"in_flight", "loop_lag", "queue_deadline"}
     assert sum(refused.values()) <= step["refusedByStatus"].get("503", 0)
+    # acceptance to the provider's answer of each one SENT during the step and its drain
+    delivered = step["deliveryLatencyMs"]
+    assert 0 < delivered["count"] <= step["accepted"]
+    assert 0 < delivered["p50"] <= delivered["p99"]
     profile = step["profile"]
     for group in ("api", "workers"):
         assert profile[group]["samples"] > 0, group
