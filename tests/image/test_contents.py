@@ -1,5 +1,6 @@
-"""What is in the built image: exactly the pinned Python dependencies, and its size and layer
-count (reported at the end of the run, and docs/kubernetes.md's figure kept within 15 % of them)."""
+"""What is in the built image: exactly the pinned Python dependencies, production as its
+default ENVIRONMENT, and its size and layer count (reported at the end of the run, and
+docs/kubernetes.md's figure kept within 15 % of them)."""
 
 from __future__ import annotations
 
@@ -60,3 +61,15 @@ async def test_the_image_size_and_layers_are_reported(image: str) -> None:
     assert abs(size_mb - documented_mb) <= 0.15 * documented_mb, (
         f"the image is {size_mb} MB, docs/kubernetes.md says {documented_mb}: update it"
     )
+
+
+async def test_a_container_started_without_an_environment_is_production(
+    containers: Containers,
+) -> None:
+    """Run as it is, without the chart's ConfigMap (docker run, someone's own manifests), a
+    process of the image is in production: it refuses mock provider accounts and seeds none."""
+    code, out = await containers(
+        "python", "-c", "from wavecom.core.settings import Settings; print(Settings().environment)"
+    ).run()
+    assert code == 0, out
+    assert out.strip().splitlines()[-1] == "production"
