@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import os
 import resource
 import shlex
 import shutil
@@ -58,7 +59,15 @@ from loadtest.load import CHANNELS, PRIORITIES, Bodies, LoadResult, build_bodies
 from loadtest.monitor import CpuMeter, CpuSnapshot, listener_pids
 from loadtest.profile import Profiler
 from loadtest.stats import summary_ms
-from loadtest.system import ROOT, STACK, LocalSystem, Management, Proc, free_port
+from loadtest.system import (
+    ROOT,
+    STACK,
+    LocalSystem,
+    Management,
+    Proc,
+    free_port,
+    settings_overrides,
+)
 from loadtest.vegeta import VegetaGenerator
 
 RESULTS = ROOT / "loadtest" / "results"
@@ -736,6 +745,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {
         "kind": "steps",
         "command": "python -m loadtest.steps " + shlex.join(a.argv),
+        # our settings set in the environment the command ran in (ours' processes inherit them)
+        "settingsFromEnvironment": settings_overrides(os.environ),
         "startedAt": started.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "runId": run_id,
         "parameters": {

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -24,9 +25,33 @@ import aio_pika
 import httpx
 import orjson
 from aiormq.exceptions import AMQPError
+from pydantic import SecretStr
 from pymongo import MongoClient
 
+from wavecom.core.settings import Settings
+
 ROOT = Path(__file__).resolve().parent.parent
+# what LocalSystem.env() sets for each run itself: never an inherited setting
+_RUN_OWN = frozenset({"AMQP_URL", "MONGODB_URL", "MONGODB_DATABASE", "API_PORT", "LOG_LEVEL"})
+
+
+def settings_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The product's settings that ``environ`` sets, which our processes inherit (a report
+    must say so: ``BATCH_WAIT_MS=150 python -m loadtest.steps ...`` is not the shipped
+    system); secrets, URLs and what each run sets itself left out."""
+    out: dict[str, str] = {}
+    for name, f in Settings.model_fields.items():
+        key = name.upper()
+        if (
+            key in environ
+            and key not in _RUN_OWN
+            and not key.endswith("_URL")
+            and f.annotation is not SecretStr
+        ):
+            out[key] = environ[key]
+    return dict(sorted(out.items()))
+
+
 STACK = ROOT / "services" / "devstack" / "stack.sh"
 LANE_QUEUES = tuple(
     f"wavecom.{c}.{lane}" for c in ("email", "sms", "push") for lane in ("high", "standard")
