@@ -128,6 +128,7 @@ MONGODB_DATABASE: {{ $c.mongodbDatabase | quote }}
 DEV_TENANT: {{ $c.devTenant | quote }}
 API_HOST: "0.0.0.0"
 API_PORT: {{ .Values.api.port | quote }}
+API_KEEP_ALIVE_S: {{ $c.apiKeepAliveS | int64 | quote }}
 MAX_BODY_BYTES: {{ $c.maxBodyBytes | int64 | quote }}
 MAX_BATCH_ITEMS: {{ $c.maxBatchItems | int64 | quote }}
 MAX_METADATA_BYTES: {{ $c.maxMetadataBytes | int64 | quote }}

@@ -62,6 +62,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         http="httptools",
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.api_keep_alive_s,
         timeout_graceful_shutdown=int(settings.shutdown_grace_s),
     )
     metrics = (args.metrics_host, args.metrics_port) if args.metrics_port else None

@@ -50,6 +50,12 @@ class Settings(BaseSettings):
     # API
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # how long the API keeps an idle client connection open: longer than the idle timeout of
+    # whatever proxies to it (ingress-nginx's upstream keep-alive and AWS's ALB: 60 s), so the
+    # proxy, not the API, closes it; uvicorn's own 5 s makes a proxy reuse a connection the API
+    # is closing, which the client sees as a 502 or a reset (Google's load balancers keep 600 s:
+    # set 620 there)
+    api_keep_alive_s: int = Field(default=75, ge=1, le=3600)
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
     max_batch_items: int = Field(default=1000, ge=1)
     max_metadata_bytes: int = Field(default=8 * 1024, ge=64)
