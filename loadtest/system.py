@@ -31,28 +31,9 @@ from pymongo import MongoClient
 from wavecom.core.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+STACK = ROOT / "services" / "devstack" / "stack.sh"
 # what LocalSystem.env() sets for each run itself: never an inherited setting
 _RUN_OWN = frozenset({"AMQP_URL", "MONGODB_URL", "MONGODB_DATABASE", "API_PORT", "LOG_LEVEL"})
-
-
-def settings_overrides(environ: Mapping[str, str]) -> dict[str, str]:
-    """The product's settings that ``environ`` sets, which our processes inherit (a report
-    must say so: ``BATCH_WAIT_MS=150 python -m loadtest.steps ...`` is not the shipped
-    system); secrets, URLs and what each run sets itself left out."""
-    out: dict[str, str] = {}
-    for name, f in Settings.model_fields.items():
-        key = name.upper()
-        if (
-            key in environ
-            and key not in _RUN_OWN
-            and not key.endswith("_URL")
-            and f.annotation is not SecretStr
-        ):
-            out[key] = environ[key]
-    return dict(sorted(out.items()))
-
-
-STACK = ROOT / "services" / "devstack" / "stack.sh"
 LANE_QUEUES = tuple(
     f"wavecom.{c}.{lane}" for c in ("email", "sms", "push") for lane in ("high", "standard")
 )
@@ -96,6 +77,23 @@ def api_answers(url: str, timeout_s: float = 2.0) -> bool:
     except httpx.HTTPError:
         return False
     return True
+
+
+def settings_overrides(environ: Mapping[str, str]) -> dict[str, str]:
+    """The product's settings that ``environ`` sets, which our processes inherit (a report
+    must say so: ``BATCH_WAIT_MS=150 python -m loadtest.steps ...`` is not the shipped
+    system); secrets, URLs and what each run sets itself left out."""
+    out: dict[str, str] = {}
+    for name, f in Settings.model_fields.items():
+        key = name.upper()
+        if (
+            key in environ
+            and key not in _RUN_OWN
+            and not key.endswith("_URL")
+            and f.annotation is not SecretStr
+        ):
+            out[key] = environ[key]
+    return dict(sorted(out.items()))
 
 
 @dataclass
@@ -189,7 +187,7 @@ class LocalSystem:
 
     def env(self) -> dict[str, str]:
         env = dict(os.environ)
-        for key in ("API_PORT", "AMQP_URL", "MONGODB_DATABASE"):
+        for key in _RUN_OWN:
             env.pop(key, None)
         env.update(
             {

@@ -14,13 +14,23 @@ from pymongo import MongoClient, monitoring
 
 from loadtest.bench_reads import _document
 from tests.support.services import MONGODB_URL
+from wavecom.core.constants import (
+    API_KEYS,
+    IDEMPOTENCY,
+    NOTIFICATIONS,
+    OUTBOX,
+    PROVIDERS,
+    QUOTAS,
+    SCHEDULE,
+    STATS,
+    TENANTS,
+)
 from wavecom.store import Store
 
 _WRITES = {"update": "updates", "delete": "deletes"}
 # the collections seed() fills with thousands of documents
 SEEDED = frozenset(
-    {"notifications", "outbox", "schedule", "providers", "apikeys"}
-    | {"stats", "tenants", "quotas", "idempotency"}
+    {NOTIFICATIONS, OUTBOX, SCHEDULE, PROVIDERS, API_KEYS, STATS, TENANTS, QUOTAS, IDEMPOTENCY}
 )
 
 
@@ -100,7 +110,7 @@ def explained(recorder: Recorder) -> tuple[set[Any], list[str]]:
             if hint:
                 find["hint"] = hint
             plan = db.command({"explain": find, "verbosity": "queryPlanner"})
-            found = scans(plan) + (id_walks(plan) if coll in SEEDED else [])
+            found = scans(plan, id_walks=coll in SEEDED)
             if found:
                 offenders.append(f"{cmd} {coll} {flt!r} sort={sort!r}: {found}")
     finally:
@@ -113,44 +123,34 @@ def explained(recorder: Recorder) -> tuple[set[Any], list[str]]:
 _FULL_SCAN = b"fullScan".hex()
 
 
-def id_walks(plan: Any) -> list[str]:
-    """DocumentDB's other disguise of a collection scan, anywhere in a plan: ``_id_`` read end to
-    end, its only condition the collection's constant shard key (``shard_key_value = …``), no
-    ``object_id`` (what PostgreSQL may choose over a ``Seq Scan`` of the same rows)."""
-    if isinstance(plan, dict):
-        cond = str(plan.get("Index Cond", ""))
-        own = (
-            ["_id_ (every document)"]
-            if (
-                plan.get("Index Name") == "_id_"
-                and "shard_key_value" in cond
-                and "object_id" not in cond
-            )
-            else []
-        )
-        return own + [w for v in plan.values() for w in id_walks(v)]
-    if isinstance(plan, list):
-        return [w for v in plan for w in id_walks(v)]
-    return []
-
-
-def scans(plan: Any) -> list[str]:
+def scans(plan: Any, *, id_walks: bool = False) -> list[str]:
     """The collection scans anywhere in an explain() answer, MongoDB's or PostgreSQL's, and
     DocumentDB's walks of a whole index that filter its rows (a hinted partial index whose
     condition the query does not state: ``Index Cond: document @<> {field: {fullScan:
     true}}`` and a ``Filter``; a walk in index order with nothing to filter, such as the
-    receipts sweep's, is what it means to do)."""
+    receipts sweep's, is what it means to do). ``id_walks``: also DocumentDB's other disguise
+    of a collection scan, ``_id_`` read end to end, its only condition the collection's
+    constant shard key (``shard_key_value = …``), no ``object_id`` (what PostgreSQL may
+    choose over a ``Seq Scan`` of the same rows)."""
     found: list[str] = []
     if isinstance(plan, dict):
+        cond = str(plan.get("Index Cond", ""))
         if plan.get("stage") == "COLLSCAN" or plan.get("Node Type") == "Seq Scan":
             found.append(str(plan.get("Relation Name") or plan.get("stage")))
-        if _FULL_SCAN in str(plan.get("Index Cond", "")) and "Filter" in plan:
+        if _FULL_SCAN in cond and "Filter" in plan:
             found.append(f"{plan.get('Index Name')} (every entry)")
+        if (
+            id_walks
+            and plan.get("Index Name") == "_id_"
+            and "shard_key_value" in cond
+            and "object_id" not in cond
+        ):
+            found.append("_id_ (every document)")
         for v in plan.values():
-            found += scans(v)
+            found += scans(v, id_walks=id_walks)
     elif isinstance(plan, list):
         for v in plan:
-            found += scans(v)
+            found += scans(v, id_walks=id_walks)
     return found
 
 
