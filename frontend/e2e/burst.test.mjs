@@ -76,6 +76,7 @@ test(`a burst of ${N} reaches ${N} delivered`, { timeout: 300_000 }, async () =>
     await overview.page.locator('[data-testid="notification-table"] tr[data-id]').first().waitFor({ timeout: 30_000 });
     await shot(overview.page, 'overview.png', { fullPage: false });
 
+    if (burst.retried.length) console.log(`# the Burst page sent ${burst.retried.length} refused batches again (${burst.retried.join(', ')})`);
     for (const p of [overview, burst]) {
       assert.deepEqual(p.errors, []);
       assert.deepEqual(unexpected404s(p.notFound), []);

@@ -57,13 +57,23 @@ export async function launch() {
 const EXPECTED = [/Failed to load resource: the server responded with a status of 40[45]/];
 const EXPECTED_401 = /Failed to load resource: the server responded with a status of 401/;
 
+/**
+ * The create routes answer 429 (the key's rate limit) or 503 (admission control on a busy
+ * machine) with Retry-After, storing nothing; the dashboard sends such a batch again
+ * (`retryDelayMs` in src/lib/burst.ts). The browser logs those answers too: they are counted in
+ * `retried`, and the test judges the outcome (every notification accepted once).
+ */
+const RETRIED = /Failed to load resource: the server responded with a status of (429|503)/;
+const CREATE = /^\/api\/notifications(\/batch)?$/;
+
 /** Endpoints that need no key. */
 const OPEN = /^\/api\/(health|metrics)$/;
 
 /**
  * A new page that records console errors, uncaught exceptions, API requests sent without
- * `Authorization: Bearer …` and any URL carrying the key (all reported in `errors`), and
- * 404/405 answers (`notFound`) and 403 answers (`forbidden`).
+ * `Authorization: Bearer …` and any URL carrying the key (all reported in `errors`),
+ * 404/405 answers (`notFound`), 403 answers (`forbidden`) and the create routes' 429/503
+ * answers the page retries (`retried`).
  */
 export async function newPage(browser, { width = 1280, height = 900, expect401 = false } = {}) {
   const context = await browser.newContext({ viewport: { width, height }, baseURL: baseUrl() });
@@ -71,11 +81,17 @@ export async function newPage(browser, { width = 1280, height = 900, expect401 =
   const errors = [];
   const notFound = [];
   const forbidden = [];
+  const retried = [];
   const key = apiKey();
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
     const text = msg.text();
     if (EXPECTED.some((re) => re.test(text)) || (expect401 && EXPECTED_401.test(text))) return;
+    const where = msg.location().url;
+    if (RETRIED.test(text) && where && CREATE.test(new URL(where, baseUrl()).pathname)) {
+      retried.push(text.match(RETRIED)[1]);
+      return;
+    }
     errors.push(`console: ${text}`);
   });
   page.on('pageerror', (err) => errors.push(`pageerror: ${err.message}`));
@@ -90,7 +106,7 @@ export async function newPage(browser, { width = 1280, height = 900, expect401 =
     if (res.status() === 404 || res.status() === 405) notFound.push(new URL(res.url()).pathname);
     if (res.status() === 403) forbidden.push(new URL(res.url()).pathname);
   });
-  return { context, page, errors, notFound, forbidden };
+  return { context, page, errors, notFound, forbidden, retried };
 }
 
 /**

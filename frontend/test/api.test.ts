@@ -13,7 +13,7 @@ interface Seen {
 let server: Server;
 let base = '';
 let seen: Seen[] = [];
-let answer: (s: Seen) => { status: number; body?: unknown; raw?: string } = () => ({ status: 500 });
+let answer: (s: Seen) => { status: number; body?: unknown; raw?: string; headers?: Record<string, string> } = () => ({ status: 500 });
 
 beforeAll(async () => {
   server = createServer((req, res) => {
@@ -23,7 +23,7 @@ beforeAll(async () => {
       const s: Seen = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: data ? JSON.parse(data) : undefined };
       seen.push(s);
       const a = answer(s);
-      res.writeHead(a.status, { 'content-type': a.raw !== undefined ? 'text/plain' : 'application/json' });
+      res.writeHead(a.status, { 'content-type': a.raw !== undefined ? 'text/plain' : 'application/json', ...a.headers });
       res.end(a.raw ?? (a.body === undefined ? '' : JSON.stringify(a.body)));
     });
   });
@@ -152,6 +152,16 @@ describe('api client', () => {
     expect(e.code).toBe('VALIDATION_ERROR');
     expect(e.fieldErrors()).toEqual({ recipient: 'must be a valid e-mail address for EMAIL; second', '': 'general' });
     expect(e.endpointMissing).toBe(false);
+  });
+
+  it("keeps the API's Retry-After on the error (admission control's 503), null without one", async () => {
+    const overloaded = { success: false, error: { code: 'OVERLOADED', message: 'Retry after 1s.', details: [] } };
+    answer = (s) => (s.url.endsWith('/batch') ? { status: 503, body: overloaded, headers: { 'retry-after': '2' } } : { status: 503, body: overloaded });
+    const client = createApiClient({ baseUrl: base });
+    const withHeader = (await client.createBatch([]).catch((e: unknown) => e)) as ApiError;
+    expect([withHeader.status, withHeader.code, withHeader.retryAfterMs]).toEqual([503, 'OVERLOADED', 2000]);
+    const without = (await client.createNotification({ type: 'SMS', recipient: '+2348012345678', message: 'x' }).catch((e: unknown) => e)) as ApiError;
+    expect([without.status, without.retryAfterMs]).toEqual([503, null]);
   });
 
   it('tells a missing endpoint from an unknown record', async () => {

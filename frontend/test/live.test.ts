@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { applyEvents, LiveFeed, parseEventData, retryAfterMs, type LiveFeedOptions, type LiveMode } from '@/lib/live';
+import { retryAfterMs } from '@/lib/api';
+import { applyEvents, LiveFeed, parseEventData, type LiveFeedOptions, type LiveMode } from '@/lib/live';
 import type { NotificationEvent } from '@/lib/types';
 
 /** One request the feed made, and the stream the test writes to when it answered 200. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { chunk, mixError, planBurst, splitByMix } from '@/lib/burst';
+import { BURST_MAX_ATTEMPTS, chunk, mixError, planBurst, retryDelayMs, splitByMix } from '@/lib/burst';
 import { backlogOf, pendingWork, pushSample, ratesOf } from '@/lib/stats';
 import { validateRecipient } from '@/lib/validation';
 
@@ -80,5 +80,15 @@ describe('burst planning', () => {
     }
     expect(new Set(plan.map((p) => p.priority))).toEqual(new Set(['LOW', 'MEDIUM', 'HIGH', 'CRITICAL']));
     expect(chunk([1, 2, 3, 4, 5], 2)).toEqual([[1, 2], [3, 4], [5]]);
+  });
+
+  it('retries a refused batch only when nothing was stored, after at least its Retry-After', () => {
+    // admission control: 503 OVERLOADED, Retry-After 1 s
+    expect(retryDelayMs({ status: 503, retryAfterMs: 1000 }, 1)).toBe(1000);
+    expect(retryDelayMs({ status: 503, retryAfterMs: 1000 }, 3)).toBe(1500);
+    expect(retryDelayMs({ status: 429, retryAfterMs: 4000 }, 2)).toBe(4000);
+    expect(retryDelayMs({ status: 0 }, 1)).toBe(500);
+    expect(retryDelayMs({ status: 503, retryAfterMs: 1000 }, BURST_MAX_ATTEMPTS)).toBeNull();
+    for (const status of [400, 401, 403, 409, 500]) expect(retryDelayMs({ status, retryAfterMs: 1000 }, 1)).toBeNull();
   });
 });

@@ -4,7 +4,7 @@ import { useLiveFeed } from '@/hooks/useLiveFeed';
 import { usePolling } from '@/hooks/usePolling';
 import { useScope } from '@/hooks/useSession';
 import { api, ApiError, errorMessage } from '@/lib/api';
-import { chunk, mixError, planBurst, type BurstPriority, type ChannelMix } from '@/lib/burst';
+import { chunk, mixError, planBurst, retryDelayMs, type BurstPriority, type ChannelMix } from '@/lib/burst';
 import { formatNumber } from '@/lib/format';
 import { pendingWork } from '@/lib/stats';
 import { CHANNELS, isFinal, PRIORITIES, type NotificationEvent, type SystemStats } from '@/lib/types';
@@ -180,9 +180,9 @@ export function BurstView() {
         try {
           return await api.createBatch(items);
         } catch (err) {
-          const transient = err instanceof ApiError && [0, 429, 502, 503, 504].includes(err.status);
-          if (!transient || attempt >= 4) throw err;
-          await sleep(500 * attempt);
+          const wait = err instanceof ApiError ? retryDelayMs(err, attempt) : null;
+          if (wait === null) throw err;
+          await sleep(wait);
         }
       }
     };

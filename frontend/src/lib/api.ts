@@ -29,12 +29,16 @@ export class ApiError extends Error {
   readonly code: string;
   readonly details: ErrorDetail[];
 
-  constructor(status: number, code: string, message: string, details: ErrorDetail[] = []) {
+  /** How long the API asked to wait before trying again (its Retry-After), if it said. */
+  readonly retryAfterMs: number | null;
+
+  constructor(status: number, code: string, message: string, details: ErrorDetail[] = [], retryAfterMs: number | null = null) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
     this.details = details;
+    this.retryAfterMs = retryAfterMs;
   }
 
   /** Field errors by field path ("recipient", "metadata", "notifications.3.subject", ...). */
@@ -101,7 +105,16 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-function toApiError(status: number, body: unknown, statusText: string): ApiError {
+/** Seconds of a Retry-After header (delta-seconds or an HTTP date) in ms; null if absent. */
+export function retryAfterMs(value: string | null, now = Date.now()): number | null {
+  if (!value) return null;
+  const v = value.trim();
+  if (/^\d+$/.test(v)) return Number(v) * 1000;
+  const date = Date.parse(v);
+  return Number.isNaN(date) ? null : Math.max(0, date - now);
+}
+
+function toApiError(status: number, body: unknown, statusText: string, retryAfter: number | null = null): ApiError {
   if (isObject(body) && isObject(body.error)) {
     const e = body.error;
     const details = Array.isArray(e.details)
@@ -115,11 +128,12 @@ function toApiError(status: number, body: unknown, statusText: string): ApiError
       typeof e.code === 'string' ? e.code : 'HTTP_ERROR',
       typeof e.message === 'string' ? e.message : statusText || `HTTP ${status}`,
       details,
+      retryAfter,
     );
   }
   // Not our envelope (a proxy, a static server): keep the framework-style "Not Found".
   const message = status === 404 ? 'Not Found' : statusText || `HTTP ${status}`;
-  return new ApiError(status, status === 404 ? 'NOT_FOUND' : 'HTTP_ERROR', message);
+  return new ApiError(status, status === 404 ? 'NOT_FOUND' : 'HTTP_ERROR', message, [], retryAfter);
 }
 
 export function createApiClient(options: ApiClientOptions = {}) {
@@ -170,7 +184,7 @@ export function createApiClient(options: ApiClientOptions = {}) {
       }
     }
     if (!res.ok) {
-      const err = toApiError(res.status, parsed, res.statusText);
+      const err = toApiError(res.status, parsed, res.statusText, retryAfterMs(res.headers.get('retry-after')));
       // A key given for this call only (sign-in) is not the stored one: nothing to sign out.
       if (res.status === 401 && apiKey === undefined && key) onUnauthorized(err, key);
       throw err;

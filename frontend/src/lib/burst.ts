@@ -86,3 +86,18 @@ export function chunk<T>(items: T[], size: number): T[][] {
   for (let i = 0; i < items.length; i += n) out.push(items.slice(i, i + n));
   return out;
 }
+
+/** Answers that stored nothing and may succeed later: unreachable (0), rate limited, overloaded. */
+const TRANSIENT = new Set([0, 429, 502, 503, 504]);
+export const BURST_MAX_ATTEMPTS = 8;
+
+/**
+ * How long to wait before sending a refused batch again, or null to give up: only transient
+ * answers, at most `BURST_MAX_ATTEMPTS` tries, at least the API's Retry-After (admission control
+ * answers 503 OVERLOADED with one when a busy process cannot take the batch in time) and at
+ * least a growing 500 ms step.
+ */
+export function retryDelayMs(answer: { status: number; retryAfterMs?: number | null }, attempt: number): number | null {
+  if (!TRANSIENT.has(answer.status) || attempt >= BURST_MAX_ATTEMPTS) return null;
+  return Math.max(500 * attempt, answer.retryAfterMs ?? 0);
+}

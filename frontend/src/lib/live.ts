@@ -15,6 +15,7 @@
  * a keepalive) arrived for `idleMs`. A 401 stops it and calls `onUnauthorized` (sign out).
  * Framework-free so it can be unit-tested with a fake fetch and fake timers.
  */
+import { retryAfterMs } from './api';
 import { readEventStream, SseParser, type SseMessage } from './sse';
 import type { NotificationEvent } from './types';
 
@@ -79,15 +80,6 @@ export function parseEventData(data: string): NotificationEvent[] {
       typeof e === 'object' && e !== null && typeof (e as { _id?: unknown })._id === 'string' &&
       typeof (e as { status?: unknown }).status === 'string',
   );
-}
-
-/** Seconds of a Retry-After header (delta-seconds or an HTTP date) in ms; null if absent. */
-export function retryAfterMs(value: string | null, now = Date.now()): number | null {
-  if (!value) return null;
-  const v = value.trim();
-  if (/^\d+$/.test(v)) return Number(v) * 1000;
-  const date = Date.parse(v);
-  return Number.isNaN(date) ? null : Math.max(0, date - now);
 }
 
 export class LiveFeed {
