@@ -65,6 +65,9 @@ def settings(vhost: str, database: str, ledger_dir: Path) -> Settings:
         # no shedding on event-loop lag: a busy test machine stalls a process for hundreds of
         # ms; tests/api/test_admission.py tests it with a loop it blocks itself
         admission_max_lag_ms=0,
+        # nor on a group commit's wait: the same stall makes a request wait behind a commit past
+        # the default 0.5 s (CI once refused a batch of 500 so); tests/api/test_intake.py tests it
+        admission_queue_deadline_s=30,
         # counters settle at once: tests read the stats as soon as the documents are final
         # (tests/store/test_settling.py and tests/test_stats_after_kills.py test the linger)
         settle_linger_ms=0,

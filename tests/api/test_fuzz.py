@@ -60,10 +60,10 @@ def fuzzed_api() -> Iterator[tuple[str, str]]:
         # a busy machine stalls the process for hundreds of ms: shedding is tested on its own
         # (tests/api/test_admission.py), here a 503 OVERLOADED would fail "no 5xx"
         admission_max_lag_ms=0,
+        admission_queue_deadline_s=30,
     )
     system = System(settings)
     system.env["LOG_LEVEL"] = "WARNING"
-    system.env["ADMISSION_QUEUE_DEADLINE_S"] = "30"
     with asyncio.Runner() as runner:  # the process belongs to this loop until the module ends
         try:
             runner.run(_lift_limit(settings))

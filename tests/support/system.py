@@ -57,6 +57,7 @@ class System:
             # a busy test machine stalls processes for hundreds of ms: shedding on event-loop
             # lag is tested on its own (tests/api/test_admission.py), not in every system test
             "ADMISSION_MAX_LAG_MS": str(settings.admission_max_lag_ms),
+            "ADMISSION_QUEUE_DEADLINE_S": str(settings.admission_queue_deadline_s),
             # counters settle as soon as the documents are written (the tests read the stats
             # then); the linger is tested by tests/test_stats_after_kills.py and
             # tests/store/test_settling.py
