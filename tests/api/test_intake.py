@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -17,11 +17,11 @@ from tests.support.commands import Commands
 from tests.support.documents import doc
 from tests.support.notifications import email, sms
 from tests.support.processes import serve
-from wavecom.api.intake import Intake
+from wavecom.api.intake import MAX_COMMITS, Accepted, Intake
 from wavecom.core.broker import Publisher, QueueShape, connect
 from wavecom.core.constants import NOTIFICATIONS, OUTBOX, Channel, Lane, lane_queue
 from wavecom.core.settings import Settings
-from wavecom.store import Store
+from wavecom.store import Doc, Store
 
 
 def _commits() -> float:
@@ -119,6 +119,50 @@ async def test_a_request_that_waited_past_the_deadline_is_refused_and_not_stored
     accepted = {r.json()["data"]["_id"] for r in answers if r.status_code == 201}
     stored = await store.notifications.collection.find({}, {"_id": 1}).to_list(None)
     assert {str(d["_id"]) for d in stored} == accepted
+
+
+async def _commits_at_once(intake: Intake, requests: list[list[Doc]]) -> int:
+    """Accept ``requests`` through ``intake``, each arriving after the loop ran what the
+    previous one started (its commit under way); the most commits under way together."""
+    commit, now, most = intake.commit, 0, 0
+
+    async def counted(docs: Sequence[Doc]) -> Accepted:
+        nonlocal now, most
+        now += 1
+        most = max(most, now)
+        try:
+            return await commit(docs)
+        finally:
+            now -= 1
+
+    intake.commit = counted  # type: ignore[method-assign]
+    accepting = []
+    for docs in requests:
+        accepting.append(asyncio.create_task(intake.accept(docs)))
+        await asyncio.sleep(0)
+    answers = await asyncio.gather(*accepting)
+    assert all(a.confirmed and not a.taken for a in answers)
+    return most
+
+
+async def test_one_commit_at_a_time_until_more_than_a_group_waits_then_they_overlap(
+    settings: Settings, store: Store
+) -> None:
+    """Singles arriving together wait for the next commit of the one under way; a burst of
+    batches larger than a group per commit starts more commits (at most MAX_COMMITS)."""
+    connection = await connect(settings.amqp_url, name="intake-test")
+    try:
+        publisher = await Publisher.open(connection, timeout_s=10, shape=QueueShape.of(settings))
+        intake = Intake(store, publisher, settle_linger_s=0)
+        singles = [[doc(i)] for i in range(80)]
+        assert await _commits_at_once(intake, singles) == 1
+        burst = [[doc(1000 + 100 * b + i) for i in range(100)] for b in range(12)]
+        assert 2 <= await _commits_at_once(intake, burst) <= MAX_COMMITS
+        await intake.close()
+    finally:
+        await connection.close()
+    assert await store.notifications.collection.count_documents({}) == 80 + 1200
+    assert (await store.counters.of("acme")).total == 80 + 1200
 
 
 async def test_a_commit_is_a_tally_and_an_insert_and_its_counters_settle_after_the_answer(

@@ -1,7 +1,7 @@
 """Accepting notifications: store them, then queue them with confirms (or schedule them).
 
-Group commit: requests that arrive while a commit is under way (``commit_concurrency``, 1:
-one at a time) wait for the next one, and that commit writes all of them together: one tally
+Group commit: requests that arrive while a commit is under way wait for the next one, and
+that commit writes all of them together (up to ``GROUP_LIMIT`` notifications): one tally
 of their counters, one ``insert_many``, one burst of confirmed publishes;
 the counters are settled after the answers, gathered across commits (a
 :class:`~wavecom.store.settling.Settler`, ``SETTLE_LINGER_MS``). Under load, dozens of
@@ -12,13 +12,18 @@ group's guarantees are each request's: a failure fails every request of the grou
 nothing of it left written, except a broker refusal (a lane at its bound), which is decided
 per request by committing each member again alone.
 
-One commit at a time, not four (until 2026-12-07): with four, a commit started for nearly
-every request at 250/s (an insert and a tally each: 0.94 inserts a notification), and on this
-2-core machine the commits under way contended for the CPU instead of overlapping. Measured
-alternately at 250 and 350 singles/s (docs/benchmarks.md): the machine 0.4-0.7 ms a
-notification less and the p99 a third (51-57 ms against 122-216 at 350/s); batches of 100 at
-2,000/s offered delivered the same (1,165/s against 1,133/s), refusing more of the excess at
-once with 503 instead of accepting it late (batch p99 1.2 s against 1.8 s).
+One commit at a time while one commit can take what waits; more (up to ``max_commits``, 4)
+only while more than a full group waits. With four at once always (until 2026-12-07), a
+commit started for nearly every request at 250/s (an insert and a tally each: 0.94 inserts a
+notification), and on this 2-core machine the commits under way contended for the CPU instead
+of overlapping: one at a time cost the machine 0.4-0.7 ms a notification less and a third of
+the p99 at 350 singles/s (docs/benchmarks.md). But one at a time always (2026-12-07 morning)
+turned a burst of batches into a queue of full commits one after another: in the locust run
+(100 users in step, a third of their requests batches of 100) a burst of ~3,000 notifications
+waited past ``ADMISSION_QUEUE_DEADLINE_S`` and was refused while the machine was 60 % idle
+(386/s delivered against 639/s with four). A second commit now starts when a request arrives
+and more than a full group per commit under way is waiting: singles and a steady trickle of
+batches never reach that, a burst does and overlaps its commits' database and broker waits.
 
 No outbox entry before the insert: a process that dies between its insert and the broker's
 confirm leaves QUEUED notifications without a message, and the sweeper
@@ -67,6 +72,9 @@ log = logging.getLogger("wavecom.intake")
 
 # at most this many notifications are committed together (insert_many chunks at 500 too)
 GROUP_LIMIT = 500
+# at most this many commits under way at once, the second and later only while a full group
+# per commit under way is waiting (see the module)
+MAX_COMMITS = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +110,7 @@ class Intake:
         events: EventPublisher = NO_EVENTS,
         queue_deadline_s: float = 0.5,
         retry_after_s: int = 1,
-        commit_concurrency: int = 1,
+        max_commits: int = MAX_COMMITS,
         settle_linger_s: float = LINGER_S,
     ) -> None:
         self.store = store
@@ -111,8 +119,9 @@ class Intake:
         self.outbox_grace = timedelta(seconds=outbox_grace_s)
         self.exit_before_publish = exit_before_publish
         self._waiting: deque[_Request] = deque()
+        self._waiting_docs = 0  # the notifications of the requests in _waiting
         self._committers: set[asyncio.Task[None]] = set()
-        self.commit_concurrency = commit_concurrency
+        self.max_commits = max_commits
         self.queue_deadline_s = queue_deadline_s
         self.retry_after_s = retry_after_s
         self.settler = Settler(store.counters, settle_linger_s)
@@ -136,9 +145,8 @@ class Intake:
             for d in docs:
                 traced(d, telemetry.traceparent(span))
         self._waiting.append(request)
-        if len(self._committers) < self.commit_concurrency:
-            # a commit under way takes what gathers meanwhile into the next one (see the
-            # module); more than one at once may overlap the database's and the broker's waits
+        self._waiting_docs += len(docs)
+        if self._another_commit():
             committer = asyncio.create_task(self._commit_waiting())
             self._committers.add(committer)
             committer.add_done_callback(self._committers.discard)
@@ -149,6 +157,16 @@ class Intake:
         for channel, priority in {(d["type"], d["priority"]) for d in docs}:
             metrics.ACCEPT_LATENCY.labels(channel, priority).observe(accepted_in)
         return accepted
+
+    def _another_commit(self) -> bool:
+        """Whether to start a commit now: none is under way, or more than a full group for
+        each one under way is waiting (a burst: then they overlap their database's and
+        broker's waits); otherwise the commits under way take what gathers into their next
+        group (see the module)."""
+        running = len(self._committers)
+        return running == 0 or (
+            running < self.max_commits and self._waiting_docs > GROUP_LIMIT * running
+        )
 
     async def close(self) -> None:
         """Finish the commit under way and what follows the answers (at shutdown, after the
@@ -166,6 +184,7 @@ class Intake:
                     not group or size + len(self._waiting[0].docs) <= GROUP_LIMIT
                 ):
                     request = self._waiting.popleft()
+                    self._waiting_docs -= len(request.docs)
                     if request.arrived < late:
                         # it waited longer than a commit should take: under this load its
                         # client is better served by a refusal now than an answer much later
@@ -181,6 +200,7 @@ class Intake:
             for request in (*group, *self._waiting):
                 _answer(request, BrokerUnavailable("the API is shutting down"))
             self._waiting.clear()
+            self._waiting_docs = 0
             raise
 
     def _late(self, request: _Request) -> Overloaded:
