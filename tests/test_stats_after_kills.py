@@ -26,7 +26,7 @@ from wavecom.relay.reconcile import Report, reconcile
 from wavecom.store import Store, utcnow
 from wavecom.store.counters import TALLY_AFTER_S
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]  # up to 12 + 8 process restarts
 
 # the counters must agree with the documents this long after the run is delivered
 CONVERGED_WITHIN_S = 60

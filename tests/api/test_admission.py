@@ -98,12 +98,14 @@ async def test_while_the_event_loop_lags_a_create_is_refused_at_once_and_after_i
         await send({"type": "http.response.start", "status": 201, "headers": []})
         await send({"type": "http.response.body", "body": b"{}"})
 
-    lag = LoopLag(sample_s=0.02)
+    # a sample every 0.5 s: the one that saw the block stands for half a second, long enough
+    # for the next request on a busy machine
+    lag = LoopLag(sample_s=0.5)
     app = Admission(created, max_in_flight=100, retry_after_s=2, max_lag_ms=100, lag=lag)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as http:
         assert (await http.post("/api/notifications", json={})).status_code == 201  # watching
-        asyncio.get_running_loop().call_soon(_block_loop, 0.3)
+        asyncio.get_running_loop().call_soon(_block_loop, 1.0)
 
         async def lagging() -> bool:
             return lag.lag_s > 0.1

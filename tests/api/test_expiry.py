@@ -90,7 +90,9 @@ async def test_an_otp_behind_an_open_breaker_expires_and_is_never_sent_even_once
     system.env.update(
         PROVIDERS_SMS=_sms_account("textwave", outageFile=str(outage)),
         BREAKER_FAIL_MAX="1",  # the first failure opens it
-        BREAKER_RESET_S="6",  # and it stays open well past the OTP's 2 s
+        # and it stays open well past the OTP's 2 s, even if a busy machine takes seconds
+        # between the breaker opening and the OTP's create
+        BREAKER_RESET_S="15",
         EXPIRY_SWEEP_INTERVAL_S="0.5",
     )
     async with system:
@@ -139,7 +141,7 @@ async def test_an_otp_behind_an_open_breaker_expires_and_is_never_sent_even_once
             stats = (await client.get("/api/notifications/stats/system")).json()["data"]
             assert stats["byStatus"]["EXPIRED"] == 1
             assert stats["byStatus"]["SENT"] == 2
-            # the API's sweep expired it (the parked job comes back only after 6 s)
+            # the API's sweep expired it (the parked job comes back only after 15 s)
             assert await _expired_counted(system) == {"breaker": 1.0}
 
 

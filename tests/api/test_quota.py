@@ -94,7 +94,9 @@ async def test_a_bucket_is_one_document(store: Store) -> None:
 
 async def test_a_limit_holds_across_two_api_processes(settings: Settings, store: Store) -> None:
     """Two real API processes on one database: a key's burst of 20 is shared, not doubled."""
-    await Tenants(store, RateLimit(1000, 2000)).set_limit("acme", RateLimit(1.0, 20))
+    # a token every 10 s: a busy machine's seconds between the processes' first charges do
+    # not refill the bucket in between
+    await Tenants(store, RateLimit(1000, 2000)).set_limit("acme", RateLimit(0.1, 20))
     system = System(settings)
     try:
         a = await system.spawn_api("api-a")
@@ -111,12 +113,12 @@ async def test_a_limit_holds_across_two_api_processes(settings: Settings, store:
             )
             elapsed = time.monotonic() - started
         assert [r.status_code for r in first] == [200] * 20
-        refused = second[0]
-        assert refused.status_code == 429
-        assert int(refused.headers["retry-after"]) >= 1
-        # a token a second comes back: at most that many more, whichever process answers
+        refused = [r for r in second if r.status_code == 429]
+        assert refused, [r.status_code for r in second]
+        assert int(refused[0].headers["retry-after"]) >= 1
+        # a token every 10 s comes back: at most that many more, whichever process answers
         allowed = sum(r.status_code == 200 for r in [*second, *mixed])
-        assert allowed <= int(elapsed) + 1, (allowed, elapsed)
+        assert allowed <= int(elapsed * 0.1) + 1, (allowed, elapsed)
     finally:
         await system.stop()
 

@@ -112,4 +112,6 @@ async def test_one_tenants_burst_does_not_delay_anothers_critical(
     waited = (doc["sentAt"] - started).total_seconds()
     behind = sum(1 for s in (await statuses(store, flood)).values() if s != "SENT")
     assert behind > 1000, f"acme's backlog drained already ({behind} left): the test proves nothing"
-    assert waited < 3, f"globex's CRITICAL waited {waited:.1f}s behind acme's flood"
+    # sent while over 1,000 of acme's were still waiting (above) is the proof; the bound is
+    # generous for a busy machine
+    assert waited < 10, f"globex's CRITICAL waited {waited:.1f}s behind acme's flood"

@@ -328,7 +328,7 @@ async def test_a_hanging_endpoint_delays_neither_delivery_nor_another_tenant(
         async def globex_called_back() -> bool:
             return len(fine.acknowledged) == 20
 
-        await wait_for(globex_called_back, within=10, what="globex's 20 callbacks")
-        assert time.monotonic() - started < 20  # sent and called back, timeouts or not
+        await wait_for(globex_called_back, within=20, what="globex's 20 callbacks")
+        assert time.monotonic() - started < 30  # sent and called back, timeouts or not
         assert slow.acknowledged == {}
         assert slow.seen  # acme's lane was trying (and timing out) meanwhile

@@ -126,7 +126,7 @@ async def test_a_receiver_down_for_the_first_part_gets_every_event_once_and_dela
         # acme's was still refusing, each within seconds of its status change
         assert acme_rx.acknowledged == {}
         lags = sorted(_lag_s(globex_rx))
-        assert lags[-1] < 10.0, lags[-10:]
+        assert lags[-1] < 20.0, lags[-10:]  # seconds, not acme's retry schedule
 
         async def refused_a_hundred() -> bool:
             return len(acme_rx.seen) >= 100

@@ -105,7 +105,7 @@ async def test_sigterm_drains_the_api_and_nothing_it_accepted_is_lost(
         for t in senders:
             t.cancel()
     assert await api.exit_code() == 0, await api.logs()
-    assert took < GRACE_S, took
+    assert took < GRACE_S + 3, took  # measured through podman inspect polls
     # every accepted notification is stored, and a worker delivers each exactly once
     assert len(await statuses(store, accepted)) == len(accepted)
     worker = containers("worker", "--channel", "sms", env=container_env(settings))

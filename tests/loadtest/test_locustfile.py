@@ -136,6 +136,9 @@ async def test_a_short_run_at_20_a_second_passes_its_gate_with_the_benchmarks_re
         WAVECOM_WORKER_METRICS=metrics,
         # 11 s between the warm-up and the end: a batch more or less in the window is 5 %
         WAVECOM_MIN_DELIVERED_RATIO="0.9",
+        # the gate's mechanics are tested here, not this machine's latency: a busy one may
+        # answer a batch in over 2 s
+        WAVECOM_MAX_ACCEPT_P95_MS="10000",
     )
     assert code == 0, said(out)
     assert "GATE PASS" in out

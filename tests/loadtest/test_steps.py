@@ -154,6 +154,9 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
             "--mgmt-url", MANAGEMENT_URL,
             "--results-dir", str(tmp_path),
             "--profile-rate", str(RATE),  # py-spy on ours during the step
+            # 60 answers: the p99 is about the slowest one, which a busy machine can make
+            # 250 ms; the definition is what is tested here, not this machine's latency
+            "--max-p99-ms", "5000",
         ]
     )  # fmt: skip
     try:
@@ -197,7 +200,8 @@ async def test_one_low_step_of_each_system_is_measured_and_loses_nothing(
             else:
                 final = sum(1 for s in statuses.values() if s in ("SENT", "FAILED"))
                 assert final >= step["accepted"]
-        # a peer that answers 20/s is sustained there: the definition applies
+        # a peer that answers 20/s (within the p99 above) is sustained there: the definition
+        # applies
         assert written["systems"]["peer"]["sustained"]["rate"] == RATE
         table = steps.table(written)
         assert f"| {RATE} |" in table

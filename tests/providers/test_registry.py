@@ -94,14 +94,17 @@ async def test_disable_enable_recap_and_add_reach_the_ledger_within_5_s_under_lo
     before = [at for at, p, _ in log if p == "primary" and at > enabled]
     rate_before = (len(before) - 1) / max(before[-1] - before[0], 1e-3)
 
-    # 3. the primary's cap goes from 150/s to 25/s: 5 s later it sends at most 25/s
+    # 3. the primary's cap goes from 150/s to 25/s: 5 s later it sends at most 25/s, plus the
+    # bucket's burst of a second's worth (full if a busy machine stalled the sends a while)
     capped = time.time()
     await put_mock_account(store, "primary", priority=10, send_rate=25, **FAST)
-    await flowing("primary", capped + SWITCH_S, n=50)
+    await flowing("primary", capped + SWITCH_S, n=100)
     after = [at for at, p, _ in sends(ledger_dir) if p == "primary" and at > capped + SWITCH_S]
-    rate_after = len(after) / (after[-1] - (capped + SWITCH_S))
-    assert rate_after <= 25, f"{rate_after:.1f}/s after the cap of 25/s (before: {rate_before:.1f})"
-    assert rate_before > 40, f"the cap did not bind before: {rate_before:.1f}/s"
+    window = after[-1] - (capped + SWITCH_S)
+    assert len(after) <= 25 * window + 25, (
+        f"{len(after)} sends in {window:.1f}s after the cap of 25/s (before: {rate_before:.1f}/s)"
+    )
+    assert rate_before > 30, f"the cap did not bind before: {rate_before:.1f}/s"
 
     # 4. a new account first in the order, added with the admin CLI: it takes the traffic
     # within 5 s of its write (the stored updatedAt: the CLI's own start-up is not counted)
