@@ -27,8 +27,13 @@ $(STAMP): services/pyproject.toml services/requirements-dev.txt
 	@command -v python3.11 >/dev/null || { echo "python3.11 is required"; exit 1; }
 	@test -x $(PY) || python3.11 -m venv $(VENV)
 	@echo "[make] installing Python dependencies (pinned with hashes in services/requirements-dev.txt)"
-	@$(PY) -m pip install -q --disable-pip-version-check --require-hashes -r services/requirements-dev.txt
+	@# the lock is complete (pip-compile): --no-deps installs exactly it, without resolving
+	@# (pip 23's resolver asked an extra, cachecontrol[filecache], for a version outside the
+	@# lock once the index had a newer one, and refused it as unpinned); pip check then proves
+	@# every installed requirement satisfied
+	@$(PY) -m pip install -q --disable-pip-version-check --no-deps --require-hashes -r services/requirements-dev.txt
 	@$(PY) -m pip install -q --disable-pip-version-check --no-deps -e services
+	@$(PY) -m pip check
 	@rm -f $(VENV)/.installed-* && touch $@
 
 venv: $(STAMP) ## create .venv with the pinned dependencies

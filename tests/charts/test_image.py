@@ -232,5 +232,6 @@ def test_the_image_installs_the_pinned_requirements() -> None:
         assert name in pinned, f"{name} is a dependency but not pinned in requirements.txt"
     # the venv stage installs the pins first, then the package without resolving anything
     runs = [s.args for s in STAGES[1].steps if s.op == "RUN"]
-    assert any("-r /tmp/requirements.txt" in r for r in runs)
+    assert any("--no-deps --require-hashes -r /tmp/requirements.txt" in r for r in runs)
+    assert any("pip check" in r for r in runs)
     assert any("--no-deps /src/services" in r for r in runs)
