@@ -15,12 +15,13 @@ Charges that arrive together in one process are decided together and written as 
 Leases: a write that charges a bucket also takes a lease of up to ``LEASE_S`` (0.1 s) of the
 key's rate, at most a tenth of its burst, when the bucket has that much to spare; the process
 then charges requests against its lease in memory, with no database write, until the lease is
-spent or ``LEASE_TTL_S`` (1 s) old. So a key sending 50 requests a second at the default
-1,000/s costs about one write a second instead of fifty. The bound, across processes: nothing
-is admitted that the shared bucket did not give (a lease is charged before any of it is
-spent), and each process may hold at most one lease unspent, so a key's requests can be
-refused early by at most ``processes x lease`` tokens, for at most ``LEASE_TTL_S``. A limit
-under 10/s gets no lease (every charge is exact, as before).
+spent or ``LEASE_TTL_S`` (1 s) old; requests that queued while that write was under way are
+charged against the lease it took before anything is written again. So a key sending 50
+requests a second at the default 1,000/s costs about one write a second instead of fifty.
+The bound, across processes: nothing is admitted that the shared bucket did not give (a lease
+is charged before any of it is spent), and each process may hold at most one lease unspent,
+so a key's requests can be refused early by at most ``processes x lease`` tokens, for at most
+``LEASE_TTL_S``. A limit under 10/s gets no lease (every charge is exact, as before).
 """
 
 from __future__ import annotations
@@ -87,16 +88,22 @@ class Quota:
 
     async def charge(self, bucket: str, cost: int, limit: RateLimit) -> Decision:
         """Take ``cost`` tokens from ``bucket`` if they are there; never partially."""
-        lease = self._leases.get(bucket)
-        if lease is not None and lease.tokens >= cost and time.monotonic() < lease.expires:
-            lease.tokens -= cost
-            return _leased(lease, limit)
+        if (leased := self._from_lease(bucket, cost, limit)) is not None:
+            return leased
         future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
         self._pending.setdefault(bucket, []).append(_Charge(cost, future))
         self._limits[bucket] = limit
         if bucket not in self._draining:
             self._draining[bucket] = asyncio.create_task(self._drain(bucket))
         return await future
+
+    def _from_lease(self, bucket: str, cost: int, limit: RateLimit) -> Decision | None:
+        """The charge answered from this process's lease of ``bucket``, if it covers it."""
+        lease = self._leases.get(bucket)
+        if lease is None or lease.tokens < cost or time.monotonic() >= lease.expires:
+            return None
+        lease.tokens -= cost
+        return _leased(lease, limit)
 
     async def close(self) -> None:
         for task in self._draining.values():
@@ -106,11 +113,17 @@ class Quota:
     async def _drain(self, bucket: str) -> None:
         try:
             while charges := self._pending.pop(bucket, None):
-                live = [c for c in charges if not c.future.done()]
+                # charges that arrived while the last write was under way: the lease it
+                # took answers them first (a commit drops what is left of it, so committing
+                # them at once would waste a whole lease per write when the database is slow)
+                limit = self._limits[bucket]
+                live = [
+                    c for c in charges if not c.future.done() and not self._answer(c, bucket, limit)
+                ]
                 if not live:
                     continue
                 try:
-                    await self._commit(bucket, live, self._limits[bucket])
+                    await self._commit(bucket, live, limit)
                 except Exception as exc:
                     if not isinstance(exc, StoreUnavailable):
                         log.exception("rate limit state of %s", bucket)
@@ -120,6 +133,14 @@ class Quota:
                             c.future.set_exception(exc)
         finally:
             del self._draining[bucket]
+
+    def _answer(self, charge: _Charge, bucket: str, limit: RateLimit) -> bool:
+        """Answer ``charge`` from the lease; False if the lease does not cover it."""
+        decision = self._from_lease(bucket, charge.cost, limit)
+        if decision is None:
+            return False
+        charge.future.set_result(decision)
+        return True
 
     async def _commit(self, bucket: str, charges: list[_Charge], limit: RateLimit) -> None:
         interval = 1.0 / limit.per_second
