@@ -2,12 +2,14 @@
 
 ``python -m loadtest.steps --profile-rate 100`` samples every Python process of ours (the API,
 each worker) with py-spy (``record --format raw --nonblocking``: the process is never paused)
-over the load window of the step at that rate. A sample is a stack of an active thread, so the
-samples of a process are its CPU time, in proportion. Each sample goes to one category: the
-first frame from the leaf up that belongs to a library below (so time in ``orjson`` called by
-our code is orjson's) or, failing that, to the ``wavecom`` module nearest the leaf. Multiplied by
-the process's ms of CPU per accepted notification (from ``/proc``, loadtest.monitor), a
-category's share says how many of those ms it takes.
+over the load window of the step at that rate. A sample is a stack of a thread that is running
+or waiting for a CPU, so the samples of a process are its CPU time, in proportion, only while
+the machine has CPU to spare: on a saturated one they lean towards the calls that wake another
+process (socket writes) and the loop's own frame (loadtest/README.md). Each sample goes to one
+category: the first frame from the leaf up that belongs to a library below (so time in
+``orjson`` called by our code is orjson's) or, failing that, to the ``wavecom`` module nearest
+the leaf. Multiplied by the process's ms of CPU per accepted notification (from ``/proc``,
+loadtest.monitor), a category's share says how many of those ms it takes.
 """
 
 from __future__ import annotations
