@@ -73,6 +73,12 @@ REQUESTS: dict[str, tuple[dict[str, str], bytes | None]] = {
         {"content-type": "application/vnd.acme+json"} | ME,
         b'{"name": "a", "count": 2}',
     ),
+    "JSON with a charset": (
+        {"content-type": "application/json; charset=utf-8"} | ME,
+        b'{"name": "a", "count": 2}',
+    ),
+    "JSON in capitals": ({"content-type": "Application/JSON"} | ME, b'{"name": "a", "count": 2}'),
+    "JSON's near miss": ({"content-type": "application/jsonx"} | ME, b'{"name": "a", "count": 2}'),
     "no body": (JSON | ME, None),
     "an empty object": (JSON | ME, b"{}"),
     "wrong fields": (JSON | ME, b'{"name": "", "count": 0, "extra": 1}'),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from wavecom.core.constants import Channel, Lane, Priority
@@ -33,6 +35,14 @@ def test_round_trip_keeps_every_field() -> None:
 def test_lanes_follow_priority() -> None:
     assert job().lane is Lane.HIGH
     assert DeliveryJob.decode(job().encode().replace(b"CRITICAL", b"LOW")).lane is Lane.STANDARD
+
+
+def test_its_kind_is_its_channel_and_priority_as_plain_strings_after_every_change() -> None:
+    assert job().kind == ("EMAIL", "CRITICAL")
+    assert all(type(part) is str for part in job().kind)
+    assert replace(job(), type=Channel.SMS, priority=Priority.LOW).kind == ("SMS", "LOW")
+    assert job().next_attempt().parked().retake().kind == ("EMAIL", "CRITICAL")
+    assert DeliveryJob.decode(job().encode().replace(b"CRITICAL", b"LOW")).kind == ("EMAIL", "LOW")
 
 
 def test_rounds_are_named_by_attempt_and_parks() -> None:

@@ -118,7 +118,7 @@ class Admission:
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, reason: str, why: str
     ) -> None:
-        metrics.ADMISSION_REFUSED.labels(reason).inc()
+        metrics.labelled(metrics.ADMISSION_REFUSED, reason).inc()
         response = envelope(
             503,
             "OVERLOADED",

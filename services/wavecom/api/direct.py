@@ -88,12 +88,7 @@ async def _json_body(request: Request) -> Any:
     content_type = request.headers.get("content-type")
     if not content_type:
         return raw
-    message = email.message.Message()
-    message["content-type"] = content_type
-    subtype = message.get_content_subtype()
-    if message.get_content_maintype() != "application" or not (
-        subtype == "json" or subtype.endswith("+json")
-    ):
+    if content_type != "application/json" and not _json_type(content_type):
         return raw
     try:
         return json.loads(raw)
@@ -112,3 +107,16 @@ async def _json_body(request: Request) -> Any:
         ) from exc
     except Exception as exc:  # not UTF-8, nested too deep: FastAPI's 400
         raise HTTPException(400, "There was an error parsing the body") from exc
+
+
+def _json_type(content_type: str) -> bool:
+    """Whether FastAPI reads a body of ``content_type`` as JSON (``application/json`` with
+    parameters, ``application/*+json``), parsed as it parses it. The plain
+    ``application/json`` of nearly every request skips this (the email package's parser is a
+    per cent of the API's CPU)."""
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )

@@ -155,7 +155,7 @@ class Intake:
         accepted = await asyncio.shield(request.answer)
         accepted_in = time.monotonic() - request.arrived
         for channel, priority in {(d["type"], d["priority"]) for d in docs}:
-            metrics.ACCEPT_LATENCY.labels(channel, priority).observe(accepted_in)
+            metrics.labelled(metrics.ACCEPT_LATENCY, channel, priority).observe(accepted_in)
         return accepted
 
     def _another_commit(self) -> bool:
@@ -188,7 +188,7 @@ class Intake:
                     if request.arrived < late:
                         # it waited longer than a commit should take: under this load its
                         # client is better served by a refusal now than an answer much later
-                        metrics.ADMISSION_REFUSED.labels("queue_deadline").inc()
+                        metrics.labelled(metrics.ADMISSION_REFUSED, "queue_deadline").inc()
                         _answer(request, self._late(request))
                         continue
                     group.append(request)
@@ -294,7 +294,7 @@ class Intake:
             confirmed = False
             await self._unconfirmed(immediate, exc)
         for d in docs:
-            metrics.CREATED.labels(d["type"], d["priority"]).inc()
+            metrics.labelled(metrics.CREATED, d["type"], d["priority"]).inc()
         self.events.emit(doc_event(d) for d in docs)
         # after the answer, not before it, together with other commits' (see the module)
         self.settler.add(tally, {str(d["_id"]) for d in docs})

@@ -76,8 +76,8 @@ def job_event(
     return job.tenant_id, {
         "_id": job.id,
         "status": status.value,
-        "type": job.type.value,
-        "priority": job.priority.value,
+        "type": job.kind[0],
+        "priority": job.kind[1],
         "attempts": job.attempt if attempts is None else attempts,
         "provider": provider,
         "updatedAt": _iso(at),

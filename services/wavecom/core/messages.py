@@ -46,15 +46,16 @@ class DeliveryJob:
     # why this round waits without using an attempt, when it does: "breaker" (every provider's
     # breaker open) or "no_account" (none usable for its tenant); says where an expiry found it
     held: str = ""
+    # its channel and priority, as the counters' facets name them: read several times per
+    # delivery, so made once (an enum's ``.value`` is a Python-level property)
+    kind: tuple[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", (self.type.value, self.priority.value))
 
     @property
     def lane(self) -> Lane:
         return self.priority.lane
-
-    @property
-    def kind(self) -> tuple[str, str]:
-        """Its channel and priority, as the counters' facets name them."""
-        return self.type.value, self.priority.value
 
     def expired(self, now_ms: int) -> bool:
         """Whether its validity ended at or before ``now_ms`` (epoch milliseconds)."""

@@ -21,13 +21,13 @@ class CommandCounter(monitoring.CommandListener):
     """A PyMongo command listener feeding :data:`wavecom.core.metrics.DB_COMMANDS`."""
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        metrics.DB_COMMANDS.labels(event.command_name, collection_of(event)).inc()
+        metrics.labelled(metrics.DB_COMMANDS, event.command_name, collection_of(event)).inc()
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         """Counted when started."""
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        metrics.DB_COMMAND_FAILURES.labels(event.command_name).inc()
+        metrics.labelled(metrics.DB_COMMAND_FAILURES, event.command_name).inc()
 
 
 def collection_of(event: monitoring.CommandStartedEvent) -> str:

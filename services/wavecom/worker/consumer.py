@@ -414,11 +414,17 @@ class Worker:
             raise
         won, expired = claimed.won, claimed.expired
         now = utcnow()
-        self.events.emit(job_event(j, Status.PROCESSING, now) for _, j in jobs if j.id in won)
+        # events are made only for the tenants somebody listens to (most have nobody)
+        listened = self.events.listened
+        self.events.emit(
+            job_event(j, Status.PROCESSING, now)
+            for _, j in jobs
+            if j.id in won and listened(j.tenant_id)
+        )
         # expired instead of claimed: never sent late (wavecom.store.expiries)
         self.events.emit(job_event(j, Status.EXPIRED, now) for _, j in jobs if j.id in expired)
         for where, count in Counter(expired.values()).items():
-            metrics.EXPIRED.labels(self.channel.value, where.value).inc(count)
+            metrics.labelled(metrics.EXPIRED, self.channel.value, where.value).inc(count)
         lost = [j for _, j in jobs if j.id not in won and j.id not in expired]
         retake, later = await self.store.rounds.examine_lost(lost, self.settings.claim_ttl_s)
         writer = OutcomeWriter(
@@ -442,7 +448,9 @@ class Worker:
         )
         self.table.flush()
         await writer.close()
-        self.events.emit(outcome_event(a.outcome) for a in attempted)
+        self.events.emit(
+            outcome_event(a.outcome) for a in attempted if listened(a.outcome.job.tenant_id)
+        )
 
         delayed = [
             (a.next_job, a.delay_rung_ms)
@@ -472,7 +480,7 @@ class Worker:
             self.publisher.publish_delayed(delayed), self.publisher.publish_dead(dead)
         )
         for reason, count in Counter(a.dead_reason for a in attempted if a.dead_reason).items():
-            metrics.DEAD_LETTERED.labels(reason).inc(count)
+            metrics.labelled(metrics.DEAD_LETTERED, reason).inc(count)
         # one frame for the batch when nothing delivered before it is still held (acks.py)
         await self.acks.ack([*(m for m, _ in jobs), *copies])
         self.processed += len(messages)
@@ -508,7 +516,7 @@ class Worker:
                 for m, reason in poison
             ]
         )
-        metrics.DEAD_LETTERED.labels("poison").inc(len(poison))
+        metrics.labelled(metrics.DEAD_LETTERED, "poison").inc(len(poison))
         for _, reason in poison:
             log.error("dead-lettered an undecodable message: %s", reason)
         await self.acks.ack(m for m, _ in poison)

@@ -86,7 +86,9 @@ class Dispatcher:
         async with self.table.sending(provider):
             timeout = route.timeout_s or self.settings.provider_timeout_s
             with (
-                metrics.PROVIDER_SEND.labels(request.channel.value, provider.name).time(),
+                metrics.labelled(
+                    metrics.PROVIDER_SEND, request.channel.value, provider.name
+                ).time(),
                 telemetry.span(
                     f"send {provider.name}",
                     kind=SpanKind.CLIENT,
@@ -99,7 +101,8 @@ class Dispatcher:
                 ) as span,
             ):
                 try:
-                    receipt = await asyncio.wait_for(provider.send(request), timeout)
+                    async with asyncio.timeout(timeout):  # no task of its own, as wait_for makes
+                        receipt = await provider.send(request)
                 except ProviderError as exc:
                     outcome = _outcome_of(exc)
                     span.set_attribute("wavecom.outcome", outcome)
@@ -171,20 +174,20 @@ class Dispatcher:
                     receipt = await self._send(live, request)
                 except PermanentProviderError as exc:
                     breaker.record(exc)
-                    metrics.PROVIDER_CALLS.labels(provider.name, "permanent").inc()
+                    metrics.labelled(metrics.PROVIDER_CALLS, provider.name, "permanent").inc()
                     return self._failed(job, started, str(exc), provider.name, "permanent")
                 except TimeoutError:
                     err = TransientProviderError(
                         f"{provider.name}: timed out", provider=provider.name
                     )
                     breaker.record(err)
-                    metrics.PROVIDER_CALLS.labels(provider.name, "timeout").inc()
+                    metrics.labelled(metrics.PROVIDER_CALLS, provider.name, "timeout").inc()
                     last = err
                 except TransientProviderError as exc:
                     if exc.retry_after_s is not None:  # 429: slow down for as long as it asks
                         bucket.pause(exc.retry_after_s)
                     breaker.record(exc)
-                    metrics.PROVIDER_CALLS.labels(provider.name, "transient").inc()
+                    metrics.labelled(metrics.PROVIDER_CALLS, provider.name, "transient").inc()
                     last = exc
                 else:
                     breaker.record(None)
@@ -218,7 +221,7 @@ class Dispatcher:
                 "retries_exhausted",
             )
         rung = snap_to_ladder(self.backoff_ms(job.attempt, error.retry_after_s))
-        metrics.RETRIED.labels(job.type.value).inc()
+        metrics.labelled(metrics.RETRIED, job.type.value).inc()
         retry_at = done + timedelta(milliseconds=rung)
         return Attempted(
             Outcome(
@@ -237,21 +240,22 @@ class Dispatcher:
         )
 
     def _sent(self, job: DeliveryJob, started: datetime, name: str, receipt: Receipt) -> Attempted:
-        metrics.PROVIDER_CALLS.labels(name, "sent").inc()
+        metrics.labelled(metrics.PROVIDER_CALLS, name, "sent").inc()
         done = utcnow()
         note = ""
         if job.retaken and not receipt.repeated:
             # the provider did not recognise the key: if the lost round's send had reached it,
             # this one went out a second time
-            metrics.POSSIBLE_DUPLICATES.labels(job.type.value, name).inc()
+            metrics.labelled(metrics.POSSIBLE_DUPLICATES, job.type.value, name).inc()
             note = (
                 " (possible duplicate: this attempt was retaken from a lost worker, whose send "
                 f"may have reached {name} already)"
             )
-        metrics.SENT.labels(job.type.value, name).inc()
-        metrics.PROCESSING.labels(job.type.value).observe((done - started).total_seconds())
+        channel, priority = job.kind
+        metrics.labelled(metrics.SENT, channel, name).inc()
+        metrics.labelled(metrics.PROCESSING, channel).observe((done - started).total_seconds())
         if job.accepted_ms:
-            metrics.END_TO_END.labels(job.type.value, job.priority.value).observe(
+            metrics.labelled(metrics.END_TO_END, channel, priority).observe(
                 max(0.0, time.time() - job.accepted_ms / 1000)
             )
         return Attempted(
@@ -281,7 +285,7 @@ class Dispatcher:
         FAILED for it, that is the configuration's fault, not the notification's."""
         done = utcnow()
         rung = snap_to_ladder(self.settings.breaker_reset_s * 1000)
-        metrics.PARKED.labels(job.type.value).inc()
+        metrics.labelled(metrics.PARKED, job.type.value).inc()
         waiting = Status.QUEUED if job.attempt == 0 else Status.RETRYING
         held = Where.NO_ACCOUNT.value if no_account else Where.BREAKER.value
         if no_account:
@@ -308,7 +312,7 @@ class Dispatcher:
 
     def _expired(self, job: DeliveryJob, started: datetime, where: Where) -> Attempted:
         """Its validity ended before a provider had it: EXPIRED, never sent late."""
-        metrics.EXPIRED.labels(job.type.value, where.value).inc()
+        metrics.labelled(metrics.EXPIRED, job.type.value, where.value).inc()
         return Attempted(
             Outcome(job, Status.EXPIRED, started, utcnow(), where.message, where=where)
         )
@@ -316,7 +320,7 @@ class Dispatcher:
     def _failed(
         self, job: DeliveryJob, started: datetime, error: str, provider: str | None, reason: str
     ) -> Attempted:
-        metrics.FAILED.labels(job.type.value, reason).inc()
+        metrics.labelled(metrics.FAILED, job.type.value, reason).inc()
         return Attempted(
             Outcome(
                 job,

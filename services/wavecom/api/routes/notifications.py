@@ -152,7 +152,7 @@ async def create_notification(
 
     async def handle() -> OrjsonResponse:
         if refused := shedder.refuses(body.type, body.priority):
-            metrics.SHED.labels(body.type.value, body.priority.value).inc()
+            metrics.labelled(metrics.SHED, body.type.value, body.priority.value).inc()
             raise _overloaded(refused, settings)
         hasher = await store.recipient_hasher()
         ttls = await auth.tenants.default_ttls(caller.tenant)
@@ -267,7 +267,7 @@ async def _create_batch(
                 )
                 continue
         if refused := shedder.refuses(item.type, item.priority):
-            metrics.SHED.labels(item.type.value, item.priority.value).inc()
+            metrics.labelled(metrics.SHED, item.type.value, item.priority.value).inc()
             shed += 1
             results.append(
                 {"index": index, "success": False, "error": error_body("OVERLOADED", refused)}
