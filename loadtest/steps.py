@@ -53,7 +53,7 @@ from aiormq.exceptions import AMQPError
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 
-from loadtest import bench, commands, monitor
+from loadtest import bench, commands, cpu_profile, monitor
 from loadtest import report as rep
 from loadtest.load import CHANNELS, PRIORITIES, Bodies, LoadResult, build_bodies, parse_mix
 from loadtest.monitor import CpuMeter, CpuSnapshot, listener_pids
@@ -128,6 +128,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=None,
         help="sample our API and workers with py-spy during the step at this rate "
         "(loadtest/profile.py): where each process's ms per notification go",
+    )
+    p.add_argument(
+        "--cpu-profile",
+        action="store_true",
+        help="run our API and workers under cProfile timing their CPU (loadtest/cpu_profile.py) "
+        "from the first step on; the report gets each process's CPU by package. The profiler "
+        "triples their CPU: the run's other figures are not the build's",
     )
     g = p.add_argument_group("ours")
     g.add_argument("--api-procs", type=int, default=1, help="our API processes (make up runs 1)")
@@ -341,6 +348,10 @@ class Ours:
         self.bench = bench.Bench(args, run_id, started)
         self.code = a.code
         self.api_key = ""
+        self.cpu_profile_dir = (
+            ROOT / ".state" / "bench" / f"cpu-profile-{run_id}" if a.cpu_profile else None
+        )
+        self.cpu_profile: dict[str, Any] = {}
 
     @property
     def system(self) -> LocalSystem:
@@ -358,6 +369,7 @@ class Ours:
     async def up(self) -> None:
         await asyncio.to_thread(self.bench.prepare)  # stack up (reused), vhost
         self.api_key = await self.bench._bench_key()
+        self.system.cpu_profile_dir = self.cpu_profile_dir
         self.system.start()
         await self.system.wait_ready()
 
@@ -379,8 +391,16 @@ class Ours:
 
     def stop(self) -> None:
         if self.bench.system is not None:
-            self.bench.system.stop()
+            self.bench.system.stop()  # the profiled processes write their stats as they exit
             self.bench.system.cleanup()
+        if self.cpu_profile_dir is not None and self.cpu_profile_dir.exists():
+            self.cpu_profile = {
+                "what": "each process's CPU time by package, cProfile timing by the process's "
+                "CPU clock from the first step to the end (loadtest/cpu_profile.py): it triples "
+                "the processes' CPU, so this run's other figures are not the build's",
+                "statsDir": str(self.cpu_profile_dir.relative_to(ROOT)),
+                "processes": cpu_profile.summarize(self.cpu_profile_dir),
+            }
         if self.code_dir is not None:
             self.code_dir.cleanup()
 
@@ -688,6 +708,8 @@ async def run_system(system: System, a: argparse.Namespace, bodies: Bodies) -> d
                     for g in done
                 }
             _p(f"{system.name}: idle, the machine is {idle.busy_pct} % busy")
+        if isinstance(system, Ours):
+            system.system.start_profiling()  # --cpu-profile: from the first step on
         for rate in a.rate_list:
             _p(f"{system.name}: {rate:g}/s for {a.seconds:g} s")
             s = await run_step(system, meter, coll, bodies, a, rate)
@@ -795,6 +817,8 @@ async def run(a: argparse.Namespace) -> dict[str, Any]:
         finally:
             _p(f"{name}: stopping the processes this run started")
             await asyncio.to_thread(system.stop)
+        if isinstance(system, Ours) and system.cpu_profile:
+            report["systems"][name]["cpuProfile"] = system.cpu_profile
     sus = {n: s["sustained"]["rate"] for n, s in report["systems"].items()}
     if sus.get("ours") and sus.get("peer"):
         report["oursOverPeerSustained"] = round(sus["ours"] / sus["peer"], 2)

@@ -159,6 +159,8 @@ class LocalSystem:
     extra_env: dict[str, str] = field(default_factory=dict)
     log_dir: Path = ROOT / ".state" / "bench"
     keep: bool = False
+    # set: every process runs under loadtest.cpu_profile, its stats to <dir>/<name>.prof
+    cpu_profile_dir: Path | None = None
     procs: list[Proc] = field(default_factory=list)
     api_urls: list[str] = field(default_factory=list)
     worker_metrics: list[str] = field(default_factory=list)
@@ -215,6 +217,9 @@ class LocalSystem:
     def _spawn(self, name: str, group: str, args: list[str], env: dict[str, str]) -> Proc:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_dir / f"{name}.log"
+        if self.cpu_profile_dir is not None:
+            prof = self.cpu_profile_dir / f"{name}.prof"
+            args = ["-m", "loadtest.cpu_profile", "--out", str(prof), "--from-signal", "--", *args]
         with log.open("wb") as out:
             popen = subprocess.Popen(  # noqa: S603
                 [sys.executable, *args],
@@ -251,6 +256,15 @@ class LocalSystem:
                     base,
                 )
                 self.worker_metrics.append(f"http://127.0.0.1:{port}/metrics")
+
+    def start_profiling(self) -> None:
+        """Tell processes run under loadtest.cpu_profile to start profiling (SIGUSR1)."""
+        if self.cpu_profile_dir is None:
+            return
+        for p in self.procs:
+            if p.popen.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.popen.send_signal(signal.SIGUSR1)
 
     def _check_alive(self) -> None:
         for p in self.procs:
