@@ -37,26 +37,19 @@ def test_a_builtins_time_goes_to_the_package_that_called_it() -> None:
     assert out["topFunctionsByOwnTime"][0]["calls"] > 0
 
 
-def test_a_service_run_under_it_writes_its_stats_at_exit(tmp_path: Path) -> None:
+def _json_tool_under_profiler(tmp_path: Path, name: str, *flags: str) -> None:
+    """``python -m json.tool`` on a document, run under loadtest.cpu_profile."""
     doc = tmp_path / "doc.json"
     doc.write_text(json.dumps(DOC))
+    out = tmp_path / f"{name}.prof"
+    argv = ["-m", "loadtest.cpu_profile", "--out", str(out), *flags, "--", "-m", "json.tool"]
     subprocess.run(  # noqa: S603 - fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "loadtest.cpu_profile",
-            "--out",
-            str(tmp_path / "tool.prof"),
-            "--",
-            "-m",
-            "json.tool",
-            str(doc),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
+        [sys.executable, *argv, str(doc)], cwd=ROOT, check=True, capture_output=True, timeout=60
     )
+
+
+def test_a_service_run_under_it_writes_its_stats_at_exit(tmp_path: Path) -> None:
+    _json_tool_under_profiler(tmp_path, "tool")
     found = summarize(tmp_path)
     assert list(found) == ["tool"]
     assert found["tool"]["profiledCpuSeconds"] >= 0
@@ -64,26 +57,7 @@ def test_a_service_run_under_it_writes_its_stats_at_exit(tmp_path: Path) -> None
 
 
 def test_from_the_signal_nothing_is_profiled_before_it(tmp_path: Path) -> None:
-    doc = tmp_path / "doc.json"
-    doc.write_text(json.dumps(DOC))
-    subprocess.run(  # noqa: S603 - fixed arguments
-        [
-            sys.executable,
-            "-m",
-            "loadtest.cpu_profile",
-            "--out",
-            str(tmp_path / "quiet.prof"),
-            "--from-signal",
-            "--",
-            "-m",
-            "json.tool",
-            str(doc),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
+    _json_tool_under_profiler(tmp_path, "quiet", "--from-signal")
     quiet = summarize(tmp_path)["quiet"]
     assert quiet["profiledCpuSeconds"] == 0
     assert quiet["percentByCategory"] == {}
