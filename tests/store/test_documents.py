@@ -133,6 +133,7 @@ def test_a_stored_document_becomes_the_job_a_worker_needs() -> None:
         "trace": TRACE,
         "expires_ms": int(until.timestamp() * 1000),
         "held": "breaker",
+        "kind": ("EMAIL", "CRITICAL"),  # made from type and priority, for the counters
     }
     bare = job_of(built())
     assert (bare.expires_ms, bare.held, bare.trace, bare.attempt) == (0, "", "", 0)
