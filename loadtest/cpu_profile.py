@@ -30,7 +30,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from loadtest.profile import category
+from loadtest.profile import OTHER, category
 
 _Func = tuple[str, int, str]  # cProfile's (file, line, function)
 
@@ -51,10 +51,8 @@ def breakdown(stats: pstats.Stats, top: int = 15) -> dict[str, Any]:
             by[_category(func)] += own
             continue
         for caller, (*_, own_from_caller, _cum_from_caller) in callers.items():
-            by[_category(caller) if caller[0] != "~" else "other (stdlib, native)"] += (
-                own_from_caller
-            )
-        by["other (stdlib, native)"] += own - sum(c[2] for c in callers.values())
+            by[_category(caller)] += own_from_caller  # a built-in calling one: OTHER
+        by[OTHER] += own - sum(c[2] for c in callers.values())
     functions = sorted(raw.items(), key=lambda kv: -kv[1][2])[:top]
     return {
         "profiledCpuSeconds": round(total, 2),

@@ -102,7 +102,8 @@ async def _publish_all(exchange: AbstractExchange, name: str, bodies: list[bytes
 async def _publish_at_rate(
     exchange: AbstractExchange, name: str, per: int, rate: float, seconds: float
 ) -> tuple[int, int, CpuSnapshot, CpuSnapshot, CpuMeter]:
-    """Publish for ``seconds``; (jobs published, jobs in the window, its two snapshots)."""
+    """Publish for ``seconds``: the jobs published, those in the measured window, the
+    window's two snapshots and the meter that took them."""
     confirms: set[asyncio.Task[None]] = set()
     pending: list[bytes] = []
     made = 0

@@ -39,6 +39,7 @@ LIBRARIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("event loop (asyncio, uvloop)", r"(^|/)(asyncio|uvloop)/"),
     )
 )
+OTHER = "other (stdlib, native)"  # a frame of no library below and not ours
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^()]*?)(?::\d+)?\)$")
 WAVECOM = re.compile(r"(^|/)(?P<module>wavecom/[\w/]+)\.py$")
 
@@ -62,7 +63,7 @@ def category(stack: list[str]) -> str:
                 return name
         if w := WAVECOM.search(path):
             return w.group("module").replace("/", ".")
-    return "other (stdlib, native)"
+    return OTHER
 
 
 def leaf(stack: list[str]) -> str:

@@ -414,13 +414,7 @@ class Worker:
             raise
         won, expired = claimed.won, claimed.expired
         now = utcnow()
-        # events are made only for the tenants somebody listens to (most have nobody)
-        listened = self.events.listened
-        self.events.emit(
-            job_event(j, Status.PROCESSING, now)
-            for _, j in jobs
-            if j.id in won and listened(j.tenant_id)
-        )
+        self.events.emit(job_event(j, Status.PROCESSING, now) for _, j in jobs if j.id in won)
         # expired instead of claimed: never sent late (wavecom.store.expiries)
         self.events.emit(job_event(j, Status.EXPIRED, now) for _, j in jobs if j.id in expired)
         for where, count in Counter(expired.values()).items():
@@ -448,9 +442,7 @@ class Worker:
         )
         self.table.flush()
         await writer.close()
-        self.events.emit(
-            outcome_event(a.outcome) for a in attempted if listened(a.outcome.job.tenant_id)
-        )
+        self.events.emit(outcome_event(a.outcome) for a in attempted)
 
         delayed = [
             (a.next_job, a.delay_rung_ms)
