@@ -1,11 +1,12 @@
 """``make bench`` / ``python -m loadtest.bench``: throughput and latency of the whole pipeline.
 
 If nothing answers at ``--url`` (or with ``--start``), the benchmark starts its own system: the
-local stack (``services/devstack/stack.sh up``), a fresh RabbitMQ vhost and database, the API
-and one worker per channel (``--workers`` per channel) with mock providers, and stops it all at
-the end. It measures the broker's own ceiling first, then drives paced, open-loop load through
-the HTTP API, drains the backlog and reads every notification of the run once to compute
-delivery latency and losses. See loadtest/README.md for what each number means.
+local stack (``services/devstack/stack.sh up``), a fresh RabbitMQ vhost and database, the API and
+the workers (one process for the three channels as ``make up`` runs them, or one per channel with
+``--worker-layout apart``; ``--workers`` of each) with mock providers, and stops it all at the end.
+It measures the broker's own ceiling first, then drives paced, open-loop load through the HTTP API,
+drains the backlog and reads every notification of the run once to compute delivery latency and
+losses. See loadtest/README.md for what each number means.
 """
 
 from __future__ import annotations
@@ -125,6 +126,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="start a private system even if something answers at --url",
     )
     g.add_argument("--workers", type=int, default=1, help="worker processes per channel")
+    g.add_argument(
+        "--worker-layout",
+        choices=("apart", "one"),
+        default="one",
+        help="one worker process for every channel (one, make up's) or one per channel (apart, "
+        "the chart's Deployments)",
+    )
     g.add_argument(
         "--api-procs",
         type=int,
@@ -247,6 +255,7 @@ class Bench:
                 amqp_base=a.amqp_url,
                 mongodb_url=a.mongodb_url,
                 workers_per_channel=a.workers,
+                worker_layout=a.worker_layout,
                 api_procs=a.api_procs,
                 provider_latency_ms=a.provider_latency_ms,
                 provider_sigma=a.provider_sigma,

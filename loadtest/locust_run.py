@@ -1,13 +1,13 @@
 """``make loadtest`` / ``python -m loadtest.locust_run``: the locust run, headless, on this machine.
 
 Against the system that answers at ``--url`` (``make up``'s: its key from ``WAVECOM_API_KEY`` or
-``.state/api-key``, its workers' metrics on :9101-9103), or, with ``--start`` or when nothing
-answers, a private one started by the benchmark's runner (``loadtest/system.py``: a fresh vhost
-and database, the API and one worker per channel, stopped and deleted at the end). It measures
-the broker ceiling first (``--broker-seconds``), then runs ``locust -f loadtest/locustfile.py
---headless`` as a child process with the settings as environment variables, and exits with
-locust's exit code: 0 when the gate passed, 1 when it failed (the reasons are printed).
-Arguments after ``--`` go to locust unchanged.
+``.state/api-key``, its workers' metrics on :9101), or, with ``--start`` or when nothing answers, a
+private one started by the benchmark's runner (``loadtest/system.py``: a fresh vhost and database,
+the API and the workers as ``make up`` runs them, stopped and deleted at the end). It measures the
+broker ceiling first (``--broker-seconds``), then runs ``locust -f loadtest/locustfile.py
+--headless`` as a child process with the settings as environment variables, and exits with locust's
+exit code: 0 when the gate passed, 1 when it failed (the reasons are printed). Arguments after
+``--`` go to locust unchanged.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from wavecom.core.tenants import RateLimit, Tenants
 from wavecom.store import Store
 
 LOCUSTFILE = ROOT / "loadtest" / "locustfile.py"
-UP_WORKER_METRICS = tuple(f"http://127.0.0.1:{p}/metrics" for p in (9101, 9102, 9103))
+UP_WORKER_METRICS = ("http://127.0.0.1:9101/metrics",)  # make up's one worker process
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:

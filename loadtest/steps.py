@@ -1,10 +1,10 @@
 """``make bench-steps`` / ``python -m loadtest.steps``: ours against the seed-style peer, step by
 step, in the same session (issue 25's table).
 
-One system at a time (the peer of ``loadtest/peer/``, then WaveCom Notify as ``make up`` ships
-it: one API process and one worker per channel), each in its own RabbitMQ vhost and database on
-the shared local stack. For every offered rate, vegeta sends single creates at a constant rate
-for ``--seconds`` (open model: ``loadtest/vegeta.py``) and the step records
+One system at a time (the peer of ``loadtest/peer/``, then WaveCom Notify as ``make up`` ships it:
+one API process and one worker process for the three channels), each in its own RabbitMQ vhost and
+database on the shared local stack. For every offered rate, vegeta sends single creates at a
+constant rate for ``--seconds`` (open model: ``loadtest/vegeta.py``) and the step records
 
 - offered/s, accepted/s (2xx), refusals by status code (0: no answer), p50/p99 of every answer;
 - how busy the machine was (``/proc/stat``, all CPUs, whatever ran) and the machine's CPU per
@@ -140,6 +140,13 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     g.add_argument("--api-procs", type=int, default=1, help="our API processes (make up runs 1)")
     g.add_argument(
         "--workers", type=int, default=1, help="our worker processes per channel (make up: 1)"
+    )
+    g.add_argument(
+        "--worker-layout",
+        choices=("apart", "one"),
+        default="one",
+        help="one worker process for every channel (one, make up's) or one per channel (apart, "
+        "the chart's Deployments)",
     )
     g.add_argument(
         "--code",
@@ -313,7 +320,8 @@ class PeerSystem(LocalSystem):
 
 class Ours:
     """WaveCom Notify started the way ``loadtest.bench --start`` starts it (its private vhost,
-    database, tenant key and mock providers), one API and one worker per channel unless told."""
+    database, tenant key and mock providers), one API process and one worker process for the three
+    channels unless told."""
 
     name = "ours"
     final = ("SENT", "FAILED")  # what loadtest.bench counts as not lost
@@ -336,6 +344,7 @@ class Ours:
                 "--rate", f"{max(a.rate_list):g}",
                 "--api-procs", str(a.api_procs),
                 "--workers", str(a.workers),
+                "--worker-layout", a.worker_layout,
                 "--amqp-url", a.amqp_url,
                 "--mongodb-url", a.mongodb_url,
                 "--mgmt-url", a.mgmt_url,
@@ -379,11 +388,16 @@ class Ours:
     def describe(self) -> dict[str, Any]:
         s = self.system
         return {
-            "what": "WaveCom Notify as make up runs it (services/devstack/run.py: one API "
-            "process, one worker per channel), started by loadtest.bench's private system: "
-            "mock providers with their default latency, a tenant key limited above the rate",
+            "what": "WaveCom Notify started by loadtest.bench's private system (make up, "
+            "services/devstack/run.py, runs one API process and one worker process for the "
+            "three channels; see processes): mock providers with their default latency, a "
+            "tenant key limited above the rate",
             "code": _describe_code(self.code),
-            "processes": {"api": s.api_procs, "workers": 3 * s.workers_per_channel},
+            "processes": {
+                "api": s.api_procs,
+                "workers": (3 if s.worker_layout == "apart" else 1) * s.workers_per_channel,
+                "workerLayout": s.worker_layout,
+            },
             "vhost": s.vhost,
             "database": s.database,
             "logs": str(s.log_dir.relative_to(ROOT)),

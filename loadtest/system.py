@@ -153,6 +153,9 @@ class LocalSystem:
     amqp_base: str
     mongodb_url: str
     workers_per_channel: int = 1
+    # "apart": a process per channel (the chart's Deployments); "one": a process serving
+    # every channel (make up)
+    worker_layout: str = "one"
     api_procs: int = 1
     provider_latency_ms: float = 50.0
     provider_sigma: float = 0.25
@@ -246,13 +249,17 @@ class LocalSystem:
             )
             self.api_urls.append(f"http://127.0.0.1:{port}")
             self.api_metrics.append(f"http://127.0.0.1:{metrics_port}/metrics")
-        for channel in PROVIDER_NAMES:
+        layouts = {
+            "apart": [[channel] for channel in PROVIDER_NAMES],
+            "one": [list(PROVIDER_NAMES)],
+        }
+        for channels in layouts[self.worker_layout]:
             for i in range(self.workers_per_channel):
                 port = free_port()
                 self._spawn(
-                    f"worker-{channel}-{i + 1}",
-                    f"worker-{channel}",
-                    ["-m", "wavecom.worker", "--channel", channel, "--metrics-port", str(port)],
+                    f"worker-{'-'.join(channels)}-{i + 1}",
+                    f"worker-{'-'.join(channels)}",
+                    ["-m", "wavecom.worker", "--channel", *channels, "--metrics-port", str(port)],
                     base,
                 )
                 self.worker_metrics.append(f"http://127.0.0.1:{port}/metrics")

@@ -1,4 +1,5 @@
-"""``make up``: run the API and one worker per channel in the foreground, logs interleaved.
+"""``make up``: run the API, the workers of the three channels (one process) and the callbacks
+process in the foreground, logs interleaved.
 
 Ctrl-C (or ``make down``, or SIGTERM) stops them all: each gets SIGTERM and its shutdown grace
 period, then SIGKILL. If one process dies, the others are stopped too and the exit code says so.
@@ -25,23 +26,17 @@ ROOT = Path(__file__).resolve().parents[2]
 PIDFILE = ROOT / ".state" / "run.pid"
 KEYFILE = ROOT / ".state" / "api-key"
 DEMO_TENANT = "demo"
-COLOURS = {"api": "36", "email": "33", "sms": "35", "push": "32", "cb": "31", "prom": "34"}
+COLOURS = {"api": "36", "work": "33", "cb": "31", "prom": "34"}
 GRACE_S = 30.0
+CHANNELS = ("email", "sms", "push")
 
 
 def commands() -> dict[str, list[str]]:
     py = sys.executable
     cmds = {"api": [py, "-m", "wavecom.api", "--metrics-port", "9100"]}
-    for port, channel in enumerate(("email", "sms", "push"), start=9101):
-        cmds[channel] = [
-            py,
-            "-m",
-            "wavecom.worker",
-            "--channel",
-            channel,
-            "--metrics-port",
-            str(port),
-        ]
+    # one process for every channel's worker: on one small machine it costs less than three
+    # (docs/benchmarks.md); the chart runs a Deployment per channel
+    cmds["work"] = [py, "-m", "wavecom.worker", "--channel", *CHANNELS, "--metrics-port", "9101"]
     # the status callbacks to tenants' endpoints (docs/callbacks.md)
     cmds["cb"] = [py, "-m", "wavecom.callbacks", "--metrics-port", "9104"]
     if os.environ.get("PROMETHEUS"):  # make up PROMETHEUS=1: scrapes the above and RabbitMQ
@@ -93,7 +88,7 @@ async def main() -> int:
     pipes = [asyncio.create_task(pipe(n, p.stdout)) for n, p in procs.items() if p.stdout]
     print(
         f"API on http://127.0.0.1:{env.get('API_PORT', '8000')} (docs at /docs, "
-        "dashboard at /); API metrics on :9100, worker metrics on :9101-9103, callbacks' on "
+        "dashboard at /); API metrics on :9100, the workers' on :9101, callbacks' on "
         ":9104. "
         "Ctrl-C stops everything.\n"
         f"API key of the tenant '{DEMO_TENANT}' (every scope): {KEYFILE.relative_to(ROOT)} "

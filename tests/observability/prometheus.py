@@ -1,7 +1,7 @@
 """A real Prometheus (Debian's ``prometheus`` 2.42) on loopback, scraping the API, the workers
 and RabbitMQ, with the alert rules loaded: the tests' and ``make up PROMETHEUS=1``'s.
 
-    python -m tests.observability.prometheus serve   # make up's: ports 9100, 9101-9103, 15692
+    python -m tests.observability.prometheus serve   # make up's: ports 9100, 9101, 9104, 15692
 
 ``make test`` and ``make up PROMETHEUS=1`` install the package (``make prometheus-bin``); the
 packaged service is not used: each run has its own configuration and data directory.
@@ -211,9 +211,7 @@ def serve(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(prog="python -m tests.observability.prometheus serve")
     parser.add_argument("--port", type=int, default=int(os.environ.get("PROMETHEUS_PORT", "9095")))
     parser.add_argument("--api", default="127.0.0.1:9100", help="the API's --metrics-port")
-    parser.add_argument(
-        "--workers", default="127.0.0.1:9101,127.0.0.1:9102,127.0.0.1:9103", help="host:port,…"
-    )
+    parser.add_argument("--workers", default="127.0.0.1:9101", help="host:port,…")
     parser.add_argument("--callbacks", default="127.0.0.1:9104", help="host:port,… ('' none)")
     parser.add_argument("--interval", default="5s")
     args = parser.parse_args(argv)

@@ -1,4 +1,4 @@
-"""A channel worker: ``python -m wavecom.worker --channel email``.
+"""A channel's worker (the process: :mod:`wavecom.worker.channels`).
 
 It consumes both lanes of its channel (the high lane first), gathers messages into small
 batches, and for each batch: claims the jobs in the database (conditional updates, so a
@@ -20,7 +20,6 @@ children of it, so a notification's trace runs from the API request through ever
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import logging
@@ -34,8 +33,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustC
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
-from wavecom.core import entrypoint, metrics, telemetry, tls
-from wavecom.core.broker import Publisher, QueueShape, connect, declare_topology
+from wavecom.core import metrics, telemetry
+from wavecom.core.broker import Publisher, QueueShape, declare_topology
 from wavecom.core.constants import (
     DELAY_LADDER_MS,
     Channel,
@@ -47,19 +46,18 @@ from wavecom.core.constants import (
 from wavecom.core.errors import (
     DependencyUnavailable,
     PoisonMessage,
-    QueueMismatch,
 )
 from wavecom.core.events import NO_EVENTS, EventPublisher, job_event, outcome_event
 from wavecom.core.messages import DeliveryJob
 from wavecom.core.periodic import Periodic
-from wavecom.core.settings import Settings, get_settings
+from wavecom.core.settings import Settings
 from wavecom.providers.registry import Registry
 from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
 from wavecom.store import Store, utcnow
 from wavecom.store.counters import Tally
-from wavecom.store.settling import Settler
 from wavecom.worker.acks import Acks
+from wavecom.worker.links import Links
 from wavecom.worker.outcome_writes import OutcomeWriter
 from wavecom.worker.pipeline import Attempted, Dispatcher
 
@@ -77,8 +75,11 @@ class Worker:
         connection: AbstractRobustConnection,
         publisher: Publisher,
         events: EventPublisher = NO_EVENTS,
+        *,
+        links: Links | None = None,
     ) -> None:
         self.settings = settings
+        self._links = links  # closed when the worker stops: its own, not shared
         self.events = events
         self.channel = channel
         self.store = store
@@ -106,35 +107,32 @@ class Worker:
     @classmethod
     async def start(cls, settings: Settings, channel: Channel) -> Worker:
         """Connect to the database and the broker and declare what the worker needs."""
-        store = Store.connect(
-            settings.mongodb_url, settings.mongodb_database, tls=tls.mongodb_options(settings)
+        links = await Links.open(settings, f"worker-{channel.slug}")
+        return await cls.on(links, settings, channel, owns_links=True)
+
+    @classmethod
+    async def on(
+        cls, links: Links, settings: Settings, channel: Channel, *, owns_links: bool
+    ) -> Worker:
+        """The channel's worker on ``links``: closed with the worker when it owns them (on a
+        failed start too), by their owner otherwise."""
+        worker = cls(
+            settings,
+            channel,
+            links.store,
+            links.connection,
+            links.publisher,
+            links.events,
+            links=links if owns_links else None,
         )
-        await store.ensure_indexes()
-        if settings.settle_linger_ms:
-            store.rounds.settler = Settler(store.counters, settings.settle_linger_ms / 1000)
-        connection = await connect(
-            settings.amqp_url,
-            name=f"worker-{channel.slug}",
-            ssl_context=tls.amqp_context(settings),
-        )
-        try:
-            publisher = await Publisher.open(
-                connection, timeout_s=settings.publish_timeout_s, shape=QueueShape.of(settings)
-            )
-        except QueueMismatch:
-            await connection.close()
-            await store.close()
-            raise
-        events = await EventPublisher.open(connection)
-        worker = cls(settings, channel, store, connection, publisher, events)
         try:
             # an empty installation's first accounts (mocks: never in production)
-            await seed(store, settings, channel)
+            await seed(links.store, settings, channel)
             await worker.registry.refresh()
         except BaseException:
-            await events.close()
-            await connection.close()
-            await store.close()
+            await worker.table.close()
+            if owns_links:
+                await links.close()
             raise
         return worker
 
@@ -167,11 +165,8 @@ class Worker:
                 await self.acks.nack(buf)
             buf.clear()
         await self.table.close()
-        await self.events.close()
-        await self.connection.close()
-        if self.store.rounds.settler is not None:
-            await self.store.rounds.settler.close()
-        await self.store.close()
+        if self._links is not None:
+            await self._links.close()
         log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
 
     async def follow_accounts(self) -> None:
@@ -514,25 +509,6 @@ class Worker:
         await self.acks.ack(m for m, _ in poison)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description="WaveCom Notify channel worker")
-    parser.add_argument("--channel", required=True, choices=[c.slug for c in Channel])
-    entrypoint.metrics_arguments(parser)
-    args = parser.parse_args(argv)
-    settings = get_settings()
-    entrypoint.setup(
-        settings,
-        f"worker-{args.channel}",
-        "wavecom-worker",
-        log,
-        **{"wavecom.channel": args.channel},
-    )
-    channel = Channel(args.channel.upper())
-    entrypoint.run_service(
-        lambda: Worker.start(settings, channel), args, log, config_errors=(QueueMismatch,)
-    )
-
-
 def _decode(
     messages: list[AbstractIncomingMessage], spans: dict[int, Span] | None
 ) -> tuple[
@@ -572,7 +548,3 @@ def _lane(m: AbstractIncomingMessage) -> Lane:
     """The lane a message came from, by its routing key (``<channel>.<lane>`` or
     ``delay.<ms>.<channel>.<lane>``)."""
     return Lane.HIGH if (m.routing_key or "").endswith(Lane.HIGH.value) else Lane.STANDARD
-
-
-if __name__ == "__main__":
-    main()
