@@ -31,7 +31,7 @@ def _commits() -> float:
 async def test_concurrent_single_requests_share_commits_and_each_is_stored_once(
     client: httpx.AsyncClient, store: Store, queue_depth: Callable[[str], Awaitable[int]]
 ) -> None:
-    # at once, within one API process's admission bound (ADMISSION_MAX_IN_FLIGHT, 100)
+    # at once, within one API process's admission bound (ADMISSION_MAX_IN_FLIGHT, 200)
     N = 90
     before = _commits()
     answers = await asyncio.gather(

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     key_cache_s: float = Field(default=1.0, ge=0, le=60)
     # admission control: create requests one API process works on at once; one more is
     # answered 503 with Retry-After at once instead of waiting behind work it cannot finish
-    admission_max_in_flight: int = Field(default=100, ge=1)
+    admission_max_in_flight: int = Field(default=200, ge=1)
     admission_retry_after_s: int = Field(default=1, ge=1)
     # and a create that waited this long for the intake's next group commit is refused (503)
     # rather than stored: what is accepted under overload is answered within about this
