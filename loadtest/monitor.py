@@ -5,6 +5,7 @@ component (read from /proc, so no agent is needed)."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import time
 from collections.abc import Callable
@@ -109,23 +110,27 @@ def infrastructure_pids() -> dict[str, list[int]]:
     return pids
 
 
+def process_group(argv: list[str]) -> str | None:
+    """The CPU group of one of our processes by its command line: ``api``, ``worker-<channel>``
+    (``worker-email-sms-push`` for one serving several), or None for another process."""
+    line = " ".join(argv)
+    if "wavecom.api" in line:
+        return "api"
+    if "wavecom.worker" in line:
+        if "--channel" in argv:  # one channel or several (--channel email sms push)
+            rest = argv[argv.index("--channel") + 1 :]
+            channels = list(itertools.takewhile(lambda a: not a.startswith("-"), rest))
+            if channels:
+                return "worker-" + "-".join(channels)
+        return "worker"
+    return None
+
+
 def wavecom_pids() -> dict[str, list[int]]:
     """API and worker processes of an already running system (for a run against --url)."""
     me = os.getpid()
     groups: dict[str, list[int]] = {}
-
-    def group_of(argv: list[str]) -> str | None:
-        line = " ".join(argv)
-        if "wavecom.api" in line:
-            return "api"
-        if "wavecom.worker" in line:
-            for i, a in enumerate(argv):
-                if a == "--channel" and i + 1 < len(argv):
-                    return f"worker-{argv[i + 1]}"
-            return "worker"
-        return None
-
-    for pid in find_pids(lambda comm, argv: group_of(argv) is not None):
+    for pid in find_pids(lambda comm, argv: process_group(argv) is not None):
         if pid == me:
             continue
         try:
@@ -136,7 +141,7 @@ def wavecom_pids() -> dict[str, list[int]]:
             ]
         except OSError:
             continue
-        group = group_of(argv)
+        group = process_group(argv)
         if group:
             groups.setdefault(group, []).append(pid)
     return groups
