@@ -34,6 +34,8 @@ from loadtest.load import CHANNELS, PRIORITIES, LoadGenerator, build_bodies, par
 from loadtest.monitor import CpuMeter, Monitor, infrastructure_pids, wavecom_pids
 from loadtest.system import (
     ROOT,
+    WORKER_LAYOUT_HELP,
+    WORKER_LAYOUTS,
     LocalSystem,
     Management,
     amqp_url_for,
@@ -127,11 +129,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     g.add_argument("--workers", type=int, default=1, help="worker processes per channel")
     g.add_argument(
-        "--worker-layout",
-        choices=("apart", "one"),
-        default="one",
-        help="one worker process for every channel (one, make up's) or one per channel (apart, "
-        "the chart's Deployments)",
+        "--worker-layout", choices=WORKER_LAYOUTS, default="one", help=WORKER_LAYOUT_HELP
     )
     g.add_argument(
         "--api-procs",

@@ -62,6 +62,8 @@ from loadtest.stats import summary_ms
 from loadtest.system import (
     ROOT,
     STACK,
+    WORKER_LAYOUT_HELP,
+    WORKER_LAYOUTS,
     LocalSystem,
     Management,
     Proc,
@@ -142,11 +144,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--workers", type=int, default=1, help="our worker processes per channel (make up: 1)"
     )
     g.add_argument(
-        "--worker-layout",
-        choices=("apart", "one"),
-        default="one",
-        help="one worker process for every channel (one, make up's) or one per channel (apart, "
-        "the chart's Deployments)",
+        "--worker-layout", choices=WORKER_LAYOUTS, default="one", help=WORKER_LAYOUT_HELP
     )
     g.add_argument(
         "--code",

@@ -144,6 +144,15 @@ class Proc:
             return ""
 
 
+# how the workers run: "one" process for every channel (make up's), or "apart", a process per
+# channel (the chart's Deployments); the benchmarks' --worker-layout
+WORKER_LAYOUTS = ("one", "apart")
+WORKER_LAYOUT_HELP = (
+    "one worker process for every channel (one, make up's) or one per channel (apart, the "
+    "chart's Deployments)"
+)
+
+
 @dataclass
 class LocalSystem:
     """API processes and channel workers in a fresh vhost and database."""
@@ -153,9 +162,7 @@ class LocalSystem:
     amqp_base: str
     mongodb_url: str
     workers_per_channel: int = 1
-    # "apart": a process per channel (the chart's Deployments); "one": a process serving
-    # every channel (make up)
-    worker_layout: str = "one"
+    worker_layout: str = "one"  # one of WORKER_LAYOUTS
     api_procs: int = 1
     provider_latency_ms: float = 50.0
     provider_sigma: float = 0.25

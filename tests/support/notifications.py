@@ -1,7 +1,9 @@
-"""Builders of notifications and mock accounts, and reading their outcomes."""
+"""Builders of notifications and provider accounts, and reading their outcomes."""
 
 from __future__ import annotations
 
+import base64
+import os
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -9,8 +11,10 @@ from typing import Any
 import httpx
 import orjson
 from bson import ObjectId
+from pydantic import SecretStr
 
 from wavecom.core.constants import Channel
+from wavecom.core.settings import Settings
 from wavecom.providers import accounts
 from wavecom.providers.credentials import Cipher
 from wavecom.store import Store
@@ -79,6 +83,35 @@ async def put_mock_account(
     )
     return await accounts.apply(
         store, Cipher({}, None), name, spec, None, source="admin", environment="test"
+    )
+
+
+# a webhook account's signing secret (Standard Webhooks: "whsec_" and 32 bytes in base64)
+WEBHOOK_SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
+
+
+def in_production(settings: Settings) -> Settings:
+    """``settings`` in production, with a credentials key of their own (no mock is loaded)."""
+    key = base64.b64encode(os.urandom(32)).decode()
+    return settings.model_copy(
+        update={"environment": "production", "credentials_key": SecretStr(key)}
+    )
+
+
+async def put_webhook_account(
+    store: Store, settings: Settings, name: str, url: str, channel: Channel = Channel.EMAIL
+) -> accounts.Account:
+    """Apply a real account (the signed webhook driver) as the admin CLI does, in
+    ``settings``' environment; its secret is :data:`WEBHOOK_SECRET`."""
+    spec = accounts.AccountSpec(channel=channel, driver="webhook", settings={"url": url})
+    return await accounts.apply(
+        store,
+        Cipher.of(settings),
+        name,
+        spec,
+        {"secret": WEBHOOK_SECRET},
+        source="admin",
+        environment=settings.environment,
     )
 
 

@@ -6,22 +6,26 @@ them all and closes the shared links once, a failure of one that stops the other
 from __future__ import annotations
 
 import asyncio
-import base64
-import os
 from collections import Counter
 from pathlib import Path
 
 import aio_pika
 import httpx
 import pytest
-from pydantic import SecretStr
 
-from tests.support.notifications import all_terminal, create, email, ledger, push, sms
+from tests.support.notifications import (
+    all_terminal,
+    create,
+    email,
+    in_production,
+    ledger,
+    push,
+    put_webhook_account,
+    sms,
+)
 from tests.support.wait import wait_for
 from wavecom.core.constants import Channel, Lane, lane_queue
 from wavecom.core.settings import Settings
-from wavecom.providers import accounts
-from wavecom.providers.credentials import Cipher
 from wavecom.store import Store
 from wavecom.worker.channels import ChannelWorkers, main
 from wavecom.worker.consumer import Worker
@@ -80,10 +84,7 @@ async def test_one_process_delivers_every_channel_on_one_connection_and_stops_th
 async def test_readiness_names_each_channel_that_is_not_consuming(
     settings: Settings, store: Store
 ) -> None:
-    key = base64.b64encode(os.urandom(32)).decode()
-    production = settings.model_copy(
-        update={"environment": "production", "credentials_key": SecretStr(key)}
-    )
+    production = in_production(settings)
     group = await ChannelWorkers.start(production, (Channel.EMAIL, Channel.SMS))
     running = asyncio.create_task(group.run())
     try:
@@ -93,19 +94,8 @@ async def test_readiness_names_each_channel_that_is_not_consuming(
             what="both channels named as not consuming",
         )
         assert "; " in both
-        email_account = accounts.AccountSpec(
-            channel=Channel.EMAIL, driver="webhook", settings={"url": "http://127.0.0.1:9/send"}
-        )
-        secret = "whsec_" + base64.b64encode(b"k" * 32).decode()
-        await accounts.apply(
-            store,
-            Cipher.of(production),
-            "gateway",
-            email_account,
-            {"secret": secret},
-            source="admin",
-            environment="production",
-        )
+        # an email account (never sent to here: nothing is created)
+        await put_webhook_account(store, production, "gateway", "http://127.0.0.1:9/send")
         for worker in group.workers:
             await worker.follow_accounts()  # what the next PROVIDERS_POLL_S would do
         only_sms = group.readiness()

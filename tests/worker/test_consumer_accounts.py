@@ -8,8 +8,6 @@ what the worker consumes at all."""
 
 from __future__ import annotations
 
-import base64
-import os
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -17,15 +15,16 @@ from pathlib import Path
 import httpx
 from aiohttp import web
 from bson import ObjectId
-from pydantic import SecretStr
 
 from tests.support.admin import admin
 from tests.support.notifications import (
     all_terminal,
     create,
     email,
+    in_production,
     ledger,
     put_mock_account,
+    put_webhook_account,
     statuses,
 )
 from tests.support.processes import TENANT, RunWorker, Workers, serve
@@ -35,12 +34,10 @@ from wavecom.core.constants import Channel, Lane, lane_queue
 from wavecom.core.probes import ProbeServer
 from wavecom.core.settings import Settings
 from wavecom.providers import accounts
-from wavecom.providers.credentials import Cipher
 from wavecom.store import Store
 from wavecom.worker.consumer import Worker
 
 STANDARD = lane_queue(Channel.EMAIL, Lane.STANDARD)
-SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
 
 async def probe(worker: Worker, path: str) -> httpx.Response:
@@ -79,10 +76,7 @@ async def test_production_loads_no_mock_waits_not_ready_and_delivers_once_an_acc
     queue_depth: Callable[[str], Awaitable[int]],
     ledger_dir: Path,
 ) -> None:
-    key = base64.b64encode(os.urandom(32)).decode()
-    production = settings.model_copy(
-        update={"environment": "production", "credentials_key": SecretStr(key)}
-    )
+    production = in_production(settings)
     # a mock stored before production refused them (written past the policy, as an older
     # release's seed did): the worker must leave it out
     legacy = accounts.AccountSpec(channel=Channel.EMAIL, driver="mock")
@@ -118,18 +112,7 @@ async def test_production_loads_no_mock_waits_not_ready_and_delivers_once_an_acc
             listed = (await api.get("/api/admin/providers")).json()["data"]["providers"]
             assert "ENVIRONMENT=production" in listed[0]["refused"]
 
-            real = accounts.AccountSpec(
-                channel=Channel.EMAIL, driver="webhook", settings={"url": f"{gateway_url}/send"}
-            )
-            await accounts.apply(
-                store,
-                Cipher.of(production),
-                "gateway",
-                real,
-                {"secret": SECRET},
-                source="admin",
-                environment="production",
-            )
+            await put_webhook_account(store, production, "gateway", f"{gateway_url}/send")
             final = await wait_for(lambda: all_terminal(store, ids), what="20 emails delivered")
             assert set(final.values()) == {"SENT"}
             assert sum(received.values()) == 20
