@@ -19,10 +19,10 @@ from fastapi.middleware.cors import CORSMiddleware
 from tests.support.api import assert_error
 from tests.support.notifications import sms
 from tests.support.processes import serve
+from tests.support.services import declare_the_other_queue_type
 from wavecom.api.admission import Admission
 from wavecom.api.app import BodyLimit, Observe, create_app
-from wavecom.core.broker import QueueShape, declare_topology
-from wavecom.core.constants import ALL_LANE_QUEUES, DLQ, QueueType
+from wavecom.core.constants import ALL_LANE_QUEUES, DLQ
 from wavecom.core.errors import QueueMismatch
 from wavecom.core.settings import Settings
 
@@ -112,13 +112,7 @@ async def test_the_lifespan_starts_every_service_and_closes_them(settings: Setti
 
 
 async def test_a_queue_of_another_type_stops_the_start(settings: Settings) -> None:
-    connection = await aio_pika.connect(settings.amqp_url)
-    try:
-        mine = QueueShape.of(settings).type
-        other = QueueType.CLASSIC if mine is QueueType.QUORUM else QueueType.QUORUM
-        await declare_topology(await connection.channel(), QueueShape(other))
-    finally:
-        await connection.close()
+    await declare_the_other_queue_type(settings)
     app = create_app(settings)
     with pytest.raises(QueueMismatch, match=f"'{DLQ}'"):
         async with app.router.lifespan_context(app):

@@ -1,4 +1,4 @@
-"""The stack the tests run against: RabbitMQ's vhosts, the databases, free ports."""
+"""The stack the tests run against: RabbitMQ's vhosts and queues, the databases, free ports."""
 
 from __future__ import annotations
 
@@ -9,8 +9,13 @@ import uuid
 from typing import Any
 from urllib.parse import quote
 
+import aio_pika
 import httpx
 from pymongo import MongoClient
+
+from wavecom.core.broker import QueueShape, declare_topology
+from wavecom.core.constants import QueueType
+from wavecom.core.settings import Settings
 
 AMQP_HOST = os.environ.get("TEST_AMQP_HOST", "127.0.0.1:5672")
 
@@ -83,3 +88,15 @@ def free_port() -> int:
         _HANDED_OUT.add(port)
         return port
     raise RuntimeError(f"no free loopback port in {_FREE_PORTS}")
+
+
+async def declare_the_other_queue_type(settings: Settings) -> None:
+    """Every queue of the topology declared in ``settings``' vhost with the type its settings
+    do not ask for (classic for quorum), as an installation of another version left them."""
+    connection = await aio_pika.connect(settings.amqp_url)
+    try:
+        mine = QueueShape.of(settings).type
+        other = QueueType.CLASSIC if mine is QueueType.QUORUM else QueueType.QUORUM
+        await declare_topology(await connection.channel(), QueueShape(other))
+    finally:
+        await connection.close()

@@ -5,15 +5,13 @@ and leaves no connection behind."""
 
 from __future__ import annotations
 
-import aio_pika
 import httpx
 import pytest
 from pymongo.errors import InvalidOperation
 
-from tests.support.services import GUEST, MANAGEMENT_URL
+from tests.support.services import GUEST, MANAGEMENT_URL, declare_the_other_queue_type
 from tests.support.wait import wait_for
-from wavecom.core.broker import QueueShape, declare_topology
-from wavecom.core.constants import NOTIFICATIONS, QueueType
+from wavecom.core.constants import NOTIFICATIONS
 from wavecom.core.errors import QueueMismatch
 from wavecom.core.settings import Settings
 from wavecom.store.settling import Settler
@@ -66,13 +64,7 @@ async def test_no_settler_when_counters_settle_at_once(settings: Settings) -> No
 async def test_a_queue_of_another_type_stops_the_open_and_leaves_no_connection(
     settings: Settings, vhost: str
 ) -> None:
-    connection = await aio_pika.connect(settings.amqp_url)
-    try:
-        mine = QueueShape.of(settings).type
-        other = QueueType.CLASSIC if mine is QueueType.QUORUM else QueueType.QUORUM
-        await declare_topology(await connection.channel(), QueueShape(other))
-    finally:
-        await connection.close()
+    await declare_the_other_queue_type(settings)
     with pytest.raises(QueueMismatch):
         await Links.open(settings, "worker-mismatch")
 
