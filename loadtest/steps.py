@@ -393,7 +393,7 @@ class Ours:
             "code": _describe_code(self.code),
             "processes": {
                 "api": s.api_procs,
-                "workers": (3 if s.worker_layout == "apart" else 1) * s.workers_per_channel,
+                "workers": len(s.worker_processes()) * s.workers_per_channel,
                 "workerLayout": s.worker_layout,
             },
             "vhost": s.vhost,

@@ -162,7 +162,7 @@ class LocalSystem:
     amqp_base: str
     mongodb_url: str
     workers_per_channel: int = 1
-    worker_layout: str = "one"  # one of WORKER_LAYOUTS
+    worker_layout: str = "one"  # one of WORKER_LAYOUTS: see worker_processes()
     api_procs: int = 1
     provider_latency_ms: float = 50.0
     provider_sigma: float = 0.25
@@ -256,11 +256,7 @@ class LocalSystem:
             )
             self.api_urls.append(f"http://127.0.0.1:{port}")
             self.api_metrics.append(f"http://127.0.0.1:{metrics_port}/metrics")
-        layouts = {
-            "apart": [[channel] for channel in PROVIDER_NAMES],
-            "one": [list(PROVIDER_NAMES)],
-        }
-        for channels in layouts[self.worker_layout]:
+        for channels in self.worker_processes():
             for i in range(self.workers_per_channel):
                 port = free_port()
                 self._spawn(
@@ -270,6 +266,13 @@ class LocalSystem:
                     base,
                 )
                 self.worker_metrics.append(f"http://127.0.0.1:{port}/metrics")
+
+    def worker_processes(self) -> list[list[str]]:
+        """The channels of each worker process the layout runs (each ``workers_per_channel``
+        times)."""
+        if self.worker_layout == "one":
+            return [list(PROVIDER_NAMES)]
+        return [[channel] for channel in PROVIDER_NAMES]
 
     def start_profiling(self) -> None:
         """Tell processes run under loadtest.cpu_profile to start profiling (SIGUSR1)."""

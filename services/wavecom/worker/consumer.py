@@ -29,12 +29,12 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import replace
 
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue, AbstractRobustConnection
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind
 
 from wavecom.core import metrics, telemetry
-from wavecom.core.broker import Publisher, QueueShape, declare_topology
+from wavecom.core.broker import QueueShape, declare_topology
 from wavecom.core.constants import (
     DELAY_LADDER_MS,
     Channel,
@@ -47,14 +47,14 @@ from wavecom.core.errors import (
     DependencyUnavailable,
     PoisonMessage,
 )
-from wavecom.core.events import NO_EVENTS, EventPublisher, job_event, outcome_event
+from wavecom.core.events import job_event, outcome_event
 from wavecom.core.messages import DeliveryJob
 from wavecom.core.periodic import Periodic
 from wavecom.core.settings import Settings
 from wavecom.providers.registry import Registry
 from wavecom.providers.routes import RouteTable
 from wavecom.providers.seed import seed
-from wavecom.store import Store, utcnow
+from wavecom.store import utcnow
 from wavecom.store.counters import Tally
 from wavecom.worker.acks import Acks
 from wavecom.worker.links import Links
@@ -68,26 +68,19 @@ class Worker:
     """Consumes one channel's lanes and runs each batch through the delivery pipeline."""
 
     def __init__(
-        self,
-        settings: Settings,
-        channel: Channel,
-        store: Store,
-        connection: AbstractRobustConnection,
-        publisher: Publisher,
-        events: EventPublisher = NO_EVENTS,
-        *,
-        links: Links | None = None,
+        self, settings: Settings, channel: Channel, links: Links, *, owns_links: bool
     ) -> None:
         self.settings = settings
-        self._links = links  # closed when the worker stops: its own, not shared
-        self.events = events
+        # closed when the worker stops if its own, by their owner if shared
+        self._own_links = links if owns_links else None
+        self.events = links.events
         self.channel = channel
-        self.store = store
-        self.connection = connection
-        self.publisher = publisher
+        self.store = links.store
+        self.connection = links.connection
+        self.publisher = links.publisher
         self.table = RouteTable([], settings)  # the channel's accounts, kept by the registry
         self.dispatcher = Dispatcher(self.table)
-        self.registry = Registry(store, settings, channel, self.table)
+        self.registry = Registry(links.store, settings, channel, self.table)
         self.buffers: dict[Lane, deque[AbstractIncomingMessage]] = {
             Lane.HIGH: deque(),
             Lane.STANDARD: deque(),
@@ -116,15 +109,7 @@ class Worker:
     ) -> Worker:
         """The channel's worker on ``links``: closed with the worker when it owns them (on a
         failed start too), by their owner otherwise."""
-        worker = cls(
-            settings,
-            channel,
-            links.store,
-            links.connection,
-            links.publisher,
-            links.events,
-            links=links if owns_links else None,
-        )
+        worker = cls(settings, channel, links, owns_links=owns_links)
         try:
             # an empty installation's first accounts (mocks: never in production)
             await seed(links.store, settings, channel)
@@ -165,8 +150,8 @@ class Worker:
                 await self.acks.nack(buf)
             buf.clear()
         await self.table.close()
-        if self._links is not None:
-            await self._links.close()
+        if self._own_links is not None:
+            await self._own_links.close()
         log.info("worker %s stopped after %d messages", self.channel.slug, self.processed)
 
     async def follow_accounts(self) -> None:
