@@ -55,10 +55,10 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from loadtest import bench, commands, cpu_profile, monitor
 from loadtest import report as rep
-from loadtest.load import CHANNELS, PRIORITIES, Bodies, LoadResult, build_bodies, parse_mix
+from loadtest.load import CHANNELS, PRIORITIES, Bodies, LoadResult, Sent, build_bodies, parse_mix
 from loadtest.monitor import CpuMeter, CpuSnapshot, listener_pids
 from loadtest.profile import Profiler
-from loadtest.stats import summary_ms
+from loadtest.stats import percentile, summary_ms
 from loadtest.system import (
     ROOT,
     STACK,
@@ -76,6 +76,7 @@ RESULTS = ROOT / "loadtest" / "results"
 PEER_DIR = ROOT / "loadtest" / "peer"
 PEER_QUEUE = "notifications"  # loadtest/peer/config.js
 NOTIFICATIONS = "notifications"  # the collection of both systems
+TIMELINE_SECONDS = 10.0  # a step's timeline in slices this long
 SYSTEMS = ("peer", "ours")
 # the process groups of the CPU split, in the report's order
 SPLIT = ("api", "workers", "postgres", "ferretdb", "rabbitmq", "loadgen", "other")
@@ -561,6 +562,7 @@ def step_report(rate: float, seconds: float, load: LoadResult, cpu: Cpu) -> dict
         "errors": dict(Counter(r.error for r in reqs if r.error and r.status == 0)),
         "latencyMs": summary_ms([r.latency for r in reqs]),
         "acceptedLatencyMs": summary_ms([r.latency for r in reqs if 200 <= r.status < 300]),
+        "timeline": timeline(reqs),
         "cpu": {
             "windowSeconds": round(cpu.seconds, 2),
             "machineBusyPercent": cpu.busy_pct,
@@ -569,6 +571,23 @@ def step_report(rate: float, seconds: float, load: LoadResult, cpu: Cpu) -> dict
             "msPerAcceptedByGroup": {g: cpu.ms_each(v, accepted) for g, v in cpu.split.items()},
         },
     }
+
+
+def timeline(reqs: Sequence[Sent], every_s: float = TIMELINE_SECONDS) -> list[dict[str, Any]]:
+    """The step in slices of ``every_s`` seconds by send time: requests sent, refused and the
+    p99 of their answers, to see when in a long step a stall came."""
+    slices: dict[int, list[Sent]] = {}
+    for r in reqs:
+        slices.setdefault(int(r.started // every_s), []).append(r)
+    return [
+        {
+            "fromSecond": round(i * every_s),
+            "requests": len(sent),
+            "not2xx": sum(1 for r in sent if not 200 <= r.status < 300),
+            "p99Ms": round(1000 * percentile(sorted(r.latency for r in sent), 99), 1),
+        }
+        for i, sent in sorted(slices.items())
+    ]
 
 
 def _metrics_urls(system: System) -> dict[str, list[str]]:

@@ -13,6 +13,7 @@ import pytest
 from pymongo import AsyncMongoClient
 
 from loadtest import steps
+from loadtest.load import Sent
 from loadtest.profile import LIBRARIES
 from tests.support.services import (
     AMQP_HOST,
@@ -48,6 +49,19 @@ def test_the_sustained_rate_is_the_highest_step_within_both_limits() -> None:
     assert result["rate"] == 100
     assert result["passingRates"] == [50, 100]
     assert steps.sustained([_step(50, 90.0, 10)], min_2xx=99.9, max_p99_ms=250)["rate"] is None
+
+
+def test_the_timeline_slices_a_step_by_send_time() -> None:
+    def sent(at: float, status: int, latency: float) -> Sent:
+        return Sent("single", at, at, at + latency, status, int(status == 201), 0)
+
+    reqs = [sent(0.5, 201, 0.010), sent(9.9, 503, 0.900), sent(10.0, 201, 0.020)]
+    reqs += [sent(25.0 + i / 100, 201, 0.005) for i in range(100)]
+    assert steps.timeline(reqs) == [
+        {"fromSecond": 0, "requests": 2, "not2xx": 1, "p99Ms": 891.1},
+        {"fromSecond": 10, "requests": 1, "not2xx": 0, "p99Ms": 20.0},
+        {"fromSecond": 20, "requests": 100, "not2xx": 0, "p99Ms": 5.0},
+    ]
 
 
 def test_other_is_what_the_machine_did_beyond_the_named_groups() -> None:
