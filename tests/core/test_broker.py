@@ -11,8 +11,17 @@ from yarl import URL
 from tests.support.services import GUEST, MANAGEMENT_URL, amqp_url, free_port
 from tests.support.system import System
 from wavecom.core.broker import Publisher, QueueShape, connect, declare_topology
-from wavecom.core.constants import ALL_LANE_QUEUES, DLQ, QueueType, delay_queue
-from wavecom.core.errors import BrokerUnavailable, QueueMismatch
+from wavecom.core.constants import (
+    ALL_LANE_QUEUES,
+    DLQ,
+    Channel,
+    Priority,
+    QueueType,
+    delay_queue,
+    lane_queue,
+)
+from wavecom.core.errors import BrokerUnavailable, PublishRejected, QueueMismatch
+from wavecom.core.messages import DeliveryJob
 from wavecom.core.settings import Settings
 
 
@@ -94,6 +103,42 @@ async def test_c_a_classic_installation_started_as_quorum_fails_with_what_to_do(
             log = (system.log_dir / f"{name}.log").read_text()
             assert "cannot start: queue 'wavecom.dlq'" in log, log[-2000:]
             assert "is a classic queue but QUEUE_TYPE is quorum" in log
+
+
+async def test_a_job_is_published_persistent_with_its_id_and_an_unroutable_one_is_refused(
+    settings: Settings, vhost: str
+) -> None:
+    connection = await connect(settings.amqp_url, name="test")
+    try:
+        publisher = await Publisher.open(connection, timeout_s=5, shape=QueueShape.of(settings))
+        email = DeliveryJob("n1", "t1", Channel.EMAIL, "a@example.com", "hi", Priority.HIGH)
+        sms = DeliveryJob("n2", "t1", Channel.SMS, "+15550100", "hi", Priority.LOW, attempt=2)
+        await publisher.publish_jobs([email, sms])
+        channel = await connection.channel()
+        for job in (email, sms):
+            queue = await channel.get_queue(lane_queue(job.type, job.lane), ensure=False)
+            message = await queue.get(timeout=5)
+            assert message is not None
+            assert DeliveryJob.decode(message.body) == job
+            assert message.message_id == f"{job.id}:{job.attempt}"
+            assert message.delivery_mode == 2  # persistent
+            assert message.content_type == "application/json"
+            await message.ack()
+
+        # a lane whose queue is gone (a wiped node back before the topology was declared
+        # again): the broker returns the message, tried once more on a new channel, refused
+        gone = lane_queue(sms.type, sms.lane)
+        async with httpx.AsyncClient(base_url=MANAGEMENT_URL, auth=GUEST, timeout=10) as m:
+            (
+                await m.delete(f"/api/queues/{quote(vhost, safe='')}/{quote(gone, safe='')}")
+            ).raise_for_status()
+        stale = publisher.channel
+        with pytest.raises(PublishRejected):
+            await publisher.publish_jobs([sms])
+        assert publisher.channel is not stale
+        await publisher.publish_jobs([email])  # the new channel publishes the others
+    finally:
+        await connection.close()
 
 
 async def test_a_list_of_nodes_connects_to_the_first_that_answers(
